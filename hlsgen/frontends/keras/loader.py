@@ -1,0 +1,66 @@
+"""Read a Keras / QKeras model from a file, refusing bad files in one line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ...errors import HlsgenError
+
+_H5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import logging
+
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)
+    return tf
+
+
+def custom_objects() -> dict:
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objs: dict = {}
+    _add_supported_quantized_objects(objs)
+    return objs
+
+
+def load_model_file(path) -> object:
+    """Load a ``.h5`` / ``.keras`` file (QKeras layers and tfmot pruning wrappers allowed)."""
+    p = Path(path)
+    if not p.exists():
+        raise HlsgenError("file not found", file=str(path))
+    if p.is_dir():
+        raise HlsgenError("is a directory, not a model file (.h5 or .keras)", file=str(path))
+    with open(p, "rb") as f:
+        head = f.read(8)
+    if not head:
+        raise HlsgenError("file is empty", file=str(path))
+    if not (head.startswith(_H5_MAGIC) or head.startswith(_ZIP_MAGIC)):
+        raise HlsgenError("not a Keras model file (expected an HDF5 .h5 or a zip .keras file)", file=str(path))
+    tf = quiet_tensorflow()
+    import tensorflow_model_optimization as tfmot
+
+    try:
+        with tfmot.sparsity.keras.prune_scope():
+            model = tf.keras.models.load_model(str(p), custom_objects=custom_objects(), compile=False)
+    except Exception as e:  # Keras raises many types for corrupt files
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise HlsgenError(f"cannot read the model ({type(e).__name__}: {first[:200]})", file=str(path)) from None
+    if not isinstance(model, tf.keras.Model):
+        raise HlsgenError("file holds no Keras model", file=str(path))
+    return strip_pruning(model)
+
+
+def strip_pruning(model):
+    """Remove tfmot pruning wrappers; the zeros they left stay in the weights as sparsity."""
+    import tensorflow_model_optimization as tfmot
+
+    has_wrapper = any(type(layer).__name__ == "PruneLowMagnitude" for layer in model.layers)
+    if has_wrapper:
+        model = tfmot.sparsity.keras.strip_pruning(model)
+    return model
