@@ -332,7 +332,9 @@ class Pool(Node):
         if self.global_:
             out_shape = (x.shape[-1],)
         else:
-            out_shape = tuple(_out_size(n, k, s, "valid") for n, k, s in zip(x.shape[:-1], win, self.strides, strict=False))
+            out_shape = tuple(
+                _out_size(n, k, s, "valid") for n, k, s in zip(x.shape[:-1], win, self.strides, strict=False)
+            )
             if min(out_shape) < 1:
                 raise IRError(f"Pool '{self.name}': pool window larger than the input")
             out_shape += (x.shape[-1],)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -14,8 +15,11 @@ _ZIP_MAGIC = b"PK\x03\x04"
 def quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import logging
+    import warnings
 
     import tensorflow as tf
+
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"keras\..*")
 
     tf.get_logger().setLevel(logging.ERROR)
     return tf
@@ -64,3 +68,31 @@ def strip_pruning(model):
     if has_wrapper:
         model = tfmot.sparsity.keras.strip_pruning(model)
     return model
+
+
+@contextlib.contextmanager
+def float64_model(model):
+    """The same model computing in float64, for comparisons where float32 would round.
+
+    QKeras evaluates in float32; where an exact accumulator needs more than 24 bits,
+    float32 rounds it and the framework's own answer is not the exact one.  Rebuilding
+    the graph in float64 keeps every such value exact (up to 53 bits).  QKeras
+    quantizers read ``floatx`` when called, so it stays float64 inside the block.
+    """
+    tf = quiet_tensorflow()
+
+    def f64(o):
+        if isinstance(o, dict):
+            return {k: ("float64" if k == "dtype" and v == "float32" else f64(v)) for k, v in o.items()}
+        if isinstance(o, list):
+            return [f64(v) for v in o]
+        return o
+
+    old = tf.keras.backend.floatx()
+    tf.keras.backend.set_floatx("float64")
+    try:
+        m64 = model.__class__.from_config(f64(model.get_config()), custom_objects=custom_objects())
+        m64.set_weights([w.astype("float64") for w in model.get_weights()])
+        yield m64
+    finally:
+        tf.keras.backend.set_floatx(old)

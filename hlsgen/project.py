@@ -1,0 +1,197 @@
+"""A converted model on disk: the IR, a report, and the reference to run it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+from .errors import HlsgenError
+from .ir import Graph, IRError
+from .reference import execute
+
+IR_FILE = "model.json"
+REPORT_FILE = "report.json"
+MARKER = ".hlsgen"
+
+
+class Project:
+    """The result of :func:`convert`, shaped like an hls4ml model: ``predict``, ``trace``."""
+
+    def __init__(self, graph: Graph, output_dir: str | Path | None = None):
+        self.graph = graph
+        self.output_dir = Path(output_dir) if output_dir is not None else None
+
+    # ----------------------------------------------------------- execution
+    def _input_error(self, e: Exception) -> HlsgenError:
+        return HlsgenError(str(e), layer=self.graph.input.name, layer_type="Input")
+
+    def predict(self, x) -> np.ndarray:
+        """Real outputs for real inputs (inputs quantized to the input type on entry)."""
+        try:
+            return execute.predict(self.graph, x)
+        except ValueError as e:
+            raise self._input_error(e) from None
+
+    def predict_int(self, x_raw) -> np.ndarray:
+        """Raw output integers for raw input integers (the hardware's view)."""
+        try:
+            return execute.predict_int(self.graph, x_raw)
+        except ValueError as e:
+            raise self._input_error(e) from None
+
+    def trace(self, x) -> dict[str, np.ndarray]:
+        """Real values of every node's output for real inputs."""
+        try:
+            raws = execute.trace(self.graph, execute.quantize_input(self.graph, x))
+        except ValueError as e:
+            raise self._input_error(e) from None
+        return {n.name: n.spec.type.to_float(raws[n.name]) for n in self.graph}
+
+    def quantize_input(self, x) -> np.ndarray:
+        return execute.quantize_input(self.graph, x)
+
+    @property
+    def input_type(self):
+        return self.graph.input.type
+
+    @property
+    def output_type(self):
+        return self.graph.output_spec.type
+
+    # ----------------------------------------------------------- files
+    def report(self) -> dict:
+        g = self.graph
+        return {
+            "source": g.meta.get("source"),
+            "exact": g.meta.get("exact", True),
+            "approximations": g.meta.get("approximations", []),
+            "measured_error": g.meta.get("measured_error"),
+            "notes": g.meta.get("notes", []),
+            "input": {"shape": list(g.input.shape), "type": str(g.input.type)},
+            "output": {"shape": list(g.output_spec.shape), "type": str(g.output_spec.type)},
+            "layers": g.table(),
+        }
+
+    def write(self, output_dir) -> Path:
+        """Write the project atomically: a half-written folder never looks complete."""
+        out = Path(output_dir)
+        if out.exists():
+            if not out.is_dir():
+                raise HlsgenError("output path exists and is not a directory", file=str(out))
+            if any(out.iterdir()) and not (out / MARKER).exists():
+                raise HlsgenError(
+                    "output directory exists, is not empty and was not written by hlsgen; " "choose another -o",
+                    file=str(out),
+                )
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            self.graph.save(tmp / IR_FILE)
+            (tmp / REPORT_FILE).write_text(json.dumps(self.report(), indent=1) + "\n")
+            (tmp / "README.md").write_text(_readme(self))
+            (tmp / MARKER).write_text("hlsgen project\n")
+            if out.exists():
+                shutil.rmtree(out)
+            tmp.rename(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.output_dir = out
+        return out
+
+    @classmethod
+    def load(cls, output_dir) -> Project:
+        d = Path(output_dir)
+        f = d / IR_FILE
+        if not d.exists():
+            raise HlsgenError("project directory not found", file=str(d))
+        if not f.is_file():
+            raise HlsgenError(f"no {IR_FILE} here: not an hlsgen project (run `hlsgen convert` first)", file=str(d))
+        try:
+            return cls(Graph.load(f), d)
+        except (IRError, ValueError, KeyError, TypeError) as e:
+            raise HlsgenError(f"corrupt IR ({e})", file=str(f)) from None
+
+
+def _readme(p: Project) -> str:
+    g = p.graph
+    rows = "\n".join(f"| {r['name']} | {r['op']} | {r['shape']} | `{r['type']}` | {r['weights']} |" for r in g.table())
+    exact = (
+        "exact (bit-for-bit equal to the source framework)"
+        if g.meta.get("exact", True)
+        else ("APPROXIMATE: " + "; ".join(g.meta.get("approximations", [])))
+    )
+    return f"""# hlsgen project
+
+Converted from `{g.meta.get("source")}` by hlsgen.  Conversion: {exact}.
+
+| file | what it is |
+|---|---|
+| `{IR_FILE}` | the IR: typed nodes, integer weights, exact activation tables (lossless JSON) |
+| `{REPORT_FILE}` | layer table, types, approximations, notes |
+
+Run the reference: `hlsgen predict {p.output_dir.name if p.output_dir else "OUT"} X.npy -o Y.npy`
+(`--raw` for raw integers), or in Python `hlsgen.load(path).predict(x)`.
+
+| layer | op | shape | output type | weights |
+|---|---|---|---|---|
+{rows}
+"""
+
+
+def convert(model_or_path, output_dir=None, config=None, frontend: str | None = None) -> Project:
+    """Convert a model (Keras/QKeras object, ``.h5`` / ``.keras`` path, or zoo name) to a Project.
+
+    Parameters
+    ----------
+    model_or_path : keras.Model | str | Path
+        The model, or its file.  A zoo model's name (``lstm_sparse``) is accepted too.
+    output_dir : str | Path, optional
+        Where to write the project (IR JSON, report).  Nothing is written when None.
+    config : dict | str | Path | Config, optional
+        Precision configuration (see :mod:`hlsgen.config`).
+    """
+    cfg = Config.coerce(config)
+    src = resolve_model(model_or_path)
+    kind = frontend or _frontend_of(src)
+    if kind == "keras":
+        from .frontends.keras import convert_keras
+
+        graph = convert_keras(src, cfg)
+    else:
+        raise HlsgenError(f"no frontend for this model ({kind})", file=str(src))
+    proj = Project(graph)
+    if output_dir is not None:
+        proj.write(output_dir)
+    return proj
+
+
+def load(output_dir) -> Project:
+    """Open a project written by :func:`convert`."""
+    return Project.load(output_dir)
+
+
+def resolve_model(m):
+    if isinstance(m, (str, Path)):
+        p = Path(m)
+        if not p.exists() and p.suffix == "" and "/" not in str(m):
+            from . import zoo
+
+            if str(m) in zoo.NAMES:
+                return str(zoo.path(str(m)))
+        return str(m)
+    return m
+
+
+def _frontend_of(src) -> str:
+    if isinstance(src, str):
+        suffix = Path(src).suffix.lower()
+        if suffix == ".onnx":
+            return "onnx"
+        return "keras"
+    return "keras"

@@ -1,0 +1,247 @@
+"""Build the model zoo: train on scikit-learn's bundled digits with fixed seeds.
+
+    python -m hlsgen.zoo.build [NAME ...]
+
+Writes ``models/NAME.h5`` and ``models/NAME.json`` (architecture notes, float and
+quantized held-out accuracy; the quantized accuracy is measured with hlsgen's own
+integer reference and with QKeras, which must agree).  The saved files are
+committed, so tests never train.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+
+MODELS = Path(__file__).parent / "models"
+SEED = 20261128
+
+
+def digits():
+    """Digits split 75/25, stratified; pixels 0..16 scaled to [0, 1] (exact on a 1/16 grid)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)
+    return train_test_split(x, d.target, test_size=0.25, random_state=0, stratify=d.target)
+
+
+def _seed():
+    import tensorflow as tf
+
+    os.environ["PYTHONHASHSEED"] = "0"
+    random.seed(SEED)
+    np.random.seed(SEED)
+    tf.random.set_seed(SEED)
+    tf.keras.utils.set_random_seed(SEED)
+    try:
+        tf.config.experimental.enable_op_determinism()
+    except Exception:
+        pass
+
+
+INPUT_Q = "quantized_bits(5,1,keep_negative=False)"  # 0 .. 31/16, step 1/16: pixels/16 exactly
+
+
+def _compile_fit(model, x, y, epochs, callbacks=()):
+    import tensorflow as tf
+
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(3e-3),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, shuffle=True, callbacks=list(callbacks))
+    return model
+
+
+def mlp_tiny(quantized: bool):
+    import tensorflow as tf
+    from qkeras import QActivation, QDense
+
+    L = tf.keras.layers
+    if not quantized:
+        return tf.keras.Sequential([L.InputLayer((64,)), L.Dense(32, activation="relu"), L.Dense(10)], name="mlp_tiny")
+    return tf.keras.Sequential(
+        [
+            L.InputLayer((64,)),
+            QActivation(INPUT_Q, name="input_q"),
+            QDense(
+                32,
+                kernel_quantizer="quantized_bits(6,0,alpha=1)",
+                bias_quantizer="quantized_bits(8,3,alpha=1)",
+                name="fc1",
+            ),
+            QActivation("quantized_relu(6,2)", name="relu1"),
+            QDense(
+                10,
+                kernel_quantizer="quantized_bits(6,0,alpha=1)",
+                bias_quantizer="quantized_bits(8,3,alpha=1)",
+                name="fc2",
+            ),
+        ],
+        name="mlp_tiny",
+    )
+
+
+def cnn_small(quantized: bool):
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense
+
+    L = tf.keras.layers
+    if not quantized:
+        return tf.keras.Sequential(
+            [
+                L.InputLayer((8, 8, 1)),
+                L.Conv2D(8, 3, padding="same", activation="relu"),
+                L.MaxPooling2D(2),
+                L.Conv2D(16, 3, activation="relu"),
+                L.Flatten(),
+                L.Dense(10),
+            ],
+            name="cnn_small",
+        )
+    kq, bq = "quantized_bits(6,0,alpha=1)", "quantized_bits(8,3,alpha=1)"
+    return tf.keras.Sequential(
+        [
+            L.InputLayer((8, 8, 1)),
+            QActivation(INPUT_Q, name="input_q"),
+            QConv2D(8, 3, padding="same", kernel_quantizer=kq, bias_quantizer=bq, name="conv1"),
+            QActivation("quantized_relu(6,2)", name="relu1"),
+            L.MaxPooling2D(2, name="pool1"),
+            QConv2D(16, 3, kernel_quantizer=kq, bias_quantizer=bq, name="conv2"),
+            QActivation("quantized_relu(6,2)", name="relu2"),
+            L.Flatten(name="flatten"),
+            QDense(10, kernel_quantizer=kq, bias_quantizer=bq, name="fc"),
+        ],
+        name="cnn_small",
+    )
+
+
+LSTM_UNITS = 64
+LSTM_DENSITY = 0.10
+
+
+def lstm_sparse(quantized: bool):
+    import tensorflow as tf
+    from qkeras import QLSTM, QActivation, QDense
+
+    L = tf.keras.layers
+    if not quantized:
+        return tf.keras.Sequential([L.InputLayer((8, 8)), L.LSTM(LSTM_UNITS), L.Dense(10)], name="lstm_sparse")
+    wq = "quantized_bits(8,0,alpha=1)"
+    return tf.keras.Sequential(
+        [
+            L.InputLayer((8, 8)),
+            QActivation(INPUT_Q, name="input_q"),
+            QLSTM(
+                LSTM_UNITS,
+                kernel_quantizer=wq,
+                recurrent_quantizer=wq,
+                bias_quantizer="quantized_bits(8,2,alpha=1)",
+                state_quantizer="quantized_bits(10,2)",
+                activation="quantized_tanh(8)",
+                recurrent_activation="quantized_sigmoid(8)",
+                name="lstm",
+            ),
+            QDense(10, kernel_quantizer=wq, bias_quantizer="quantized_bits(8,3,alpha=1)", name="fc"),
+        ],
+        name="lstm_sparse",
+    )
+
+
+class _HoldMask:
+    """Keras callback: keep pruned weights at zero while fine-tuning."""
+
+    def __init__(self, variables, masks):
+        import tensorflow as tf
+
+        class CB(tf.keras.callbacks.Callback):
+            def on_train_batch_end(self_, batch, logs=None):
+                for v, m in zip(variables, masks, strict=False):
+                    v.assign(v * m)
+
+        self.cb = CB()
+
+
+def _magnitude_masks(variables, density):
+    masks = []
+    for v in variables:
+        w = np.abs(v.numpy())
+        k = max(1, int(round(density * w.size)))
+        thr = np.sort(w.ravel())[-k]
+        masks.append((w >= thr).astype(np.float32))
+    return masks
+
+
+def train(name: str):
+    import tensorflow as tf
+
+    from hlsgen.frontends.keras import convert_keras
+    from hlsgen.reference.execute import predict
+
+    _seed()
+    xtr, xte, ytr, yte = digits()
+    if name in ("mlp_tiny",):
+        xtr, xte = xtr.reshape(-1, 64), xte.reshape(-1, 64)
+    elif name == "cnn_small":
+        xtr, xte = xtr[..., None], xte[..., None]
+    build = {"mlp_tiny": mlp_tiny, "cnn_small": cnn_small, "lstm_sparse": lstm_sparse}[name]
+    epochs = {"mlp_tiny": 60, "cnn_small": 40, "lstm_sparse": 40}[name]
+
+    fmodel = _compile_fit(build(False), xtr, ytr, epochs)
+    float_acc = float(np.mean(np.argmax(fmodel.predict(xte, verbose=0), -1) == yte))
+
+    _seed()
+    qmodel = _compile_fit(build(True), xtr, ytr, epochs)
+    info = {
+        "name": name,
+        "seed": SEED,
+        "data": "sklearn digits, 75/25 stratified split, random_state=0",
+        "epochs": epochs,
+        "float_accuracy": round(float_acc, 4),
+    }
+    if name == "lstm_sparse":
+        cell = qmodel.get_layer("lstm").cell
+        variables = [cell.kernel, cell.recurrent_kernel]
+        masks = _magnitude_masks(variables, LSTM_DENSITY)
+        for v, m in zip(variables, masks, strict=False):
+            v.assign(v * m)
+        info["dense_quantized_accuracy"] = None
+        _compile_fit(qmodel, xtr, ytr, 30, callbacks=[_HoldMask(variables, masks).cb])
+        info["pruning"] = f"magnitude, {LSTM_DENSITY:.0%} density on kernel and recurrent kernel, 30 epochs fine-tuning"
+    q_keras = np.argmax(qmodel.predict(xte, verbose=0), -1)
+    path = MODELS / f"{name}.h5"
+    MODELS.mkdir(parents=True, exist_ok=True)
+    qmodel.save(path, include_optimizer=False)
+    graph = convert_keras(str(path))
+    y_ref = predict(graph, xte)
+    q_ref = np.argmax(y_ref, -1)
+    if not np.array_equal(q_ref, q_keras):
+        raise SystemExit(f"{name}: hlsgen reference and QKeras disagree on {np.sum(q_ref != q_keras)} images")
+    info["quantized_accuracy"] = round(float(np.mean(q_ref == yte)), 4)
+    info["test_samples"] = int(len(yte))
+    info["layers"] = graph.table()
+    if name == "lstm_sparse":
+        lstm = next(n for n in graph if n.op == "LSTM")
+        info["density"] = {"kernel": round(lstm.kernel.density, 4), "recurrent": round(lstm.recurrent.density, 4)}
+    info.pop("dense_quantized_accuracy", None)
+    (MODELS / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
+    print(f"{name}: float {float_acc:.4f}  quantized {info['quantized_accuracy']:.4f}")
+    tf.keras.backend.clear_session()
+
+
+def main(argv=None):
+    names = (argv if argv is not None else sys.argv[1:]) or ["mlp_tiny", "cnn_small", "lstm_sparse"]
+    for n in names:
+        train(n)
+
+
+if __name__ == "__main__":
+    main()
