@@ -39,6 +39,7 @@ test: $(STAMP) lint
 	$(PY) -m pytest -m "not slow" -q
 
 regress: $(STAMP)
+	HLSGEN_HYPOTHESIS_SCALE=10 $(PY) -m pytest -q tests/test_keras_random.py
 	$(PY) -m pytest -m "slow" -q
 
 convert: $(STAMP)

@@ -5,6 +5,8 @@
       InputPrecision: ap_fixed<8,3,AP_RND_CONV,AP_SAT>
       StripSoftmax: false                  # drop a final softmax (argmax is unchanged)
       Approximate: false                   # accept float scales etc., reporting the error
+      TablePrecision: float32              # evaluate non-linear functions as the framework does
+                                           # (float32); float64 where a comparison runs in float64
     LayerType:
       Dense: {Precision: {weight: ap_fixed<8,2>, bias: ap_fixed<16,6>, result: ap_fixed<16,6>}}
     LayerName:
@@ -39,6 +41,9 @@ class Config:
         self.by_name = dict(data.get("LayerName") or {})
         self.strip_softmax = bool(self.model.get("StripSoftmax", False))
         self.approximate = bool(self.model.get("Approximate", False))
+        self.table_precision = str(self.model.get("TablePrecision", "float32"))
+        if self.table_precision not in ("float32", "float64"):
+            raise HlsgenError("Model.TablePrecision must be float32 or float64", file=source)
         # validate every type string now, so that a typo fails before conversion starts
         for where, d in [("Model", {"_": self.model})] + [("LayerType", self.by_type), ("LayerName", self.by_name)]:
             for key, entry in d.items():

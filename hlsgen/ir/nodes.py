@@ -469,38 +469,20 @@ class LSTM(Node):
         _lstm_like_validate(self, 4)
 
     def internal_specs(self, x: TensorSpec) -> dict[str, TensorSpec]:
-        """Exact specs of z, gates, candidate, cell and hidden state."""
-        u = self.units
-        s = self.state_type
-        klo, khi = _mac_bounds(self.kernel.raw.astype(object), x.lo, x.hi)
-        rlo, rhi = _mac_bounds(self.recurrent.raw.astype(object), s.min_raw, s.max_raw)
-        fk, fr = x.type.frac + self.kernel.type.frac, s.frac + self.recurrent.type.frac
-        f = max(fk, fr)
-        lo = klo * (1 << (f - fk)) + rlo * (1 << (f - fr))
-        hi = khi * (1 << (f - fk)) + rhi * (1 << (f - fr))
-        lo, hi, f, _, _ = _add_bias(self.name, lo, hi, f, self.bias)
-        zlo, zhi = min(lo.min(), 0), max(hi.max(), 0)
-        _check_bounds_fit(self.name, zlo, zhi)
-        z = TensorSpec.exact((4 * u,), zlo, zhi, f)
+        """Exact specs of z, cell state and hidden state."""
+        z = lstm_z_spec(self.name, self.kernel, self.recurrent, self.bias, self.state_type, x, 4)
         for nm, fn in (("gate_fn", self.gate_fn), ("cand_fn", self.cand_fn)):
             if fn.in_type.frac != z.type.frac or fn.channels != 1:
                 raise IRError(f"LSTM '{self.name}': {nm} is not a shared table on {z.type}")
-        glo, ghi = self.gate_fn.out_bounds()
-        clo_, chi_ = self.cand_fn.out_bounds()
-        gt, ct = self.gate_fn.out_type, self.cand_fn.out_type
-        # c = f * c_q + i * g
-        p1 = [a * b for a in (glo, ghi) for b in (s.min_raw, s.max_raw)]
-        p2 = [a * b for a in (glo, ghi) for b in (clo_, chi_)]
-        f1, f2 = gt.frac + s.frac, gt.frac + ct.frac
-        fc = max(f1, f2)
-        c_lo = min(p1) * (1 << (fc - f1)) + min(p2) * (1 << (fc - f2))
-        c_hi = max(p1) * (1 << (fc - f1)) + max(p2) * (1 << (fc - f2))
-        c = TensorSpec.exact((u,), min(c_lo, 0), max(c_hi, 0), fc)
+        c = lstm_c_spec(self.gate_fn, self.cand_fn, self.state_type, self.units)
         if self.cell_fn.in_type.frac != c.type.frac or self.cell_fn.channels != 1:
             raise IRError(f"LSTM '{self.name}': cell_fn is not a shared table on {c.type}")
+        glo, ghi = self.gate_fn.out_bounds()
         alo, ahi = self.cell_fn.out_bounds()
         ph = [a * b for a in (glo, ghi) for b in (alo, ahi)]
-        h = TensorSpec.exact((u,), min(min(ph), 0), max(max(ph), 0), gt.frac + self.cell_fn.out_type.frac)
+        h = TensorSpec.exact(
+            (self.units,), min(min(ph), 0), max(max(ph), 0), self.gate_fn.out_type.frac + self.cell_fn.out_type.frac
+        )
         return {"z": z, "c": c, "h": h}
 
     def infer(self, ins):
@@ -518,3 +500,30 @@ class LSTM(Node):
     @property
     def macs_per_step(self):
         return self.kernel.raw.size + self.recurrent.raw.size
+
+
+def lstm_z_spec(name, kernel: Weight, recurrent: Weight, bias, state_type: FixedType, x: TensorSpec, gates: int):
+    """Exact spec of the gate pre-activations z = x W + Q(h) U + b."""
+    klo, khi = _mac_bounds(kernel.raw.astype(object), x.lo, x.hi)
+    rlo, rhi = _mac_bounds(recurrent.raw.astype(object), state_type.min_raw, state_type.max_raw)
+    fk, fr = x.type.frac + kernel.type.frac, state_type.frac + recurrent.type.frac
+    f = max(fk, fr)
+    lo = klo * (1 << (f - fk)) + rlo * (1 << (f - fr))
+    hi = khi * (1 << (f - fk)) + rhi * (1 << (f - fr))
+    lo, hi, f, _, _ = _add_bias(name, lo, hi, f, bias)
+    zlo, zhi = min(lo.min(), 0), max(hi.max(), 0)
+    _check_bounds_fit(name, zlo, zhi)
+    return TensorSpec.exact((kernel.raw.shape[1],), zlo, zhi, f)
+
+
+def lstm_c_spec(gate_fn: StepFunction, cand_fn: StepFunction, state_type: FixedType, units: int) -> TensorSpec:
+    """Exact spec of the cell state c = f * Q(c_prev) + i * g."""
+    glo, ghi = gate_fn.out_bounds()
+    clo, chi = cand_fn.out_bounds()
+    p1 = [a * b for a in (glo, ghi) for b in (state_type.min_raw, state_type.max_raw)]
+    p2 = [a * b for a in (glo, ghi) for b in (clo, chi)]
+    f1, f2 = gate_fn.out_type.frac + state_type.frac, gate_fn.out_type.frac + cand_fn.out_type.frac
+    fc = max(f1, f2)
+    c_lo = min(p1) * (1 << (fc - f1)) + min(p2) * (1 << (fc - f2))
+    c_hi = max(p1) * (1 << (fc - f1)) + max(p2) * (1 << (fc - f2))
+    return TensorSpec.exact((units,), min(c_lo, 0), max(c_hi, 0), fc)

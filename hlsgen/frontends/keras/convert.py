@@ -9,6 +9,8 @@ node that feeds them and become one exact table when something consumes the chai
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ...config import DEFAULT_PRECISION, Config
@@ -33,8 +35,9 @@ def handles(*class_names):
 class Chain:
     """Element-wise functions pending behind an IR node."""
 
-    def __init__(self, node: str, rank: int):
+    def __init__(self, node: str, rank: int, origin: str | None = None):
         self.node = node  # IR node producing the chain's input
+        self.origin = origin or node  # Keras layer that produced that node
         self.rank = rank  # rank of the tensor including batch
         self.fns: list = []  # (callable(tf tensor)->tf tensor, per_channel, label)
         self.last_layer: tuple[str, str] | None = None
@@ -45,7 +48,7 @@ class Chain:
 
 
 class KerasConverter:
-    def __init__(self, model, config: Config, file: str | None):
+    def __init__(self, model, config: Config, file: str | None, prequantized: bool = False):
         self.tf = quiet_tensorflow()
         self.model = model
         self.cfg = config
@@ -56,6 +59,8 @@ class KerasConverter:
         self.notes: list[str] = []
         self.approximations: list[str] = []
         self.skip_input_quantizer: str | None = None
+        # weights already passed through their quantizers (a float64 copy made by float64_model)
+        self.prequantized = prequantized
 
     # -------------------------------------------------------------- errors
     def fail(self, layer, msg):
@@ -71,7 +76,8 @@ class KerasConverter:
                 self.graph.add(node)
                 node.spec = node.infer([self.graph[i].spec for i in node.inputs])
         except (IRError, OverflowError) as e:
-            raise HlsgenError(str(e), file=self.file, layer=node.name) from None
+            msg = re.sub(r"^\w+ '[^']*': ", "", str(e))
+            raise HlsgenError(msg, file=self.file, layer=node.name, layer_type=node.op) from None
         return node
 
     def spec(self, name):
@@ -92,7 +98,7 @@ class KerasConverter:
         if not chain.fns:
             return chain.node
         lname, ltype = chain.last_layer
-        base = lname + "_act" if lname == chain.node else lname
+        base = lname + "_act" if lname == chain.origin else lname
         if chain.exact_only:
             if any(label == "relu" for _, _, label in chain.fns):
                 node = self.add(Activation(self.unique(base), [chain.node], function="relu"))
@@ -117,18 +123,18 @@ class KerasConverter:
 
             label = " -> ".join(lbl for _, _, lbl in fns)
             try:
-                step = tabulate(fn, spec, channels=c, source=label)
+                step = tabulate(fn, spec, channels=c, source=label, float_dtype=self.cfg.table_precision)
             except ProbeError as e:
                 raise HlsgenError(f"{e}", file=self.file, layer=lname, layer_type=ltype) from None
             node = self.add(Activation(self.unique(base), [chain.node], function="step", step=step))
-        new = Chain(node.name, chain.rank)
+        new = Chain(node.name, chain.rank, origin=lname)
         self.out[inbound_name] = new
         return node.name
 
     # -------------------------------------------------------------- weights
     def weight(self, layer, arr, quantizer, what: str) -> Weight:
         """Quantize a float weight the way the layer does, and take its exact integer form."""
-        arr = np.asarray(arr, dtype=np.float32)
+        arr = np.asarray(arr, dtype=np.float64 if self.prequantized else np.float32)
         kind = None
         qname = ""
         if quantizer is not None:
@@ -142,10 +148,22 @@ class KerasConverter:
                 "stochastic_ternary": "ternary",
                 "quantized_po2": "po2",
             }.get(cls)
+        elif self.prequantized and type(layer).__name__.startswith("Q"):
+            q = arr.astype(np.float64)
         else:
-            q = arr
+            ptype = self.cfg.precision(layer.name, type(layer).__name__, "bias" if what == "bias" else "weight")
+            if ptype is None:
+                self.fail(
+                    layer,
+                    f"{what} is not quantized; add a {what} quantizer (QKeras) or give a precision "
+                    f"in the config (LayerName: {{{layer.name}: {{Precision: ...}}}})",
+                )
+            raw = ptype.quantize(arr)
+            if not np.array_equal(ptype.to_float(raw), arr.astype(np.float64)):
+                self.approximations.append(f"{layer.name}.{what}: float weights quantized to {ptype}")
+            return Weight(raw, ptype, quantizer=str(ptype))
         try:
-            w = Weight.from_values(q, quantizer=qname)
+            w = Weight.from_values(q, quantizer=qname, max_frac=32)
             if kind == "po2" and w.detect_kind() not in ("po2", "binary", "ternary"):
                 kind = None
             if kind:
@@ -153,33 +171,24 @@ class KerasConverter:
             return w
         except ValueError:
             pass
-        # not on a power-of-two grid: a float scale, or an unquantized weight
-        ptype = self.cfg.precision(layer.name, type(layer).__name__, "weight" if what != "bias" else "bias")
-        if quantizer is None and ptype is not None:
-            self.approximations.append(f"{layer.name}.{what}: float weights quantized to {ptype}")
-            return Weight(ptype.quantize(arr), ptype, quantizer=str(ptype))
-        if quantizer is not None and self.cfg.approximate and ptype is not None:
+        # a quantizer whose values are off any power-of-two grid: a float scale
+        ptype = self.cfg.precision(layer.name, type(layer).__name__, "bias" if what == "bias" else "weight")
+        if self.cfg.approximate and ptype is not None:
             self.approximations.append(
                 f"{layer.name}.{what}: {qname} has a float scale; weights re-quantized to {ptype}"
             )
             return Weight(ptype.quantize(q), ptype, quantizer=str(ptype))
-        if quantizer is not None:
-            alpha = getattr(quantizer, "alpha", None)
-            hint = (
-                "use alpha='auto_po2' (power-of-two scales) or alpha=None"
-                if alpha is not None
-                else "use a fixed-point quantizer"
-            )
-            self.fail(
-                layer,
-                f"{what} quantizer {qname} gives values off any power-of-two grid "
-                f"(a float scale cannot be exact); {hint}, or set Model: Approximate: true "
-                f"with a {what} precision in the config",
-            )
+        alpha = getattr(quantizer, "alpha", None)
+        hint = (
+            "use alpha='auto_po2' (power-of-two scales) or alpha=None"
+            if alpha is not None
+            else "use a fixed-point quantizer"
+        )
         self.fail(
             layer,
-            f"{what} is not quantized; add a {what} quantizer (QKeras) or give a "
-            f"precision in the config (LayerName: {{{layer.name}: {{Precision: ...}}}})",
+            f"{what} quantizer {qname} gives values off any power-of-two grid "
+            f"(a float scale cannot be exact); {hint}, or set Model: Approximate: true "
+            f"with a {what} precision in the config",
         )
 
     # -------------------------------------------------------------- activations
@@ -279,7 +288,29 @@ class KerasConverter:
             }
         )
         self.graph.infer()
+        if self.approximations:
+            self.graph.meta["measured_error"] = self.measure_error()
         return self.graph
+
+    def measure_error(self, n: int = 256) -> dict:
+        """Error of an approximate conversion against the float model, on inputs from the input grid."""
+        from ...reference.execute import predict
+
+        t = self.graph.input.type
+        rng = np.random.default_rng(0)
+        lo, hi = max(t.min_raw, -(1 << 30)), min(t.max_raw, 1 << 30)
+        # inputs spread over the central part of the input range, on the input grid
+        x = t.to_float(rng.integers(lo // 4, hi // 4, size=(n,) + tuple(self.graph.input.shape), endpoint=True))
+        y_ref = predict(self.graph, x)
+        y_fw = np.asarray(self.model.predict(x.astype(np.float32), verbose=0), dtype=np.float64)
+        err = np.abs(y_ref - y_fw)
+        return {
+            "vectors": n,
+            "inputs": "uniform on the input grid over a quarter of its range",
+            "max_abs": float(err.max()),
+            "mean_abs": float(err.mean()),
+            "max_abs_output": float(np.abs(y_fw).max()),
+        }
 
     def input_layer(self, model, layer):
         shape = tuple(model.input_shape[1:])
@@ -342,7 +373,7 @@ def _input(cv, layer, ins, last):
 def _elementwise_source(cv, layer, ins):
     """The chain a unary element-wise layer extends (copied, so branches stay separate)."""
     src = cv.out[ins[0]]
-    ch = Chain(src.node, src.rank)
+    ch = Chain(src.node, src.rank, src.origin)
     ch.fns = list(src.fns)
     ch.last_layer = src.last_layer
     cv.out[layer.name] = ch
@@ -377,7 +408,7 @@ def _batchnorm(cv, layer, ins, last):
 
 
 def _new_chain(cv, layer, node):
-    cv.out[layer.name] = Chain(node.name, len(node.spec.shape) + 1)
+    cv.out[layer.name] = Chain(node.name, len(node.spec.shape) + 1, origin=layer.name)
     return cv.out[layer.name]
 
 
@@ -389,21 +420,21 @@ def _bias(cv, layer, quantizer_attr="bias_quantizer_internal"):
 
 
 def _apply_layer_activation(cv, layer, node, last):
+    node = _result_precision(cv, layer, node)
     ch = _new_chain(cv, layer, node)
     act = getattr(layer, "activation", None)
     if act is not None:
         cv.activation_fn(layer, act, ch, last)
-    _result_precision(cv, layer, ch)
 
 
-def _result_precision(cv, layer, ch):
-    """Plain Keras layers: requantize the result where the config gives a precision."""
+def _result_precision(cv, layer, node):
+    """Plain Keras layers: requantize the result where the config gives a precision (as hls4ml)."""
     if type(layer).__name__.startswith("Q"):
-        return
+        return node
     rt = cv.cfg.precision(layer.name, type(layer).__name__, "result")
-    if rt is not None and not ch.fns:
-        node = cv.add(Activation(cv.unique(layer.name + "_result"), [ch.node], function="requant", type=rt))
-        ch.node = node.name
+    if rt is None:
+        return node
+    return cv.add(Activation(cv.unique(layer.name + "_result"), [node.name], function="requant", type=rt))
 
 
 @handles("Dense", "QDense")
@@ -522,4 +553,12 @@ def convert_keras(model_or_path, config=None) -> Graph:
     else:
         file = None
         model = strip_pruning(model_or_path)
+    if cfg.table_precision == "float64":
+        # QKeras functions compute in Keras' floatx: read them off a float64 copy of the model
+        from .loader import float64_model
+
+        with float64_model(model) as m64:
+            graph = KerasConverter(m64, cfg, file, prequantized=True).run()
+        graph.meta["notes"].append("tables evaluated in float64 (TablePrecision)")
+        return graph
     return KerasConverter(model, cfg, file).run()

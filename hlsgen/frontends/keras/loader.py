@@ -6,6 +6,8 @@ import contextlib
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ...errors import HlsgenError
 
 _H5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -88,11 +90,46 @@ def float64_model(model):
             return [f64(v) for v in o]
         return o
 
+    # weights quantized once, by QKeras in float32 (what the model really uses); the float64
+    # copy carries those values and no weight quantizers (some QKeras quantizers only run in float32)
+    cfg = f64(model.get_config())
+    quantized = {}
+    for layer in model.layers:
+        lcfg = _layer_config(cfg, layer.name)
+        for obj, pairs in ((layer, _WEIGHT_QUANTIZERS), (getattr(layer, "cell", None), _CELL_QUANTIZERS)):
+            if obj is None:
+                continue
+            for var_attr, q_attr, cfg_key in pairs:
+                var, q = getattr(obj, var_attr, None), getattr(obj, q_attr, None)
+                if var is not None and q:
+                    quantized[id(var)] = np.asarray(q(var), dtype="float64")
+                    if lcfg is not None and cfg_key in lcfg:
+                        lcfg[cfg_key] = None
+    values = [quantized.get(id(v), v.numpy().astype("float64")) for v in model.weights]
     old = tf.keras.backend.floatx()
     tf.keras.backend.set_floatx("float64")
     try:
-        m64 = model.__class__.from_config(f64(model.get_config()), custom_objects=custom_objects())
-        m64.set_weights([w.astype("float64") for w in model.get_weights()])
+        m64 = model.__class__.from_config(cfg, custom_objects=custom_objects())
+        m64.set_weights(values)
         yield m64
     finally:
         tf.keras.backend.set_floatx(old)
+
+
+_WEIGHT_QUANTIZERS = (
+    ("kernel", "kernel_quantizer_internal", "kernel_quantizer"),
+    ("bias", "bias_quantizer_internal", "bias_quantizer"),
+    ("depthwise_kernel", "depthwise_quantizer_internal", "depthwise_quantizer"),
+)
+_CELL_QUANTIZERS = (
+    ("kernel", "kernel_quantizer_internal", "kernel_quantizer"),
+    ("recurrent_kernel", "recurrent_quantizer_internal", "recurrent_quantizer"),
+    ("bias", "bias_quantizer_internal", "bias_quantizer"),
+)
+
+
+def _layer_config(cfg, name):
+    for lc in cfg.get("layers", []):
+        if lc.get("config", {}).get("name") == name:
+            return lc["config"]
+    return None

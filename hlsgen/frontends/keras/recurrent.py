@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import LSTM
-from ...ir.tensors import TensorSpec
+from ...ir.nodes import lstm_c_spec, lstm_z_spec
 from ..probe import ProbeError, tabulate
 from .convert import _bias, _new_chain, input_type_of_quantizer
 
@@ -53,22 +53,15 @@ def convert_qlstm(cv, layer, ins, last):
     u = cell.units
 
     # size z exactly, then tabulate the gate functions on its type
-    def z_spec():
-        from ...ir.nodes import _add_bias, _mac_bounds
-
-        klo, khi = _mac_bounds(k.raw.astype(object), xs.lo, xs.hi)
-        rlo, rhi = _mac_bounds(r.raw.astype(object), st.min_raw, st.max_raw)
-        fk, fr = xs.type.frac + k.type.frac, st.frac + r.type.frac
-        f = max(fk, fr)
-        lo = klo * (1 << (f - fk)) + rlo * (1 << (f - fr))
-        hi = khi * (1 << (f - fk)) + rhi * (1 << (f - fr))
-        lo, hi, f, _, _ = _add_bias(layer.name, lo, hi, f, b)
-        return TensorSpec.exact((4 * u,), min(lo.min(), 0), max(hi.max(), 0), f)
-
-    z = z_spec()
+    z = lstm_z_spec(layer.name, k, r, b, st, xs, 4)
     acts = {"recurrent_activation": cell.recurrent_activation, "activation": cell.activation}
     try:
-        gate = tabulate(_fn(cv, acts["recurrent_activation"]), z, source=str(acts["recurrent_activation"]))
+        gate = tabulate(
+            _fn(cv, acts["recurrent_activation"]),
+            z,
+            source=str(acts["recurrent_activation"]),
+            float_dtype=cv.cfg.table_precision,
+        )
     except ProbeError as e:
         cv.fail(
             layer,
@@ -76,21 +69,17 @@ def convert_qlstm(cv, layer, ins, last):
             "'quantized_sigmoid(8)' or 'hard_sigmoid' on quantized inputs",
         )
     try:
-        cand = tabulate(_fn(cv, acts["activation"]), z, source=str(acts["activation"]))
+        cand = tabulate(
+            _fn(cv, acts["activation"]), z, source=str(acts["activation"]), float_dtype=cv.cfg.table_precision
+        )
     except ProbeError as e:
         cv.fail(layer, f"activation: {e}; use a quantized activation such as 'quantized_tanh(8)'")
     # c = f * c_q + i * g: its exact spec follows from the tables; the cell table is read on it
-    glo, ghi = gate.out_bounds()
-    clo_, chi_ = cand.out_bounds()
-    p1 = [a * bb for a in (glo, ghi) for bb in (st.min_raw, st.max_raw)]
-    p2 = [a * bb for a in (glo, ghi) for bb in (clo_, chi_)]
-    f1, f2 = gate.out_type.frac + st.frac, gate.out_type.frac + cand.out_type.frac
-    fc = max(f1, f2)
-    c_lo = min(p1) * (1 << (fc - f1)) + min(p2) * (1 << (fc - f2))
-    c_hi = max(p1) * (1 << (fc - f1)) + max(p2) * (1 << (fc - f2))
-    c_spec = TensorSpec.exact((u,), min(c_lo, 0), max(c_hi, 0), fc)
+    c_spec = lstm_c_spec(gate, cand, st, u)
     try:
-        cellf = tabulate(_fn(cv, acts["activation"]), c_spec, source=str(acts["activation"]))
+        cellf = tabulate(
+            _fn(cv, acts["activation"]), c_spec, source=str(acts["activation"]), float_dtype=cv.cfg.table_precision
+        )
     except ProbeError as e:
         cv.fail(layer, f"activation on the cell state: {e}")
     node = cv.add(
