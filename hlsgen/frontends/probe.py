@@ -22,6 +22,8 @@ from ..ir.tensors import StepFunction, TensorSpec, dyadic_frac
 BRUTE_FORCE_LIMIT = 1 << 22
 #: refuse tables with more pieces than this per channel
 MAX_PIECES = 1 << 17
+#: widest output grid accepted: a wider one is a float result (float32 carries 24 bits)
+MAX_OUT_WIDTH = 24
 #: random points per channel used to confirm a bisected table
 VERIFY_POINTS = 1 << 14
 
@@ -88,6 +90,11 @@ def tabulate(
     olo = int(min(r.min() for r in raws))
     ohi = int(max(r.max() for r in raws))
     out_type = FixedType.for_range(min(olo, 0), max(ohi, 0), ofrac)
+    if out_type.width > MAX_OUT_WIDTH:
+        raise ProbeError(
+            f"its output is not on a fixed-point grid (it would need {out_type.width} bits: a float "
+            "result; add a quantizer)"
+        )
     B = np.full((channels, pieces - 1), spec.type.max_raw + 1 if hi < spec.type.max_raw + 1 else hi + 1, dtype=np.int64)
     V = np.zeros((channels, pieces), dtype=np.int64)
     for c in range(channels):

@@ -139,6 +139,13 @@ class KerasConverter:
         qname = ""
         if quantizer is not None:
             qname = str(quantizer)
+            if float_scale(quantizer) and not self.cfg.approximate:
+                self.fail(
+                    layer,
+                    f"{what} quantizer {qname} has a float scale (alpha={quantizer.alpha!r}), "
+                    "which cannot be exact; use alpha='auto_po2' (power-of-two scales) or alpha=None, "
+                    f"or set Model: Approximate: true with a {what} precision in the config",
+                )
             q = np.asarray(quantizer(self.tf.constant(arr)), dtype=np.float32)
             cls = type(quantizer).__name__
             kind = {
@@ -163,6 +170,8 @@ class KerasConverter:
                 self.approximations.append(f"{layer.name}.{what}: float weights quantized to {ptype}")
             return Weight(raw, ptype, quantizer=str(ptype))
         try:
+            if quantizer is not None and float_scale(quantizer):
+                raise ValueError("float scale")
             w = Weight.from_values(q, quantizer=qname, max_frac=32)
             if kind == "po2" and w.detect_kind() not in ("po2", "binary", "ternary"):
                 kind = None
@@ -210,7 +219,8 @@ class KerasConverter:
                 "drop a final softmax (argmax is unchanged)",
             )
         else:
-            is_quantizer = hasattr(act, "bits") or type(act).__module__.startswith("qkeras")
+            module = getattr(act, "__module__", None) or type(act).__module__
+            is_quantizer = hasattr(act, "bits") or str(module).startswith("qkeras")
             chain.fns.append((lambda t, a=act: a(t), False, qname))
             if not is_quantizer:
                 # a float function (sigmoid, tanh, ...): its result needs a configured precision
@@ -336,6 +346,20 @@ class KerasConverter:
         if layers and type(layers[0]).__name__ == "QActivation":
             return layers[0]
         return None
+
+
+def float_scale(q) -> bool:
+    """True when a quantizer multiplies by a float scale (alpha 'auto', or a non power of two)."""
+    alpha = getattr(q, "alpha", None)
+    if alpha is None:
+        return False
+    if isinstance(alpha, str):
+        return "po2" not in alpha
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        return True
+    return not (a > 0 and float(np.log2(a)).is_integer())
 
 
 def input_type_of_quantizer(q) -> FixedType | None:

@@ -1,0 +1,198 @@
+"""The hlsgen command: normal use, and every kind of bad input -> one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from hlsgen import zoo
+
+pytestmark = pytest.mark.keras
+pytest.importorskip("qkeras")
+
+
+def run(*args, cwd=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "hlsgen.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env
+    )
+
+
+def assert_one_line_error(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert lines[0].startswith("hlsgen: error: ")
+    for w in words:
+        assert str(w) in lines[0], (w, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    out = tmp_path_factory.mktemp("p") / "mlp"
+    r = run("convert", "mlp_tiny", "-o", out)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_info_convert_predict_verify(project, tmp_path):
+    r = run("info", "mlp_tiny")
+    assert r.returncode == 0 and "fc1" in r.stdout and "Dense" in r.stdout and "%" in r.stdout
+    assert (project / "model.json").is_file() and (project / "README.md").is_file()
+    from hlsgen.zoo.build import digits
+
+    _, xte, _, _ = digits()
+    x = xte.reshape(-1, 64)[:20]
+    np.save(tmp_path / "x.npy", x)
+    r = run("predict", project, tmp_path / "x.npy", "-o", tmp_path / "y.npy")
+    assert r.returncode == 0, r.stderr
+    import hlsgen
+
+    assert np.array_equal(np.load(tmp_path / "y.npy"), hlsgen.load(project).predict(x))
+    r = run("predict", project, tmp_path / "x.npy", "-o", tmp_path / "yr.npy", "--raw")
+    assert r.returncode != 0  # floats are not raw integers
+    r = run("verify", project)
+    assert r.returncode == 0, r.stdout + r.stderr
+    v = json.loads((project / "verify.json").read_text())
+    assert v["equal"] and v["checks"][0]["vectors"] == 450 and v["checks"][0]["mismatches"] == 0
+
+
+def test_output_is_deterministic(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run("convert", "cnn_small", "-o", a).returncode == 0
+    assert run("convert", "cnn_small", "-o", b).returncode == 0
+    for f in ("model.json", "report.json"):
+        assert (a / f).read_bytes() == (b / f).read_bytes()
+
+
+def test_missing_file(tmp_path):
+    out = tmp_path / "out"
+    r = run("convert", tmp_path / "nope.h5", "-o", out)
+    assert_one_line_error(r, "nope.h5", "not found")
+    assert not out.exists()
+
+
+def test_truncated_h5(tmp_path):
+    data = zoo.path("mlp_tiny").read_bytes()
+    bad = tmp_path / "trunc.h5"
+    bad.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out"
+    assert_one_line_error(run("convert", bad, "-o", out), "trunc.h5", "cannot read")
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
+
+
+def test_corrupt_keras_zip(tmp_path):
+    bad = tmp_path / "bad.keras"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("config.json", "{not json")
+    assert_one_line_error(run("info", bad), "bad.keras")
+
+
+def test_not_a_model_file(tmp_path):
+    txt = tmp_path / "notes.h5"
+    txt.write_text("hello\n")
+    assert_one_line_error(run("info", txt), "notes.h5", "not a Keras model")
+    import h5py
+
+    h5 = tmp_path / "data.h5"
+    with h5py.File(h5, "w") as f:
+        f["x"] = np.arange(3)
+    assert_one_line_error(run("info", h5), "data.h5")
+
+
+def _save(model, path):
+    model.save(path)
+    return path
+
+
+def test_unsupported_layer_file(tmp_path):
+    import tensorflow as tf
+
+    m = tf.keras.Sequential([tf.keras.layers.InputLayer((4, 4, 1)), tf.keras.layers.UpSampling2D(name="up")])
+    p = _save(m, tmp_path / "up.h5")
+    assert_one_line_error(run("convert", p, "-o", tmp_path / "o"), "up.h5", "layer 'up'", "UpSampling2D")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "quantizer, words",
+    [
+        ("quantized_bits(4,0,alpha='auto')", ["alpha='auto_po2'"]),
+        ("quantized_ulaw(8,0)", ["fixed-point grid"]),
+    ],
+)
+def test_unsupported_quantizer_file(tmp_path, quantizer, words):
+    import qkeras as qk
+    import tensorflow as tf
+
+    L = tf.keras.layers
+    if "ulaw" in quantizer:
+        m = tf.keras.Sequential(
+            [L.InputLayer((4,)), qk.QActivation("quantized_bits(4,1)"), qk.QActivation(quantizer, name="qact")]
+        )
+        name = "qact"
+    else:
+        m = tf.keras.Sequential(
+            [
+                L.InputLayer((4,)),
+                qk.QActivation("quantized_bits(4,1)"),
+                qk.QDense(2, kernel_quantizer=quantizer, name="fc"),
+            ]
+        )
+        name = "fc"
+    p = _save(m, tmp_path / "q.h5")
+    assert_one_line_error(run("convert", p, "-o", tmp_path / "o"), "q.h5", f"layer '{name}'", *words)
+
+
+def test_predict_bad_inputs(project, tmp_path):
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 10)))
+    assert_one_line_error(
+        run("predict", project, tmp_path / "wrong.npy", "-o", tmp_path / "y.npy"),
+        "wrong.npy",
+        "input",
+        "does not match",
+    )
+    (tmp_path / "junk.npy").write_bytes(b"\x93NUMPY garbage")
+    assert_one_line_error(run("predict", project, tmp_path / "junk.npy", "-o", tmp_path / "y.npy"), "junk.npy")
+    assert_one_line_error(run("predict", project, tmp_path / "none.npy", "-o", tmp_path / "y.npy"), "none.npy")
+    assert_one_line_error(
+        run("predict", tmp_path / "noproj", tmp_path / "wrong.npy", "-o", tmp_path / "y.npy"), "noproj"
+    )
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_corrupt_project_and_foreign_output_dir(project, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(project, bad)
+    (bad / "model.json").write_text('{"format": "hlsgen-ir", "version": 1, "nodes": [{"op": "Nope"}]}')
+    np.save(tmp_path / "x.npy", np.zeros((1, 64)))
+    assert_one_line_error(run("predict", bad, tmp_path / "x.npy", "-o", tmp_path / "y.npy"), "model.json", "corrupt")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "mine.txt").write_text("keep me")
+    assert_one_line_error(run("convert", "mlp_tiny", "-o", foreign), "foreign", "not empty")
+    assert (foreign / "mine.txt").read_text() == "keep me"
+
+
+def test_bad_config(tmp_path):
+    cfg = tmp_path / "c.yml"
+    cfg.write_text("Model:\n  Precision: ap_fixed<8>\n")
+    assert_one_line_error(run("convert", "mlp_tiny", "-o", tmp_path / "o", "--config", cfg), "c.yml", "ap_fixed<8>")
+    cfg.write_text("Model: [unclosed\n")
+    assert_one_line_error(run("convert", "mlp_tiny", "-o", tmp_path / "o", "--config", cfg), "c.yml", "YAML")
+    assert not (tmp_path / "o").exists()
+
+
+def test_onnx_not_yet_supported_is_clear(tmp_path):
+    f = tmp_path / "m.onnx"
+    f.write_bytes(b"\x08\x07")
+    assert_one_line_error(run("info", f), "m.onnx")
