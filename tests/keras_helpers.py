@@ -9,6 +9,11 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+try:  # the frontend makes QKeras 0.9's QGRU runnable on TF 2.15 as it is imported
+    import hlsgen.frontends.keras  # noqa: F401
+except ImportError:  # no TensorFlow: the Keras tests skip themselves
+    pass
+
 #: how many models each comparison mode checked (printed at the end of the run)
 CHECKED: Counter = Counter()
 

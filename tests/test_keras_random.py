@@ -199,3 +199,45 @@ def test_random_lstm(steps, features, units, wbits, state, act, rec, ret_seq, de
     model = tf.keras.Sequential(ls)
     _sparsify(model, np.random.default_rng(seed), density)
     assert_exact(model, n=48, label="random QLSTM", seed=seed)
+
+
+@settings(max_examples=25 * SCALE, **SETTINGS)
+@given(
+    steps=st.integers(1, 6),
+    features=st.integers(1, 6),
+    units=st.integers(1, 8),
+    wbits=st.integers(3, 8),
+    state=st.tuples(st.integers(6, 10), st.integers(1, 2)),
+    act=st.sampled_from(["quantized_tanh(6)", "quantized_tanh(8)"]),
+    rec=st.sampled_from(["hard_sigmoid", "quantized_sigmoid(6)", "quantized_sigmoid(8)"]),
+    reset_after=st.booleans(),
+    ret_seq=st.booleans(),
+    density=st.sampled_from([1.0, 0.3]),
+    seed=st.integers(0, 2**16),
+)
+def test_random_gru(steps, features, units, wbits, state, act, rec, reset_after, ret_seq, density, seed):
+    tf.keras.utils.set_random_seed(seed)
+    wq = qk.quantized_bits(wbits, 0, alpha=1)
+    ls = [
+        L.InputLayer((steps, features)),
+        qk.QActivation("quantized_bits(5,1,keep_negative=False)"),
+        qk.QGRU(
+            units,
+            kernel_quantizer=wq,
+            recurrent_quantizer=wq,
+            bias_quantizer="quantized_bits(6,1,alpha=1)",
+            state_quantizer=f"quantized_bits({state[0]},{state[1]})",
+            activation=act,
+            recurrent_activation=rec,
+            reset_after=reset_after,
+            return_sequences=ret_seq,
+        ),
+    ]
+    model = tf.keras.Sequential(ls)
+    rng = np.random.default_rng(seed)
+    _sparsify(model, rng, density)
+    gru = model.layers[-1]
+    ws = gru.get_weights()
+    ws[-1] = rng.normal(0, 0.5, ws[-1].shape)  # non-zero biases, both halves when reset_after
+    gru.set_weights(ws)
+    assert_exact(model, n=48, label="random QGRU", seed=seed)

@@ -1,7 +1,7 @@
 """The intermediate representation: typed nodes, exact specs, integer weights."""
 
 from .graph import Graph
-from .nodes import LSTM, NODE_TYPES, Activation, Add, Conv, Dense, Input, IRError, Node, Pool, Reshape
+from .nodes import GRU, LSTM, NODE_TYPES, Activation, Add, Conv, Dense, Input, IRError, Node, Pool, Reshape
 from .tensors import StepFunction, TensorSpec, Weight
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Add",
     "Activation",
     "LSTM",
+    "GRU",
     "TensorSpec",
     "Weight",
     "StepFunction",

@@ -527,3 +527,119 @@ def lstm_c_spec(gate_fn: StepFunction, cand_fn: StepFunction, state_type: FixedT
     c_lo = min(p1) * (1 << (fc - f1)) + min(p2) * (1 << (fc - f2))
     c_hi = max(p1) * (1 << (fc - f1)) + max(p2) * (1 << (fc - f2))
     return TensorSpec.exact((units,), min(c_lo, 0), max(c_hi, 0), fc)
+
+
+def _corner_bounds(alo, ahi, blo, bhi):
+    p = [a * b for a in (alo, ahi) for b in (blo, bhi)]
+    return min(p), max(p)
+
+
+def _aligned_sum(parts):
+    """Bounds of a sum of (lo, hi, frac) parts on the finest grid."""
+    f = max(fr for _, _, fr in parts)
+    lo = sum(np.asarray(lo).astype(object) * (1 << (f - fr)) for lo, _, fr in parts)
+    hi = sum(np.asarray(hi).astype(object) * (1 << (f - fr)) for _, hi, fr in parts)
+    return lo, hi, f
+
+
+@register
+class GRU(Node):
+    """Quantized GRU (Keras gate order z, r, h), with explicit quantization points.
+
+    Per time step, from h_q = Q(h[t-1]) (``state_type``; zero at t = 0):
+
+      a      = x W + b                                   exact (b: input bias)
+      z, r   = gate_fn(a_z + h_q U_z [+ rb_z]), gate_fn(a_r + h_q U_r [+ rb_r])
+      pre_h  = a_h + (r * h_q) U_h                       (reset_after = False)
+             = a_h + r * (h_q U_h + rb_h)                (reset_after = True)
+      hh     = cand_fn(pre_h)
+      h      = z * h_q + (1 - z) * hh                    exact
+
+    Output: h for every step (``return_sequences``) or the last one, exact.
+    """
+
+    op = "GRU"
+    attributes = {
+        "units": ("int", ...),
+        "kernel": ("weight", ...),
+        "recurrent": ("weight", ...),
+        "bias": ("?weight", None),
+        "recurrent_bias": ("?weight", None),
+        "state_type": ("type", ...),
+        "gate_fn": ("step", ...),
+        "cand_fn": ("step", ...),
+        "reset_after": ("bool", False),
+        "return_sequences": ("bool", False),
+    }
+
+    def validate(self):
+        _lstm_like_validate(self, 3)
+        if self.recurrent_bias is not None and not self.reset_after:
+            raise IRError(f"GRU '{self.name}': a recurrent bias needs reset_after")
+
+    def internal_specs(self, x: TensorSpec) -> dict[str, TensorSpec]:
+        specs = gru_zr_spec(self, x)
+        if self.gate_fn.in_type.frac != specs["zr"].type.frac or self.gate_fn.channels != 1:
+            raise IRError(f"GRU '{self.name}': gate_fn is not a shared table on {specs['zr'].type}")
+        specs.update(gru_h_specs(self, x, self.gate_fn))
+        if self.cand_fn.in_type.frac != specs["pre_h"].type.frac or self.cand_fn.channels != 1:
+            raise IRError(f"GRU '{self.name}': cand_fn is not a shared table on {specs['pre_h'].type}")
+        st, gt, ct = self.state_type, self.gate_fn.out_type, self.cand_fn.out_type
+        glo, ghi = self.gate_fn.out_bounds()
+        one = 1 << gt.frac
+        clo, chi = self.cand_fn.out_bounds()
+        lo, hi, f = _aligned_sum(
+            [
+                (*_corner_bounds(glo, ghi, st.min_raw, st.max_raw), gt.frac + st.frac),
+                (*_corner_bounds(one - ghi, one - glo, clo, chi), gt.frac + ct.frac),
+            ]
+        )
+        specs["h"] = TensorSpec.exact((self.units,), min(lo, 0), max(hi, 0), f)
+        return specs
+
+    def infer(self, ins):
+        (x,) = ins
+        if len(x.shape) != 2 or x.shape[1] != self.kernel.raw.shape[0]:
+            raise IRError(f"GRU '{self.name}': input must be [time, {self.kernel.raw.shape[0]}], got {x.shape}")
+        h = self.internal_specs(x)["h"]
+        shape = (x.shape[0], self.units) if self.return_sequences else (self.units,)
+        return TensorSpec(shape, h.type, h.lo, h.hi)
+
+
+def gru_zr_spec(node, x: TensorSpec) -> dict[str, TensorSpec]:
+    """Exact specs of a = x W + b and of the z/r pre-activations (tables not needed yet)."""
+    u, st = node.units, node.state_type
+    klo, khi = _mac_bounds(node.kernel.raw.astype(object), x.lo, x.hi)
+    alo, ahi, af, _, _ = _add_bias(node.name, klo, khi, x.type.frac + node.kernel.type.frac, node.bias)
+    rlo, rhi = _mac_bounds(node.recurrent.raw[:, : 2 * u].astype(object), st.min_raw, st.max_raw)
+    rf = st.frac + node.recurrent.type.frac
+    rb = None if node.recurrent_bias is None else Weight(node.recurrent_bias.raw[: 2 * u], node.recurrent_bias.type)
+    rlo, rhi, rf, _, _ = _add_bias(node.name, rlo, rhi, rf, rb)
+    lo, hi, f = _aligned_sum([(alo[: 2 * u], ahi[: 2 * u], af), (rlo, rhi, rf)])
+    lo, hi = min(lo.min(), 0), max(hi.max(), 0)
+    _check_bounds_fit(node.name, lo, hi)
+    a = TensorSpec.exact((3 * u,), min(alo.min(), 0), max(ahi.max(), 0), af)
+    return {"a": a, "zr": TensorSpec.exact((2 * u,), lo, hi, f)}
+
+
+def gru_h_specs(node, x: TensorSpec, gate_fn: StepFunction) -> dict[str, TensorSpec]:
+    """Exact spec of the candidate pre-activation, given the gate table."""
+    u, st = node.units, node.state_type
+    a = gru_zr_spec(node, x)["a"]
+    glo, ghi = gate_fn.out_bounds()
+    gf = gate_fn.out_type.frac
+    uh = node.recurrent.raw[:, 2 * u :].astype(object)
+    if node.reset_after:
+        mlo, mhi = _mac_bounds(uh, st.min_raw, st.max_raw)
+        rb = None if node.recurrent_bias is None else Weight(node.recurrent_bias.raw[2 * u :], node.recurrent_bias.type)
+        mlo, mhi, mf, _, _ = _add_bias(node.name, mlo, mhi, st.frac + node.recurrent.type.frac, rb)
+        plo, phi = _corner_bounds(glo, ghi, min(mlo.min(), 0), max(mhi.max(), 0))
+        pf = gf + mf
+    else:
+        rhlo, rhhi = _corner_bounds(glo, ghi, st.min_raw, st.max_raw)
+        plo, phi = _mac_bounds(uh, rhlo, rhhi)
+        plo, phi = plo.min(), phi.max()
+        pf = gf + st.frac + node.recurrent.type.frac
+    lo, hi, f = _aligned_sum([(a.lo, a.hi, a.type.frac), (plo, phi, pf)])
+    _check_bounds_fit(node.name, lo, hi)
+    return {"pre_h": TensorSpec.exact((u,), min(lo, 0), max(hi, 0), f)}

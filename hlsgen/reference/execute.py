@@ -156,6 +156,48 @@ def _lstm(node, ins, xs):
     return np.stack(outs, axis=1) if node.return_sequences else outs[-1]
 
 
+@kernel("GRU")
+def _gru(node, ins, xs):
+    (x,), (s,) = xs, ins
+    sp = node.internal_specs(s)
+    st, u = node.state_type, node.units
+    gt, ct = node.gate_fn.out_type, node.cand_fn.out_type
+    a_t, zr_t, ph_t, h_t = sp["a"].type, sp["zr"].type, sp["pre_h"].type, sp["h"].type
+    kf = s.type.frac + node.kernel.type.frac
+    rf = st.frac + node.recurrent.type.frac
+    U = node.recurrent.raw
+    rb = node.recurrent_bias
+    h = np.zeros((x.shape[0], u), dtype=np.int64)
+    one = np.int64(1) << np.int64(gt.frac)
+    outs = []
+    for t in range(x.shape[1]):
+        hq = st.requantize(h, h_t) if t else np.zeros_like(h)
+        a = _align(x[:, t] @ node.kernel.raw, kf, a_t.frac)
+        if node.bias is not None:
+            a = a + _align(node.bias.raw, node.bias.type.frac, a_t.frac)
+        rec = hq @ U[:, : 2 * u]
+        rec_f = rf
+        if rb is not None:
+            rec_f = max(rf, rb.type.frac)
+            rec = _align(rec, rf, rec_f) + _align(rb.raw[: 2 * u], rb.type.frac, rec_f)
+        zr = _align(a[:, : 2 * u], a_t.frac, zr_t.frac) + _align(rec, rec_f, zr_t.frac)
+        z, r = node.gate_fn(zr[:, :u]), node.gate_fn(zr[:, u:])
+        if node.reset_after:
+            m = hq @ U[:, 2 * u :]
+            mf = rf
+            if rb is not None:
+                mf = max(rf, rb.type.frac)
+                m = _align(m, rf, mf) + _align(rb.raw[2 * u :], rb.type.frac, mf)
+            p, pf = r * m, gt.frac + mf
+        else:
+            p, pf = (r * hq) @ U[:, 2 * u :], gt.frac + st.frac + node.recurrent.type.frac
+        pre_h = _align(a[:, 2 * u :], a_t.frac, ph_t.frac) + _align(p, pf, ph_t.frac)
+        hh = node.cand_fn(pre_h)
+        h = _product(z, gt.frac, hq, st.frac, h_t.frac) + _product(one - z, gt.frac, hh, ct.frac, h_t.frac)
+        outs.append(h)
+    return np.stack(outs, axis=1) if node.return_sequences else outs[-1]
+
+
 def _check_input(graph: Graph, x_raw: np.ndarray):
     shape = tuple(graph.input.shape)
     if x_raw.ndim != len(shape) + 1 or tuple(x_raw.shape[1:]) != shape:

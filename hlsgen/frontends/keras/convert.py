@@ -559,12 +559,20 @@ def _qlstm(cv, layer, ins, last):
     convert_qlstm(cv, layer, ins, last)
 
 
-@handles("LSTM")
-def _lstm(cv, layer, ins, last):
+@handles("QGRU")
+def _qgru(cv, layer, ins, last):
+    from .recurrent import convert_qgru
+
+    convert_qgru(cv, layer, ins, last)
+
+
+@handles("LSTM", "GRU", "SimpleRNN")
+def _float_rnn(cv, layer, ins, last):
+    q = "Q" + type(layer).__name__
     cv.fail(
         layer,
-        "a float LSTM cannot be exact; use QLSTM with kernel/recurrent/bias quantizers, "
-        "quantized activations and state_quantizer",
+        f"a float {type(layer).__name__} cannot be exact; use {q} with kernel/recurrent/bias "
+        "quantizers, quantized activations and a state_quantizer",
     )
 
 

@@ -22,9 +22,27 @@ def quiet_tensorflow():
     import tensorflow as tf
 
     warnings.filterwarnings("ignore", category=UserWarning, module=r"keras\..*")
+    qkeras_compat()
 
     tf.get_logger().setLevel(logging.ERROR)
     return tf
+
+
+def qkeras_compat():
+    """Let QKeras 0.9.0's QGRU run on TF 2.15, which renamed two functions it calls.
+
+    ``nest.is_sequence`` became ``nest.is_nested``; ``array_ops.unstack`` moved to
+    ``array_ops_stack`` (used with ``reset_after=True``).  Aliases only; no behaviour changes.
+    """
+    from tensorflow.python.ops import array_ops
+    from tensorflow.python.util import nest
+
+    if not hasattr(nest, "is_sequence"):
+        nest.is_sequence = nest.is_nested
+    if not hasattr(array_ops, "unstack"):
+        from tensorflow.python.ops import array_ops_stack
+
+        array_ops.unstack = array_ops_stack.unstack
 
 
 def custom_objects() -> dict:
