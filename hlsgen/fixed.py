@@ -15,8 +15,10 @@ compiled with g++.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -167,7 +169,8 @@ class FixedType:
         x = np.asarray(x, dtype=np.float64)
         if not np.all(np.isfinite(x)):
             raise ValueError("cannot quantize NaN or infinity")
-        scaled = np.ldexp(x, self.frac)  # exact: scaling by a power of two
+        with np.errstate(over="ignore", under="ignore"):
+            scaled = np.ldexp(x, self.frac)  # exact unless it over- or underflows (handled below)
         huge = np.abs(scaled) >= 2.0**62
         if np.any(huge):
             # Far outside any representable range; such floats are integers.  WRAP keeps
@@ -175,11 +178,22 @@ class FixedType:
             scaled = np.where(huge, np.sign(scaled) * 2.0**62, scaled)
         fl = np.floor(scaled)
         rem = scaled - fl  # exact, in [0, 1)
-        q = _round_int(fl.astype(np.int64), rem == 0, rem == 0.5, rem > 0.5, self.rounding)
+        exact, half, above = rem == 0, rem == 0.5, rem > 0.5
+        # Scaling a subnormal down can underflow (not exact); such a value is a non-zero
+        # fraction far below one half: floor -1 (remainder above a half) if negative, else 0.
+        with np.errstate(over="ignore", under="ignore"):
+            lost = (np.ldexp(scaled, -self.frac) != x) & ~huge
+        if np.any(lost):
+            neg = x < 0
+            fl = np.where(lost, np.where(neg, -1.0, 0.0), fl)
+            exact = exact & ~lost
+            half = half & ~lost
+            above = np.where(lost, neg, above)
+        q = _round_int(fl.astype(np.int64), exact, half, above, self.rounding)
         if np.any(huge) and self.overflow == "WRAP":
             m = 1 << self.width
-            exact = np.ldexp(x[huge], self.frac)
-            q[huge] = np.array([int(v) % m for v in exact.tolist()], dtype=np.int64)
+            scale = Fraction(2) ** self.frac
+            q[huge] = np.array([math.floor(Fraction(v) * scale) % m for v in x[huge].tolist()], dtype=np.int64)
         return self._overflow(q)
 
     def requantize(self, raw, src: FixedType) -> np.ndarray:

@@ -25,7 +25,7 @@ types = st.builds(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, derandomize=True)
 @given(dst=types, src=types, data=st.data())
 def test_requantize_matches_fraction(dst, src, data):
     raws = data.draw(st.lists(st.integers(src.min_raw, src.max_raw), min_size=1, max_size=20))
@@ -39,12 +39,26 @@ def test_requantize_matches_fraction(dst, src, data):
     assert got.tolist() == want
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, derandomize=True)
 @given(dst=types, xs=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=20))
 def test_quantize_float_matches_fraction(dst, xs):
     got = dst.quantize(np.array(xs))
     want = [fraction_convert(Fraction(x), dst.width, dst.integer, dst.signed, dst.rounding, dst.overflow) for x in xs]
     assert got.tolist() == want
+
+
+def test_quantize_subnormal_and_huge_floats():
+    xs = [-5e-324, 5e-324, -1e-310, 1e300, -1e300, 2.0**70 + 2.0**18]
+    for rounding in ROUNDING_MODES:
+        for overflow in OVERFLOW_MODES:
+            for t in (
+                FixedType(1, 2, False, rounding, overflow),
+                FixedType(8, 3, True, rounding, overflow),
+                FixedType(20, -40, True, rounding, overflow),
+            ):
+                got = t.quantize(np.array(xs)).tolist()
+                want = [fraction_convert(Fraction(x), t.width, t.integer, t.signed, rounding, overflow) for x in xs]
+                assert got == want, (t, got, want)
 
 
 def test_halfway_cases_every_mode():
