@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fixed import FixedType
 from ..ir import Graph
 from ..ir.nodes import _pad_amounts
-from ..ir.tensors import TensorSpec
 
 KERNELS = {}
 
@@ -242,4 +240,4 @@ def predict(graph: Graph, x) -> np.ndarray:
     return graph.output_spec.type.to_float(raw)
 
 
-__all__ = ["predict", "predict_int", "trace", "quantize_input", "TensorSpec", "FixedType"]
+__all__ = ["predict", "predict_int", "trace", "quantize_input"]
