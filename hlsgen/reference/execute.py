@@ -124,9 +124,14 @@ def _product(a, fa, b, fb, to_frac):
     return _align(a * b, fa + fb, to_frac)
 
 
-@kernel("LSTM")
-def _lstm(node, ins, xs):
-    (x,), (s,) = xs, ins
+def lstm_steps(node, s, x):
+    """Run an LSTM on raw inputs [N, T, F]: yields, per step, (x_t, hq, cq, z, c, h).
+
+    ``hq``/``cq`` are the quantized previous states the step reads (zero at t = 0);
+    ``z`` the gate pre-activations, ``c``/``h`` the exact new cell and hidden state.
+    Engines use this to schedule work (which activations are zero) and to check
+    their intermediate values.
+    """
     sp = node.internal_specs(s)
     z_t, c_t, h_t = sp["z"].type, sp["c"].type, sp["h"].type
     st = node.state_type
@@ -137,11 +142,9 @@ def _lstm(node, ins, xs):
     gt, ct, at = node.gate_fn.out_type, node.cand_fn.out_type, node.cell_fn.out_type
     h = np.zeros((n, u), dtype=np.int64)
     c = np.zeros((n, u), dtype=np.int64)
-    h_type, c_type = h_t, c_t
-    outs = []
     for t in range(steps):
-        hq = st.requantize(h, h_type) if t else np.zeros_like(h)
-        cq = st.requantize(c, c_type) if t else np.zeros_like(c)
+        hq = st.requantize(h, h_t) if t else np.zeros_like(h)
+        cq = st.requantize(c, c_t) if t else np.zeros_like(c)
         z = _align(x[:, t] @ node.kernel.raw, kf, z_t.frac) + _align(hq @ node.recurrent.raw, rf, z_t.frac)
         if node.bias is not None:
             z = z + _align(node.bias.raw, node.bias.type.frac, z_t.frac)
@@ -150,7 +153,13 @@ def _lstm(node, ins, xs):
         g = node.cand_fn(zc)
         c = _product(f, gt.frac, cq, st.frac, c_t.frac) + _product(i, gt.frac, g, ct.frac, c_t.frac)
         h = _product(o, gt.frac, node.cell_fn(c), at.frac, h_t.frac)
-        outs.append(h)
+        yield x[:, t], hq, cq, z, c, h
+
+
+@kernel("LSTM")
+def _lstm(node, ins, xs):
+    (x,), (s,) = xs, ins
+    outs = [step[-1] for step in lstm_steps(node, s, x)]
     return np.stack(outs, axis=1) if node.return_sequences else outs[-1]
 
 
@@ -240,4 +249,4 @@ def predict(graph: Graph, x) -> np.ndarray:
     return graph.output_spec.type.to_float(raw)
 
 
-__all__ = ["predict", "predict_int", "trace", "quantize_input"]
+__all__ = ["predict", "predict_int", "trace", "quantize_input", "lstm_steps"]

@@ -1,0 +1,1 @@
+"""Backends: render an engine plan as Verilog, HLS C++, memory images and project files."""

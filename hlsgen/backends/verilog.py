@@ -1,0 +1,208 @@
+"""Render the sparse LSTM engine plan as Verilog: a Jinja2 top over the hand-written blocks in hw/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import jinja2
+
+from .. import __version__
+from ..engines.lstm.plan import LstmPlan, mem_lines, memory_images, mif_text, ubits
+from ..fixed import OVERFLOW_MODES, ROUNDING_MODES
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "templates"
+HW = ROOT / "hw"
+HW_FILES = ["hg_skid.v", "hg_requant.v", "hg_step.v", "hg_lstm_pe.v", "hg_dense_seq.v", "hg_vec_act.v"]
+
+
+def env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _bytes(width: int) -> int:
+    return 8 * -(-width // 8)
+
+
+def _rq(p: dict) -> dict:
+    return {
+        "shift": p["shift"],
+        "osigned": int(p["out_signed"]),
+        "rnd": ROUNDING_MODES.index(p["rounding"]),
+        "ovf": OVERFLOW_MODES.index(p["overflow"]),
+        "relu": int(p.get("relu", False)),
+    }
+
+
+def top_name(plan: LstmPlan) -> str:
+    name = "".join(ch if ch.isalnum() else "_" for ch in plan.name)
+    if not name or not name[0].isalpha():
+        name = "m_" + name
+    return f"{name}_lstm_top"
+
+
+def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = "") -> dict:
+    P, U = plan.pe, plan.units
+    pes = []
+    for p in range(P):
+        rows = len(range(p, plan.nrow, P)) or 1
+        pes.append({"i": p, "rows": plan.rows_per_pe, "rw": ubits(max(plan.rows_per_pe - 1, 1)), "real": rows})
+    rows = []
+    for r in range(plan.nrow):
+        k, u = divmod(r, U)
+        rows.append({"gate": "z_" + "ifco"[k], "u": u, "pe": r % P, "local": r // P})
+    lt = max(plan.gate.latency, plan.cand.latency)
+    head = []
+    src, src_w = "hout_flat", plan.h_width
+    for i, s in enumerate(plan.head):
+        d = {
+            "name": s.name,
+            "kind": s.kind,
+            "n_in": s.n_in,
+            "n_out": s.n_out,
+            "in_width": src_w,
+            "out_width": s.out_width,
+            "src": src,
+            "wire": f"head{i}_flat",
+            "niw": ubits(max(s.n_in if s.kind == "dense" else s.n_out, 2) - 1),
+            "now": ubits(max(s.n_out, 2) - 1),
+        }
+        if s.kind == "dense":
+            d.update(
+                weight_width=s.weight_width, bias_width=s.bias_width, prod_shift=s.prod_shift, bias_shift=s.bias_shift
+            )
+        else:
+            mode = {"step": 0, "relu": 1, "linear": 2, "requant": 3}[s.kind]
+            rq = _rq(s.requant) if s.requant else {"shift": 0, "osigned": 1, "rnd": 0, "ovf": 1, "relu": 0}
+            d.update(
+                mode=mode,
+                rq=rq,
+                levels=s.table.levels if s.table else 1,
+                chw=max(1, ubits(s.table.channels - 1)) if s.table else 1,
+                perch=int(bool(s.table and s.table.channels > 1)),
+            )
+        head.append(d)
+        src, src_w = d["wire"], s.out_width
+    zsw = max(plan.acc_width, plan.bias_width + plan.bias_shift, plan.z_width) + 2
+    cxw = max(
+        plan.gate_width + plan.state_width + 1 + plan.c_shift_fc, plan.gate_width + plan.cand_width + plan.c_shift_ig
+    )
+    cxw = max(cxw, plan.c_width) + 2
+    ekw = ubits(U + plan.ew_latency)
+    lt2 = plan.cell.latency
+
+    def lit(v):
+        return f"{ekw}'d{v}"
+
+    k = {
+        "ew_last": lit(U + plan.ew_latency - 1),
+        "c_r0": lit(1 + lt),
+        "c_r1": lit(U + 1 + lt),
+        "c_w0": lit(2 + lt),
+        "c_w1": lit(U + 2 + lt),
+        "h_w0": lit(3 + lt + lt2),
+        "h_w1": lit(U + 3 + lt + lt2),
+    }
+    return {
+        "k": k,
+        "top": top_name(plan),
+        "version": __version__,
+        "source": source,
+        "layers": "input -> LSTM(" + str(U) + ")" + "".join(f" -> {s.name}" for s in plan.head),
+        "steps": plan.steps,
+        "features": plan.features,
+        "units": U,
+        "ncol": plan.ncol,
+        "pe": P,
+        "index_bits": plan.index_bits,
+        "x_type": x_type,
+        "out_type": out_type,
+        "xw": plan.x_width,
+        "x_signed": plan.x_signed,
+        "sw": plan.state_width,
+        "s_signed": plan.state_signed,
+        "aw": plan.act_width,
+        "ww": plan.weight_width,
+        "accw": plan.acc_width,
+        "zw": plan.z_width,
+        "zsw": zsw,
+        "bw": plan.bias_width,
+        "bias_shift": plan.bias_shift,
+        "gw": plan.gate_width,
+        "ggw": plan.cand_width,
+        "cw": plan.c_width,
+        "cxw": cxw,
+        "aow": plan.cell.out_width,
+        "hw": plan.h_width,
+        "lt": lt,
+        "lt2": plan.cell.latency,
+        "lew": plan.ew_latency,
+        "gate_levels": plan.gate.levels,
+        "cand_levels": plan.cand.levels,
+        "cell_levels": plan.cell.levels,
+        "c_shift_fc": plan.c_shift_fc,
+        "c_shift_ig": plan.c_shift_ig,
+        "rq_c": _rq(plan.state_requant_c),
+        "rq_h": _rq(plan.state_requant_h),
+        "colw": ubits(plan.ncol),
+        "uw": ubits(max(U - 1, 1)),
+        "fw": ubits(max(plan.features - 1, 1)),
+        "ekw": ubits(U + plan.ew_latency),
+        "tcw": ubits(max(plan.steps - 1, 1)),
+        "riw": ubits(plan.nrow - 1),
+        "depth": plan.depth,
+        "adw": plan.addr_bits,
+        "cntw": plan.count_bits,
+        "shift_x": plan.shift_x,
+        "shift_h": plan.shift_h,
+        "afw": plan.afifo_depth.bit_length() - 1,
+        "pes": pes,
+        "rows": rows,
+        "head": head,
+        "hsw": ubits(max(len(plan.head), 2) - 1),
+        "ow": plan.out_width,
+        "out_count": plan.out_count,
+        "oiw": ubits(max(plan.out_count - 1, 1)),
+        "ibw": _bytes(plan.x_width),
+        "obw": _bytes(plan.out_width),
+    }
+
+
+def write_rtl(plan: LstmPlan, out_dir, source: str = "", x_type: str = "", out_type: str = "") -> dict:
+    """Write the top, the hw/ blocks, .mem and .mif images into ``out_dir``; return file lists."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = context(plan, source, x_type, out_type)
+    top_file = out / f"{ctx['top']}.v"
+    top_file.write_text(env().get_template("verilog/lstm_top.v.j2").render(**ctx))
+    sources = []
+    for f in HW_FILES:
+        shutil.copyfile(HW / f, out / f)
+        sources.append(f)
+    sources.append(top_file.name)
+    mems = []
+    for stem, (words, width) in sorted(memory_images(plan).items()):
+        words = _pad_pow2(stem, words, plan)
+        (out / f"{stem}.mem").write_text(mem_lines(words, width))
+        (out / f"{stem}.mif").write_text(mif_text(words, width))
+        mems.append(f"{stem}.mem")
+    return {"top": ctx["top"], "sources": sources, "memories": mems, "context": ctx}
+
+
+def _pad_pow2(stem, words, plan):
+    """Tables are addressed {channel, position}: both files hold 2**(CHW + LEVELS) words."""
+    tables = {f"lstm_{t.name}": t for t in (plan.gate, plan.cand, plan.cell)}
+    tables.update({s.name: s.table for s in plan.head if s.table is not None})
+    base = stem[:-2]
+    if stem[-2:] in ("_t", "_v") and base in tables:
+        t = tables[base]
+        n = (1 << max(1, ubits(t.channels - 1))) << t.levels
+        words = list(words) + [words[-1]] * (n - len(words))
+    return words

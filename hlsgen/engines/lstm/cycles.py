@@ -1,0 +1,116 @@
+"""Exact cycle model of the sparse LSTM engine.
+
+The model replays the control of the RTL (``hw/hg_lstm_pe.v``, ``templates/verilog/lstm_top.v.j2``)
+register by register, without the arithmetic: which activations are non-zero decides the
+schedule, and the schedule decides the cycles.  The RTL simulation checks these numbers.
+
+Per time step (input available, no back-pressure):
+
+    cycles = 1 (start: clear accumulators) + MAC phase + U + element-wise latency
+
+The MAC phase is bounded below by max over PEs of the entries it must process (nnz / P when
+the load is balanced), and by the scanner's one column per cycle.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from .plan import LstmPlan
+
+
+def mac_cycles(plan: LstmPlan, nonzero: np.ndarray) -> tuple[int, int]:
+    """Cycles of the MAC phase for one step, and the entries processed (fillers included).
+
+    ``nonzero``: bool [NCOL], which activations (x_t then h_q) are non-zero.
+    """
+    P, ncol = plan.pe, plan.ncol
+    counts = [p[:, 1].tolist() for p in plan.pointers]
+    nz = [bool(v) for v in np.asarray(nonzero).tolist()]
+    afd, jqd = plan.afifo_depth, plan.jq_depth
+    afifo = [deque() for _ in range(P)]
+    pv = [False] * P
+    pcount = [0] * P
+    jq = [deque() for _ in range(P)]
+    active = [False] * P
+    rem = [0] * P
+    v1 = [False] * P
+    v2 = [False] * P
+    j = 0
+    cycle = 0
+    work = 0
+    while True:
+        cycle += 1
+        idle = all(
+            not afifo[p] and not pv[p] and not jq[p] and not active[p] and not v1[p] and not v2[p] for p in range(P)
+        )
+        if j == ncol and idle:
+            return cycle, work
+        # scanner
+        push = False
+        if j < ncol:
+            if not nz[j]:
+                j += 1
+            elif all(len(afifo[p]) < afd for p in range(P)):
+                push = True
+        col = j
+        if push:
+            j += 1
+        for p in range(P):
+            pop_a = bool(afifo[p]) and (len(jq[p]) + pv[p] < jqd)
+            jpush = pv[p] and pcount[p] != 0
+            use_head = not active[p] and bool(jq[p])
+            issue = active[p] or use_head
+            if issue:
+                r = (rem[p] if active[p] else jq[p][0]) - 1
+                work += 1
+            if use_head:
+                jq[p].popleft()
+            if jpush:
+                jq[p].append(pcount[p])
+            if issue:
+                active[p], rem[p] = r != 0, r
+            popped = afifo[p].popleft() if pop_a else None
+            if push:
+                afifo[p].append(col)
+            pv[p] = pop_a
+            if pop_a:
+                pcount[p] = counts[p][popped]
+            v2[p] = v1[p]
+            v1[p] = issue
+
+
+def step_cycles(plan: LstmPlan, mac: int) -> int:
+    """Cycles of one time step given its MAC phase."""
+    return 1 + mac + plan.units + plan.ew_latency
+
+
+def head_cycles(plan: LstmPlan) -> int:
+    """Cycles of the layers after the LSTM (each stage: one start cycle + its run)."""
+    return sum(1 + s.cycles for s in plan.head)
+
+
+def sequence_cycles(plan: LstmPlan, x_raw: np.ndarray, steps_of) -> dict:
+    """Cycle counts for a batch of raw input sequences [N, T, F].
+
+    ``steps_of(x_raw)`` yields per step the activations ``(x_t, hq)`` as
+    :func:`hlsgen.reference.execute.lstm_steps` does.  Returns per-sequence arrays:
+    ``mac`` [N, T], ``step`` [N, T], ``work`` [N, T] (entries processed, fillers included),
+    ``compute`` [N] (all steps plus the head, input always available).
+    """
+    n, t = x_raw.shape[0], plan.steps
+    mac = np.zeros((n, t), dtype=np.int64)
+    work = np.zeros((n, t), dtype=np.int64)
+    for k, (xt, hq) in enumerate(steps_of(x_raw)):
+        nzs = np.concatenate([xt != 0, hq != 0], axis=1)
+        # identical activation patterns share the schedule
+        cache: dict[bytes, tuple[int, int]] = {}
+        for i in range(n):
+            key = np.packbits(nzs[i]).tobytes()
+            if key not in cache:
+                cache[key] = mac_cycles(plan, nzs[i])
+            mac[i, k], work[i, k] = cache[key]
+    step = 1 + mac + plan.units + plan.ew_latency
+    return {"mac": mac, "work": work, "step": step, "compute": step.sum(axis=1) + head_cycles(plan)}

@@ -1,0 +1,551 @@
+"""The sparse LSTM engine (ESE style): plan, compressed-column encoding, memory images.
+
+The four gate matrices are stacked into one matrix M with NROW = 4U rows (gate outputs, Keras
+order i, f, c, o) and NCOL = F + U columns (input features, then the previous hidden state).
+Row r belongs to processing element r mod P; inside a PE it is local row r div P.  Each PE keeps
+its slice column by column (compressed sparse column):
+
+* a weight memory of entries ``{rel, w}``: ``rel`` counts the zero rows skipped since the
+  previous entry of the column (B bits); a gap longer than 2^B - 1 is bridged by a filler
+  entry with w = 0 (counted in :attr:`LstmPlan.fillers`);
+* a pointer memory ``{count, start}`` per column.
+
+Per time step the activation scanner walks the NCOL columns and broadcasts every non-zero
+activation (zero activations are skipped) to P activation FIFOs; each PE looks up the
+column's pointer, drops empty columns, and multiplies-accumulates one entry per cycle into
+local accumulators.  The element-wise unit then computes gates, cell and hidden state, one
+unit per cycle.  :mod:`.cycles` models the cycle count exactly; :mod:`hlsgen.backends`
+renders the plan as Verilog and HLS C++.  Reference, RTL and HLS all read this plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import HlsgenError
+from ...fixed import FixedType
+from ...ir import Graph
+from ...ir.nodes import _mac_bounds
+from ...ir.tensors import StepFunction
+
+MAX_MUL_WIDTH = 48  # widest multiplier operand the engine builds
+MAX_ACC_WIDTH = 62
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    """Width of the smallest two's complement field that holds lo..hi."""
+    lo, hi = int(lo), int(hi)
+    w = 1
+    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
+        w += 1
+    return w
+
+
+def ubits(n: int) -> int:
+    """Bits of an unsigned counter that holds 0..n (at least 1)."""
+    return max(1, int(n).bit_length())
+
+
+@dataclass
+class TablePlan:
+    """A step function realised by a pipelined binary search over thresholds."""
+
+    name: str
+    in_width: int  # signed width of the input
+    out_width: int  # width of the output field (signed when out_signed)
+    out_signed: bool
+    levels: int  # binary-search stages: 2**levels - 1 thresholds per channel
+    thresholds: np.ndarray  # [C, 2**levels - 1], clipped into [in_lo, in_hi + 1]
+    values: np.ndarray  # [C, 2**levels]
+
+    @property
+    def channels(self) -> int:
+        return self.thresholds.shape[0]
+
+    @property
+    def latency(self) -> int:
+        return self.levels + 1
+
+
+def plan_table(name: str, fn: StepFunction, in_lo: int, in_hi: int, levels: int | None = None) -> TablePlan:
+    """Thresholds of ``fn`` restricted to inputs in [in_lo, in_hi] (exact on that range)."""
+    in_w = signed_bits(in_lo, in_hi)
+    # Thresholds outside the input range are equivalent to in_lo (always passed) or
+    # in_hi + 1 (never passed); drop duplicates that can never matter.
+    rows_t, rows_v = [], []
+    for c in range(fn.channels):
+        b = np.clip(fn.breaks[c], in_lo, in_hi + 1)
+        v = fn.values[c]
+        # value at x = v[count(b <= x)]; remove thresholds equal to in_lo by folding them into the base
+        k0 = int(np.count_nonzero(b <= in_lo))
+        keep_b = b[k0:]
+        keep_v = v[k0:]
+        keep_v = keep_v[: np.count_nonzero(keep_b <= in_hi) + 1]
+        keep_b = keep_b[: keep_v.size - 1]
+        rows_t.append(keep_b)
+        rows_v.append(keep_v)
+    need = max(len(t) for t in rows_t)
+    lv = max(0, int(need).bit_length()) if need else 0
+    while (1 << lv) - 1 < need:
+        lv += 1
+    lv = max(lv, 1, levels or 0)
+    n = (1 << lv) - 1
+    T = np.full((fn.channels, n), in_hi + 1, dtype=np.int64)
+    V = np.zeros((fn.channels, n + 1), dtype=np.int64)
+    for c, (t, v) in enumerate(zip(rows_t, rows_v, strict=True)):
+        T[c, : len(t)] = t
+        V[c, : len(v)] = v
+        V[c, len(v) :] = v[-1]
+    ot = fn.out_type
+    # outputs are carried signed (an unsigned type gains a zero sign bit)
+    return TablePlan(name, in_w + 1, ot.width + (0 if ot.signed else 1), True, lv, T, V)
+
+
+@dataclass
+class HeadStage:
+    """A vector stage after the LSTM: Dense (sequential MAC) or an element-wise activation."""
+
+    name: str
+    kind: str  # dense | step | relu | requant | linear
+    n_in: int
+    n_out: int
+    in_width: int
+    in_signed: bool
+    out_width: int
+    out_signed: bool
+    weights: np.ndarray | None = None  # dense: [n_in, n_out] raw
+    weight_width: int = 0
+    bias: np.ndarray | None = None
+    bias_width: int = 0
+    prod_shift: int = 0
+    bias_shift: int = 0
+    table: TablePlan | None = None
+    requant: dict | None = None
+
+    @property
+    def cycles(self) -> int:
+        """Exact cycles from start to done (see hw/hg_dense_seq.v, hw/hg_vec_act.v)."""
+        if self.kind == "dense":
+            return self.n_in * self.n_out + 2
+        lat = self.table.latency if self.kind == "step" else 1
+        return self.n_out + lat + 1
+
+
+@dataclass
+class LstmPlan:
+    """Everything the backends need to build the engine for one model."""
+
+    name: str
+    pe: int
+    index_bits: int
+    afifo_depth: int
+    jq_depth: int
+    steps: int
+    features: int
+    units: int
+    # stacked matrix and its encoding
+    matrix: np.ndarray  # [NCOL, NROW] raw weights (kernel rows first)
+    entries: list  # per PE: int64 [n, 2] (w, rel)
+    pointers: list  # per PE: int64 [NCOL, 2] (start, count)
+    fillers: int
+    # widths
+    x_width: int
+    x_signed: bool
+    state_width: int
+    state_signed: bool
+    act_width: int  # signed width of broadcast activations
+    weight_width: int
+    acc_width: int
+    shift_x: int
+    shift_h: int
+    z_width: int
+    bias: np.ndarray  # [NROW] raw, on bias grid
+    bias_width: int
+    bias_shift: int
+    gate: TablePlan = None
+    cand: TablePlan = None
+    cell: TablePlan = None
+    gate_width: int = 0
+    cand_width: int = 0
+    c_width: int = 0
+    c_shift_fc: int = 0  # (f * cq) << c_shift_fc
+    c_shift_ig: int = 0  # (i * g) << c_shift_ig
+    h_width: int = 0
+    state_requant_c: dict = field(default_factory=dict)
+    state_requant_h: dict = field(default_factory=dict)
+    head: list = field(default_factory=list)
+    out_width: int = 0
+    out_signed: bool = True
+    out_count: int = 0
+    notes: list = field(default_factory=list)
+
+    # ----------------------------------------------------------------- sizes
+    @property
+    def ncol(self) -> int:
+        return self.features + self.units
+
+    @property
+    def nrow(self) -> int:
+        return 4 * self.units
+
+    @property
+    def rows_per_pe(self) -> int:
+        return -(-self.nrow // self.pe)
+
+    @property
+    def depth(self) -> int:
+        """Weight memory depth per PE (the deepest PE; at least 1)."""
+        return max(1, max(len(e) for e in self.entries))
+
+    @property
+    def count_bits(self) -> int:
+        return ubits(max(int(p[:, 1].max()) if len(p) else 0 for p in self.pointers))
+
+    @property
+    def addr_bits(self) -> int:
+        return ubits(self.depth - 1)
+
+    @property
+    def nnz(self) -> int:
+        return int(np.count_nonzero(self.matrix))
+
+    @property
+    def nnz_per_pe(self) -> list[int]:
+        return [int(np.count_nonzero(self.matrix[:, p :: self.pe])) for p in range(self.pe)]
+
+    @property
+    def ew_latency(self) -> int:
+        """Cycles from issuing a unit to the element-wise unit to its state being written."""
+        return 3 + max(self.gate.latency, self.cand.latency) + self.cell.latency
+
+    def summary(self) -> dict:
+        per_pe = self.nnz_per_pe
+        return {
+            "pe": self.pe,
+            "index_bits": self.index_bits,
+            "matrix": [self.nrow, self.ncol],
+            "nnz": self.nnz,
+            "density": round(self.nnz / self.matrix.size, 4),
+            "nnz_per_pe": {"min": min(per_pe), "max": max(per_pe), "mean": round(sum(per_pe) / self.pe, 2)},
+            "imbalance": round(max(per_pe) / (sum(per_pe) / self.pe), 4) if sum(per_pe) else 1.0,
+            "fillers": self.fillers,
+            "weight_memory": {"depth": self.depth, "width": self.weight_width + self.index_bits},
+            "pointer_memory": {"depth": self.ncol, "width": self.addr_bits + self.count_bits},
+            "widths": {
+                "activation": self.act_width,
+                "weight": self.weight_width,
+                "accumulator": self.acc_width,
+                "z": self.z_width,
+                "cell": self.c_width,
+                "hidden": self.h_width,
+            },
+            "padding_rows": self.rows_per_pe * self.pe - self.nrow,
+            "notes": self.notes,
+        }
+
+
+# --------------------------------------------------------------------- encoding
+def encode_pe(column_rows: np.ndarray, weights: np.ndarray, index_bits: int) -> tuple[list, int]:
+    """Compressed entries of one PE column: local rows (sorted) and their weights -> [(w, rel)]."""
+    maxrel = (1 << index_bits) - 1
+    out, prev, fill = [], -1, 0
+    for r, w in zip(column_rows.tolist(), weights.tolist(), strict=True):
+        gap = r - prev - 1
+        while gap > maxrel:
+            out.append((0, maxrel))
+            prev += maxrel + 1
+            gap -= maxrel + 1
+            fill += 1
+        out.append((int(w), gap))
+        prev = r
+    return out, fill
+
+
+def encode(matrix: np.ndarray, pe: int, index_bits: int):
+    """Per PE: entries [n, 2] (w, rel) in column order, pointers [NCOL, 2] (start, count)."""
+    ncol, nrow = matrix.shape
+    entries, pointers, fillers = [], [], 0
+    for p in range(pe):
+        sub = matrix[:, p::pe]  # local rows
+        ent, ptr = [], np.zeros((ncol, 2), dtype=np.int64)
+        for j in range(ncol):
+            rows = np.flatnonzero(sub[j])
+            e, f = encode_pe(rows, sub[j, rows], index_bits)
+            ptr[j] = (len(ent), len(e))
+            ent.extend(e)
+            fillers += f
+        entries.append(np.asarray(ent, dtype=np.int64).reshape(-1, 2))
+        pointers.append(ptr)
+    return entries, pointers, fillers
+
+
+def decode(plan: LstmPlan) -> np.ndarray:
+    """Rebuild the stacked matrix from the encoding (the inverse of :func:`encode`)."""
+    m = np.zeros((plan.ncol, plan.nrow), dtype=np.int64)
+    for p in range(plan.pe):
+        for j in range(plan.ncol):
+            start, count = plan.pointers[p][j]
+            row = -1
+            for w, rel in plan.entries[p][start : start + count]:
+                row += int(rel) + 1
+                if w:
+                    m[j, p + row * plan.pe] = w
+    return m
+
+
+# --------------------------------------------------------------------- planning
+def _fail(node, msg):
+    return HlsgenError(msg, layer=node.name, layer_type=node.op)
+
+
+def _requant_params(src_width: int, src_frac: int, dst: FixedType) -> dict:
+    return {
+        "in_width": src_width,
+        "shift": src_frac - dst.frac,
+        "out_width": dst.width,
+        "out_signed": dst.signed,
+        "rounding": dst.rounding,
+        "overflow": dst.overflow,
+    }
+
+
+def plan_lstm(
+    graph: Graph,
+    pe: int = 8,
+    index_bits: int = 4,
+    afifo_depth: int = 8,
+    jq_depth: int = 2,
+    pad: bool = True,
+) -> LstmPlan:
+    """Map ``Input -> LSTM -> [Dense | Activation]*`` onto the sparse LSTM engine."""
+    nodes = graph.nodes
+    if len(nodes) < 2 or nodes[1].op != "LSTM":
+        bad = nodes[1] if len(nodes) > 1 else nodes[0]
+        raise _fail(bad, "the sparse LSTM engine needs the model to start with an LSTM layer")
+    inp, lstm = nodes[0], nodes[1]
+    for prev, n in zip(nodes[1:], nodes[2:], strict=False):
+        if n.inputs != [prev.name]:
+            raise _fail(n, "the LSTM engine streams a chain of layers; this layer is not fed by the one before it")
+        if n.op not in ("Dense", "Activation"):
+            raise _fail(n, f"{n.op} after the LSTM is not supported by the LSTM engine (Dense and activations are)")
+        if n.op == "Activation" and n.function not in ("step", "relu", "linear", "requant"):
+            raise _fail(n, f"activation '{n.function}' is not supported by the LSTM engine")
+    if lstm.return_sequences:
+        raise _fail(lstm, "return_sequences=True is not supported by the LSTM engine yet (use return_sequences=False)")
+    if not isinstance(pe, int) or pe < 1:
+        raise _fail(lstm, f"option pe={pe!r}: the number of processing elements must be a positive integer")
+    if not isinstance(index_bits, int) or not 1 <= index_bits <= 16:
+        raise _fail(lstm, f"option index_bits={index_bits!r}: must be between 1 and 16")
+    if afifo_depth < 2 or afifo_depth & (afifo_depth - 1):
+        raise _fail(lstm, f"option afifo_depth={afifo_depth}: must be a power of two >= 2")
+    x_spec = inp.spec
+    steps, feats = x_spec.shape
+    u = lstm.units
+    nrow = 4 * u
+    notes = []
+    if nrow % pe:
+        if not pad:
+            raise _fail(lstm, f"option pe={pe}: {pe} PEs do not divide the {nrow} gate rows (4 x {u} units)")
+        notes.append(
+            f"{pe} PEs do not divide the {nrow} gate rows: the last PEs hold {-(-nrow // pe) * pe - nrow} "
+            "padding rows (no weights, never read)"
+        )
+    if pe > nrow:
+        raise _fail(lstm, f"option pe={pe}: more PEs than the {nrow} gate rows")
+
+    st = lstm.state_type
+    xt = x_spec.type
+    sp = lstm.internal_specs(x_spec)
+    z_t, c_t, h_t = sp["z"], sp["c"], sp["h"]
+    kf = xt.frac + lstm.kernel.type.frac
+    rf = st.frac + lstm.recurrent.type.frac
+    zf = z_t.type.frac
+    shift_x, shift_h = zf - kf, zf - rf
+
+    matrix = np.vstack([lstm.kernel.raw, lstm.recurrent.raw]).astype(np.int64)
+    wlo, whi = int(min(matrix.min(), 0)), int(max(matrix.max(), 0))
+    weight_width = signed_bits(wlo, whi)
+    x_lo, x_hi = x_spec.lo, x_spec.hi
+    act_width = signed_bits(min(x_lo, st.min_raw, 0), max(x_hi, st.max_raw))
+    for what, w in (("weights", weight_width), ("activations", act_width)):
+        if w > MAX_MUL_WIDTH:
+            raise _fail(lstm, f"{what} need {w} bits; the engine's multipliers take at most {MAX_MUL_WIDTH}")
+
+    # accumulator: every partial sum lies between the sums of negative and positive terms
+    klo, khi = _mac_bounds(lstm.kernel.raw.astype(object), x_lo, x_hi)
+    rlo, rhi = _mac_bounds(lstm.recurrent.raw.astype(object), st.min_raw, st.max_raw)
+    alo = min(0, int(min(klo)) * (1 << shift_x) + int(min(rlo)) * (1 << shift_h))
+    ahi = max(0, int(max(khi)) * (1 << shift_x) + int(max(rhi)) * (1 << shift_h))
+    # per-row bounds are tighter, but the accumulator of a PE serves many rows: take the max
+    acc_lo = min(0, min(int(a) * (1 << shift_x) for a in klo) + min(int(a) * (1 << shift_h) for a in rlo))
+    acc_hi = max(0, max(int(a) * (1 << shift_x) for a in khi) + max(int(a) * (1 << shift_h) for a in rhi))
+    acc_width = signed_bits(min(alo, acc_lo), max(ahi, acc_hi))
+    z_width = signed_bits(z_t.lo, z_t.hi)
+    if max(acc_width, z_width) > MAX_ACC_WIDTH:
+        raise _fail(lstm, f"the gate accumulator needs {max(acc_width, z_width)} bits (limit {MAX_ACC_WIDTH})")
+
+    if lstm.bias is not None:
+        bias = lstm.bias.raw.astype(np.int64)
+        bias_shift = zf - lstm.bias.type.frac
+    else:
+        bias, bias_shift = np.zeros(nrow, dtype=np.int64), 0
+    bias_width = signed_bits(int(min(bias.min(), 0)), int(max(bias.max(), 0)))
+
+    gate = plan_table("gate", lstm.gate_fn, z_t.lo, z_t.hi)
+    cand = plan_table("cand", lstm.cand_fn, z_t.lo, z_t.hi)
+    lv = max(gate.levels, cand.levels)
+    gate = plan_table("gate", lstm.gate_fn, z_t.lo, z_t.hi, lv)
+    cand = plan_table("cand", lstm.cand_fn, z_t.lo, z_t.hi, lv)
+    cell = plan_table("cell", lstm.cell_fn, c_t.lo, c_t.hi)
+    gt, ct = lstm.gate_fn.out_type, lstm.cand_fn.out_type
+    c_width = signed_bits(c_t.lo, c_t.hi)
+    h_width = signed_bits(h_t.lo, h_t.hi)
+    state_width = st.width
+    entries, pointers, fillers = encode(matrix, pe, index_bits)
+
+    plan = LstmPlan(
+        name=graph.meta.get("name") or Path(str(graph.meta.get("source") or "model")).stem,
+        pe=pe,
+        index_bits=index_bits,
+        afifo_depth=afifo_depth,
+        jq_depth=jq_depth,
+        steps=steps,
+        features=feats,
+        units=u,
+        matrix=matrix,
+        entries=entries,
+        pointers=pointers,
+        fillers=fillers,
+        x_width=xt.width,
+        x_signed=xt.signed,
+        state_width=state_width,
+        state_signed=st.signed,
+        act_width=act_width,
+        weight_width=weight_width,
+        acc_width=acc_width,
+        shift_x=shift_x,
+        shift_h=shift_h,
+        z_width=z_width,
+        bias=bias,
+        bias_width=bias_width,
+        bias_shift=bias_shift,
+        gate=gate,
+        cand=cand,
+        cell=cell,
+        gate_width=gate.out_width,
+        cand_width=cand.out_width,
+        c_width=c_width,
+        c_shift_fc=c_t.type.frac - (gt.frac + st.frac),
+        c_shift_ig=c_t.type.frac - (gt.frac + ct.frac),
+        h_width=h_width,
+        state_requant_c=_requant_params(c_width, c_t.type.frac, st),
+        state_requant_h=_requant_params(h_width, h_t.type.frac, st),
+        notes=notes,
+    )
+    if fillers:
+        notes.append(f"{fillers} filler entries: gaps longer than {2**index_bits - 1} rows (index_bits={index_bits})")
+    _plan_head(plan, graph, lstm, h_t)
+    return plan
+
+
+def _plan_head(plan: LstmPlan, graph: Graph, lstm, h_spec):
+    width, signed, n, frac = signed_bits(h_spec.lo, h_spec.hi), True, plan.units, h_spec.type.frac
+    lo, hi = h_spec.lo, h_spec.hi
+    for node in graph.nodes[2:]:
+        s = node.spec
+        ow = signed_bits(min(s.lo, 0), s.hi)
+        if node.op == "Dense":
+            k = node.kernel.raw.astype(np.int64)
+            b = node.bias.raw.astype(np.int64) if node.bias is not None else np.zeros(k.shape[1], dtype=np.int64)
+            bfrac = node.bias.type.frac if node.bias is not None else s.type.frac
+            stage = HeadStage(
+                node.name,
+                "dense",
+                k.shape[0],
+                k.shape[1],
+                width,
+                signed,
+                ow,
+                True,
+                weights=k,
+                weight_width=signed_bits(int(min(k.min(), 0)), int(max(k.max(), 0))),
+                bias=b,
+                bias_width=signed_bits(int(min(b.min(), 0)), int(max(b.max(), 0))),
+                prod_shift=s.type.frac - (frac + node.kernel.type.frac),
+                bias_shift=s.type.frac - bfrac,
+            )
+            if max(stage.weight_width, width) > MAX_MUL_WIDTH or ow > MAX_ACC_WIDTH:
+                raise _fail(node, "types wider than the engine's multipliers/accumulators")
+        else:
+            fn = node.function
+            stage = HeadStage(node.name, fn, n, n, width, signed, ow, True)
+            if fn == "step":
+                stage.table = plan_table(node.name, node.step, lo, hi)
+                if stage.table.channels not in (1, n):
+                    raise _fail(node, "per-channel table does not match the vector length")
+            elif fn == "requant":
+                stage.requant = _requant_params(width, frac, node.type)
+                stage.requant["relu"] = bool(node.relu)
+        plan.head.append(stage)
+        width, n, frac, lo, hi = ow, stage.n_out, s.type.frac, s.lo, s.hi
+    plan.out_width = width
+    plan.out_count = n
+    plan.out_signed = True
+
+
+# --------------------------------------------------------------------- memory images
+def _hex(v: int, width: int) -> str:
+    return format(int(v) & ((1 << width) - 1), f"0{-(-width // 4)}x")
+
+
+def mem_lines(values, width: int) -> str:
+    return "".join(_hex(v, width) + "\n" for v in values)
+
+
+def mif_text(values, width: int) -> str:
+    vals = list(values) or [0]
+    lines = [
+        f"-- generated by hlsgen: {len(vals)} words of {width} bits",
+        f"WIDTH={width};",
+        f"DEPTH={len(vals)};",
+        "ADDRESS_RADIX=UNS;",
+        "DATA_RADIX=HEX;",
+        "CONTENT BEGIN",
+    ]
+    lines += [f"  {i} : {_hex(v, width)};" for i, v in enumerate(vals)]
+    lines.append("END;")
+    return "\n".join(lines) + "\n"
+
+
+def memory_images(plan: LstmPlan) -> dict[str, tuple[list, int]]:
+    """Every memory's words and width, by file stem (``lstm_w_pe0`` ...)."""
+    out: dict[str, tuple[list, int]] = {}
+    ww, b = plan.weight_width, plan.index_bits
+    for p in range(plan.pe):
+        e = plan.entries[p]
+        words = [(int(rel) << ww) | (int(w) & ((1 << ww) - 1)) for w, rel in e] or [0]
+        words += [0] * (plan.depth - len(words))
+        out[f"lstm_w_pe{p}"] = (words, ww + b)
+        ab, cb = plan.addr_bits, plan.count_bits
+        out[f"lstm_ptr_pe{p}"] = ([(int(c) << ab) | int(s) for s, c in plan.pointers[p]], ab + cb)
+    out["lstm_bias"] = ([int(v) for v in plan.bias], plan.bias_width)
+    for t in (plan.gate, plan.cand, plan.cell):
+        _table_images(out, f"lstm_{t.name}", t)
+    for st in plan.head:
+        if st.kind == "dense":
+            out[f"{st.name}_w"] = ([int(v) for v in st.weights.T.reshape(-1)], st.weight_width)
+            out[f"{st.name}_b"] = ([int(v) for v in st.bias], st.bias_width)
+        elif st.kind == "step":
+            _table_images(out, st.name, st.table)
+    return out
+
+
+def _table_images(out, stem, t: TablePlan):
+    n = 1 << t.levels
+    th = np.full((t.channels, n), 0, dtype=np.int64)
+    th[:, : n - 1] = t.thresholds
+    out[f"{stem}_t"] = ([int(v) for v in th.reshape(-1)], t.in_width)
+    out[f"{stem}_v"] = ([int(v) for v in t.values.reshape(-1)], t.out_width)
