@@ -114,8 +114,9 @@ def run_rtl(
             extra_env={"HLSGEN_TB": str(job_file), "HLSGEN_TB_OUT": str(res_file)},
             log_file=log,
         )
-    except Exception as e:  # the build or the simulator failed
-        raise HlsgenError(f"RTL simulation failed ({e}); see {log}") from None
+    except (Exception, SystemExit) as e:  # the build failed, or the testbench found a difference
+        if not res_file.exists():
+            raise HlsgenError(f"RTL simulation failed ({e}); see {log}") from None
     if not res_file.exists():
         raise HlsgenError(f"RTL simulation produced no result; see {log}")
     return json.loads(res_file.read_text())

@@ -114,3 +114,23 @@ def sequence_cycles(plan: LstmPlan, x_raw: np.ndarray, steps_of) -> dict:
             mac[i, k], work[i, k] = cache[key]
     step = 1 + mac + plan.units + plan.ew_latency
     return {"mac": mac, "work": work, "step": step, "compute": step.sum(axis=1) + head_cycles(plan)}
+
+
+def sequence_latency(plan: LstmPlan, mac: list[int]) -> int:
+    """Cycles from the first input word accepted to the last output word sent, for one
+    sequence alone, input at full rate and no back-pressure (as the testbench measures it).
+
+    Input x_t needs its buffer slot, freed when step t-2's MAC phase ends; step t starts
+    when x_t is loaded and step t-1 is done.  Edges are counted from the first word's.
+    """
+    f, u, lew = plan.features, plan.units, plan.ew_latency
+    ready = 0  # edge at which the last word of x_{t-1} was written
+    released = []  # edge at which step t's MAC phase ended (its slot freed)
+    end = None
+    for t, m in enumerate(mac):
+        free = released[t - 2] if t >= 2 else 0
+        ready = max(ready, free) + f
+        start = max(ready, end if end is not None else 0) + 1
+        released.append(start + m)
+        end = start + m + u + lew
+    return end + head_cycles(plan) + 2 + plan.out_count + 1

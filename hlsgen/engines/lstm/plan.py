@@ -530,7 +530,10 @@ def memory_images(plan: LstmPlan) -> dict[str, tuple[list, int]]:
         words += [0] * (plan.depth - len(words))
         out[f"lstm_w_pe{p}"] = (words, ww + b)
         ab, cb = plan.addr_bits, plan.count_bits
-        out[f"lstm_ptr_pe{p}"] = ([(int(c) << ab) | int(s) for s, c in plan.pointers[p]], ab + cb)
+        # an empty column's start is never read (and may equal the depth): store 0
+        ptr = [(int(c) << ab) | (int(s) if c else 0) for s, c in plan.pointers[p]]
+        assert all(int(s) < (1 << ab) for s, c in plan.pointers[p] if c), "pointer field overflow"
+        out[f"lstm_ptr_pe{p}"] = (ptr, ab + cb)
     out["lstm_bias"] = ([int(v) for v in plan.bias], plan.bias_width)
     for t in (plan.gate, plan.cand, plan.cell):
         _table_images(out, f"lstm_{t.name}", t)

@@ -1,0 +1,96 @@
+"""Random quantized sparse LSTM models built directly in the IR (for sweeps and benchmarks).
+
+Weights are drawn on a fixed-point grid, pruned to a density (load-balance-aware for a given
+P, or plain magnitude), and the sigmoid/tanh tables are exact step functions on the types the
+IR derives, like those the QKeras frontend reads off a real model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...compress.prune import lba_mask, magnitude_mask
+from ...fixed import FixedType
+from ...ir import LSTM, Dense, Graph, Input, StepFunction, Weight
+from ...ir.nodes import lstm_c_spec, lstm_z_spec
+from ...ir.tensors import TensorSpec
+
+
+def table(t: FixedType, f, out: FixedType, span: float = 8.0) -> StepFunction:
+    """y = round(f(x) * 2^out.frac), saturated to ``out``, exactly for every x of type ``t``.
+
+    Evaluated on x in [-span, span] (f is flat outside, so the ends extend the table).
+    """
+    lo = max(t.min_raw, -int(span * 2**t.frac))
+    hi = min(t.max_raw, int(span * 2**t.frac))
+    v = np.arange(lo, hi + 1, dtype=np.int64)
+    y = np.clip(np.round(f(t.to_float(v)) * 2.0**out.frac), out.min_raw, out.max_raw).astype(np.int64)
+    ch = np.nonzero(np.diff(y))[0] + 1
+    return StepFunction(t, out, v[ch][None], np.concatenate([y[:1], y[ch]])[None], "synthetic")
+
+
+def random_lstm(
+    seed: int,
+    features: int = 8,
+    units: int = 16,
+    steps: int = 4,
+    weight_bits: int = 8,
+    density: float = 0.2,
+    pe: int | None = None,
+    input_bits: int = 5,
+    state_bits: int = 10,
+    act_bits: int = 8,
+    head: int = 0,
+    name: str = "synthetic",
+) -> Graph:
+    """A random Input -> LSTM [-> Dense(head)] graph.  ``pe`` set: load-balance-aware pruning."""
+    rng = np.random.default_rng(seed)
+    wf = weight_bits - 1  # weights in [-1, 1)
+    lim = 1 << (weight_bits - 1)
+    stacked = rng.normal(0, lim / 3, size=(features + units, 4 * units))
+    stacked = np.clip(np.round(stacked), -lim, lim - 1).astype(np.int64)
+    mask = lba_mask(stacked, pe, density) if pe else magnitude_mask(stacked, density)
+    stacked = stacked * mask
+    wt = FixedType(weight_bits, weight_bits - wf)
+    kernel = Weight(stacked[:features], wt)
+    recurrent = Weight(stacked[features:], wt)
+    bias = Weight(rng.integers(-8, 8, size=4 * units), FixedType(5, 2))
+    tin = FixedType(input_bits, 1, False, "RND_CONV", "SAT")
+    st = FixedType(state_bits, 2, True, "RND_CONV", "SAT")
+    z = lstm_z_spec("lstm", kernel, recurrent, bias, st, TensorSpec.of_type((steps, features), tin), 4)
+    gate = table(z.type, lambda v: 1 / (1 + np.exp(-v)), FixedType(act_bits, 0, False))
+    cand = table(z.type, np.tanh, FixedType(act_bits, 1, True))
+    c = lstm_c_spec(gate, cand, st, units)
+    cell = table(c.type, np.tanh, FixedType(act_bits, 1, True))
+    nodes = [
+        Input("input", [], shape=(steps, features), type=tin),
+        LSTM(
+            "lstm",
+            ["input"],
+            units=units,
+            kernel=kernel,
+            recurrent=recurrent,
+            bias=bias,
+            state_type=st,
+            gate_fn=gate,
+            cand_fn=cand,
+            cell_fn=cell,
+        ),
+    ]
+    if head:
+        k = rng.integers(-lim, lim, size=(units, head))
+        nodes.append(
+            Dense("fc", ["lstm"], kernel=Weight(k, wt), bias=Weight(rng.integers(-4, 4, size=head), FixedType(4, 2)))
+        )
+    g = Graph(nodes)
+    g.meta["name"] = name
+    g.meta["source"] = f"synthetic(seed={seed})"
+    return g
+
+
+def random_inputs(graph: Graph, n: int, seed: int, zero_fraction: float = 0.3) -> np.ndarray:
+    """Raw inputs [n, T, F] on the input grid, with a share of exact zeros (skipped by the engine)."""
+    rng = np.random.default_rng(seed)
+    t = graph.input.type
+    x = rng.integers(t.min_raw, t.max_raw + 1, size=(n, *graph.input.shape))
+    return np.where(rng.random(x.shape) < zero_fraction, 0, x)

@@ -1,0 +1,209 @@
+"""The sparse LSTM engine: encoding, pruning, cycle model, and RTL against the reference."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hlsgen.backends.verilog import write_rtl
+from hlsgen.compress.prune import imbalance, lba_mask, magnitude_mask
+from hlsgen.engines.lstm import decode, encode, mac_cycles, plan_lstm
+from hlsgen.engines.lstm.flow import rtl_check
+from hlsgen.engines.lstm.synthetic import random_inputs, random_lstm
+from hlsgen.errors import HlsgenError
+
+SCALE = int(os.environ.get("HLSGEN_HYPOTHESIS_SCALE", "1"))
+SWEEP_RESULTS: list = []
+
+
+# ------------------------------------------------------------------ encoding
+@st.composite
+def sparse_matrices(draw):
+    ncol = draw(st.integers(1, 12))
+    nrow = draw(st.integers(1, 70))
+    seed = draw(st.integers(0, 2**31))
+    density = draw(st.floats(0.0, 1.0))
+    rng = np.random.default_rng(seed)
+    m = rng.integers(-100, 100, size=(ncol, nrow)) * (rng.random((ncol, nrow)) < density)
+    return m, draw(st.integers(1, nrow)), draw(st.integers(1, 5))
+
+
+def fillers_expected(m, pe, b):
+    """Independent count: a gap of g zero rows needs floor(g / 2^b) fillers."""
+    n = 0
+    for p in range(pe):
+        for col in m[:, p::pe]:
+            rows = np.flatnonzero(col)
+            gaps = np.diff(np.concatenate([[-1], rows])) - 1
+            n += int(np.sum(gaps // (1 << b)))
+    return n
+
+
+@settings(max_examples=150 * SCALE, deadline=None)
+@given(sparse_matrices())
+def test_encoding_round_trips_and_counts_fillers(case):
+    m, pe, b = case
+    entries, pointers, fillers = encode(m, pe, b)
+
+    class P:  # the fields decode() reads
+        pass
+
+    p = P()
+    p.pe, p.ncol, p.nrow, p.entries, p.pointers = pe, m.shape[0], m.shape[1], entries, pointers
+    assert np.array_equal(decode(p), m)
+    assert fillers == fillers_expected(m, pe, b)
+    for e, ptr in zip(entries, pointers, strict=True):
+        assert np.all(e[:, 1] < (1 << b)) and np.all(e[:, 1] >= 0)
+        assert ptr[:, 1].sum() == len(e)
+    assert sum(len(e) for e in entries) == np.count_nonzero(m) + fillers
+
+
+# ------------------------------------------------------------------ pruning
+def test_lba_pruning_balances_every_pe_and_magnitude_does_not():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(72, 256)) * np.linspace(0.2, 3, 256)  # some rows matter more
+    for pe in (4, 8, 16, 32):
+        m = lba_mask(w, pe, 0.1)
+        counts = [int(m[:, p::pe].sum()) for p in range(pe)]
+        assert len(set(counts)) == 1 and abs(sum(counts) - 0.1 * w.size) <= pe
+        # within each PE the kept weights are the largest of that PE
+        for p in range(pe):
+            kept, dropped = np.abs(w[:, p::pe][m[:, p::pe]]), np.abs(w[:, p::pe][~m[:, p::pe]])
+            assert kept.min() >= dropped.max()
+        g = magnitude_mask(w, 0.1)
+        assert imbalance(w * g, pe)["imbalance"] > 1.0
+        assert imbalance(w * m, pe)["imbalance"] == 1.0
+
+
+# ------------------------------------------------------------------ cycle model
+def test_cycle_model_bounds_and_skipping():
+    g = random_lstm(11, features=6, units=16, density=0.25, pe=4)
+    plan = plan_lstm(g, pe=4)
+    full = np.ones(plan.ncol, dtype=bool)
+    cyc, work = mac_cycles(plan, full)
+    per_pe_work = [len(e) for e in plan.entries]
+    assert work == sum(per_pe_work)
+    assert cyc >= max(per_pe_work) and cyc >= plan.ncol
+    assert cyc <= max(per_pe_work) + plan.ncol + 8
+    none = np.zeros(plan.ncol, dtype=bool)
+    assert mac_cycles(plan, none) == (plan.ncol + 1, 0)  # the scanner still walks every column
+    half = full.copy()
+    half[::2] = False
+    c2, w2 = mac_cycles(plan, half)
+    assert w2 < work and c2 < cyc
+
+
+# ------------------------------------------------------------------ plan refusals
+def test_plan_pads_or_refuses_and_names_the_layer():
+    g = random_lstm(1, units=5)
+    plan = plan_lstm(g, pe=3)
+    assert plan.rows_per_pe == 7 and "padding" in " ".join(plan.notes)
+    with pytest.raises(HlsgenError, match="layer 'lstm'.*pe=3.*do not divide"):
+        plan_lstm(g, pe=3, pad=False)
+    with pytest.raises(HlsgenError, match="pe=0"):
+        plan_lstm(g, pe=0)
+    with pytest.raises(HlsgenError, match="more PEs than"):
+        plan_lstm(g, pe=21)
+    with pytest.raises(HlsgenError, match="index_bits=0"):
+        plan_lstm(g, index_bits=0)
+    g.nodes[1].return_sequences = True
+    with pytest.raises(HlsgenError, match="layer 'lstm'.*return_sequences"):
+        plan_lstm(g)
+
+
+def test_fillers_reported_for_small_index():
+    g = random_lstm(2, units=32, density=0.05, pe=2)
+    plan = plan_lstm(g, pe=2, index_bits=2)
+    assert plan.fillers > 0 and any("filler" in n for n in plan.notes)
+    assert plan.summary()["fillers"] == plan.fillers
+
+
+# ------------------------------------------------------------------ RTL
+def sweep_config(i: int) -> dict:
+    """Configuration i of the regression sweep (deterministic)."""
+    rng = np.random.default_rng(1000 + i)
+    units = int(rng.choice([2, 4, 5, 8, 12, 16, 24, 32]))
+    pe = int(rng.choice([p for p in (1, 2, 4, 8, 16) if p <= 4 * units]))
+    return {
+        "graph": dict(
+            seed=i,
+            features=int(rng.integers(1, 13)),
+            units=units,
+            steps=int(rng.integers(1, 5)),
+            weight_bits=int(rng.integers(4, 17)),
+            density=float(rng.uniform(0.05, 0.5)),
+            pe=pe if rng.random() < 0.6 else None,  # load-balance-aware or plain magnitude
+            input_bits=int(rng.integers(3, 9)),
+            state_bits=int(rng.integers(6, 15)),
+            act_bits=int(rng.integers(4, 10)),
+            head=int(rng.choice([0, 0, 3, 10])),
+            name=f"sweep{i}",
+        ),
+        "pe": pe,
+        "index_bits": int(rng.choice([2, 4])),
+    }
+
+
+def run_config(i, tmp_path, n=24):
+    cfg = sweep_config(i)
+    g = random_lstm(**cfg["graph"])
+    plan = plan_lstm(g, pe=cfg["pe"], index_bits=cfg["index_bits"])
+    rtl = write_rtl(plan, tmp_path / "rtl")
+    x = random_inputs(g, n, seed=i)
+    res = rtl_check(g, plan, rtl, tmp_path / "rtl", x, tmp_path / "sim", seed=i, p_bubble=0.3, p_stall=0.3)
+    SWEEP_RESULTS.append((i, res["ok"]))
+    shutil.rmtree(tmp_path / "sim" / "build", ignore_errors=True)
+    summary = {k: v for k, v in res.items() if k not in ("mac", "ew", "head")}
+    assert res["ok"], f"config {i} {cfg}: {summary}"
+    return res
+
+
+@pytest.mark.rtl
+@pytest.mark.parametrize("i", [0, 1, 2, 3])
+def test_rtl_sweep_fast(i, tmp_path):
+    run_config(i, tmp_path)
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+@pytest.mark.parametrize("i", range(4, 4 + 40))
+def test_rtl_sweep_regress(i, tmp_path):
+    run_config(i, tmp_path, n=64)
+
+
+@pytest.mark.rtl
+def test_rtl_check_catches_a_wrong_weight(tmp_path):
+    """The check must be able to fail: one corrupted weight word must show up."""
+    g = random_lstm(7, features=4, units=8, steps=3, density=0.4, pe=2, head=3)
+    plan = plan_lstm(g, pe=2)
+    rtl = write_rtl(plan, tmp_path / "rtl")
+    mem = Path(tmp_path / "rtl" / "lstm_w_pe1.mem")
+    lines = mem.read_text().split()
+    lines[0] = format(int(lines[0], 16) ^ 0x1, f"0{len(lines[0])}x")  # flip a weight bit
+    mem.write_text("\n".join(lines) + "\n")
+    res = rtl_check(g, plan, rtl, tmp_path / "rtl", random_inputs(g, 8, 3), tmp_path / "sim", p_bubble=0, p_stall=0)
+    assert res["mismatches"] > 0 and not res["ok"]
+
+
+@pytest.mark.rtl
+def test_zoo_lstm_every_heldout_sequence(tmp_path):
+    """lstm_sparse at P=8: all 450 held-out digits, random bubbles and back-pressure,
+    every step's MAC cycles equal to the cycle model."""
+    import hlsgen
+
+    from hlsgen.zoo.build import digits
+
+    proj = hlsgen.convert("lstm_sparse")
+    _, xte, _, _ = digits()
+    x = proj.quantize_input(xte)
+    plan = plan_lstm(proj.graph, pe=8)
+    rtl = write_rtl(plan, tmp_path / "rtl")
+    res = rtl_check(proj.graph, plan, rtl, tmp_path / "rtl", x, tmp_path / "sim", p_bubble=0.2, p_stall=0.3)
+    assert res["sequences"] == 450 and res["words"] == 4500 and res["steps"] == 3600
+    assert res["ok"], {k: v for k, v in res.items() if k not in ("mac", "ew", "head")}
