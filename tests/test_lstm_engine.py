@@ -196,7 +196,6 @@ def test_zoo_lstm_every_heldout_sequence(tmp_path):
     """lstm_sparse at P=8: all 450 held-out digits, random bubbles and back-pressure,
     every step's MAC cycles equal to the cycle model."""
     import hlsgen
-
     from hlsgen.zoo.build import digits
 
     proj = hlsgen.convert("lstm_sparse")
