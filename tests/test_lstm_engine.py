@@ -11,12 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hlsgen.backends.hls import csim, write_hls
 from hlsgen.backends.verilog import write_rtl
 from hlsgen.compress.prune import imbalance, lba_mask, magnitude_mask
 from hlsgen.engines.lstm import decode, encode, mac_cycles, plan_lstm
 from hlsgen.engines.lstm.flow import rtl_check
 from hlsgen.engines.lstm.synthetic import random_inputs, random_lstm
 from hlsgen.errors import HlsgenError
+from hlsgen.reference.execute import predict_int
 
 SCALE = int(os.environ.get("HLSGEN_HYPOTHESIS_SCALE", "1"))
 SWEEP_RESULTS: list = []
@@ -143,6 +145,7 @@ def sweep_config(i: int) -> dict:
             state_bits=int(rng.integers(6, 15)),
             act_bits=int(rng.integers(4, 10)),
             head=int(rng.choice([0, 0, 3, 10])),
+            head_act=[None, "relu", "requant", "step"][int(rng.integers(0, 4))],
             name=f"sweep{i}",
         ),
         "pe": pe,
@@ -156,6 +159,11 @@ def run_config(i, tmp_path, n=24):
     plan = plan_lstm(g, pe=cfg["pe"], index_bits=cfg["index_bits"])
     rtl = write_rtl(plan, tmp_path / "rtl")
     x = random_inputs(g, n, seed=i)
+    expected = predict_int(g, x).reshape(n, -1)
+    hls = write_hls(g, plan, tmp_path / "hls")
+    for flavour in ("ap", "ac"):
+        y = csim(hls, tmp_path / "hls", x, tmp_path / "csim", flavour)
+        assert np.array_equal(y, expected), f"config {i} {cfg}: C simulation ({flavour}) differs"
     res = rtl_check(g, plan, rtl, tmp_path / "rtl", x, tmp_path / "sim", seed=i, p_bubble=0.3, p_stall=0.3)
     SWEEP_RESULTS.append((i, res["ok"]))
     shutil.rmtree(tmp_path / "sim" / "build", ignore_errors=True)
@@ -165,12 +173,14 @@ def run_config(i, tmp_path, n=24):
 
 
 @pytest.mark.rtl
+@pytest.mark.gxx
 @pytest.mark.parametrize("i", [0, 1, 2, 3])
 def test_rtl_sweep_fast(i, tmp_path):
     run_config(i, tmp_path)
 
 
 @pytest.mark.rtl
+@pytest.mark.gxx
 @pytest.mark.slow
 @pytest.mark.parametrize("i", range(4, 4 + 40))
 def test_rtl_sweep_regress(i, tmp_path):
@@ -206,3 +216,32 @@ def test_zoo_lstm_every_heldout_sequence(tmp_path):
     res = rtl_check(proj.graph, plan, rtl, tmp_path / "rtl", x, tmp_path / "sim", p_bubble=0.2, p_stall=0.3)
     assert res["sequences"] == 450 and res["words"] == 4500 and res["steps"] == 3600
     assert res["ok"], {k: v for k, v in res.items() if k not in ("mac", "ew", "head")}
+
+
+@pytest.mark.gxx
+def test_zoo_lstm_csim_every_heldout_sequence(tmp_path):
+    """The HLS C++ (ap_fixed and ac_fixed) equals the reference on all 450 held-out digits."""
+    import hlsgen
+    from hlsgen.zoo.build import digits
+
+    proj = hlsgen.convert("lstm_sparse")
+    _, xte, _, _ = digits()
+    x = proj.quantize_input(xte)
+    expected = proj.predict_int(x)
+    plan = plan_lstm(proj.graph, pe=8)
+    hls = write_hls(proj.graph, plan, tmp_path / "hls")
+    for flavour in ("ap", "ac"):
+        y = csim(hls, tmp_path / "hls", x, tmp_path / "w", flavour)
+        assert y.shape == (450, 10) and np.array_equal(y, expected), flavour
+
+
+@pytest.mark.gxx
+def test_csim_catches_a_wrong_table(tmp_path):
+    """The C simulation check must be able to fail: change one gate table value."""
+    g = random_lstm(5, features=3, units=4, steps=3, density=0.6, pe=2)
+    plan = plan_lstm(g, pe=2)
+    plan.gate.values[0, plan.gate.values.shape[1] // 2] += 1
+    hls = write_hls(g, plan, tmp_path / "hls")
+    x = random_inputs(g, 32, 1)
+    y = csim(hls, tmp_path / "hls", x, tmp_path / "w", "ap")
+    assert not np.array_equal(y, predict_int(g, x))

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...compress.prune import lba_mask, magnitude_mask
 from ...fixed import FixedType
-from ...ir import LSTM, Dense, Graph, Input, StepFunction, Weight
+from ...ir import LSTM, Activation, Dense, Graph, Input, StepFunction, Weight
 from ...ir.nodes import lstm_c_spec, lstm_z_spec
 from ...ir.tensors import TensorSpec
 
@@ -41,9 +41,15 @@ def random_lstm(
     state_bits: int = 10,
     act_bits: int = 8,
     head: int = 0,
+    head_act: str | None = None,
     name: str = "synthetic",
 ) -> Graph:
-    """A random Input -> LSTM [-> Dense(head)] graph.  ``pe`` set: load-balance-aware pruning."""
+    """A random Input -> LSTM [-> Dense(head) [-> activation]] graph.
+
+    ``pe`` set: load-balance-aware pruning for that many PEs, else plain magnitude pruning.
+    ``head_act``: ``relu``, ``requant`` (to 8 bits, with ReLU) or ``step`` (a 4-bit
+    quantized sigmoid table), after the Dense head.
+    """
     rng = np.random.default_rng(seed)
     wf = weight_bits - 1  # weights in [-1, 1)
     lim = 1 << (weight_bits - 1)
@@ -82,6 +88,9 @@ def random_lstm(
         nodes.append(
             Dense("fc", ["lstm"], kernel=Weight(k, wt), bias=Weight(rng.integers(-4, 4, size=head), FixedType(4, 2)))
         )
+    if head and head_act:
+        fc_type = Graph(list(nodes))["fc"].spec.type
+        nodes.append(_head_activation(head_act, rng, fc_type))
     g = Graph(nodes)
     g.meta["name"] = name
     g.meta["source"] = f"synthetic(seed={seed})"
@@ -94,3 +103,19 @@ def random_inputs(graph: Graph, n: int, seed: int, zero_fraction: float = 0.3) -
     t = graph.input.type
     x = rng.integers(t.min_raw, t.max_raw + 1, size=(n, *graph.input.shape))
     return np.where(rng.random(x.shape) < zero_fraction, 0, x)
+
+
+def _head_activation(kind: str, rng, fc_type: FixedType) -> Activation:
+    if kind == "relu":
+        return Activation("act", ["fc"], function="relu")
+    if kind == "requant":
+        t = FixedType(8, int(rng.integers(2, 6)), False, "RND_CONV", "SAT")
+        return Activation("act", ["fc"], function="requant", type=t, relu=True)
+    if kind == "step":
+        # a 4-bit sigmoid spread over the Dense output's range, given by its 15 thresholds
+        scale = 2.0 ** (fc_type.integer - 3)
+        k = np.arange(15) + 0.5
+        br = np.ceil(np.ldexp(scale * np.log(k / (16 - k)), fc_type.frac)).astype(np.int64)
+        fn = StepFunction(fc_type, FixedType(4, 0, False), br[None], np.arange(16)[None], "synthetic sigmoid")
+        return Activation("act", ["fc"], function="step", step=fn)
+    raise ValueError(kind)
