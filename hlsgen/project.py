@@ -22,9 +22,30 @@ MARKER = ".hlsgen"
 class Project:
     """The result of :func:`convert`, shaped like an hls4ml model: ``predict``, ``trace``."""
 
-    def __init__(self, graph: Graph, output_dir: str | Path | None = None):
+    def __init__(self, graph: Graph, output_dir: str | Path | None = None, engine: dict | None = None):
         self.graph = graph
         self.output_dir = Path(output_dir) if output_dir is not None else None
+        self.engine_options = engine  # None: no hardware engine for this model
+        self._plan = None
+
+    # ----------------------------------------------------------- hardware
+    @property
+    def engine(self) -> str | None:
+        """The hardware engine this model maps to (``sparse_lstm``), or None."""
+        from .engines import engine_for
+
+        return engine_for(self.graph)
+
+    @property
+    def plan(self):
+        """The engine plan (raises HlsgenError, naming the layer, when the model cannot map)."""
+        if self._plan is None:
+            from .engines.lstm import plan_lstm
+
+            if self.engine != "sparse_lstm":
+                raise HlsgenError("no hardware engine for this model yet (the sparse LSTM engine needs an LSTM)")
+            self._plan = plan_lstm(self.graph, **(self.engine_options or {}))
+        return self._plan
 
     # ----------------------------------------------------------- execution
     def _input_error(self, e: Exception) -> HlsgenError:
@@ -93,7 +114,13 @@ class Project:
         try:
             self.graph.save(tmp / IR_FILE)
             (tmp / REPORT_FILE).write_text(json.dumps(self.report(), indent=1) + "\n")
-            (tmp / "README.md").write_text(_readme(self))
+            readme = _readme(self)
+            if self.engine is not None and self.engine_options is not None:
+                from .bundle import write_bundle
+
+                b = write_bundle(self.graph, self.plan, tmp, self.engine_options)
+                readme += "\n" + b["readme"]
+            (tmp / "README.md").write_text(readme)
             (tmp / MARKER).write_text("hlsgen project\n")
             if out.exists():
                 shutil.rmtree(out)
@@ -113,9 +140,16 @@ class Project:
         if not f.is_file():
             raise HlsgenError(f"no {IR_FILE} here: not an hlsgen project (run `hlsgen convert` first)", file=str(d))
         try:
-            return cls(Graph.load(f), d)
+            proj = cls(Graph.load(f), d)
         except (IRError, ValueError, KeyError, TypeError) as e:
             raise HlsgenError(f"corrupt IR ({e})", file=str(f)) from None
+        ef = d / "engine.json"
+        if ef.is_file():
+            try:
+                proj.engine_options = json.loads(ef.read_text())["options"]
+            except (ValueError, KeyError, TypeError) as e:
+                raise HlsgenError(f"corrupt engine description ({e})", file=str(ef)) from None
+        return proj
 
 
 def _readme(p: Project) -> str:
@@ -144,7 +178,9 @@ Run the reference: `hlsgen predict {p.output_dir.name if p.output_dir else "OUT"
 """
 
 
-def convert(model_or_path, output_dir=None, config=None, frontend: str | None = None) -> Project:
+def convert(
+    model_or_path, output_dir=None, config=None, frontend: str | None = None, engine: dict | None = None
+) -> Project:
     """Convert a model (Keras/QKeras object, ``.h5`` / ``.keras`` path, or zoo name) to a Project.
 
     Parameters
@@ -155,6 +191,10 @@ def convert(model_or_path, output_dir=None, config=None, frontend: str | None = 
         Where to write the project (IR JSON, report).  Nothing is written when None.
     config : dict | str | Path | Config, optional
         Precision configuration (see :mod:`hlsgen.config`).
+    engine : dict, optional
+        Hardware engine options, e.g. ``{"pe": 8, "index_bits": 4}`` for the sparse LSTM
+        engine.  With an output directory, the RTL, HLS C++ and vendor projects are written
+        for models an engine supports (defaults used when None).
     """
     cfg = Config.coerce(config)
     src = resolve_model(model_or_path)
@@ -166,6 +206,14 @@ def convert(model_or_path, output_dir=None, config=None, frontend: str | None = 
     else:
         raise HlsgenError(f"no frontend for this model ({kind})", file=str(src))
     proj = Project(graph)
+    if proj.engine is not None:
+        proj.engine_options = dict(engine or {})
+        try:
+            _ = proj.plan  # refuse unsupported shapes/options before writing anything
+        except HlsgenError as e:
+            raise e.located(file=str(src)) from None
+    elif engine:
+        raise HlsgenError("no hardware engine for this model yet: engine options do not apply", file=str(src))
     if output_dir is not None:
         proj.write(output_dir)
     return proj

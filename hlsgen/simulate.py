@@ -96,6 +96,9 @@ def run_rtl(
     flags = os.environ.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_PCH_I" not in flags:
         os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    import logging
+
+    logging.getLogger("Verilator").setLevel(logging.WARNING)  # the runner logs every command at INFO
     runner = get_runner("verilator")
     log = work / "sim.log"
     try:

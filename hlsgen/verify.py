@@ -6,6 +6,7 @@ each compared with the same integer reference, word for word.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +86,68 @@ def verify_against_source(proj: Project, x: np.ndarray | None = None) -> dict:
         "exact_conversion": g.meta.get("exact", True),
         "checks": checks,
     }
+
+
+def verify_hardware(proj: Project, x: np.ndarray, what: str, csim: bool, rtl: bool, rtl_count: int | None) -> list:
+    """C simulation (ap_fixed and ac_fixed) and RTL simulation against the reference."""
+    from .backends.hls import csim as run_csim
+    from .bundle import ENGINE_FILE
+
+    if proj.output_dir is None or not (proj.output_dir / ENGINE_FILE).is_file():
+        print("note: no hardware in this project (the model has no engine yet): C and RTL simulation skipped")
+        return []
+    engine = json.loads((proj.output_dir / ENGINE_FILE).read_text())
+    out = proj.output_dir
+    x_raw = proj.quantize_input(x)
+    expected = proj.predict_int(x_raw).reshape(len(x_raw), -1)
+    checks = []
+    if csim:
+        hls = {"top": engine["hls_top"]}
+        for flavour in ("ap", "ac"):
+            y = run_csim(hls, out / "hls", x_raw, out / "work" / "csim", flavour)
+            checks.append(
+                {
+                    "name": f"HLS C++ ({flavour}_fixed, g++) vs reference",
+                    "inputs": what,
+                    "vectors": int(len(x_raw)),
+                    "values": int(expected.size),
+                    "mismatches": int(np.count_nonzero(y != expected)) if y.shape == expected.shape else int(y.size),
+                }
+            )
+    if rtl:
+        from .engines.lstm.flow import cycle_report, rtl_check
+
+        xr = x_raw[:rtl_count] if rtl_count else x_raw
+        rtl_info = {"top": engine["top"], "sources": engine["sources"], "context": {"obw": engine["obw"]}}
+        res = rtl_check(proj.graph, proj.plan, rtl_info, out / "rtl", xr, out / "work" / "rtl", seed=1)
+        cyc = cycle_report(proj.graph, proj.plan, xr)
+        checks.append(
+            {
+                "name": "RTL (cocotb + Verilator, random back-pressure) vs reference",
+                "inputs": what + (f" (first {len(xr)})" if len(xr) < len(x_raw) else ""),
+                "vectors": int(len(xr)),
+                "values": int(res["words"]),
+                "mismatches": int(res["mismatches"]) + int(res["bad_tlast"]),
+                "cycles": {
+                    "steps_checked": res["steps"],
+                    "mac_phases_equal_model": res["mac_model_equal"],
+                    "elementwise_phases_equal_model": res["ew_model_equal"],
+                    "head_phases_equal_model": res["head_model_equal"],
+                    "latency_measured": res["latency"],
+                    "latency_model": res["latency_model"],
+                    "cycles_per_step_mean": cyc["cycles_per_step_mean"],
+                    "mac_cycles_per_step_mean": cyc["mac_cycles_per_step_mean"],
+                    "mac_per_cycle_per_pe": cyc["mac_per_cycle_per_pe"],
+                    "nnz_per_cycle_per_pe": cyc["nnz_per_cycle_per_pe"],
+                    "bound_nnz_per_pe": cyc["bound_nnz_per_pe"],
+                    "sequence_latency": cyc["sequence_latency"],
+                },
+                "cycles_equal_model": bool(
+                    res["mac_model_equal"]
+                    and res["ew_model_equal"]
+                    and res["head_model_equal"]
+                    and res["latency_equal"]
+                ),
+            }
+        )
+    return checks

@@ -48,7 +48,7 @@ async def lstm_engine(dut):
         log = {"group": group}
         cocotb.start_soon(source(dut, dut.clk, words[:group], 0.0, rng, PERIOD, log))
         out += await sink(dut, dut.clk, per, 0.0, rng, PERIOD, log)
-        latency = (log["last_out"] - log["first_in"]) // PERIOD + 1
+        latency = int((log["last_out"] - log["first_in"]) // PERIOD + 1)
         words, n_rest = words[group:], n_out - per
     else:
         n_rest = n_out
