@@ -1,0 +1,119 @@
+"""`hlsgen prune`: prune the LSTM layers of a Keras/QKeras model for the sparse LSTM engine.
+
+Load-balance-aware (ESE): every one of P processing elements keeps the same number of
+weights of the stacked gate matrix [kernel; recurrent] (gate row r belongs to PE r mod P);
+or plain magnitude pruning, to compare.  The model is then fine-tuned with the mask held,
+and accuracies before, after pruning and after fine-tuning are reported with the per-PE
+non-zero counts of the quantized weights the hardware will hold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import HlsgenError
+from .prune import imbalance, lba_mask, magnitude_mask
+
+
+def _data(path, model_path, input_shape):
+    if path is None:
+        from ..zoo.build import digits
+
+        xtr, xte, ytr, yte = digits()
+        shape = tuple(input_shape[1:])
+        if int(np.prod(shape)) != 64:
+            raise HlsgenError(
+                f"the model's input {shape} is not shaped like the digits data; give --data X.npz", file=model_path
+            )
+        return xtr.reshape((-1,) + shape), ytr, xte.reshape((-1,) + shape), yte
+    p = Path(path)
+    try:
+        d = np.load(p, allow_pickle=False)
+        return d["x_train"], d["y_train"], d["x_test"], d["y_test"]
+    except Exception as e:
+        raise HlsgenError(
+            f"not a readable .npz with x_train, y_train, x_test, y_test ({type(e).__name__})", file=str(path)
+        ) from None
+
+
+def _accuracy(model, x, y) -> float:
+    return float(np.mean(np.argmax(model.predict(x, verbose=0, batch_size=256), -1) == y))
+
+
+def prune_model(model_path, output, pe: int, density: float, method: str, epochs: int, data=None) -> int:
+    from ..frontends.keras.loader import load_model_file, quiet_tensorflow
+
+    quiet_tensorflow()
+    import tensorflow as tf
+
+    if not 0 < density <= 1:
+        raise HlsgenError(f"--density {density}: must be in (0, 1]")
+    if pe < 1:
+        raise HlsgenError(f"--pe {pe}: must be a positive integer")
+    from ..project import resolve_model
+
+    src = resolve_model(model_path)
+    model = load_model_file(src)
+    lstms = [layer for layer in model.layers if layer.__class__.__name__ in ("LSTM", "QLSTM")]
+    if not lstms:
+        raise HlsgenError("no LSTM layer to prune", file=str(model_path))
+    xtr, ytr, xte, yte = _data(data, str(model_path), model.input_shape)
+    if len(xtr) == 0 or len(xte) == 0:
+        raise HlsgenError("empty training or test data", file=str(data))
+    acc0 = _accuracy(model, xte, yte)
+    variables, masks, report = [], [], []
+    for layer in lstms:
+        cell = layer.cell
+        k, r = cell.kernel.numpy(), cell.recurrent_kernel.numpy()
+        stacked = np.vstack([k, r])
+        if pe > stacked.shape[1]:
+            raise HlsgenError(
+                f"--pe {pe}: more PEs than the {stacked.shape[1]} gate rows", layer=layer.name, layer_type="LSTM"
+            )
+        m = lba_mask(stacked, pe, density) if method == "lba" else magnitude_mask(stacked, density)
+        mk, mr = m[: k.shape[0]].astype(np.float32), m[k.shape[0] :].astype(np.float32)
+        cell.kernel.assign(k * mk)
+        cell.recurrent_kernel.assign(r * mr)
+        variables += [cell.kernel, cell.recurrent_kernel]
+        masks += [mk, mr]
+        report.append((layer.name, imbalance(m.astype(np.int64), pe)))
+    acc1 = _accuracy(model, xte, yte)
+    if epochs > 0:
+        from_logits = getattr(model.layers[-1], "activation", None) is not tf.keras.activations.softmax
+
+        class Hold(tf.keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                for v, mk in zip(variables, masks, strict=True):
+                    v.assign(v * mk)
+
+        model.compile(
+            optimizer=tf.keras.optimizers.Adam(1e-3),
+            loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+        )
+        model.fit(xtr, ytr, epochs=epochs, batch_size=32, verbose=0, shuffle=True, callbacks=[Hold()])
+    acc2 = _accuracy(model, xte, yte)
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out, include_optimizer=False)
+    print(f"pruned {', '.join(n for n, _ in report)} of {model_path}: {method}, density {density:.1%}, {pe} PEs")
+    print(f"accuracy: {acc0:.4f} before, {acc1:.4f} pruned, {acc2:.4f} after {epochs} epochs of fine-tuning")
+    for name, b in report:
+        print(f"'{name}' weights kept per PE (mask): {b['min']}..{b['max']}, imbalance {b['imbalance']:.3f}")
+    # what the hardware will hold: the quantized weights (a small weight may quantize to 0)
+    from ..frontends.keras import convert_keras
+
+    try:
+        g = convert_keras(str(out))
+        for n in g.nodes:
+            if n.op == "LSTM":
+                b = imbalance(np.vstack([n.kernel.raw, n.recurrent.raw]), pe)
+                print(
+                    f"'{n.name}' non-zeros per PE (quantized): {b['min']}..{b['max']}, "
+                    f"imbalance {b['imbalance']:.3f}"
+                )
+    except HlsgenError as e:
+        print(f"note: the pruned model does not convert yet: {e}")
+    print(f"wrote {out}")
+    return 0
