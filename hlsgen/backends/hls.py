@@ -26,8 +26,15 @@ def _exact(lo: int, hi: int, frac: int) -> FixedType:
     return FixedType(w, w - frac, True)
 
 
-def _vals(raw, frac: int) -> str:
-    return ", ".join(repr(float(np.ldexp(float(v), -frac))) for v in np.asarray(raw).reshape(-1))
+def _vals(raw, frac: int = 0) -> str:
+    """Raw integers for a C array (the frac is carried by the type hg_raw<T> reads them as)."""
+    return ", ".join(str(int(v)) for v in np.asarray(raw).reshape(-1))
+
+
+def _cint(*arrays) -> str:
+    """The narrowest C integer type for raw values."""
+    m = max((int(np.abs(np.asarray(a)).max()) if np.asarray(a).size else 0) for a in arrays)
+    return "int" if m < (1 << 31) else "long long"
 
 
 def context(graph: Graph, plan: LstmPlan) -> dict:
@@ -104,6 +111,8 @@ def context(graph: Graph, plan: LstmPlan) -> dict:
                     "n_in": s.n_in,
                     "n_out": s.n_out,
                     "w_type": f"{s.name}_w_t",
+                    "w_int": _cint(s.weights),
+                    "b_int": _cint(s.bias),
                     "b_type": f"{s.name}_b_t",
                     "w": [_vals(row, kt.frac) for row in s.weights],
                     "b": _vals(s.bias, bt.frac),
@@ -143,6 +152,8 @@ def context(graph: Graph, plan: LstmPlan) -> dict:
         "steps": plan.steps,
         "depth": plan.depth,
         "pes": pes,
+        "w_int": _cint(m),
+        "bias_int": _cint(plan.bias),
         "bias": _vals(plan.bias, zf - plan.bias_shift),
         "tables": tables,
         "dense": dense,
@@ -158,6 +169,8 @@ def context(graph: Graph, plan: LstmPlan) -> dict:
 def _table(name, t: TablePlan, th_type, v_type, x_type, in_frac, v_frac):
     return {
         "name": name,
+        "th_int": _cint(t.thresholds),
+        "v_int": _cint(t.values),
         "levels": t.levels,
         "n": (1 << t.levels) - 1,
         "ch": t.channels,
