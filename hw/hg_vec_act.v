@@ -42,11 +42,18 @@ module hg_vec_act #(
                 u_step (.clk(clk), .x(x), .ch(chi[CHW-1:0]), .y(fx));
         end else begin : g_reg
             wire [OW-1:0] f;
+            // x resized to OW bits: sign-extended, or its low bits (the value fits by construction)
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [OW-1:0] xe;  // not read in requantize mode
+            /* verilator lint_on UNUSEDSIGNAL */
+            if (OW > IW) begin : g_ext
+                assign xe = {{(OW - IW) {x[IW-1]}}, x};
+            end else begin : g_cut
+                assign xe = x[OW-1:0];
+            end
             if (MODE == 1) begin : g_relu
-                wire signed [OW-1:0] xe = x;
                 assign f = x[IW-1] ? {OW{1'b0}} : xe;
             end else if (MODE == 2) begin : g_lin
-                wire signed [OW-1:0] xe = x;
                 assign f = xe;
             end else begin : g_rq
                 wire [IW-1:0] xr = (RELU != 0 && x[IW-1]) ? {IW{1'b0}} : x;

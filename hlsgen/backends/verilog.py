@@ -73,6 +73,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
             "wire": f"head{i}_flat",
             "niw": ubits(max(s.n_in if s.kind == "dense" else s.n_out, 2) - 1),
             "now": ubits(max(s.n_out, 2) - 1),
+            "adw": ubits(max(s.n_in * s.n_out, 2) - 1),
         }
         if s.kind == "dense":
             d.update(
@@ -152,8 +153,10 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "rq_c": _rq(plan.state_requant_c),
         "rq_h": _rq(plan.state_requant_h),
         "colw": ubits(plan.ncol),
+        "pcw": ubits(max(plan.ncol - 1, 1)),
         "uw": ubits(max(U - 1, 1)),
         "fw": ubits(max(plan.features - 1, 1)),
+        "xiw": ubits(2 * plan.features - 1),
         "ekw": ubits(U + plan.ew_latency),
         "tcw": ubits(max(plan.steps - 1, 1)),
         "riw": ubits(plan.nrow - 1),

@@ -16,17 +16,29 @@ from ...ir.nodes import lstm_c_spec, lstm_z_spec
 from ...ir.tensors import TensorSpec
 
 
-def table(t: FixedType, f, out: FixedType, span: float = 8.0) -> StepFunction:
-    """y = round(f(x) * 2^out.frac), saturated to ``out``, exactly for every x of type ``t``.
+def table(t: FixedType, inv, lo: float, hi: float, out: FixedType) -> StepFunction:
+    """A quantized monotone function y = Q_out(f(x)) on inputs of type ``t``, from its inverse.
 
-    Evaluated on x in [-span, span] (f is flat outside, so the ends extend the table).
+    ``f`` maps onto (lo, hi) and ``inv`` is its inverse; the output steps from level k - 1 to k
+    where f(x) crosses the midpoint, so the thresholds are computed directly (no sweep over the
+    input range, which can hold billions of values).
     """
-    lo = max(t.min_raw, -int(span * 2**t.frac))
-    hi = min(t.max_raw, int(span * 2**t.frac))
-    v = np.arange(lo, hi + 1, dtype=np.int64)
-    y = np.clip(np.round(f(t.to_float(v)) * 2.0**out.frac), out.min_raw, out.max_raw).astype(np.int64)
-    ch = np.nonzero(np.diff(y))[0] + 1
-    return StepFunction(t, out, v[ch][None], np.concatenate([y[:1], y[ch]])[None], "synthetic")
+    levels = np.arange(out.min_raw, out.max_raw + 1, dtype=np.int64)
+    mids = (levels[1:] - 0.5) / 2.0**out.frac
+    idx = np.flatnonzero((mids > lo) & (mids < hi))
+    x = inv(mids[idx])
+    br = np.clip(np.ceil(np.ldexp(x, t.frac)), t.min_raw, t.max_raw + 1).astype(np.int64)
+    base = levels[idx[0]] if idx.size else levels[np.searchsorted(levels, 0)]
+    values = np.concatenate([[base], levels[idx + 1]])
+    return StepFunction(t, out, br[None], values[None], "synthetic")
+
+
+def sigmoid_table(t: FixedType, out: FixedType) -> StepFunction:
+    return table(t, lambda y: np.log(y / (1 - y)), 0.0, 1.0, out)
+
+
+def tanh_table(t: FixedType, out: FixedType) -> StepFunction:
+    return table(t, np.arctanh, -1.0, 1.0, out)
 
 
 def random_lstm(
@@ -64,10 +76,10 @@ def random_lstm(
     tin = FixedType(input_bits, 1, False, "RND_CONV", "SAT")
     st = FixedType(state_bits, 2, True, "RND_CONV", "SAT")
     z = lstm_z_spec("lstm", kernel, recurrent, bias, st, TensorSpec.of_type((steps, features), tin), 4)
-    gate = table(z.type, lambda v: 1 / (1 + np.exp(-v)), FixedType(act_bits, 0, False))
-    cand = table(z.type, np.tanh, FixedType(act_bits, 1, True))
+    gate = sigmoid_table(z.type, FixedType(act_bits, 0, False))
+    cand = tanh_table(z.type, FixedType(act_bits, 1, True))
     c = lstm_c_spec(gate, cand, st, units)
-    cell = table(c.type, np.tanh, FixedType(act_bits, 1, True))
+    cell = tanh_table(c.type, FixedType(act_bits, 1, True))
     nodes = [
         Input("input", [], shape=(steps, features), type=tin),
         LSTM(
