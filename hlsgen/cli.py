@@ -186,7 +186,7 @@ def build_parser():
     s.add_argument("--config")
     s.add_argument("--pe", type=int, help="LSTM engine: processing elements (default 8)")
     s.add_argument("--index-bits", type=int, help="LSTM engine: relative row index bits (default 4)")
-    s.add_argument("--afifo-depth", type=int, help="LSTM engine: activation FIFO depth per PE (default 8)")
+    s.add_argument("--afifo-depth", type=int, help="LSTM engine: activation FIFO depth per PE (default 16)")
     s.add_argument("--no-hw", action="store_true", help="write the IR and reference only, no hardware")
     s.set_defaults(fn=cmd_convert)
     s = sub.add_parser("predict", help="run the integer reference")

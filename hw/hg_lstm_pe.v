@@ -7,7 +7,7 @@
 // Non-zero activations arrive through the activation FIFO (push/space); the pointer stage
 // drops empty columns; the sequencer issues one entry per cycle; the accumulators add
 // w * a, shifted onto the z grid (SX for input columns, SH for recurrent ones).
-// Pipeline: FIFO -> pointer read -> job queue (2) -> weight read -> multiply -> accumulate.
+// Pipeline: FIFO -> pointer read -> job queue -> weight read -> multiply -> accumulate.
 // `clear` zeroes the accumulators (only while idle).  The exact cycle behaviour is
 // replayed by hlsgen/engines/lstm/cycles.py.
 `default_nettype none
@@ -27,6 +27,7 @@ module hg_lstm_pe #(
     parameter integer SX    = 0,    // product shift, input columns
     parameter integer SH    = 0,    // product shift, recurrent columns
     parameter integer AFW   = 3,    // log2 of the activation FIFO depth
+    parameter integer JQW   = 2,    // log2 of the job queue depth
     parameter        WFILE = "w.mem",
     parameter        PFILE = "p.mem"
 ) (
@@ -42,6 +43,7 @@ module hg_lstm_pe #(
     output wire [R*ACCW-1:0] acc_flat
 );
     localparam integer AFD = 1 << AFW;
+    localparam integer JQD = 1 << JQW;
     localparam integer FW  = AW + 1 + COLW;         // FIFO word {a, sel, col}
     localparam integer JW  = AW + 1 + ADW + CNTW;   // job {a, sel, start, count}
     localparam integer PW  = WW + AW;               // product width
@@ -69,16 +71,19 @@ module hg_lstm_pe #(
     reg pv;
     reg [ADW+CNTW-1:0] pdata;
     reg [AW:0] pas;  // {a, sel}
-    reg [1:0] jq_cnt;
-    wire pop_a = !af_empty && ({1'b0, jq_cnt} + {2'b00, pv} < 3'd2);
+    reg [JQW:0] jq_cnt;
+    // read a pointer only when the job queue surely has room for it (counting the one in flight)
+    wire pop_a = !af_empty && ({1'b0, jq_cnt} + {{(JQW + 1) {1'b0}}, pv} < JQD[JQW+1:0]);
     wire [CNTW-1:0] pcnt = pdata[ADW+CNTW-1:ADW];
     wire jpush = pv && (pcnt != {CNTW{1'b0}});
     wire [JW-1:0] jnew = {pas, pdata};
 
-    // ---------------------------------------------------------------- job queue (2 deep)
-    reg [JW-1:0] jq0, jq1;
+    // ---------------------------------------------------------------- job queue
+    reg [JW-1:0] jq_mem [0:JQD-1];
+    reg [JQW-1:0] jq_wp, jq_rp;
+    wire [JW-1:0] jq0 = jq_mem[jq_rp];
     reg active;
-    wire use_head = !active && (jq_cnt != 2'd0);
+    wire use_head = !active && (jq_cnt != {(JQW + 1) {1'b0}});
     wire jpop = use_head;
 
     // ---------------------------------------------------------------- sequencer
@@ -98,7 +103,9 @@ module hg_lstm_pe #(
             af_rp <= {AFW{1'b0}};
             af_cnt <= {(AFW + 1) {1'b0}};
             pv <= 1'b0;
-            jq_cnt <= 2'd0;
+            jq_cnt <= {(JQW + 1) {1'b0}};
+            jq_wp <= {JQW{1'b0}};
+            jq_rp <= {JQW{1'b0}};
             active <= 1'b0;
         end else begin
             if (push) begin
@@ -108,25 +115,12 @@ module hg_lstm_pe #(
             if (pop_a) af_rp <= af_rp + 1'b1;
             af_cnt <= af_cnt + {{AFW{1'b0}}, push} - {{AFW{1'b0}}, pop_a};
             pv <= pop_a;
-            case ({jpush, jpop})
-                2'b10: begin
-                    if (jq_cnt == 2'd0) jq0 <= jnew;
-                    else jq1 <= jnew;
-                    jq_cnt <= jq_cnt + 2'd1;
-                end
-                2'b01: begin
-                    jq0 <= jq1;
-                    jq_cnt <= jq_cnt - 2'd1;
-                end
-                2'b11: begin
-                    if (jq_cnt == 2'd1) jq0 <= jnew;
-                    else begin
-                        jq0 <= jq1;
-                        jq1 <= jnew;
-                    end
-                end
-                default: ;
-            endcase
+            if (jpush) begin
+                jq_mem[jq_wp] <= jnew;
+                jq_wp <= jq_wp + 1'b1;
+            end
+            if (jpop) jq_rp <= jq_rp + 1'b1;
+            jq_cnt <= jq_cnt + {{JQW{1'b0}}, jpush} - {{JQW{1'b0}}, jpop};
             active <= issue && (src_rem != {{(CNTW - 1) {1'b0}}, 1'b1});
         end
         if (pop_a) begin
@@ -196,6 +190,6 @@ module hg_lstm_pe #(
         end
     endgenerate
 
-    assign idle = af_empty && !pv && (jq_cnt == 2'd0) && !active && !v1 && !v2;
+    assign idle = af_empty && !pv && (jq_cnt == {(JQW + 1) {1'b0}}) && !active && !v1 && !v2;
 endmodule
 `default_nettype wire

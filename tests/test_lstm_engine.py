@@ -152,13 +152,17 @@ def sweep_config(i: int) -> dict:
         ),
         "pe": pe,
         "index_bits": int(rng.choice([2, 4])),
+        "afifo_depth": int(rng.choice([2, 4, 8, 16])),
+        "jq_depth": int(rng.choice([2, 4, 8])),
     }
 
 
 def run_config(i, tmp_path, n=24, synth=False):
     cfg = sweep_config(i)
     g = random_lstm(**cfg["graph"])
-    plan = plan_lstm(g, pe=cfg["pe"], index_bits=cfg["index_bits"])
+    plan = plan_lstm(
+        g, pe=cfg["pe"], index_bits=cfg["index_bits"], afifo_depth=cfg["afifo_depth"], jq_depth=cfg["jq_depth"]
+    )
     rtl = write_rtl(plan, tmp_path / "rtl")
     assert lint(tmp_path / "rtl", rtl["sources"], rtl["top"]) == "", f"config {i}: lint"
     if synth:  # Yosys: elaborates, maps to 7-series, asserts no latch

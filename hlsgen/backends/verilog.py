@@ -166,6 +166,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "shift_x": plan.shift_x,
         "shift_h": plan.shift_h,
         "afw": plan.afifo_depth.bit_length() - 1,
+        "jqw": plan.jq_depth.bit_length() - 1,
         "pes": pes,
         "rows": rows,
         "head": head,

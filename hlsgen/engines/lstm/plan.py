@@ -316,8 +316,8 @@ def plan_lstm(
     graph: Graph,
     pe: int = 8,
     index_bits: int = 4,
-    afifo_depth: int = 8,
-    jq_depth: int = 2,
+    afifo_depth: int = 16,
+    jq_depth: int = 4,
     pad: bool = True,
 ) -> LstmPlan:
     """Map ``Input -> LSTM -> [Dense | Activation]*`` onto the sparse LSTM engine."""
@@ -339,8 +339,9 @@ def plan_lstm(
         raise _fail(lstm, f"option pe={pe!r}: the number of processing elements must be a positive integer")
     if not isinstance(index_bits, int) or not 1 <= index_bits <= 16:
         raise _fail(lstm, f"option index_bits={index_bits!r}: must be between 1 and 16")
-    if afifo_depth < 2 or afifo_depth & (afifo_depth - 1):
-        raise _fail(lstm, f"option afifo_depth={afifo_depth}: must be a power of two >= 2")
+    for opt, v in (("afifo_depth", afifo_depth), ("jq_depth", jq_depth)):
+        if not isinstance(v, int) or v < 2 or v & (v - 1):
+            raise _fail(lstm, f"option {opt}={v}: must be a power of two >= 2")
     x_spec = inp.spec
     steps, feats = x_spec.shape
     u = lstm.units
