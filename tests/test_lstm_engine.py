@@ -116,6 +116,11 @@ def test_plan_pads_or_refuses_and_names_the_layer():
         plan_lstm(g, pe=21)
     with pytest.raises(HlsgenError, match="index_bits=0"):
         plan_lstm(g, index_bits=0)
+    with pytest.raises(HlsgenError, match="layer 'lstm'.*afifo_depth=6"):
+        plan_lstm(g, afifo_depth=6)
+    wide = random_lstm(1, weight_bits=50, input_bits=3, state_bits=4, act_bits=3, features=1, units=2)
+    with pytest.raises(HlsgenError, match="layer 'lstm'.*weights need 49 bits.*at most 48"):
+        plan_lstm(wide)
     g.nodes[1].return_sequences = True
     with pytest.raises(HlsgenError, match="layer 'lstm'.*return_sequences"):
         plan_lstm(g)
