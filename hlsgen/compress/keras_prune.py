@@ -42,26 +42,16 @@ def _accuracy(model, x, y) -> float:
     return float(np.mean(np.argmax(model.predict(x, verbose=0, batch_size=256), -1) == y))
 
 
-def prune_model(model_path, output, pe: int, density: float, method: str, epochs: int, data=None) -> int:
-    from ..frontends.keras.loader import load_model_file, quiet_tensorflow
+def prune_keras_model(model, pe: int, density: float, method: str, epochs: int, xtr, ytr, xte, yte) -> dict:
+    """Prune every LSTM layer of ``model`` in place and fine-tune with the mask held.
 
-    quiet_tensorflow()
+    Returns the accuracies (before, pruned, fine-tuned) and the per-PE counts of the masks.
+    """
     import tensorflow as tf
 
-    if not 0 < density <= 1:
-        raise HlsgenError(f"--density {density}: must be in (0, 1]")
-    if pe < 1:
-        raise HlsgenError(f"--pe {pe}: must be a positive integer")
-    from ..project import resolve_model
-
-    src = resolve_model(model_path)
-    model = load_model_file(src)
     lstms = [layer for layer in model.layers if layer.__class__.__name__ in ("LSTM", "QLSTM")]
     if not lstms:
-        raise HlsgenError("no LSTM layer to prune", file=str(model_path))
-    xtr, ytr, xte, yte = _data(data, str(model_path), model.input_shape)
-    if len(xtr) == 0 or len(xte) == 0:
-        raise HlsgenError("empty training or test data", file=str(data))
+        raise HlsgenError("no LSTM layer to prune")
     acc0 = _accuracy(model, xte, yte)
     variables, masks, report = [], [], []
     for layer in lstms:
@@ -94,12 +84,41 @@ def prune_model(model_path, output, pe: int, density: float, method: str, epochs
         )
         model.fit(xtr, ytr, epochs=epochs, batch_size=32, verbose=0, shuffle=True, callbacks=[Hold()])
     acc2 = _accuracy(model, xte, yte)
+    return {"accuracy": {"before": acc0, "pruned": acc1, "fine_tuned": acc2}, "masks": report}
+
+
+def prune_model(model_path, output, pe: int, density: float, method: str, epochs: int, data=None) -> int:
+    from ..frontends.keras.loader import load_model_file, quiet_tensorflow
+
+    quiet_tensorflow()
+    if not 0 < density <= 1:
+        raise HlsgenError(f"--density {density}: must be in (0, 1]")
+    if pe < 1:
+        raise HlsgenError(f"--pe {pe}: must be a positive integer")
+    from ..project import resolve_model
+
+    src = resolve_model(model_path)
+    model = load_model_file(src)
+    if not any(layer.__class__.__name__ in ("LSTM", "QLSTM") for layer in model.layers):
+        raise HlsgenError("no LSTM layer to prune", file=str(model_path))
+    xtr, ytr, xte, yte = _data(data, str(model_path), model.input_shape)
+    if len(xtr) == 0 or len(xte) == 0:
+        raise HlsgenError("empty training or test data", file=str(data))
+    try:
+        res = prune_keras_model(model, pe, density, method, epochs, xtr, ytr, xte, yte)
+    except HlsgenError as e:
+        raise e.located(file=str(model_path)) from None
+    acc = res["accuracy"]
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out, include_optimizer=False)
-    print(f"pruned {', '.join(n for n, _ in report)} of {model_path}: {method}, density {density:.1%}, {pe} PEs")
-    print(f"accuracy: {acc0:.4f} before, {acc1:.4f} pruned, {acc2:.4f} after {epochs} epochs of fine-tuning")
-    for name, b in report:
+    names = ", ".join(n for n, _ in res["masks"])
+    print(f"pruned {names} of {model_path}: {method}, density {density:.1%}, {pe} PEs")
+    print(
+        f"accuracy: {acc['before']:.4f} before, {acc['pruned']:.4f} pruned, "
+        f"{acc['fine_tuned']:.4f} after {epochs} epochs of fine-tuning"
+    )
+    for name, b in res["masks"]:
         print(f"'{name}' weights kept per PE (mask): {b['min']}..{b['max']}, imbalance {b['imbalance']:.3f}")
     # what the hardware will hold: the quantized weights (a small weight may quantize to 0)
     from ..frontends.keras import convert_keras
