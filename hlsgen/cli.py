@@ -70,7 +70,11 @@ def cmd_convert(args):
     proj = convert(args.model, args.output, args.config, engine=None if args.no_hw else opts, hardware=not args.no_hw)
     g = proj.graph
     print(f"wrote {proj.output_dir} ({len(g.nodes)} nodes, {'exact' if g.meta.get('exact') else 'APPROXIMATE'})")
-    if proj.engine and not args.no_hw:
+    if proj.engine and not args.no_hw and proj.engine_options is None:
+        for n in g.meta.get("notes", []):
+            if n.startswith("no hardware"):
+                print(f"  {n}")
+    elif proj.engine and not args.no_hw:
         s = proj.plan.summary()
         print(
             f"  {proj.engine} engine: {s['pe']} PEs, {s['index_bits']}-bit indices, {s['nnz']} non-zeros "

@@ -115,7 +115,7 @@ class Project:
             self.graph.save(tmp / IR_FILE)
             (tmp / REPORT_FILE).write_text(json.dumps(self.report(), indent=1) + "\n")
             readme = _readme(self)
-            if self.engine is not None and self.engine_options is not None:
+            if self.engine_options is not None and self.engine is not None:
                 from .bundle import write_bundle
 
                 b = write_bundle(self.graph, self.plan, tmp, self.engine_options)
@@ -218,7 +218,11 @@ def convert(
         try:
             _ = proj.plan  # refuse unsupported shapes/options before writing anything
         except HlsgenError as e:
-            raise e.located(file=str(src)) from None
+            if engine:  # the user asked for hardware with these options: say why it cannot be
+                raise e.located(file=str(src)) from None
+            # the IR and reference still hold; say why there is no hardware
+            proj.engine_options = None
+            graph.meta.setdefault("notes", []).append(f"no hardware: {e}")
     elif engine:
         raise HlsgenError("no hardware engine for this model yet: engine options do not apply", file=str(src))
     if output_dir is not None:

@@ -28,7 +28,12 @@ module hg_requant #(
             wire [SHIFT-1:0] halfv = one << (SHIFT - 1);
             wire exact = (rem == {SHIFT{1'b0}});
             wire half = (rem == halfv);
-            wire above = (rem > halfv);
+            wire above;  // the dropped fraction is above one half (impossible for one bit)
+            if (SHIFT > 1) begin : g_above
+                assign above = (rem > halfv);
+            end else begin : g_one
+                assign above = 1'b0;
+            end
             wire neg = fl[IW-1];
             reg up;
             always @(*) begin

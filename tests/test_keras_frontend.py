@@ -260,3 +260,16 @@ def test_keras_v3_file_format(tmp_path):
     proj = convert(str(path))
     x = grid_inputs(proj.graph, 64)
     assert np.array_equal(proj.predict(x), m(x.astype(np.float32)).numpy())
+
+
+def test_lstm_engine_refusal_keeps_the_ir_or_errors_when_asked(tmp_path):
+    """return_sequences=True: the IR and reference are written with a note; asking for the
+    engine with options gives the one-line error naming the layer and the option."""
+    f = tmp_path / "seq.h5"
+    qlstm(return_sequences=True).save(f)
+    proj = convert(str(f), tmp_path / "a")
+    assert (tmp_path / "a" / "model.json").exists() and not (tmp_path / "a" / "rtl").exists()
+    assert any("no hardware" in n and "return_sequences" in n for n in proj.graph.meta["notes"])
+    with pytest.raises(HlsgenError, match=r"seq\.h5: layer '.*' \(LSTM\): return_sequences=True"):
+        convert(str(f), tmp_path / "b", engine={"pe": 4})
+    assert not (tmp_path / "b").exists()
