@@ -314,13 +314,16 @@ def _requant_params(src_width: int, src_frac: int, dst: FixedType) -> dict:
 
 def plan_lstm(
     graph: Graph,
-    pe: int = 8,
+    pe: int | None = None,
     index_bits: int = 4,
     afifo_depth: int = 16,
     jq_depth: int = 4,
     pad: bool = True,
 ) -> LstmPlan:
-    """Map ``Input -> LSTM -> [Dense | Activation]*`` onto the sparse LSTM engine."""
+    """Map ``Input -> LSTM -> [Dense | Activation]*`` onto the sparse LSTM engine.
+
+    ``pe`` defaults to 8 (fewer for an LSTM with fewer than 8 gate rows).
+    """
     nodes = graph.nodes
     if len(nodes) < 2 or nodes[1].op != "LSTM":
         bad = nodes[1] if len(nodes) > 1 else nodes[0]
@@ -335,6 +338,8 @@ def plan_lstm(
             raise _fail(n, f"activation '{n.function}' is not supported by the LSTM engine")
     if lstm.return_sequences:
         raise _fail(lstm, "return_sequences=True is not supported by the LSTM engine yet (use return_sequences=False)")
+    if pe is None:
+        pe = min(8, 4 * lstm.units)
     if not isinstance(pe, int) or pe < 1:
         raise _fail(lstm, f"option pe={pe!r}: the number of processing elements must be a positive integer")
     if not isinstance(index_bits, int) or not 1 <= index_bits <= 16:
