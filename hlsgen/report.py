@@ -80,8 +80,9 @@ def synth_summary(proj: Project, targets: str = "both") -> int:
         f"bound nnz/P = {cyc['bound_nnz_per_pe']:.1f}; element-wise {plan.units + plan.ew_latency})"
     )
     print(
-        f"MAC/cycle/PE: {cyc['mac_per_cycle_per_pe']:.3f} (non-zero weight x non-zero activation); "
-        f"nnz/P over the MAC phase: {cyc['nnz_per_cycle_per_pe']:.3f} (1.0 is the limit)"
+        f"MAC/cycle/PE: {cyc['mac_per_cycle_per_pe']:.3f} on {what} (non-zero weight x non-zero activation); "
+        f"{cyc['nnz_per_cycle_per_pe']:.3f} with every activation non-zero (nnz/P = {plan.nnz / plan.pe:.0f} "
+        f"in {cyc['dense_mac_cycles']} cycles; 1.0 is the limit)"
     )
     print(
         f"latency: {lat} cycles per sequence = {lat / CLOCK_MHZ:.2f} us at {CLOCK_MHZ:.0f} MHz (clock stated, not timed)"
