@@ -1,0 +1,83 @@
+"""QKeras models through the LSTM engine: C simulation and RTL equal QKeras's own forward pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("qkeras")
+
+import qkeras as qk  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import hlsgen  # noqa: E402
+from hlsgen.backends.hls import csim, write_hls  # noqa: E402
+from hlsgen.backends.verilog import write_rtl  # noqa: E402
+from hlsgen.engines.lstm import plan_lstm  # noqa: E402
+from hlsgen.engines.lstm.flow import rtl_check  # noqa: E402
+from hlsgen.engines.lstm.synthetic import random_inputs  # noqa: E402
+
+L = tf.keras.layers
+
+CASES = [
+    # steps, features, units, weight bits, state quantizer, tanh, recurrent activation, bias, head, P, B
+    (3, 4, 6, 5, "quantized_bits(8,1)", "quantized_tanh(6)", "hard_sigmoid", True, "dense+relu", 3, 2),
+    (5, 2, 8, 8, "quantized_bits(10,2)", "quantized_tanh(8)", "quantized_sigmoid(8)", False, "dense", 4, 4),
+    (2, 6, 3, 3, "quantized_bits(6,1)", "quantized_tanh(6)", "quantized_sigmoid(6)", True, None, 1, 4),
+]
+
+
+def build(steps, feats, units, wb, state, act, rec, bias, head, seed):
+    tf.keras.utils.set_random_seed(seed)
+    wq = qk.quantized_bits(wb, 0, alpha=1)
+    ls = [
+        L.InputLayer((steps, feats)),
+        qk.QActivation("quantized_bits(5,1,keep_negative=False)"),
+        qk.QLSTM(
+            units,
+            kernel_quantizer=wq,
+            recurrent_quantizer=wq,
+            bias_quantizer="quantized_bits(6,1,alpha=1)",
+            state_quantizer=state,
+            activation=act,
+            recurrent_activation=rec,
+            use_bias=bias,
+        ),
+    ]
+    if head:
+        ls.append(
+            qk.QDense(4, kernel_quantizer="quantized_bits(6,0,alpha=1)", bias_quantizer="quantized_bits(6,2,alpha=1)")
+        )
+    if head == "dense+relu":
+        ls.append(qk.QActivation("quantized_relu(6,2)"))
+    model = tf.keras.Sequential(ls)
+    # prune like a sparse model: half of the gate weights
+    cell = model.layers[1].cell
+    rng = np.random.default_rng(seed)
+    for v in (cell.kernel, cell.recurrent_kernel):
+        v.assign(v.numpy() * (rng.random(v.shape) < 0.5))
+    return model
+
+
+@pytest.mark.keras
+@pytest.mark.gxx
+@pytest.mark.parametrize("k", range(len(CASES)))
+def test_qkeras_lstm_through_the_engine(k, tmp_path):
+    steps, feats, units, wb, state, act, rec, bias, head, pe, b = CASES[k]
+    model = build(steps, feats, units, wb, state, act, rec, bias, head, seed=100 + k)
+    proj = hlsgen.convert(model)
+    g = proj.graph
+    plan = plan_lstm(g, pe=pe, index_bits=b)
+    x = random_inputs(g, 96, seed=k)
+    # QKeras's own forward pass on the same (already quantized) inputs, as raw integers
+    yk = model.predict(g.input.type.to_float(x), verbose=0).reshape(len(x), -1)
+    assert g.output_spec.type.width <= 24  # float32 holds every output exactly
+    ref = proj.predict_int(x).reshape(len(x), -1)
+    assert np.array_equal(g.output_spec.type.to_float(ref), yk)
+    hls = write_hls(g, plan, tmp_path / "hls")
+    for flavour in ("ap", "ac"):
+        assert np.array_equal(csim(hls, tmp_path / "hls", x, tmp_path / "w", flavour), ref), flavour
+    if k == 0:  # one model also in RTL, with bubbles and back-pressure
+        rtl = write_rtl(plan, tmp_path / "rtl")
+        res = rtl_check(g, plan, rtl, tmp_path / "rtl", x, tmp_path / "sim", seed=k)
+        assert res["ok"], {key: v for key, v in res.items() if key not in ("mac", "ew", "head")}
