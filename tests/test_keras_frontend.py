@@ -263,10 +263,13 @@ def test_keras_v3_file_format(tmp_path):
 
 
 def test_lstm_engine_refusal_keeps_the_ir_or_errors_when_asked(tmp_path):
-    """return_sequences=True: the IR and reference are written with a note; asking for the
-    engine with options gives the one-line error naming the layer and the option."""
+    """return_sequences=True into more layers: the IR and reference are written with a note;
+    asking for the engine with options gives the one-line error naming the layer and the option."""
     f = tmp_path / "seq.h5"
-    qlstm(return_sequences=True).save(f)
+    m = qlstm(return_sequences=True)
+    m.add(L.Flatten())
+    m.add(qk.QDense(3, kernel_quantizer="quantized_bits(6,0,alpha=1)", bias_quantizer="quantized_bits(6,1,alpha=1)"))
+    m.save(f)
     proj = convert(str(f), tmp_path / "a")
     assert (tmp_path / "a" / "model.json").exists() and not (tmp_path / "a" / "rtl").exists()
     assert any("no hardware" in n and "return_sequences" in n for n in proj.graph.meta["notes"])

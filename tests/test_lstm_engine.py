@@ -121,9 +121,12 @@ def test_plan_pads_or_refuses_and_names_the_layer():
     wide = random_lstm(1, weight_bits=50, input_bits=3, state_bits=4, act_bits=3, features=1, units=2)
     with pytest.raises(HlsgenError, match="layer 'lstm'.*weights need 49 bits.*at most 48"):
         plan_lstm(wide)
-    g.nodes[1].return_sequences = True
-    with pytest.raises(HlsgenError, match="layer 'lstm'.*return_sequences"):
-        plan_lstm(g)
+    seq = random_lstm(1, units=5, head=3)
+    seq.nodes[1].return_sequences = True  # every step's h into the Dense: not streamable here
+    with pytest.raises(HlsgenError, match="layer 'lstm'.*return_sequences=True followed by more layers"):
+        plan_lstm(seq)
+    seq = random_lstm(1, units=5, steps=3, return_sequences=True)
+    assert plan_lstm(seq).out_count == 3 * 5
 
 
 def test_fillers_reported_for_small_index():
@@ -159,12 +162,13 @@ def sweep_config(i: int) -> dict:
         "index_bits": int(rng.choice([2, 4])),
         "afifo_depth": int(rng.choice([2, 4, 8, 16])),
         "jq_depth": int(rng.choice([2, 4, 8])),
+        "return_sequences": bool(rng.random() < 0.5),  # only without a head
     }
 
 
 def run_config(i, tmp_path, n=24, synth=False):
     cfg = sweep_config(i)
-    g = random_lstm(**cfg["graph"])
+    g = random_lstm(**cfg["graph"], return_sequences=cfg["return_sequences"] and not cfg["graph"]["head"])
     plan = plan_lstm(
         g, pe=cfg["pe"], index_bits=cfg["index_bits"], afifo_depth=cfg["afifo_depth"], jq_depth=cfg["jq_depth"]
     )

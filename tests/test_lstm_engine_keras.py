@@ -24,6 +24,7 @@ CASES = [
     (3, 4, 6, 5, "quantized_bits(8,1)", "quantized_tanh(6)", "hard_sigmoid", True, "dense+relu", 3, 2),
     (5, 2, 8, 8, "quantized_bits(10,2)", "quantized_tanh(8)", "quantized_sigmoid(8)", False, "dense", 4, 4),
     (2, 6, 3, 3, "quantized_bits(6,1)", "quantized_tanh(6)", "quantized_sigmoid(6)", True, None, 1, 4),
+    (4, 3, 5, 6, "quantized_bits(8,2)", "quantized_tanh(6)", "quantized_sigmoid(6)", True, "sequences", 2, 4),
 ]
 
 
@@ -42,9 +43,10 @@ def build(steps, feats, units, wb, state, act, rec, bias, head, seed):
             activation=act,
             recurrent_activation=rec,
             use_bias=bias,
+            return_sequences=head == "sequences",  # the hidden state of every step is the output
         ),
     ]
-    if head:
+    if head in ("dense", "dense+relu"):
         ls.append(
             qk.QDense(4, kernel_quantizer="quantized_bits(6,0,alpha=1)", bias_quantizer="quantized_bits(6,2,alpha=1)")
         )
@@ -77,7 +79,7 @@ def test_qkeras_lstm_through_the_engine(k, tmp_path):
     hls = write_hls(g, plan, tmp_path / "hls")
     for flavour in ("ap", "ac"):
         assert np.array_equal(csim(hls, tmp_path / "hls", x, tmp_path / "w", flavour), ref), flavour
-    if k == 0:  # one model also in RTL, with bubbles and back-pressure
+    if k in (0, 3):  # also in RTL, with bubbles and back-pressure
         rtl = write_rtl(plan, tmp_path / "rtl")
         res = rtl_check(g, plan, rtl, tmp_path / "rtl", x, tmp_path / "sim", seed=k)
         assert res["ok"], {key: v for key, v in res.items() if key not in ("mac", "ew", "head")}

@@ -160,6 +160,7 @@ def context(graph: Graph, plan: LstmPlan) -> dict:
         "head": head,
         "final": src,
         "out_count": plan.out_count,
+        "return_sequences": plan.return_sequences,
         "x_frac": xt.frac,
         "y_frac": yf,
         "y_type": str(yt),

@@ -173,7 +173,9 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "hsw": ubits(max(len(plan.head), 2) - 1),
         "ow": plan.out_width,
         "out_count": plan.out_count,
-        "oiw": ubits(max(plan.out_count - 1, 1)),
+        "out_words": U if plan.return_sequences else plan.out_count,
+        "return_sequences": plan.return_sequences,
+        "oiw": ubits(max((U if plan.return_sequences else plan.out_count) - 1, 1)),
         "ibw": _bytes(plan.x_width),
         "obw": _bytes(plan.out_width),
     }

@@ -83,8 +83,9 @@ def mac_cycles(plan: LstmPlan, nonzero: np.ndarray) -> tuple[int, int]:
 
 
 def step_cycles(plan: LstmPlan, mac: int) -> int:
-    """Cycles of one time step given its MAC phase."""
-    return 1 + mac + plan.units + plan.ew_latency
+    """Cycles of one time step given its MAC phase (plus the output hand-off cycle when every
+    step's hidden state is streamed, and the output is not back-pressured)."""
+    return 1 + mac + plan.units + plan.ew_latency + int(plan.return_sequences)
 
 
 def head_cycles(plan: LstmPlan) -> int:
@@ -112,7 +113,7 @@ def sequence_cycles(plan: LstmPlan, x_raw: np.ndarray, steps_of) -> dict:
             if key not in cache:
                 cache[key] = mac_cycles(plan, nzs[i])
             mac[i, k], work[i, k] = cache[key]
-    step = 1 + mac + plan.units + plan.ew_latency
+    step = 1 + mac + plan.units + plan.ew_latency + int(plan.return_sequences)
     return {"mac": mac, "work": work, "step": step, "compute": step.sum(axis=1) + head_cycles(plan)}
 
 
@@ -121,16 +122,27 @@ def sequence_latency(plan: LstmPlan, mac: list[int]) -> int:
     sequence alone, input at full rate and no back-pressure (as the testbench measures it).
 
     Input x_t needs its buffer slot, freed when step t-2's MAC phase ends; step t starts
-    when x_t is loaded and step t-1 is done.  Edges are counted from the first word's.
+    when x_t is loaded and the engine is idle.  With ``return_sequences`` every step ends
+    with an output hand-off cycle, which waits until the previous step's U words are sent.
+    Edges are counted from the first word's.
     """
     f, u, lew = plan.features, plan.units, plan.ew_latency
     ready = 0  # edge at which the last word of x_{t-1} was written
     released = []  # edge at which step t's MAC phase ended (its slot freed)
-    end = None
+    free_at = 0  # edge after which the engine is idle again
+    out_done = None  # edge at which the streamer finished the previous step's words
     for t, m in enumerate(mac):
         free = released[t - 2] if t >= 2 else 0
         ready = max(ready, free) + f
-        start = max(ready, end if end is not None else 0) + 1
+        start = max(ready, free_at) + 1
         released.append(start + m)
         end = start + m + u + lew
-    return end + head_cycles(plan) + 2 + plan.out_count + 1
+        if plan.return_sequences:
+            handoff = max(end, out_done if out_done is not None else 0) + 1
+            out_done = handoff + u
+            free_at = handoff
+        else:
+            free_at = end
+    if plan.return_sequences:
+        return out_done + 1 + 1
+    return free_at + head_cycles(plan) + 2 + plan.out_count + 1

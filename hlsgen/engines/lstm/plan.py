@@ -180,6 +180,7 @@ class LstmPlan:
     out_width: int = 0
     out_signed: bool = True
     out_count: int = 0
+    return_sequences: bool = False  # stream h after every step (T x U words per sequence)
     notes: list = field(default_factory=list)
 
     # ----------------------------------------------------------------- sizes
@@ -329,6 +330,12 @@ def plan_lstm(
         bad = nodes[1] if len(nodes) > 1 else nodes[0]
         raise _fail(bad, "the sparse LSTM engine needs the model to start with an LSTM layer")
     inp, lstm = nodes[0], nodes[1]
+    if lstm.return_sequences and len(nodes) > 2:
+        raise _fail(
+            lstm,
+            "return_sequences=True followed by more layers is not supported by the LSTM engine "
+            "(it streams the hidden state of every step only as the model's output)",
+        )
     for prev, n in zip(nodes[1:], nodes[2:], strict=False):
         if n.inputs != [prev.name]:
             raise _fail(n, "the LSTM engine streams a chain of layers; this layer is not fed by the one before it")
@@ -336,8 +343,6 @@ def plan_lstm(
             raise _fail(n, f"{n.op} after the LSTM is not supported by the LSTM engine (Dense and activations are)")
         if n.op == "Activation" and n.function not in ("step", "relu", "linear", "requant"):
             raise _fail(n, f"activation '{n.function}' is not supported by the LSTM engine")
-    if lstm.return_sequences:
-        raise _fail(lstm, "return_sequences=True is not supported by the LSTM engine yet (use return_sequences=False)")
     if pe is None:
         pe = min(8, 4 * lstm.units)
     if not isinstance(pe, int) or pe < 1:
@@ -454,6 +459,9 @@ def plan_lstm(
     if fillers:
         notes.append(f"{fillers} filler entries: gaps longer than {2**index_bits - 1} rows (index_bits={index_bits})")
     _plan_head(plan, graph, lstm, h_t)
+    if lstm.return_sequences:
+        plan.return_sequences = True
+        plan.out_count = steps * u
     return plan
 
 

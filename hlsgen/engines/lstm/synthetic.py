@@ -54,6 +54,7 @@ def random_lstm(
     act_bits: int = 8,
     head: int = 0,
     head_act: str | None = None,
+    return_sequences: bool = False,
     name: str = "synthetic",
 ) -> Graph:
     """A random Input -> LSTM [-> Dense(head) [-> activation]] graph.
@@ -93,6 +94,7 @@ def random_lstm(
             gate_fn=gate,
             cand_fn=cand,
             cell_fn=cell,
+            return_sequences=return_sequences,
         ),
     ]
     if head:
