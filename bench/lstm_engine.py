@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -25,10 +24,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def table(rows, cols):
-    w = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-    print("  ".join(c.ljust(w[c]) for c in cols))
-    for r in rows:
-        print("  ".join(str(r[c]).ljust(w[c]) for c in cols))
+    from hlsgen.report import format_table
+
+    print(format_table(rows, cols))
 
 
 def efficiency(units, features, steps, n_seq, pes, index_bits):
@@ -106,13 +104,7 @@ def wall_time():
         proj = hlsgen.convert("lstm_sparse", Path(d) / "p")
         t1 = time.time()
         x = proj.quantize_input(xte)
-        y = csim(
-            {"top": proj.plan and __import__("json").load(open(Path(d) / "p" / "engine.json"))["hls_top"]},
-            Path(d) / "p" / "hls",
-            x,
-            Path(d) / "w",
-            "ap",
-        )
+        y = csim({"top": proj.hardware["hls_top"]}, Path(d) / "p" / "hls", x, Path(d) / "w", "ap")
         t2 = time.time()
         out["hlsgen"] = {
             "convert s": round(t1 - t0, 1),
@@ -184,7 +176,6 @@ def main(argv=None):
         table([{c: r.get(c, "-") for c in cols} for r in rows], cols)
         print("hlsgen: sparse LSTM(64) 10%, ap_fixed, outputs compared with QKeras's own (= reference).")
         print("hls4ml: dense Keras LSTM(64) of the same shape, default ap_fixed<16,6>, compared with Keras.")
-    shutil.rmtree(Path(tempfile.gettempdir()) / "hlsgen_bench", ignore_errors=True)
     return 0
 
 

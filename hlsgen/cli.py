@@ -25,10 +25,9 @@ EXIT_USAGE = 2
 
 
 def _print_table(rows, cols):
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols}
-    print("  ".join(c.ljust(widths[c]) for c in cols))
-    for r in rows:
-        print("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in cols))
+    from .report import format_table
+
+    print(format_table(rows, cols))
 
 
 def cmd_info(args):

@@ -26,6 +26,7 @@ class Project:
         self.graph = graph
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.engine_options = engine  # None: no hardware engine for this model
+        self.hardware: dict | None = None  # engine.json of a written project (top, sources, ...)
         self._plan = None
 
     # ----------------------------------------------------------- hardware
@@ -119,6 +120,7 @@ class Project:
                 from .bundle import write_bundle
 
                 b = write_bundle(self.graph, self.plan, tmp, self.engine_options)
+                self.hardware = b["engine"]
                 readme += "\n" + b["readme"]
             (tmp / "README.md").write_text(readme)
             (tmp / MARKER).write_text("hlsgen project\n")
@@ -146,7 +148,10 @@ class Project:
         ef = d / "engine.json"
         if ef.is_file():
             try:
-                proj.engine_options = json.loads(ef.read_text())["options"]
+                proj.hardware = json.loads(ef.read_text())
+                proj.engine_options = proj.hardware["options"]
+                for key in ("top", "hls_top", "sources", "obw"):
+                    proj.hardware[key]
             except (ValueError, KeyError, TypeError) as e:
                 raise HlsgenError(f"corrupt engine description ({e})", file=str(ef)) from None
         return proj

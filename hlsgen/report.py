@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 
-from .bundle import CLOCK_MHZ, ENGINE_FILE
+from .bundle import CLOCK_MHZ
 from .errors import HlsgenError
 from .project import Project
 
 
-def _table(rows, cols):
-    w = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+def format_table(rows, cols) -> str:
+    """Rows of dicts as aligned text columns (missing keys print empty)."""
+    w = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in cols}
     lines = ["  ".join(c.ljust(w[c]) for c in cols)]
-    lines += ["  ".join(str(r[c]).ljust(w[c]) for c in cols) for r in rows]
+    lines += ["  ".join(str(r.get(c, "")).ljust(w[c]) for c in cols) for r in rows]
     return "\n".join(lines)
 
 
@@ -22,11 +23,10 @@ def synth_summary(proj: Project, targets: str = "both") -> int:
     from .synth import run_yosys
     from .verify import default_inputs
 
-    out = proj.output_dir
-    if out is None or not (out / ENGINE_FILE).is_file():
+    out, engine = proj.output_dir, proj.hardware
+    if engine is None:
         print("no hardware in this project: the model has no engine yet (nothing to synthesize)")
         return 0
-    engine = json.loads((out / ENGINE_FILE).read_text())
     rtl = out / "rtl"
     warnings = lint(rtl, engine["sources"], engine["top"])
     if warnings:
@@ -40,7 +40,7 @@ def synth_summary(proj: Project, targets: str = "both") -> int:
         for t, r in res.items()
     ]
     print("resources (Yosys; no latches):")
-    print(_table(rows, ["target", "LUT", "FF", "DSP", "BRAM", "LUTRAM", "CARRY"]))
+    print(format_table(rows, ["target", "LUT", "FF", "DSP", "BRAM", "LUTRAM", "CARRY"]))
     plan = proj.plan
     x, what = default_inputs(proj)
     cyc = cycle_report(proj.graph, plan, proj.quantize_input(x))

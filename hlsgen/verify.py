@@ -6,7 +6,6 @@ each compared with the same integer reference, word for word.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -91,12 +90,11 @@ def verify_against_source(proj: Project, x: np.ndarray | None = None) -> dict:
 def verify_hardware(proj: Project, x: np.ndarray, what: str, csim: bool, rtl: bool, rtl_count: int | None) -> list:
     """C simulation (ap_fixed and ac_fixed) and RTL simulation against the reference."""
     from .backends.hls import csim as run_csim
-    from .bundle import ENGINE_FILE
 
-    if proj.output_dir is None or not (proj.output_dir / ENGINE_FILE).is_file():
+    engine = proj.hardware
+    if engine is None:
         print("note: no hardware in this project (the model has no engine yet): C and RTL simulation skipped")
         return []
-    engine = json.loads((proj.output_dir / ENGINE_FILE).read_text())
     out = proj.output_dir
     x_raw = proj.quantize_input(x)
     expected = proj.predict_int(x_raw).reshape(len(x_raw), -1)
@@ -118,9 +116,8 @@ def verify_hardware(proj: Project, x: np.ndarray, what: str, csim: bool, rtl: bo
         from .engines.lstm.flow import cycle_report, rtl_check
 
         xr = x_raw[:rtl_count] if rtl_count else x_raw
-        rtl_info = {"top": engine["top"], "sources": engine["sources"], "context": {"obw": engine["obw"]}}
-        res = rtl_check(proj.graph, proj.plan, rtl_info, out / "rtl", xr, out / "work" / "rtl", seed=1)
-        cyc = cycle_report(proj.graph, proj.plan, xr)
+        res = rtl_check(proj.graph, proj.plan, engine, out / "rtl", xr, out / "work" / "rtl", seed=1)
+        cyc = cycle_report(proj.graph, proj.plan, xr, res["cycle_model"])
         checks.append(
             {
                 "name": "RTL (cocotb + Verilator, random back-pressure) vs reference",

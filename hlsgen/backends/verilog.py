@@ -199,7 +199,7 @@ def write_rtl(plan: LstmPlan, out_dir, source: str = "", x_type: str = "", out_t
         (out / f"{stem}.mem").write_text(mem_lines(words, width))
         (out / f"{stem}.mif").write_text(mif_text(words, width))
         mems.append(f"{stem}.mem")
-    return {"top": ctx["top"], "sources": sources, "memories": mems, "context": ctx}
+    return {"top": ctx["top"], "sources": sources, "memories": mems, "obw": ctx["obw"], "context": ctx}
 
 
 def _pad_pow2(stem, words, plan):

@@ -42,6 +42,18 @@ def _accuracy(model, x, y) -> float:
     return float(np.mean(np.argmax(model.predict(x, verbose=0, batch_size=256), -1) == y))
 
 
+def hold_masks(variables, masks):
+    """A Keras callback that keeps pruned weights at zero while training."""
+    import tensorflow as tf
+
+    class Hold(tf.keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            for v, m in zip(variables, masks, strict=True):
+                v.assign(v * m)
+
+    return Hold()
+
+
 def prune_keras_model(model, pe: int, density: float, method: str, epochs: int, xtr, ytr, xte, yte) -> dict:
     """Prune every LSTM layer of ``model`` in place and fine-tune with the mask held.
 
@@ -73,16 +85,13 @@ def prune_keras_model(model, pe: int, density: float, method: str, epochs: int, 
     if epochs > 0:
         from_logits = getattr(model.layers[-1], "activation", None) is not tf.keras.activations.softmax
 
-        class Hold(tf.keras.callbacks.Callback):
-            def on_train_batch_end(self, batch, logs=None):
-                for v, mk in zip(variables, masks, strict=True):
-                    v.assign(v * mk)
-
         model.compile(
             optimizer=tf.keras.optimizers.Adam(1e-3),
             loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
         )
-        model.fit(xtr, ytr, epochs=epochs, batch_size=32, verbose=0, shuffle=True, callbacks=[Hold()])
+        model.fit(
+            xtr, ytr, epochs=epochs, batch_size=32, verbose=0, shuffle=True, callbacks=[hold_masks(variables, masks)]
+        )
     acc2 = _accuracy(model, xte, yte)
     return {"accuracy": {"before": acc0, "pruned": acc1, "fine_tuned": acc2}, "masks": report}
 

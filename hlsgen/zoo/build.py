@@ -156,20 +156,6 @@ def lstm_sparse(quantized: bool):
     )
 
 
-class _HoldMask:
-    """Keras callback: keep pruned weights at zero while fine-tuning."""
-
-    def __init__(self, variables, masks):
-        import tensorflow as tf
-
-        class CB(tf.keras.callbacks.Callback):
-            def on_train_batch_end(self_, batch, logs=None):
-                for v, m in zip(variables, masks, strict=False):
-                    v.assign(v * m)
-
-        self.cb = CB()
-
-
 def _magnitude_masks(variables, density):
     masks = []
     for v in variables:
@@ -222,6 +208,7 @@ def lstm_lba():
 def train(name: str):
     import tensorflow as tf
 
+    from hlsgen.compress.keras_prune import hold_masks
     from hlsgen.frontends.keras import convert_keras
     from hlsgen.reference.execute import predict
 
@@ -253,7 +240,7 @@ def train(name: str):
         for v, m in zip(variables, masks, strict=False):
             v.assign(v * m)
         info["dense_quantized_accuracy"] = None
-        _compile_fit(qmodel, xtr, ytr, 30, callbacks=[_HoldMask(variables, masks).cb])
+        _compile_fit(qmodel, xtr, ytr, 30, callbacks=[hold_masks(variables, masks)])
         info["pruning"] = f"magnitude, {LSTM_DENSITY:.0%} density on kernel and recurrent kernel, 30 epochs fine-tuning"
     q_keras = np.argmax(qmodel.predict(xte, verbose=0), -1)
     path = MODELS / f"{name}.h5"

@@ -99,13 +99,17 @@ def sequence_cycles(plan: LstmPlan, x_raw: np.ndarray, steps_of) -> dict:
     ``steps_of(x_raw)`` yields per step the activations ``(x_t, hq)`` as
     :func:`hlsgen.reference.execute.lstm_steps` does.  Returns per-sequence arrays:
     ``mac`` [N, T], ``step`` [N, T], ``work`` [N, T] (entries processed, fillers included),
+    ``useful`` [N] (MACs of a non-zero weight and a non-zero activation),
     ``compute`` [N] (all steps plus the head, input always available).
     """
     n, t = x_raw.shape[0], plan.steps
     mac = np.zeros((n, t), dtype=np.int64)
     work = np.zeros((n, t), dtype=np.int64)
+    useful = np.zeros(n, dtype=np.int64)
+    nz_per_col = (plan.matrix != 0).sum(axis=1)
     for k, (xt, hq) in enumerate(steps_of(x_raw)):
         nzs = np.concatenate([xt != 0, hq != 0], axis=1)
+        useful += nzs.astype(np.int64) @ nz_per_col
         # identical activation patterns share the schedule
         cache: dict[bytes, tuple[int, int]] = {}
         for i in range(n):
@@ -113,8 +117,8 @@ def sequence_cycles(plan: LstmPlan, x_raw: np.ndarray, steps_of) -> dict:
             if key not in cache:
                 cache[key] = mac_cycles(plan, nzs[i])
             mac[i, k], work[i, k] = cache[key]
-    step = 1 + mac + plan.units + plan.ew_latency + int(plan.return_sequences)
-    return {"mac": mac, "work": work, "step": step, "compute": step.sum(axis=1) + head_cycles(plan)}
+    step = step_cycles(plan, mac)
+    return {"mac": mac, "work": work, "useful": useful, "step": step, "compute": step.sum(axis=1) + head_cycles(plan)}
 
 
 def sequence_latency(plan: LstmPlan, mac: list[int]) -> int:

@@ -23,10 +23,11 @@ def steps_of(graph: Graph):
     return gen
 
 
-def cycle_report(graph: Graph, plan: LstmPlan, x_raw: np.ndarray) -> dict:
-    """Model cycles for a batch, with the MAC-efficiency figures the summary prints."""
-    cy = sequence_cycles(plan, x_raw, steps_of(graph))
-    useful = _useful_macs(plan, graph, x_raw)
+def cycle_report(graph: Graph, plan: LstmPlan, x_raw: np.ndarray, cy: dict | None = None) -> dict:
+    """Model cycles for a batch, with the MAC-efficiency figures the summary prints
+    (``cy``: the :func:`sequence_cycles` result for the same inputs, if already computed)."""
+    if cy is None:
+        cy = sequence_cycles(plan, x_raw, steps_of(graph))
     mac_cycles = cy["mac"]
     dense, _ = mac_cycles_of(plan, np.ones(plan.ncol, dtype=bool))
     return {
@@ -36,22 +37,13 @@ def cycle_report(graph: Graph, plan: LstmPlan, x_raw: np.ndarray) -> dict:
         "bound_nnz_per_pe": plan.nnz / plan.pe,
         "bound_balanced": max(plan.nnz_per_pe),
         # MACs actually needed (non-zero weight x non-zero activation) per cycle and PE
-        "mac_per_cycle_per_pe": float(useful.sum() / (mac_cycles.sum() * plan.pe)),
+        "mac_per_cycle_per_pe": float(cy["useful"].sum() / (mac_cycles.sum() * plan.pe)),
         # every activation non-zero: nnz / P against the MAC phase (1.0 is the limit)
         "dense_mac_cycles": dense,
         "nnz_per_cycle_per_pe": float(plan.nnz / plan.pe / dense),
         "sequence_latency": sequence_latency(plan, cy["mac"][0].tolist()),
         "head_cycles": head_cycles(plan),
     }
-
-
-def _useful_macs(plan: LstmPlan, graph: Graph, x_raw) -> np.ndarray:
-    nzw = (plan.matrix != 0).sum(axis=1)  # non-zeros per column
-    tot = np.zeros(x_raw.shape[0], dtype=np.int64)
-    for xt, hq in steps_of(graph)(x_raw):
-        act = np.concatenate([xt != 0, hq != 0], axis=1)
-        tot += act.astype(np.int64) @ nzw
-    return tot
 
 
 def rtl_check(
@@ -66,7 +58,11 @@ def rtl_check(
     p_stall: float = 0.25,
 ) -> dict:
     """Simulate the RTL on raw inputs [N, T, F]; compare outputs with the reference and every
-    MAC, element-wise and head phase, and the first sequence's latency, with the cycle model."""
+    MAC, element-wise and head phase, and the first sequence's latency, with the cycle model.
+
+    ``rtl``: ``top``, ``sources`` and ``obw`` (output word bits), as :func:`write_rtl` returns
+    them and ``engine.json`` records them.  The model's cycles come back as ``cycle_model``.
+    """
     from ...simulate import run_rtl
 
     x_raw = np.asarray(x_raw, dtype=np.int64)
@@ -77,7 +73,7 @@ def rtl_check(
         rtl["sources"],
         x_raw.reshape(x_raw.shape[0], -1),
         expected,
-        rtl["context"]["obw"],
+        rtl["obw"],
         Path(work_dir),
         seed=seed,
         p_bubble=p_bubble,
@@ -95,6 +91,7 @@ def rtl_check(
     )
     res["latency_model"] = sequence_latency(plan, cy["mac"][0].tolist()) if len(x_raw) else None
     res["latency_equal"] = res["latency"] is None or int(res["latency"]) == res["latency_model"]
+    res["cycle_model"] = cy
     res["steps"] = len(mac_model)
     res["sequences"] = int(x_raw.shape[0])
     res["ok"] = (

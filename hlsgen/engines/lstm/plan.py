@@ -385,15 +385,13 @@ def plan_lstm(
         if w > MAX_MUL_WIDTH:
             raise _fail(lstm, f"{what} need {w} bits; the engine's multipliers take at most {MAX_MUL_WIDTH}")
 
-    # accumulator: every partial sum lies between the sums of negative and positive terms
+    # accumulator: a partial sum of a row lies between the sums of its negative and positive
+    # terms; one accumulator serves many rows, so take the extremes over rows
     klo, khi = _mac_bounds(lstm.kernel.raw.astype(object), x_lo, x_hi)
     rlo, rhi = _mac_bounds(lstm.recurrent.raw.astype(object), st.min_raw, st.max_raw)
-    alo = min(0, int(min(klo)) * (1 << shift_x) + int(min(rlo)) * (1 << shift_h))
-    ahi = max(0, int(max(khi)) * (1 << shift_x) + int(max(rhi)) * (1 << shift_h))
-    # per-row bounds are tighter, but the accumulator of a PE serves many rows: take the max
-    acc_lo = min(0, min(int(a) * (1 << shift_x) for a in klo) + min(int(a) * (1 << shift_h) for a in rlo))
-    acc_hi = max(0, max(int(a) * (1 << shift_x) for a in khi) + max(int(a) * (1 << shift_h) for a in rhi))
-    acc_width = signed_bits(min(alo, acc_lo), max(ahi, acc_hi))
+    acc_lo = min(0, int(min(klo)) * (1 << shift_x) + int(min(rlo)) * (1 << shift_h))
+    acc_hi = max(0, int(max(khi)) * (1 << shift_x) + int(max(rhi)) * (1 << shift_h))
+    acc_width = signed_bits(acc_lo, acc_hi)
     z_width = signed_bits(z_t.lo, z_t.hi)
     if max(acc_width, z_width) > MAX_ACC_WIDTH:
         raise _fail(lstm, f"the gate accumulator needs {max(acc_width, z_width)} bits (limit {MAX_ACC_WIDTH})")
