@@ -57,6 +57,8 @@ def run_rtl(
     seed: int = 1,
     p_bubble: float = 0.0,
     p_stall: float = 0.0,
+    test_module: str = "lstm_tb",
+    extra: dict | None = None,
 ) -> dict:
     """Simulate the engine on raw inputs [N, words] and compare with expected raw outputs [N, n_out].
 
@@ -84,6 +86,7 @@ def run_rtl(
         "n_out": int(expected.shape[1]),
         "expected": [int(v) for v in expected.reshape(-1)],
         "obw": obw,
+        **(extra or {}),
     }
     job_file, res_file = work / "job.json", work / "result.json"
     job_file.write_text(json.dumps(job))
@@ -111,7 +114,7 @@ def run_rtl(
         )
         runner.test(
             hdl_toplevel=top,
-            test_module="lstm_tb",
+            test_module=test_module,
             build_dir=build,
             test_dir=run_dir,
             extra_env={"HLSGEN_TB": str(job_file), "HLSGEN_TB_OUT": str(res_file)},

@@ -54,6 +54,8 @@ async def sink(dut, clk, n_words, p_stall: float, rng: random.Random, period_ns:
         if r:
             out.append((int(dut.m_axis_tdata.value), int(dut.m_axis_tlast.value)))
             log["last_out"] = get_sim_time("ns") + period_ns // 2
+            if out[-1][1] and "tlast_times" in log:
+                log["tlast_times"].append(log["last_out"])
     await FallingEdge(clk)
     dut.m_axis_tready.value = 0
     return out

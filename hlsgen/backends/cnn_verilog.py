@@ -1,0 +1,250 @@
+"""Render the streaming CNN engine plan as Verilog: a Jinja2 top over the blocks in hw/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..engines.cnn.plan import Act, CnnPlan, Stage
+from ..engines.lstm.plan import mem_lines, mif_text, ubits
+from ..fixed import OVERFLOW_MODES, ROUNDING_MODES
+from .verilog import HW, env
+
+CNN_HW_FILES = [
+    "hg_requant.v",
+    "hg_step.v",
+    "hg_act_lane.v",
+    "hg_gather.v",
+    "hg_window.v",
+    "hg_mvu.v",
+    "hg_proc.v",
+    "hg_pool_reduce.v",
+    "hg_gpool.v",
+    "hg_p2s.v",
+    "hg_fifo.v",
+]
+
+
+def top_name(plan: CnnPlan) -> str:
+    return f"{plan.name}_cnn_top"
+
+
+def _bytes(width: int) -> int:
+    return 8 * -(-width // 8)
+
+
+def _lane(act: Act | None, xw: int, ow: int, file_stem: str, chw: int) -> str:
+    """hg_act_lane parameters for an activation (None: pass the value through)."""
+    if act is None or act.mode == "linear":
+        d = {"XW": xw, "OW": ow, "TOW": ow, "MODE": 3}
+    elif act.mode == "relu":
+        d = {"XW": xw, "OW": ow, "TOW": ow, "MODE": 2}
+    elif act.mode == "requant":
+        rq = act.requant
+        d = {
+            "XW": xw,
+            "OW": ow,
+            "TOW": rq["rq_width"],
+            "MODE": 1,
+            "SHIFT": rq["shift"],
+            "RND": ROUNDING_MODES.index(rq["rounding"]),
+            "OVF": OVERFLOW_MODES.index(rq["overflow"]),
+            "OSIGNED": int(rq["out_signed"]),
+            "RELU": int(rq["relu"]),
+        }
+    else:
+        t = act.table
+        assert t.in_width == xw + 1, (t.in_width, xw)
+        d = {
+            "XW": xw,
+            "OW": ow,
+            "TOW": t.out_width,
+            "MODE": 0,
+            "LEVELS": t.levels,
+            "CHW": chw,
+            "TFILE": f'"{file_stem}_t.mem"',
+            "VFILE": f'"{file_stem}_v.mem"',
+        }
+    return ", ".join(f".{k}({v})" for k, v in d.items())
+
+
+def _table_words(act: Act, channels: list[int], chw: int):
+    """Threshold and value words of a lane's table: {channel, position}, padded to 2**(chw+levels)."""
+    t = act.table
+    n = 1 << t.levels
+    th, vv = [], []
+    for ch in channels:
+        row = t.thresholds[ch if t.channels > 1 else 0]
+        th += [int(v) for v in row] + [0]
+        vv += [int(v) for v in t.values[ch if t.channels > 1 else 0]]
+    total = (1 << chw) * n
+    th += [th[-1]] * (total - len(th))
+    vv += [vv[-1]] * (total - len(vv))
+    return (th, t.in_width), (vv, t.out_width)
+
+
+def _what(s: Stage) -> str:
+    q = s.p
+    if s.kind == "mvu":
+        return (
+            f"{'/'.join(s.layers)}: {q['n']} x {q['m']}, PE {q['pe']} x SIMD {q['simd']}, "
+            f"{q['datapath']} datapath, {q['tiles']} of {q['nf'] * q['sf']} tiles stored"
+        )
+    if s.kind == "fifo":
+        return f"FIFO of {q['depth']} items"
+    if s.kind == "window":
+        return f"{s.layers[0]} windows {q['kh']}x{q['kw']} stride {q['sh']}x{q['sw']} over {q['h']}x{q['w']}x{q['c']}"
+    return f"{s.kind} for {s.layers[0]}"
+
+
+def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "") -> tuple[dict, dict]:
+    """The template context and the memory images {stem: (words, width)}."""
+    mems: dict = {}
+    stages = []
+    for i, s in enumerate(plan.stages):
+        d = {
+            "name": s.name,
+            "kind": s.kind,
+            "what": _what(s),
+            "in_bits": s.in_elems * s.in_width,
+            "out_bits": s.out_elems * s.out_width,
+            "ew": s.in_width,
+            "oew": s.out_width,
+            "next": plan.stages[i + 1].name if i + 1 < len(plan.stages) else "",
+        }
+        q = s.p
+        if s.kind == "fifo":
+            d.update(depth=q["depth"], aw=ubits(max(q["depth"] - 1, 1)), nw=ubits(q["depth"]))
+        elif s.kind in ("gather", "gpool", "p2s"):
+            d.update(n=q["n"], kw=ubits(max(q["n"] - 1, 1)), ew=s.in_elems * s.in_width)
+            if s.kind == "gpool":
+                d.update(c=s.in_elems, ew=s.in_width, mode=0 if q["mode"] == "max" else 1)
+            if s.kind == "p2s":
+                d.update(n=s.in_elems, kw=ubits(max(s.in_elems - 1, 1)), ew=s.in_width)
+        elif s.kind == "window":
+            d.update({k: q[k] for k in ("h", "w", "c", "kh", "kw", "pt", "pl", "ph", "pw")})
+            d["rw"] = ubits(max(q["ph"] - 1, 1))
+            d["cwb"] = ubits(max(q["pw"] - 1, 1))
+            d["rowe"] = f"{q['ph']}'b" + "".join(str(b) for b in reversed(q["rowe"]))
+            d["cole"] = f"{q['pw']}'b" + "".join(str(b) for b in reversed(q["cole"]))
+            rowi = [int(q["pt"] <= r < q["pt"] + q["h"]) for r in range(q["ph"])]
+            coli = [int(q["pl"] <= c < q["pl"] + q["w"]) for c in range(q["pw"])]
+            d["rowi"] = f"{q['ph']}'b" + "".join(str(b) for b in reversed(rowi))
+            d["coli"] = f"{q['pw']}'b" + "".join(str(b) for b in reversed(coli))
+        elif s.kind == "reduce":
+            d.update(k=q["k"], c=q["c"], mode=0 if q["mode"] == "max" else 1, cost=q["cost"], cnw=ubits(max(q["cost"] - 1, 1)))
+        elif s.kind == "act":
+            act = q["act"]
+            lanes = []
+            for c in range(q["c"]):
+                stem = f"{s.name}_l{c}"
+                lanes.append({"i": c, "params": _lane(act, s.in_width, s.out_width, stem, 1)})
+                if act.mode == "step":
+                    (tw, twd), (vw, vwd) = _table_words(act, [c], 1)
+                    mems[f"{stem}_t"] = (tw, twd)
+                    mems[f"{stem}_v"] = (vw, vwd)
+            d.update(lanes=lanes, cost=q["cost"], cnw=ubits(max(q["cost"] - 1, 1)))
+        elif s.kind == "mvu":
+            act = q["act"]
+            pe, nf = q["pe"], q["nf"]
+            nfw = ubits(max(nf - 1, 1))
+            perch = act is not None and act.mode == "step" and act.table.channels > 1
+            lanes = []
+            for p in range(pe):
+                stem = f"{s.name}_l{p}"
+                chw = nfw if perch else 1
+                lanes.append(
+                    {
+                        "i": p,
+                        "params": _lane(act, q["val_width"], s.out_width, stem, chw),
+                        "ch": f"{s.name}_lch" if perch else "1'b0",
+                    }
+                )
+                if act is not None and act.mode == "step":
+                    chans = [g * pe + p for g in range(nf)] if perch else [0]
+                    (tw, twd), (vw, vwd) = _table_words(act, chans, chw)
+                    mems[f"{stem}_t"] = (tw, twd)
+                    mems[f"{stem}_v"] = (vw, vwd)
+            sfw = ubits(max(q["sf"] - 1, 1))
+            cw = q["code_width"]
+            words = []
+            for sf, last, codes in q["entries"]:
+                v = (int(last) << sfw) | sf
+                lanes_v = 0  # lane (p, s) at bits (p*SIMD + s)*CW
+                for k, c in enumerate(codes.reshape(-1)):
+                    lanes_v |= (int(c) & ((1 << cw) - 1)) << (k * cw)
+                words.append((v << (pe * q["simd"] * cw)) | lanes_v)
+            mw = 1 + sfw + pe * q["simd"] * cw
+            mems[f"{s.name}_w"] = (words, mw)
+            bw = q["bias_width"]
+            bwords = []
+            for g in range(1 << nfw):
+                v = 0
+                for p in range(pe):
+                    b = int(q["bias"][g * pe + p]) if g < nf else 0
+                    v |= (b & ((1 << bw) - 1)) << (p * bw)
+                bwords.append(v)
+            mems[f"{s.name}_b"] = (bwords, pe * bw)
+            d.update(
+                n=q["n"],
+                m=q["m"],
+                pe=pe,
+                simd=q["simd"],
+                nf=nf,
+                sf=q["sf"],
+                cw=cw,
+                dp=0 if q["datapath"] == "mul" else 1,
+                aw=q["acc_width"],
+                vw=q["val_width"],
+                bw=bw,
+                sa=q["sa"],
+                sb=q["sb"],
+                t=q["tiles"],
+                tw=ubits(max(q["tiles"] - 1, 1)),
+                sfw=sfw,
+                nfw=nfw,
+                lat=q["lat"],
+                nb=q["nb"],
+                biw=ubits(max(q["nb"] - 1, 1)),
+                lanes=lanes,
+            )
+        stages.append(d)
+    layers = " -> ".join(f"{s.layers[0]}" for s in plan.stages[1:-1] if s.kind not in ("window", "fifo"))
+    ctx = {
+        "top": top_name(plan),
+        "version": __version__,
+        "source": source,
+        "layers": f"input -> {layers}",
+        "x_type": x_type,
+        "out_type": out_type,
+        "in_words": plan.stages[0].items_in,
+        "out_words": plan.out_count,
+        "ibw": _bytes(plan.in_width),
+        "obw": _bytes(plan.out_width),
+        "stages": stages,
+    }
+    return ctx, mems
+
+
+def write_rtl(plan: CnnPlan, out_dir, source: str = "", x_type: str = "", out_type: str = "") -> dict:
+    """Write the top, the hw/ blocks, .mem and .mif images into ``out_dir``; return file lists."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx, images = context(plan, source, x_type, out_type)
+    top_file = out / f"{ctx['top']}.v"
+    top_file.write_text(env().get_template("verilog/cnn_top.v.j2").render(**ctx))
+    sources = []
+    for f in CNN_HW_FILES:
+        shutil.copyfile(HW / f, out / f)
+        sources.append(f)
+    sources.append(top_file.name)
+    mems = []
+    for stem, (words, width) in sorted(images.items()):
+        words = [int(w) for w in np.asarray(words, dtype=object).reshape(-1)] or [0]
+        (out / f"{stem}.mem").write_text(mem_lines(words, width))
+        (out / f"{stem}.mif").write_text(mif_text(words, width))
+        mems.append(f"{stem}.mem")
+    return {"top": ctx["top"], "sources": sources, "memories": mems, "obw": ctx["obw"], "context": ctx}

@@ -1,0 +1,532 @@
+"""The streaming CNN engine: one hardware stage per layer, streams between them.
+
+A frame enters as H*W*C words (raster order, channels last) on AXI4-Stream, is packed into
+pixels (``gather``) and flows through the stages below; the result leaves as words again
+(``p2s``).  Inside, a stream item is a vector of elements (a pixel of C channels, a window, a
+flattened tensor), each element a signed raw integer on its node's grid.
+
+* ``window`` - sliding-window generator over a line buffer (a shift register of
+  (KH-1) padded rows + KW pixels): stride, zero padding; emits the window [ky][kx][c].
+* ``mvu`` - matrix-vector unit for Conv / depthwise Conv / Dense: PE output lanes x SIMD
+  input lanes, the matrix cut into PE x SIMD tiles; tiles that are all zero are not stored
+  and cost no cycle (zero-weight skipping at the granularity the folding allows).  The
+  datapath follows the weights: multipliers for fixed point, sign/shift for binary, ternary
+  and power-of-two weights (no multiplier).  Bias and the following activation (thresholds,
+  requantization, ReLU) are applied per PE lane.
+* ``reduce`` - max / sum over a pooling window; ``gpool`` - global max / sum over a frame.
+* ``act`` - an element-wise activation on its own (all channels in parallel).
+* ``gather`` - collects items into one vector (input words into pixels, Flatten).
+* ``p2s`` - the output vector as words.
+
+Every stage keeps the valid/ready protocol and tolerates back-pressure; :mod:`.cycles`
+replays their control cycle by cycle (the RTL is checked against it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import HlsgenError
+from ...fixed import FixedType
+from ...ir import Graph
+from ...ir.nodes import _mac_bounds, _pad_amounts
+from ..lstm.plan import TablePlan, plan_table, signed_bits, ubits
+
+MAX_MUL_A, MAX_MUL_B = 25, 18  # one DSP48 lane: 25 x 18 signed
+MAX_WIDTH = 62
+
+
+def _fail(node, msg):
+    return HlsgenError(msg, layer=node.name, layer_type=node.op)
+
+
+@dataclass
+class Act:
+    """A per-element activation applied in a lane: step table, requant, relu or linear."""
+
+    mode: str  # step | requant | relu | linear
+    in_width: int
+    out_width: int
+    table: TablePlan | None = None
+    requant: dict | None = None
+    node: str = ""
+
+    @property
+    def latency(self) -> int:
+        return self.table.latency if self.mode == "step" else 1
+
+
+@dataclass
+class Stage:
+    name: str
+    kind: str  # gather | window | mvu | reduce | gpool | act | p2s
+    layers: list  # IR node names this stage realises
+    in_elems: int
+    in_width: int
+    out_elems: int
+    out_width: int
+    items_in: int  # per frame
+    items_out: int
+    p: dict = field(default_factory=dict)  # kind-specific parameters
+
+    @property
+    def latency_cost(self) -> int:
+        """Cycles from start to result for proc stages (see hw/)."""
+        return self.p.get("cost", 0)
+
+
+@dataclass
+class CnnPlan:
+    name: str
+    stages: list
+    in_shape: tuple
+    in_width: int
+    out_count: int
+    out_width: int
+    clock_mhz: float = 200.0
+    notes: list = field(default_factory=list)
+    timing: dict = field(default_factory=dict)  # the cycle model's run when FIFOs were sized
+
+    @property
+    def mvus(self):
+        return [s for s in self.stages if s.kind == "mvu"]
+
+    def summary(self) -> dict:
+        rows = []
+        for s in self.mvus:
+            q = s.p
+            rows.append(
+                {
+                    "stage": s.name,
+                    "layer": s.layers[0],
+                    "n": q["n"],
+                    "m": q["m"],
+                    "pe": q["pe"],
+                    "simd": q["simd"],
+                    "datapath": q["datapath"],
+                    "tiles": q["tiles"],
+                    "tiles_dense": q["nf"] * q["sf"],
+                    "items": s.items_in,
+                    "macs": q["macs"] * s.items_in,
+                    "macs_skipped": q["macs_skipped"] * s.items_in,
+                }
+            )
+        return {"mvus": rows, "dsp_lanes": dsp_lanes(self)}
+
+
+def dsp_lanes(plan: CnnPlan) -> int:
+    return sum(s.p["pe"] * s.p["simd"] for s in plan.mvus if s.p["datapath"] == "mul")
+
+
+# ------------------------------------------------------------------ helpers
+def _width(spec) -> int:
+    return signed_bits(min(spec.lo, 0), max(spec.hi, 0))
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _act_for(node, src_spec, src_width: int, name: str) -> Act:
+    """The lane activation realising Activation ``node`` on values of ``src_spec``."""
+    out_w = _width(node.spec)
+    fn = node.function
+    if fn == "linear":
+        return Act("linear", src_width, out_w, node=node.name)
+    if fn == "relu":
+        return Act("relu", src_width, out_w, node=node.name)
+    if fn == "requant":
+        t = node.type
+        rq = {
+            "shift": src_spec.type.frac - t.frac,
+            "rq_width": t.width,
+            "out_signed": t.signed,
+            "rounding": t.rounding,
+            "overflow": t.overflow,
+            "relu": bool(node.relu),
+        }
+        return Act("requant", src_width, out_w, requant=rq, node=node.name)
+    tab = plan_table(name, node.step, min(src_spec.lo, 0), max(src_spec.hi, 0))
+    return Act("step", src_width, out_w, table=tab, node=node.name)
+
+
+# ------------------------------------------------------------------ the matrix-vector unit
+def conv_matrix(node) -> np.ndarray:
+    """The layer as a matrix [N, M]: rows in window order (ky, kx, c), columns = outputs."""
+    k = node.kernel.raw
+    if node.op == "Dense":
+        return k
+    if not node.depthwise:
+        return k.reshape(-1, k.shape[-1])
+    kk = k.reshape(-1, k.shape[-2], k.shape[-1])  # [K, C, mult]
+    nk, c, mult = kk.shape
+    w = np.zeros((nk * c, c * mult), dtype=np.int64)
+    for ch in range(c):
+        w[np.arange(nk) * c + ch, ch * mult : (ch + 1) * mult] = kk[:, ch, :]
+    return w
+
+
+def tile_counts(w: np.ndarray, pe: int, simd: int) -> np.ndarray:
+    """Non-zero PE x SIMD tiles per output group (at least one stored per group)."""
+    n, m = w.shape
+    t = (w.reshape(n // simd, simd, m // pe, pe) != 0).any(axis=(1, 3))  # [SF, NF]
+    return np.maximum(t.sum(axis=0), 1)
+
+
+def _datapath(node, w: np.ndarray):
+    """'mul' with weights as they are, or 'shift' with codes when every weight is 0 or +-2^k."""
+    nz = np.abs(w[w != 0])
+    kind = node.kernel.kind
+    if kind != "fixed" and nz.size and np.all((nz & (nz - 1)) == 0):
+        e = np.log2(nz).astype(np.int64)
+        return "shift", int(e.min()), int(e.max())
+    return "mul", 0, 0
+
+
+def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int) -> Stage:
+    w = conv_matrix(node)
+    n, m = w.shape
+    if m % pe:
+        raise _fail(node, f"PE={pe} does not divide the {m} output channels; use one of {_divisors(m)}")
+    if n % simd:
+        raise _fail(node, f"SIMD={simd} does not divide the {n} inputs; use one of {_divisors(n)}")
+    datapath, emin, emax = _datapath(node, w)
+    nf, sf = m // pe, n // simd
+    if datapath == "shift":
+        rel = np.where(w != 0, np.sign(w) * (np.abs(w) >> emin), 0)
+        eb = max(1, ubits(emax - emin))
+        code_w = 2 + eb
+    else:
+        rel = w
+        code_w = signed_bits(min(int(w.min()), 0), max(int(w.max()), 0))
+        if code_w > MAX_MUL_A + MAX_WIDTH:
+            raise _fail(node, f"weights of {code_w} bits are too wide")
+    lo, hi = _mac_bounds(rel.astype(object), min(x_spec.lo, 0), max(x_spec.hi, 0))
+    acc_w = signed_bits(min(int(lo.min()), 0), max(int(hi.max()), 0))
+    spec = node.spec
+    vf = spec.type.frac
+    xf, wf = x_spec.type.frac, node.kernel.type.frac
+    sa = emin + vf - xf - wf
+    bias = np.zeros(m, dtype=np.int64)
+    sb = 0
+    if node.bias is not None:
+        bias = node.bias.raw.astype(np.int64)
+        sb = vf - node.bias.type.frac
+    bias_w = signed_bits(min(int(bias.min()), 0), max(int(bias.max()), 0))
+    val_w = _width(spec)
+    if max(acc_w + sa, bias_w + sb, val_w) > MAX_WIDTH:
+        raise _fail(node, f"accumulator of {max(acc_w + sa, bias_w + sb)} bits is too wide (max {MAX_WIDTH})")
+    # tiles: per output group, the non-zero PE x SIMD blocks (one zero block if none)
+    entries = []
+    nzt = (rel.reshape(sf, simd, nf, pe) != 0).any(axis=(1, 3))
+    for g in range(nf):
+        sfs = [int(s) for s in np.flatnonzero(nzt[:, g])] or [0]
+        for k, s in enumerate(sfs):
+            blk = rel[s * simd : (s + 1) * simd, g * pe : (g + 1) * pe].T  # [PE, SIMD]
+            if datapath == "shift":
+                nzb = blk != 0
+                e = np.zeros_like(blk)
+                e[nzb] = np.log2(np.abs(blk[nzb])).astype(np.int64)
+                codes = (e << 2) | ((blk < 0).astype(np.int64) << 1) | nzb.astype(np.int64)
+            else:
+                codes = blk
+            entries.append((s, int(k == len(sfs) - 1), codes))
+    tiles = len(entries)
+    lat = act.latency if act else 1
+    depthwise = bool(node.op == "Conv" and node.depthwise)
+    macs = int(np.prod(node.kernel.raw.shape)) if depthwise else n * m  # MACs of the layer per item
+    out_w = act.out_width if act else val_w
+    # output buffers: enough that a vector's results leave before its buffer is needed again
+    nb = max(2, -(-(tiles + 6 + lat) // tiles))
+    p = {
+        "n": n,
+        "m": m,
+        "pe": pe,
+        "simd": simd,
+        "nf": nf,
+        "sf": sf,
+        "datapath": datapath,
+        "emin": emin,
+        "code_width": code_w,
+        "x_width": x_width,
+        "acc_width": acc_w,
+        "val_width": val_w,
+        "bias": bias,
+        "bias_width": bias_w,
+        "sa": sa,
+        "sb": sb,
+        "entries": entries,
+        "tiles": tiles,
+        "act": act,
+        "lat": lat,
+        "nb": nb,
+        "matrix": rel,
+        "macs": macs,
+        "macs_skipped": nf * sf * pe * simd - tiles * pe * simd,
+        "zero_weights": int(np.count_nonzero(w == 0)),
+        "depthwise": depthwise,
+    }
+    return Stage(name, "mvu", [node.name] + ([act.node] if act else []), n, x_width, m, out_w, items, items, p)
+
+
+# ------------------------------------------------------------------ folding
+def _options(w: np.ndarray, depthwise: bool):
+    n, m = w.shape
+    opts = []
+    for pe in _divisors(m):
+        for simd in [1] if depthwise else _divisors(n):
+            opts.append((pe * simd, pe, simd))
+    return sorted(opts)
+
+
+def choose_folding(layers, fold: dict, target_fps: float | None, dsp: int | None, lanes: int, clock_mhz: float):
+    """Per MVU layer (PE, SIMD), chosen like FINN's folding but exactly: the smallest
+    bottleneck (cycles per frame) that the budget allows, with the fewest lanes.
+
+    ``layers``: [(node, items, floor)] (``floor``: cycles per frame of the layer's window
+    generator, which more lanes cannot beat); ``fold``: user choices {layer: (pe, simd)}.
+    Budget: ``dsp`` multiplier lanes for fixed-point layers (None: no limit) and ``lanes`` in
+    all.  With ``target_fps`` at ``clock_mhz``, the cheapest folding that meets it.
+    """
+    table = []
+    for node, items, floor in layers:
+        w = conv_matrix(node)
+        mul = _datapath(node, w)[0] == "mul"
+        if node.name in fold:
+            opts = [fold[node.name]]
+        else:
+            opts = [(pe, simd) for _, pe, simd in _options(w, node.op == "Conv" and node.depthwise)]
+        cand = []
+        for pe, simd in opts:
+            if w.shape[1] % pe or w.shape[0] % simd:
+                cand.append((0, pe, simd, pe * simd))  # refused later, naming the layer
+                continue
+            t = int(tile_counts(w, pe, simd).sum())
+            cand.append((max(items * t, floor), pe, simd, pe * simd))
+        table.append((node.name, mul, cand))
+
+    def pick(limit):
+        out, used, used_mul = {}, 0, 0
+        for name, mul, cand in table:
+            ok = [c for c in cand if c[0] <= limit]
+            if not ok:
+                return None
+            best = min(ok, key=lambda c: (c[3], -c[2]))  # fewest lanes; then wider SIMD
+            out[name] = best
+            used += best[3]
+            used_mul += best[3] if mul else 0
+        if used > lanes or (dsp is not None and used_mul > dsp):
+            return None
+        return out
+
+    if not table:
+        return {}
+    levels = sorted({c[0] for _, _, cand in table for c in cand})
+    choice = None
+    if target_fps:
+        goal = clock_mhz * 1e6 / target_fps
+        ok = [v for v in levels if v <= goal]
+        choice = pick(ok[-1]) if ok else None
+    if choice is None:
+        lo, hi = 0, len(levels) - 1
+        if pick(levels[hi]) is None:
+            # even the slowest folding exceeds the budget: everything at its minimum
+            return {name: (min(cand, key=lambda c: c[3])[1], min(cand, key=lambda c: c[3])[2]) for name, _, cand in table}
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if pick(levels[mid]) is not None:
+                hi = mid
+            else:
+                lo = mid + 1
+        choice = pick(levels[lo])
+    return {name: (c[1], c[2]) for name, c in choice.items()}
+
+
+# ------------------------------------------------------------------ planning
+def _spatial(shape):
+    """(H, W, C) of a tensor shape (1-D signals are one row)."""
+    if len(shape) == 3:
+        return shape
+    if len(shape) == 2:
+        return (1, shape[0], shape[1])
+    return None
+
+
+def plan_cnn(
+    graph: Graph,
+    fold: dict | None = None,
+    target_fps: float | None = None,
+    dsp: int | None = None,
+    lanes: int = 64,
+    clock_mhz: float = 200.0,
+) -> CnnPlan:
+    """Map a feed-forward graph (Input -> Conv/Dense/Pool/Activation/Reshape chain) to stages.
+
+    ``fold``: ``{layer: (pe, simd)}`` fixes a layer's folding; the others are chosen by
+    :func:`choose_folding` for ``target_fps`` (at ``clock_mhz``) within ``dsp`` multiplier
+    lanes (fixed-point layers) and ``lanes`` lanes in all.
+    """
+    fold = dict(fold or {})
+    nodes = graph.nodes
+    inp = nodes[0]
+    byname = {n.name: n for n in nodes}
+    for k, v in fold.items():
+        if k not in byname:
+            raise HlsgenError(f"--fold names layer '{k}', which the model does not have", layer=k)
+        if byname[k].op not in ("Conv", "Dense"):
+            raise _fail(byname[k], "--fold applies to Conv and Dense layers only")
+        if len(v) != 2 or min(v) < 1:
+            raise _fail(byname[k], f"--fold {k}={v}: give PE,SIMD as two positive integers")
+    if dsp is not None and dsp < 0:
+        raise HlsgenError(f"--dsp {dsp}: give a budget of 0 or more multiplier lanes")
+    if lanes < 1:
+        raise HlsgenError(f"--lanes {lanes}: give at least 1")
+    if target_fps is not None and target_fps <= 0:
+        raise HlsgenError(f"--fps {target_fps}: give a positive frame rate")
+    for n in nodes[1:]:
+        if len(n.inputs) != 1 or n.op in ("Add", "LSTM", "GRU", "Input"):
+            raise _fail(n, f"the streaming CNN engine does not build {n.op} yet (a chain of Conv, Dense, Pool, "
+                        "Activation and Flatten)")
+    for i, n in enumerate(nodes[1:], 1):
+        if n.inputs[0] != nodes[i - 1].name:
+            raise _fail(n, "the streaming CNN engine needs a chain of layers (no branches)")
+    geo = _spatial(inp.spec.shape)
+    if geo is None:
+        if len(inp.spec.shape) != 1:
+            raise _fail(inp, f"input shape {inp.spec.shape} cannot be streamed (1-D vector, [L, C] or [H, W, C])")
+        geo = (1, 1, inp.spec.shape[0])
+    # first pass: the MVU layers, their item counts and the window floor (cycles/frame)
+    layers = []
+    cur = geo  # (H, W, C) of the stream, or None once flattened to one item
+    for n in nodes[1:]:
+        if n.op == "Conv":
+            oh, ow, oc = _spatial(n.spec.shape)
+            h, wd, _ = cur
+            ph = h + sum(_pad_amounts(h, n.kernel.raw.shape[0], n.strides[0], n.padding)) if n.rank == 2 else 1
+            pw = wd + sum(_pad_amounts(wd, n.kernel.raw.shape[n.rank - 1], n.strides[-1], n.padding))
+            layers.append((n, oh * ow, ph * pw))
+            cur = (oh, ow, oc)
+        elif n.op == "Dense":
+            items = cur[0] * cur[1]
+            layers.append((n, items, 0))
+            cur = (cur[0], cur[1], n.spec.shape[-1])
+        elif n.op == "Pool":
+            if n.global_:
+                cur = (1, 1, cur[2])
+            else:
+                sh = _spatial(n.spec.shape)
+                cur = sh
+        elif n.op == "Reshape":
+            if len(n.spec.shape) != 1 and math.prod(n.spec.shape[:-1]) != 1:
+                raise _fail(n, f"Reshape to {n.spec.shape} cannot be streamed (Flatten to a vector only)")
+            cur = (1, 1, math.prod(n.spec.shape))
+    folding = choose_folding(layers, fold, target_fps, dsp, lanes, clock_mhz)
+
+    stages: list[Stage] = []
+    h, wd, c = geo
+    x_w = _width(inp.spec)
+    stages.append(Stage("s_in", "gather", [inp.name], 1, x_w, c, x_w, h * wd * c, h * wd, {"n": c}))
+    spec = inp.spec
+    i = 1
+    k = 0
+    while i < len(nodes):
+        n = nodes[i]
+        nxt = nodes[i + 1] if i + 1 < len(nodes) else None
+        k += 1
+        sname = f"s{k}_{_ident(n.name)}"
+        if n.op in ("Conv", "Dense"):
+            act = None
+            if nxt is not None and nxt.op == "Activation":
+                act = _act_for(nxt, n.spec, _width(n.spec), f"{sname}_act")
+                i += 1
+            items = h * wd
+            if n.op == "Conv":
+                kshape = n.kernel.raw.shape[: n.rank]
+                kh, kw = (kshape if n.rank == 2 else (1, kshape[0]))
+                sh_, sw_ = (n.strides if n.rank == 2 else (1, n.strides[0]))
+                oh, ow, oc = _spatial(n.spec.shape)
+                if kh > h or kw > wd:
+                    raise _fail(n, f"kernel {kh}x{kw} is larger than its {h}x{wd} input")
+                pt, pb = _pad_amounts(h, kh, sh_, n.padding) if n.rank == 2 else (0, 0)
+                pl, pr = _pad_amounts(wd, kw, sw_, n.padding)
+                if not (kh == kw == 1 and sh_ == sw_ == 1):
+                    stages.append(_window(f"{sname}_win", n.name, h, wd, c, x_w, kh, kw, sh_, sw_, pt, pl, pb, pr, oh, ow))
+                items = oh * ow
+                h, wd = oh, ow
+            pe, simd = folding[n.name]
+            st = plan_mvu(sname, n, spec, x_w, pe, simd, act, items)
+            stages.append(st)
+            c = st.out_elems
+            x_w = st.out_width
+            spec = nodes[i].spec
+        elif n.op == "Pool":
+            if n.global_:
+                st = Stage(sname, "gpool", [n.name], c, x_w, c, _width(n.spec), h * wd, 1,
+                           {"mode": n.mode, "n": h * wd})
+                h = wd = 1
+                stages.append(st)
+            else:
+                ps = tuple(n.pool_size) if len(n.pool_size) == 2 else (1, n.pool_size[0])
+                ss = tuple(n.strides) if len(n.strides) == 2 else (1, n.strides[0])
+                oh, ow, _ = _spatial(n.spec.shape)
+                if ps[0] > h or ps[1] > wd:
+                    raise _fail(n, f"pool window {ps[0]}x{ps[1]} is larger than its {h}x{wd} input")
+                stages.append(_window(f"{sname}_win", n.name, h, wd, c, x_w, ps[0], ps[1], ss[0], ss[1], 0, 0, 0, 0, oh, ow))
+                kk = ps[0] * ps[1]
+                stages.append(Stage(sname, "reduce", [n.name], kk * c, x_w, c, _width(n.spec), oh * ow, oh * ow,
+                                    {"mode": n.mode, "k": kk, "c": c, "cost": 1}))
+                h, wd = oh, ow
+            x_w = _width(n.spec)
+            spec = n.spec
+        elif n.op == "Activation":
+            act = _act_for(n, spec, x_w, f"{sname}")
+            stages.append(Stage(sname, "act", [n.name], c, x_w, c, act.out_width, h * wd, h * wd,
+                                {"act": act, "c": c, "cost": act.latency + 1}))
+            x_w = act.out_width
+            spec = n.spec
+        elif n.op == "Reshape":
+            if h * wd > 1:
+                stages.append(Stage(sname, "gather", [n.name], c, x_w, c * h * wd, x_w, h * wd, 1, {"n": h * wd}))
+            c, h, wd = c * h * wd, 1, 1
+        i += 1
+    stages.append(Stage("s_out", "p2s", [nodes[-1].name], c, x_w, 1, x_w, h * wd, h * wd * c, {"n": c}))
+    # FIFOs on every link but a window generator's output (a window is wide; its consumer
+    # takes it at once): sized from the cycle model so that the layers overlap
+    linked = [stages[0]]
+    for a, b in zip(stages[:-1], stages[1:]):
+        if a.kind != "window" and a is not stages[0]:
+            w = a.out_elems * a.out_width
+            linked.append(Stage(f"{b.name}_q", "fifo", [], a.out_elems, a.out_width, a.out_elems, a.out_width,
+                                a.items_out, a.items_out, {"depth": 2, "bits": w}))
+        linked.append(b)
+    stages = linked
+    name = graph.meta.get("name") or Path(str(graph.meta.get("source") or "model")).stem
+    plan = CnnPlan(_ident(name), stages, tuple(geo), _width(inp.spec), h * wd * c, x_w, clock_mhz)
+    from .cycles import size_fifos
+
+    plan.timing = size_fifos(plan)
+    for s in plan.mvus:
+        q = s.p
+        if q["datapath"] == "mul" and (q["x_width"] > MAX_MUL_A or q["code_width"] > MAX_MUL_B):
+            plan.notes.append(
+                f"{s.layers[0]}: {q['x_width']}x{q['code_width']}-bit products need more than one DSP per lane"
+            )
+    return plan
+
+
+def _ident(name: str) -> str:
+    s = "".join(ch if ch.isalnum() else "_" for ch in str(name))
+    return s if s and s[0].isalpha() else "m_" + s
+
+
+def _window(name, layer, h, w, c, ew, kh, kw, sh, sw, pt, pl, pb, pr, oh, ow) -> Stage:
+    ph, pw = h + pt + pb, w + pl + pr
+    rowe = [int(r >= kh - 1 and (r - kh + 1) % sh == 0 and (r - kh + 1) // sh < oh) for r in range(ph)]
+    cole = [int(q >= kw - 1 and (q - kw + 1) % sw == 0 and (q - kw + 1) // sw < ow) for q in range(pw)]
+    p = {"h": h, "w": w, "c": c, "kh": kh, "kw": kw, "sh": sh, "sw": sw, "pt": pt, "pl": pl, "ph": ph, "pw": pw,
+         "oh": oh, "ow": ow, "rowe": rowe, "cole": cole, "taps": (kh - 1) * pw + kw}
+    return Stage(name, "window", [layer], c, ew, kh * kw * c, ew, h * w, oh * ow, p)

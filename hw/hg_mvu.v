@@ -1,0 +1,255 @@
+// hg_mvu: folded matrix-vector unit of the streaming CNN engine (Conv, depthwise Conv, Dense).
+//
+// y = act(x W + b) for an input vector x of N elements (XW bits, signed) and M outputs, with PE
+// output lanes and SIMD input lanes: the matrix is cut into PE x SIMD tiles, and the weight
+// memory WFILE holds, output group by output group, only the tiles that are not all zero:
+// {last, sf, codes[PE][SIMD]} (sf: which SIMD chunk of x; last: the group's final tile).
+// One tile per cycle; all-zero tiles cost nothing.  Datapath (DP): 0 = multipliers (codes are
+// signed CW-bit weights), 1 = shifts (codes {e, sign, nonzero}: +-(x << e), no multiplier).
+// Accumulators are AW bits (exact: sized from the weights); a group's values
+// (acc << SA) + (b << SB) on VW bits leave on lane_x (with the group on lane_ch) to PE
+// activation lanes outside (latency LAT) and come back on lane_y.
+//
+// Items are issued back to back: the next vector's tiles follow the previous vector's without
+// a gap, and its results go to the next of NB output buffers (used in turn).  A vector starts
+// when its buffer is free; the output register takes the buffers in order as they complete.
+// NB covers the pipeline latency (hlsgen picks NB = ceil((T + 6 + LAT) / T)).
+`default_nettype none
+module hg_mvu #(
+    parameter integer N     = 9,
+    parameter integer M     = 8,
+    parameter integer PE    = 1,
+    parameter integer SIMD  = 1,
+    parameter integer NF    = 8,
+    parameter integer SF    = 9,
+    parameter integer XW    = 8,
+    parameter integer CW    = 8,
+    parameter integer DP    = 0,
+    parameter integer AW    = 16,
+    parameter integer VW    = 16,
+    parameter integer BW    = 8,
+    parameter integer SA    = 0,
+    parameter integer SB    = 0,
+    parameter integer OW    = 8,
+    parameter integer T     = 72,
+    parameter integer TW    = 7,  // bits of a tile address (holds T - 1)
+    parameter integer SFW   = 4,  // bits of sf (holds SF - 1)
+    parameter integer NFW   = 3,  // bits of the group counter (holds NF - 1)
+    parameter integer LAT   = 1,
+    parameter integer NB    = 2,
+    parameter integer BIW   = 1,  // bits of a buffer index (holds NB - 1)
+    parameter        WFILE = "w.mem",
+    parameter        BFILE = "b.mem"
+) (
+    input  wire               clk,
+    input  wire               rst,
+    input  wire [N*XW-1:0]    s_data,
+    input  wire               s_valid,
+    output wire               s_ready,
+    output reg  [M*OW-1:0]    m_data,
+    output reg                m_valid,
+    input  wire               m_ready,
+    output reg  [PE*VW-1:0]   lane_x,
+    output reg  [NFW-1:0]     lane_ch,
+    input  wire [PE*OW-1:0]   lane_y
+);
+    localparam integer CODES = PE * SIMD * CW;
+    localparam integer MW = 1 + SFW + CODES;
+    localparam integer CHUNK = SIMD * XW;
+    reg [MW-1:0] wmem [0:T-1];
+    reg [PE*BW-1:0] bmem [0:(1 << NFW) - 1];
+    initial begin
+        $readmemh(WFILE, wmem);
+        $readmemh(BFILE, bmem);
+    end
+
+    // ---------------------------------------------------------------- input and issue
+    reg [N*XW-1:0] xbuf, work, work_d;
+    reg xfull;
+    assign s_ready = !xfull;
+    reg iss;
+    reg [TW-1:0] a;
+    reg [BIW-1:0] np, cp;  // buffer of the next item to start, of the item being issued
+    reg [NB-1:0] inuse;    // output buffer q holds, or will hold, an item not yet sent
+    wire at_end = (a == T[TW-1:0] - 1'b1);
+    wire start = xfull && !inuse[np] && (!iss || at_end);
+    reg [MW-1:0] wq;
+    reg v1;
+    reg [BIW-1:0] p1;
+    always @(posedge clk) begin
+        wq <= wmem[a];
+        work_d <= work;  // stage 1 reads the vector of the tile it holds
+        if (s_valid && !xfull) xbuf <= s_data;
+        if (start) work <= xbuf;
+    end
+
+    // ---------------------------------------------------------------- stage 1: tile products
+    wire [CHUNK-1:0] chunk [0:(1 << SFW) - 1];
+    genvar j, p, s;
+    generate
+        for (j = 0; j < (1 << SFW); j = j + 1) begin : g_chunk
+            if (j < SF) begin : g_real
+                assign chunk[j] = work_d[j*CHUNK +: CHUNK];
+            end else begin : g_none
+                assign chunk[j] = {CHUNK{1'b0}};
+            end
+        end
+    endgenerate
+    wire [SFW-1:0] sf1 = wq[CODES +: SFW];
+    wire last1 = wq[MW-1];
+    wire [CHUNK-1:0] xs = chunk[sf1];
+    reg [PE*AW-1:0] ts;
+    reg v2, l2;
+    reg [BIW-1:0] p2;
+    generate
+        for (p = 0; p < PE; p = p + 1) begin : g_pe
+            wire [AW-1:0] part [0:SIMD];
+            assign part[0] = {AW{1'b0}};
+            for (s = 0; s < SIMD; s = s + 1) begin : g_simd
+                wire [XW-1:0] xv = xs[s*XW +: XW];
+                wire [CW-1:0] cv = wq[(p*SIMD + s)*CW +: CW];
+                wire [AW-1:0] prod;
+                if (DP == 0) begin : g_mul
+                    wire signed [XW+CW-1:0] pr = $signed(xv) * $signed(cv);
+                    /* verilator lint_off UNUSEDSIGNAL */
+                    wire [AW+XW+CW-1:0] pe_ = {{AW{pr[XW+CW-1]}}, pr};
+                    /* verilator lint_on UNUSEDSIGNAL */
+                    assign prod = pe_[AW-1:0];
+                end else begin : g_shift
+                    /* verilator lint_off UNUSEDSIGNAL */
+                    wire [AW+XW-1:0] xe = {{AW{xv[XW-1]}}, xv};
+                    /* verilator lint_on UNUSEDSIGNAL */
+                    wire [AW-1:0] sh = xe[AW-1:0] << cv[CW-1:2];
+                    assign prod = !cv[0] ? {AW{1'b0}} : (cv[1] ? -sh : sh);
+                end
+                assign part[s+1] = part[s] + prod;
+            end
+            always @(posedge clk) ts[p*AW +: AW] <= part[SIMD];
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- stage 2: accumulate
+    reg [PE*AW-1:0] acc, fin;
+    reg v3;
+    reg [BIW-1:0] p3;
+    reg [NFW-1:0] nfc, nf3;
+    generate
+        for (p = 0; p < PE; p = p + 1) begin : g_acc
+            wire [AW-1:0] sum = acc[p*AW +: AW] + ts[p*AW +: AW];
+            always @(posedge clk) begin
+                if (rst) acc[p*AW +: AW] <= {AW{1'b0}};
+                else if (v2) acc[p*AW +: AW] <= l2 ? {AW{1'b0}} : sum;
+                if (v2) fin[p*AW +: AW] <= sum;
+            end
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- stage 3: bias, value
+    reg v4;
+    reg [BIW-1:0] p4;
+    reg [NFW-1:0] nf4;
+    wire [PE*BW-1:0] bword = bmem[nf3];
+    generate
+        for (p = 0; p < PE; p = p + 1) begin : g_val
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [VW+AW-1:0] ae = {{VW{fin[p*AW+AW-1]}}, fin[p*AW +: AW]};
+            wire [VW+BW-1:0] be = {{VW{bword[p*BW+BW-1]}}, bword[p*BW +: BW]};
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [VW-1:0] av = ae[VW-1:0] << SA;
+            wire [VW-1:0] bv = be[VW-1:0] << SB;
+            always @(posedge clk) lane_x[p*VW +: VW] <= av + bv;
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- lanes, collection, output
+    reg [LAT-1:0] vd;
+    reg [BIW*LAT-1:0] pd;
+    reg [NFW*LAT-1:0] nd;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [LAT:0] vd_n = {vd, v4};
+    wire [BIW*(LAT+1)-1:0] pd_n = {pd, p4};
+    wire [NFW*(LAT+1)-1:0] nd_n = {nd, nf4};
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire v5 = vd[LAT-1];
+    wire [BIW-1:0] p5 = pd[BIW*LAT-1 -: BIW];
+    wire [NFW-1:0] nf5 = nd[NFW*LAT-1 -: NFW];
+    reg [M*OW-1:0] ob [0:NB-1];
+    reg [NB-1:0] ofull;
+    reg [BIW-1:0] rd;
+    genvar q;
+    generate
+        for (q = 0; q < NB; q = q + 1) begin : g_buf
+            for (j = 0; j < NF; j = j + 1) begin : g_slot
+                always @(posedge clk)
+                    if (v5 && nf5 == j[NFW-1:0] && p5 == q[BIW-1:0]) ob[q][j*PE*OW +: PE*OW] <= lane_y;
+            end
+        end
+    endgenerate
+    wire [BIW-1:0] last_buf = NB[BIW-1:0] - 1'b1;
+    wire send = ofull[rd] && (!m_valid || m_ready);
+    wire gdone = v5 && (nf5 == NF[NFW-1:0] - 1'b1);
+
+    always @(posedge clk) begin
+        vd <= rst ? {LAT{1'b0}} : vd_n[LAT-1:0];
+        pd <= pd_n[BIW*LAT-1:0];
+        nd <= nd_n[NFW*LAT-1:0];
+        lane_ch <= nf3;
+        if (rst) begin
+            xfull <= 1'b0;
+            iss <= 1'b0;
+            a <= {TW{1'b0}};
+            np <= {BIW{1'b0}};
+            cp <= {BIW{1'b0}};
+            inuse <= {NB{1'b0}};
+            v1 <= 1'b0;
+            v2 <= 1'b0;
+            v3 <= 1'b0;
+            v4 <= 1'b0;
+            nfc <= {NFW{1'b0}};
+            ofull <= {NB{1'b0}};
+            rd <= {BIW{1'b0}};
+            m_valid <= 1'b0;
+        end else begin
+            // input register
+            if (s_valid && !xfull) xfull <= 1'b1;
+            // issue
+            if (start) begin
+                xfull <= 1'b0;
+                iss <= 1'b1;
+                a <= {TW{1'b0}};
+                np <= (np == last_buf) ? {BIW{1'b0}} : np + 1'b1;
+                cp <= np;
+            end else if (iss) begin
+                if (at_end) iss <= 1'b0;
+                else a <= a + 1'b1;
+            end
+            v1 <= iss;
+            p1 <= cp;
+            v2 <= v1;
+            l2 <= last1;
+            p2 <= p1;
+            v3 <= v2 && l2;
+            p3 <= p2;
+            if (v2 && l2) begin
+                nf3 <= nfc;
+                nfc <= (nfc == NF[NFW-1:0] - 1'b1) ? {NFW{1'b0}} : nfc + 1'b1;
+            end
+            v4 <= v3;
+            p4 <= p3;
+            nf4 <= nf3;
+            // collection and output
+            if (gdone) ofull[p5] <= 1'b1;
+            if (send) begin
+                m_data <= ob[rd];
+                m_valid <= 1'b1;
+                ofull[rd] <= 1'b0;
+                inuse[rd] <= 1'b0;
+                rd <= (rd == last_buf) ? {BIW{1'b0}} : rd + 1'b1;
+            end else if (m_ready) begin
+                m_valid <= 1'b0;
+            end
+            if (start) inuse[np] <= 1'b1;
+        end
+    end
+endmodule
+`default_nettype wire
