@@ -245,7 +245,7 @@ def simulate(plan: CnnPlan, frames: int, lead: int = 1, max_cycles: int | None =
             m.tick(t, valid[i] and ready[i], ready[i + 1])
         t += 1
     period = last_out[-1] - last_out[-2] if frames > 1 else last_out[0] + 1
-    peaks = {s.name: m.peak for s, m in zip(plan.stages, st) if s.kind == "fifo"}
+    peaks = {s.name: m.peak for s, m in zip(plan.stages, st, strict=False) if s.kind == "fifo"}
     return {"last_out": last_out, "latency": last_out[0] + 1, "period": period, "fifo_peaks": peaks}
 
 

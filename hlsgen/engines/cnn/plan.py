@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import HlsgenError
-from ...fixed import FixedType
 from ...ir import Graph
 from ...ir.nodes import _mac_bounds, _pad_amounts
 from ..lstm.plan import TablePlan, plan_table, signed_bits, ubits
@@ -497,7 +496,7 @@ def plan_cnn(
     # FIFOs on every link but a window generator's output (a window is wide; its consumer
     # takes it at once): sized from the cycle model so that the layers overlap
     linked = [stages[0]]
-    for a, b in zip(stages[:-1], stages[1:]):
+    for a, b in zip(stages[:-1], stages[1:], strict=False):
         if a.kind != "window" and a is not stages[0]:
             w = a.out_elems * a.out_width
             linked.append(Stage(f"{b.name}_q", "fifo", [], a.out_elems, a.out_width, a.out_elems, a.out_width,
