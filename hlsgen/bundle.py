@@ -17,10 +17,22 @@ CLOCK_MHZ = 200.0  # the clock the figures are stated at (Yosys gives no timing)
 ENGINE_FILE = "engine.json"
 
 
-def write_bundle(graph: Graph, plan: LstmPlan, out_dir, options: dict) -> dict:
+def write_bundle(graph: Graph, plan, out_dir, options: dict) -> dict:
     out = Path(out_dir)
-    rtl = write_rtl(plan, out / "rtl", graph.meta.get("source", ""), str(graph.input.type), str(graph.output_spec.type))
-    hls = write_hls(graph, plan, out / "hls")
+    src, xt, yt = graph.meta.get("source", ""), str(graph.input.type), str(graph.output_spec.type)
+    if isinstance(plan, LstmPlan):
+        kind = "sparse_lstm"
+        rtl = write_rtl(plan, out / "rtl", src, xt, yt)
+        hls = write_hls(graph, plan, out / "hls")
+        readme_tpl = "bundle_readme.md.j2"
+    else:
+        from .backends.cnn_hls import write_hls as write_cnn_hls
+        from .backends.cnn_verilog import write_rtl as write_cnn_rtl
+
+        kind = "streaming_cnn"
+        rtl = write_cnn_rtl(plan, out / "rtl", src, xt, yt)
+        hls = write_cnn_hls(graph, plan, out / "hls")
+        readme_tpl = "cnn_bundle_readme.md.j2"
     ctx = dict(rtl["context"])
     lib = "".join(ch if ch.isalnum() else "_" for ch in plan.name)
     ctx.update(
@@ -53,7 +65,7 @@ def write_bundle(graph: Graph, plan: LstmPlan, out_dir, options: dict) -> dict:
     )
     (out / f"{rtl['top']}.core").write_text(e.get_template("fusesoc/core.j2").render(**ctx))
     engine = {
-        "engine": "sparse_lstm",
+        "engine": kind,
         "options": options,
         "top": rtl["top"],
         "hls_top": hls["top"],
@@ -62,7 +74,10 @@ def write_bundle(graph: Graph, plan: LstmPlan, out_dir, options: dict) -> dict:
         "obw": ctx["obw"],
         "clock_mhz": CLOCK_MHZ,
         "plan": plan.summary(),
-        "ew_latency": plan.ew_latency,
     }
+    if kind == "sparse_lstm":
+        engine["ew_latency"] = plan.ew_latency
+    else:
+        engine["timing"] = {k: plan.timing[k] for k in ("latency", "period")}
     (out / ENGINE_FILE).write_text(json.dumps(engine, indent=1) + "\n")
-    return {"readme": e.get_template("bundle_readme.md.j2").render(**ctx), "engine": engine}
+    return {"readme": e.get_template(readme_tpl).render(**ctx), "engine": engine}

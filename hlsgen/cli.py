@@ -63,9 +63,19 @@ def cmd_convert(args):
 
     opts = {
         k: v
-        for k, v in (("pe", args.pe), ("index_bits", args.index_bits), ("afifo_depth", args.afifo_depth))
+        for k, v in (
+            ("pe", args.pe),
+            ("index_bits", args.index_bits),
+            ("afifo_depth", args.afifo_depth),
+            ("target_fps", args.fps),
+            ("dsp", args.dsp),
+            ("lanes", args.lanes),
+            ("clock_mhz", args.clock),
+        )
         if v is not None
     }
+    if args.fold:
+        opts["fold"] = _parse_fold(args.fold)
     proj = convert(args.model, args.output, args.config, engine=None if args.no_hw else opts, hardware=not args.no_hw)
     g = proj.graph
     print(f"wrote {proj.output_dir} ({len(g.nodes)} nodes, {'exact' if g.meta.get('exact') else 'APPROXIMATE'})")
@@ -73,6 +83,25 @@ def cmd_convert(args):
         for n in g.meta.get("notes", []):
             if n.startswith("no hardware"):
                 print(f"  {n}")
+    elif proj.engine == "streaming_cnn" and not args.no_hw:
+        from .engines.cnn.cycles import bound
+
+        plan = proj.plan
+        t = plan.timing
+        b = bound(plan)
+        worst = max(b.values()) if b else 0
+        print(
+            f"  {proj.engine} engine: {len(plan.mvus)} MVUs, {plan.summary()['dsp_lanes']} multiplier lanes; "
+            f"{t['period']} cycles per frame (bottleneck bound {worst:.0f}), latency {t['latency']} cycles; "
+            "rtl/ hls/ vivado/ vitis_hls/ quartus/ and a FuseSoC core"
+        )
+        for r in plan.summary()["mvus"]:
+            print(
+                f"    {r['layer']}: PE {r['pe']} x SIMD {r['simd']}, {r['datapath']} datapath, "
+                f"{r['tiles']}/{r['tiles_dense']} tiles, {r['macs_skipped']} of {r['macs']} MACs skipped per frame"
+            )
+        for n in plan.notes:
+            print(f"  note: {n}")
     elif proj.engine and not args.no_hw:
         s = proj.plan.summary()
         print(
@@ -85,6 +114,18 @@ def cmd_convert(args):
     elif not args.no_hw:
         print("  no hardware engine for this model yet (IR and reference only)")
     return 0
+
+
+def _parse_fold(items):
+    """--fold LAYER=PE,SIMD (repeatable) -> {layer: (pe, simd)}."""
+    out = {}
+    for it in items:
+        name, _, val = it.partition("=")
+        parts = val.split(",")
+        if not name or len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+            raise HlsgenError(f"--fold {it!r}: write LAYER=PE,SIMD (for example conv1=4,9)")
+        out[name] = (int(parts[0]), int(parts[1]))
+    return out
 
 
 def _load_npy(path, what):
@@ -190,6 +231,11 @@ def build_parser():
     s.add_argument("--pe", type=int, help="LSTM engine: processing elements (default 8)")
     s.add_argument("--index-bits", type=int, help="LSTM engine: relative row index bits (default 4)")
     s.add_argument("--afifo-depth", type=int, help="LSTM engine: activation FIFO depth per PE (default 16)")
+    s.add_argument("--fold", action="append", metavar="LAYER=PE,SIMD", help="CNN engine: a layer's folding")
+    s.add_argument("--fps", type=float, help="CNN engine: frames per second to reach (at --clock)")
+    s.add_argument("--dsp", type=int, help="CNN engine: multiplier lanes allowed for fixed-point layers")
+    s.add_argument("--lanes", type=int, help="CNN engine: PE x SIMD lanes allowed in all (default 64)")
+    s.add_argument("--clock", type=float, help="CNN engine: clock in MHz for --fps (default 200)")
     s.add_argument("--no-hw", action="store_true", help="write the IR and reference only, no hardware")
     s.set_defaults(fn=cmd_convert)
     s = sub.add_parser("predict", help="run the integer reference")

@@ -32,7 +32,7 @@ class Project:
     # ----------------------------------------------------------- hardware
     @property
     def engine(self) -> str | None:
-        """The hardware engine this model maps to (``sparse_lstm``), or None."""
+        """The hardware engine this model maps to (``sparse_lstm``, ``streaming_cnn``), or None."""
         from .engines import engine_for
 
         return engine_for(self.graph)
@@ -41,11 +41,28 @@ class Project:
     def plan(self):
         """The engine plan (raises HlsgenError, naming the layer, when the model cannot map)."""
         if self._plan is None:
-            from .engines.lstm import plan_lstm
+            opts = dict(self.engine_options or {})
+            if self.engine == "sparse_lstm":
+                from .engines.lstm import plan_lstm
 
-            if self.engine != "sparse_lstm":
-                raise HlsgenError("no hardware engine for this model yet (the sparse LSTM engine needs an LSTM)")
-            self._plan = plan_lstm(self.graph, **(self.engine_options or {}))
+                bad = sorted(set(opts) - {"pe", "index_bits", "afifo_depth", "jq_depth", "pad"})
+                if bad:
+                    raise HlsgenError(f"option(s) {', '.join(bad)} do not apply to the sparse LSTM engine")
+                self._plan = plan_lstm(self.graph, **opts)
+            elif self.engine == "streaming_cnn":
+                from .engines.cnn import plan_cnn
+
+                bad = sorted(set(opts) - {"fold", "target_fps", "dsp", "lanes", "clock_mhz"})
+                if bad:
+                    raise HlsgenError(
+                        f"option(s) {', '.join(bad)} do not apply to the streaming CNN engine "
+                        "(it takes --fold, --fps, --dsp, --lanes, --clock)"
+                    )
+                if "fold" in opts:
+                    opts["fold"] = {k: tuple(v) for k, v in opts["fold"].items()}
+                self._plan = plan_cnn(self.graph, **opts)
+            else:
+                raise HlsgenError("no hardware engine for this model yet (LSTM, or a chain with Conv/Pool layers)")
         return self._plan
 
     # ----------------------------------------------------------- execution

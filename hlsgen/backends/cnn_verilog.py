@@ -135,7 +135,13 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
             d["rowi"] = f"{q['ph']}'b" + "".join(str(b) for b in reversed(rowi))
             d["coli"] = f"{q['pw']}'b" + "".join(str(b) for b in reversed(coli))
         elif s.kind == "reduce":
-            d.update(k=q["k"], c=q["c"], mode=0 if q["mode"] == "max" else 1, cost=q["cost"], cnw=ubits(max(q["cost"] - 1, 1)))
+            d.update(
+                k=q["k"],
+                c=q["c"],
+                mode=0 if q["mode"] == "max" else 1,
+                cost=q["cost"],
+                cnw=ubits(max(q["cost"] - 1, 1)),
+            )
         elif s.kind == "act":
             act = q["act"]
             lanes = []

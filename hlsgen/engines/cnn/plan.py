@@ -334,7 +334,9 @@ def choose_folding(layers, fold: dict, target_fps: float | None, dsp: int | None
         lo, hi = 0, len(levels) - 1
         if pick(levels[hi]) is None:
             # even the slowest folding exceeds the budget: everything at its minimum
-            return {name: (min(cand, key=lambda c: c[3])[1], min(cand, key=lambda c: c[3])[2]) for name, _, cand in table}
+            return {
+                name: (min(cand, key=lambda c: c[3])[1], min(cand, key=lambda c: c[3])[2]) for name, _, cand in table
+            }
         while lo < hi:
             mid = (lo + hi) // 2
             if pick(levels[mid]) is not None:
@@ -388,8 +390,11 @@ def plan_cnn(
         raise HlsgenError(f"--fps {target_fps}: give a positive frame rate")
     for n in nodes[1:]:
         if len(n.inputs) != 1 or n.op in ("Add", "LSTM", "GRU", "Input"):
-            raise _fail(n, f"the streaming CNN engine does not build {n.op} yet (a chain of Conv, Dense, Pool, "
-                        "Activation and Flatten)")
+            raise _fail(
+                n,
+                f"the streaming CNN engine does not build {n.op} yet (a chain of Conv, Dense, Pool, "
+                "Activation and Flatten)",
+            )
     for i, n in enumerate(nodes[1:], 1):
         if n.inputs[0] != nodes[i - 1].name:
             raise _fail(n, "the streaming CNN engine needs a chain of layers (no branches)")
@@ -445,15 +450,17 @@ def plan_cnn(
             items = h * wd
             if n.op == "Conv":
                 kshape = n.kernel.raw.shape[: n.rank]
-                kh, kw = (kshape if n.rank == 2 else (1, kshape[0]))
-                sh_, sw_ = (n.strides if n.rank == 2 else (1, n.strides[0]))
+                kh, kw = kshape if n.rank == 2 else (1, kshape[0])
+                sh_, sw_ = n.strides if n.rank == 2 else (1, n.strides[0])
                 oh, ow, oc = _spatial(n.spec.shape)
                 if kh > h or kw > wd:
                     raise _fail(n, f"kernel {kh}x{kw} is larger than its {h}x{wd} input")
                 pt, pb = _pad_amounts(h, kh, sh_, n.padding) if n.rank == 2 else (0, 0)
                 pl, pr = _pad_amounts(wd, kw, sw_, n.padding)
                 if not (kh == kw == 1 and sh_ == sw_ == 1):
-                    stages.append(_window(f"{sname}_win", n.name, h, wd, c, x_w, kh, kw, sh_, sw_, pt, pl, pb, pr, oh, ow))
+                    stages.append(
+                        _window(f"{sname}_win", n.name, h, wd, c, x_w, kh, kw, sh_, sw_, pt, pl, pb, pr, oh, ow)
+                    )
                 items = oh * ow
                 h, wd = oh, ow
             pe, simd = folding[n.name]
@@ -464,8 +471,9 @@ def plan_cnn(
             spec = nodes[i].spec
         elif n.op == "Pool":
             if n.global_:
-                st = Stage(sname, "gpool", [n.name], c, x_w, c, _width(n.spec), h * wd, 1,
-                           {"mode": n.mode, "n": h * wd})
+                st = Stage(
+                    sname, "gpool", [n.name], c, x_w, c, _width(n.spec), h * wd, 1, {"mode": n.mode, "n": h * wd}
+                )
                 h = wd = 1
                 stages.append(st)
             else:
@@ -474,17 +482,43 @@ def plan_cnn(
                 oh, ow, _ = _spatial(n.spec.shape)
                 if ps[0] > h or ps[1] > wd:
                     raise _fail(n, f"pool window {ps[0]}x{ps[1]} is larger than its {h}x{wd} input")
-                stages.append(_window(f"{sname}_win", n.name, h, wd, c, x_w, ps[0], ps[1], ss[0], ss[1], 0, 0, 0, 0, oh, ow))
+                stages.append(
+                    _window(f"{sname}_win", n.name, h, wd, c, x_w, ps[0], ps[1], ss[0], ss[1], 0, 0, 0, 0, oh, ow)
+                )
                 kk = ps[0] * ps[1]
-                stages.append(Stage(sname, "reduce", [n.name], kk * c, x_w, c, _width(n.spec), oh * ow, oh * ow,
-                                    {"mode": n.mode, "k": kk, "c": c, "cost": 1}))
+                stages.append(
+                    Stage(
+                        sname,
+                        "reduce",
+                        [n.name],
+                        kk * c,
+                        x_w,
+                        c,
+                        _width(n.spec),
+                        oh * ow,
+                        oh * ow,
+                        {"mode": n.mode, "k": kk, "c": c, "cost": 1},
+                    )
+                )
                 h, wd = oh, ow
             x_w = _width(n.spec)
             spec = n.spec
         elif n.op == "Activation":
             act = _act_for(n, spec, x_w, f"{sname}")
-            stages.append(Stage(sname, "act", [n.name], c, x_w, c, act.out_width, h * wd, h * wd,
-                                {"act": act, "c": c, "cost": act.latency + 1}))
+            stages.append(
+                Stage(
+                    sname,
+                    "act",
+                    [n.name],
+                    c,
+                    x_w,
+                    c,
+                    act.out_width,
+                    h * wd,
+                    h * wd,
+                    {"act": act, "c": c, "cost": act.latency + 1},
+                )
+            )
             x_w = act.out_width
             spec = n.spec
         elif n.op == "Reshape":
@@ -499,8 +533,20 @@ def plan_cnn(
     for a, b in zip(stages[:-1], stages[1:], strict=False):
         if a.kind != "window" and a is not stages[0]:
             w = a.out_elems * a.out_width
-            linked.append(Stage(f"{b.name}_q", "fifo", [], a.out_elems, a.out_width, a.out_elems, a.out_width,
-                                a.items_out, a.items_out, {"depth": 2, "bits": w}))
+            linked.append(
+                Stage(
+                    f"{b.name}_q",
+                    "fifo",
+                    [],
+                    a.out_elems,
+                    a.out_width,
+                    a.out_elems,
+                    a.out_width,
+                    a.items_out,
+                    a.items_out,
+                    {"depth": 2, "bits": w},
+                )
+            )
         linked.append(b)
     stages = linked
     name = graph.meta.get("name") or Path(str(graph.meta.get("source") or "model")).stem
@@ -526,6 +572,22 @@ def _window(name, layer, h, w, c, ew, kh, kw, sh, sw, pt, pl, pb, pr, oh, ow) ->
     ph, pw = h + pt + pb, w + pl + pr
     rowe = [int(r >= kh - 1 and (r - kh + 1) % sh == 0 and (r - kh + 1) // sh < oh) for r in range(ph)]
     cole = [int(q >= kw - 1 and (q - kw + 1) % sw == 0 and (q - kw + 1) // sw < ow) for q in range(pw)]
-    p = {"h": h, "w": w, "c": c, "kh": kh, "kw": kw, "sh": sh, "sw": sw, "pt": pt, "pl": pl, "ph": ph, "pw": pw,
-         "oh": oh, "ow": ow, "rowe": rowe, "cole": cole, "taps": (kh - 1) * pw + kw}
+    p = {
+        "h": h,
+        "w": w,
+        "c": c,
+        "kh": kh,
+        "kw": kw,
+        "sh": sh,
+        "sw": sw,
+        "pt": pt,
+        "pl": pl,
+        "ph": ph,
+        "pw": pw,
+        "oh": oh,
+        "ow": ow,
+        "rowe": rowe,
+        "cole": cole,
+        "taps": (kh - 1) * pw + kw,
+    }
     return Stage(name, "window", [layer], c, ew, kh * kw * c, ew, h * w, oh * ow, p)

@@ -1,0 +1,162 @@
+"""Render the streaming CNN engine plan as HLS C++ (Vitis ap_int/ap_fixed, Intel ac_int/ac_fixed).
+
+The C++ has the RTL's interface (raw integers in and out) and walks the same plan: the
+matrix-vector units read the stored PE x SIMD tiles (zero tiles skipped), with the same
+datapath (multiplier or shift codes), accumulator widths and activation lanes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..engines.cnn.plan import Act, CnnPlan
+from ..fixed import FixedType
+from ..ir import Graph
+from .cnn_verilog import _what, top_name
+from .hls import _cint
+from .verilog import env
+
+
+def _act(act: Act | None, src_frac: int, node_spec=None) -> dict | None:
+    if act is None:
+        return None
+    d = {"mode": act.mode, "xw": act.in_width, "ch": 1, "n": 1}
+    if act.mode == "requant":
+        rq = act.requant
+        d["src_t"] = FixedType(act.in_width, act.in_width - src_frac, True).c_type("ap")
+        d["relu"] = rq["relu"]
+        d["rqw"] = rq["rq_width"]
+        dst = FixedType(
+            rq["rq_width"], rq["rq_width"] - (src_frac - rq["shift"]), rq["out_signed"], rq["rounding"], rq["overflow"]
+        )
+        d["dst_t_ap"], d["dst_t_ac"] = dst.c_type("ap"), dst.c_type("ac")
+        d["src_t_ap"], d["src_t_ac"] = d["src_t"], FixedType(act.in_width, act.in_width - src_frac, True).c_type("ac")
+    elif act.mode == "step":
+        t = act.table
+        d["ch"] = t.channels
+        d["n"] = (1 << t.levels) - 1
+        d["th"] = ", ".join("{" + ", ".join(str(int(v)) for v in row) + "}" for row in t.thresholds)
+        d["tv"] = ", ".join("{" + ", ".join(str(int(v)) for v in row) + "}" for row in t.values)
+    return d
+
+
+def context(graph: Graph, plan: CnnPlan) -> dict:
+    byname = {n.name: n for n in graph.nodes}
+    stages = []
+    cur = "t0"
+    k = 0
+    pending_window = None
+    for s in plan.stages:
+        q = s.p
+        if s.kind == "window":
+            pending_window = s
+            continue
+        if s.kind not in ("mvu", "reduce", "gpool", "act"):
+            continue
+        k += 1
+        dst = f"t{k}"
+        d = {"name": s.name, "what": _what(s), "src": cur, "dst": dst, "ew": s.in_width, "oew": s.out_width}
+        if s.kind == "mvu":
+            w = pending_window.p if pending_window is not None else None
+            node = byname[s.layers[0]]
+            src_frac = node.spec.type.frac
+            if w is None:
+                geo = {
+                    "h": 1,
+                    "w": s.items_in,
+                    "c": q["n"],
+                    "kh": 1,
+                    "kw": 1,
+                    "sh": 1,
+                    "sw": 1,
+                    "pt": 0,
+                    "pl": 0,
+                    "oh": 1,
+                    "ow": s.items_in,
+                }
+            else:
+                geo = {key: w[key] for key in ("h", "w", "c", "kh", "kw", "sh", "sw", "pt", "pl", "oh", "ow")}
+            codes = [c for _, _, c in q["entries"]]
+            d.update(geo)
+            d.update(
+                kind="conv",
+                n=q["n"],
+                m=q["m"],
+                pe=q["pe"],
+                simd=q["simd"],
+                nf=q["nf"],
+                t=q["tiles"],
+                aw=q["acc_width"],
+                vw=q["val_width"],
+                cw=q["code_width"],
+                dp=0 if q["datapath"] == "mul" else 1,
+                sa=q["sa"],
+                sb=q["sb"],
+                sf_list=", ".join(str(sf) for sf, _, _ in q["entries"]),
+                last_list=", ".join("true" if last else "false" for _, last, _ in q["entries"]),
+                codes=", ".join(
+                    "{" + ", ".join("{" + ", ".join(str(int(v)) for v in row) + "}" for row in c) + "}" for c in codes
+                ),
+                code_int=_cint(np.concatenate([c.reshape(-1) for c in codes])),
+                bias=", ".join(str(int(v)) for v in q["bias"]),
+                bias_int=_cint(q["bias"]),
+                act=_act(q["act"], src_frac),
+                out_len=s.items_out * q["m"],
+            )
+            pending_window = None
+        elif s.kind == "reduce":
+            w = pending_window.p
+            d.update(
+                kind="pool",
+                mode=q["mode"],
+                c=q["c"],
+                **{key: w[key] for key in ("h", "w", "kh", "kw", "sh", "sw", "oh", "ow")},
+                out_len=s.items_out * q["c"],
+                act=None,
+            )
+            pending_window = None
+        elif s.kind == "gpool":
+            d.update(kind="gpool", mode=q["mode"], c=s.in_elems, n=q["n"], act=None)
+        elif s.kind == "act":
+            node = byname[s.layers[0]]
+            src = byname[node.inputs[0]]
+            d.update(
+                kind="act",
+                c=q["c"],
+                items=s.items_in,
+                out_len=s.items_in * q["c"],
+                act=_act(q["act"], src.spec.type.frac),
+            )
+        stages.append(d)
+        cur = dst
+    top = top_name(plan).replace("_cnn_top", "_cnn_hls")
+    return {
+        "top": top,
+        "guard": top.upper() + "_H",
+        "version": __version__,
+        "source": graph.meta.get("source", ""),
+        "nx": plan.stages[0].items_in,
+        "ny": plan.out_count,
+        "xw": plan.in_width,
+        "yw": plan.out_width,
+        "stages": [{"kind": "input", "ew": plan.in_width, "name": "in", "act": None}] + stages,
+        "final": cur,
+    }
+
+
+def write_hls(graph: Graph, plan: CnnPlan, out_dir) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = context(graph, plan)
+    e = env()
+    files = {
+        f"{ctx['top']}.h": "hls/cnn_engine.h.j2",
+        f"{ctx['top']}.cpp": "hls/cnn_engine.cpp.j2",
+        f"{ctx['top']}_tb.cpp": "hls/cnn_tb.cpp.j2",
+    }
+    for name, tpl in files.items():
+        (out / name).write_text(e.get_template(tpl).render(**ctx))
+    return {"top": ctx["top"], "files": list(files), "context": ctx}
