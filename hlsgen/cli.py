@@ -191,7 +191,13 @@ def cmd_verify(args):
             f"{check['mismatches']} mismatches -> {status}"
         )
         cyc = check.get("cycles")
-        if cyc:
+        if cyc and "frames_timed" in cyc:
+            ok = "equal to" if check["cycles_equal_model"] else "DIFFERENT from"
+            print(
+                f"  cycles: last word of the first {cyc['frames_timed']} frames at {cyc['last_word_cycles_measured']}, "
+                f"{ok} the cycle model {cyc['last_word_cycles_model']}"
+            )
+        elif cyc:
             ok = "equal to" if check["cycles_equal_model"] else "DIFFERENT from"
             print(
                 f"  cycles: {cyc['steps_checked']} steps, every phase {ok} the cycle model; "

@@ -42,6 +42,8 @@ def synth_summary(proj: Project, targets: str = "both") -> int:
     print("resources (Yosys; no latches):")
     print(format_table(rows, ["target", "LUT", "FF", "DSP", "BRAM", "LUTRAM", "CARRY"]))
     plan = proj.plan
+    if engine.get("engine") == "streaming_cnn":
+        return _cnn_summary(proj, res)
     x, what = default_inputs(proj)
     cyc = cycle_report(proj.graph, plan, proj.quantize_input(x))
     vfile = out / "verify.json"
@@ -93,5 +95,55 @@ def synth_summary(proj: Project, targets: str = "both") -> int:
             f"verified: RTL {c['vectors']} sequences, {c['mismatches']} mismatches, cycles "
             f"{'equal to' if c['cycles_equal_model'] else 'DIFFERENT from'} the model"
         )
+    print(f"wrote {out / 'synth.json'}")
+    return 0
+
+
+def _cnn_summary(proj: Project, res: dict) -> int:
+    """Per-layer folding, skipped MACs, cycles per frame against the MACs/(PE*SIMD) bound."""
+    from .engines.cnn.cycles import bound
+
+    out, plan = proj.output_dir, proj.plan
+    t = plan.timing
+    b = bound(plan)
+    worst = max(b.values()) if b else 0.0
+    rows = []
+    for r in plan.summary()["mvus"]:
+        rows.append(
+            {
+                "layer": r["layer"],
+                "PE": r["pe"],
+                "SIMD": r["simd"],
+                "datapath": r["datapath"],
+                "tiles": f"{r['tiles']}/{r['tiles_dense']}",
+                "MACs/frame": r["macs"],
+                "skipped": r["macs_skipped"],
+                "bound": f"{b[r['layer']]:.0f}",
+            }
+        )
+    print("layers (matrix-vector units):")
+    print(format_table(rows, ["layer", "PE", "SIMD", "datapath", "tiles", "MACs/frame", "skipped", "bound"]))
+    fps = CLOCK_MHZ * 1e6 / t["period"]
+    summary = {
+        "engine": "streaming_cnn",
+        "layers": rows,
+        "cycles_per_frame": t["period"],
+        "bottleneck_bound": worst,
+        "ratio_to_bound": round(t["period"] / worst, 4) if worst else None,
+        "latency_cycles": t["latency"],
+        "clock_mhz": CLOCK_MHZ,
+        "frames_per_second": round(fps, 1),
+        "dsp_lanes": plan.summary()["dsp_lanes"],
+        "resources": res,
+    }
+    (out / "synth.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(
+        f"cycles per frame: {t['period']} (bottleneck bound MACs/(PE*SIMD) = {worst:.0f}, "
+        f"ratio {t['period'] / worst:.3f}); latency {t['latency']} cycles"
+    )
+    print(
+        f"throughput: {fps:,.0f} frames/s at {CLOCK_MHZ:.0f} MHz (clock stated, not timed); "
+        f"{summary['dsp_lanes']} fixed-point multiplier lanes"
+    )
     print(f"wrote {out / 'synth.json'}")
     return 0

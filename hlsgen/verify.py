@@ -112,7 +112,29 @@ def verify_hardware(proj: Project, x: np.ndarray, what: str, csim: bool, rtl: bo
                     "mismatches": int(np.count_nonzero(y != expected)) if y.shape == expected.shape else int(y.size),
                 }
             )
-    if rtl:
+    if rtl and engine.get("engine") == "streaming_cnn":
+        from .engines.cnn.flow import rtl_check as cnn_rtl_check
+
+        xr = x_raw[:rtl_count] if rtl_count else x_raw
+        res = cnn_rtl_check(proj.graph, proj.plan, engine, out / "rtl", xr, out / "work" / "rtl", seed=1)
+        checks.append(
+            {
+                "name": "RTL (cocotb + Verilator, random back-pressure) vs reference",
+                "inputs": what + (f" (first {len(xr)})" if len(xr) < len(x_raw) else ""),
+                "vectors": int(len(xr)),
+                "values": int(res["words"]),
+                "mismatches": int(res["mismatches"]) + int(res["bad_tlast"]),
+                "cycles": {
+                    "frames_timed": len(res["last_out"]),
+                    "last_word_cycles_measured": res["last_out"],
+                    "last_word_cycles_model": res["model_last_out"],
+                    "period_model": proj.plan.timing["period"],
+                    "latency_model": proj.plan.timing["latency"],
+                },
+                "cycles_equal_model": bool(res["cycles_equal"]),
+            }
+        )
+    elif rtl:
         from .engines.lstm.flow import cycle_report, rtl_check
 
         xr = x_raw[:rtl_count] if rtl_count else x_raw

@@ -30,9 +30,9 @@ module hg_act_lane #(
     wire [TOW-1:0] f;
     generate
         if (MODE == 0) begin : g_table
-            // the thresholds are one bit wider than x (a threshold may lie above its range)
-            hg_step #(.XW(XW + 1), .OW(TOW), .LEVELS(LEVELS), .CHW(CHW), .TFILE(TFILE), .VFILE(VFILE))
-                u_step (.clk(clk), .x({x[XW-1], x}), .ch(ch), .y(f));
+            // hg_step keeps its thresholds one bit wider than x (one may lie above x's range)
+            hg_step #(.XW(XW), .OW(TOW), .LEVELS(LEVELS), .CHW(CHW), .TFILE(TFILE), .VFILE(VFILE))
+                u_step (.clk(clk), .x(x), .ch(ch), .y(f));
         end else begin : g_reg
             wire [TOW-1:0] g;
             if (MODE == 1) begin : g_rq

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 MODELS = Path(__file__).parent / "models"
-NAMES = ("mlp_tiny", "cnn_small", "lstm_sparse", "lstm_lba")
+NAMES = ("mlp_tiny", "cnn_small", "cnn_binary", "cnn_ternary", "cnn_po2", "cnn_dw", "lstm_sparse", "lstm_lba")
 
 
 def path(name: str) -> Path:

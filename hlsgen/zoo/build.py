@@ -124,6 +124,87 @@ def cnn_small(quantized: bool):
     )
 
 
+def cnn_lowbit(name: str, quantized: bool):
+    """Digits CNNs whose weights make the hardware multiplier-free.
+
+    ``cnn_binary`` (BNN: binary weights and binary activations, batch-norm folded into the
+    activation thresholds), ``cnn_ternary`` (TWN: ternary weights), ``cnn_po2`` (INQ-style
+    power-of-two weights) and ``cnn_dw`` (MobileNet-style depthwise-separable, fixed point).
+    """
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense, QDepthwiseConv2D
+
+    L = tf.keras.layers
+    if name == "cnn_dw":
+        kq, bq = "quantized_bits(6,0,alpha=1)", "quantized_bits(8,3,alpha=1)"
+        if not quantized:
+            return tf.keras.Sequential(
+                [
+                    L.InputLayer((8, 8, 1)),
+                    L.Conv2D(8, 3, padding="same", activation="relu"),
+                    L.DepthwiseConv2D(3, padding="same", activation="relu"),
+                    L.Conv2D(16, 1, activation="relu"),
+                    L.MaxPooling2D(2),
+                    L.GlobalAveragePooling2D(),
+                    L.Dense(10),
+                ],
+                name=name,
+            )
+        return tf.keras.Sequential(
+            [
+                L.InputLayer((8, 8, 1)),
+                QActivation(INPUT_Q, name="input_q"),
+                QConv2D(8, 3, padding="same", kernel_quantizer=kq, bias_quantizer=bq, name="conv1"),
+                QActivation("quantized_relu(6,2)", name="relu1"),
+                QDepthwiseConv2D(3, padding="same", depthwise_quantizer=kq, bias_quantizer=bq, name="dw"),
+                QActivation("quantized_relu(6,2)", name="relu2"),
+                QConv2D(16, 1, kernel_quantizer=kq, bias_quantizer=bq, name="pw"),
+                QActivation("quantized_relu(6,2)", name="relu3"),
+                L.MaxPooling2D(2, name="pool"),
+                L.GlobalAveragePooling2D(name="gap"),
+                QDense(10, kernel_quantizer=kq, bias_quantizer=bq, name="fc"),
+            ],
+            name=name,
+        )
+    wq = {"cnn_binary": "binary(alpha=1)", "cnn_ternary": "ternary(alpha=1)", "cnn_po2": "quantized_po2(4,1)"}[name]
+    act = "binary(alpha=1)" if name == "cnn_binary" else "quantized_relu(4,2)"
+    bq = "quantized_bits(8,3,alpha=1)"
+    if not quantized:
+        return tf.keras.Sequential(
+            [
+                L.InputLayer((8, 8, 1)),
+                L.Conv2D(16, 3, padding="same"),
+                L.BatchNormalization(),
+                L.Activation("relu"),
+                L.MaxPooling2D(2),
+                L.Conv2D(32, 3),
+                L.BatchNormalization(),
+                L.Activation("relu"),
+                L.Flatten(),
+                L.Dense(10),
+            ],
+            name=name,
+        )
+    return tf.keras.Sequential(
+        [
+            L.InputLayer((8, 8, 1)),
+            QActivation(INPUT_Q, name="input_q"),
+            QConv2D(16, 3, padding="same", kernel_quantizer=wq, use_bias=False, name="conv1"),
+            L.BatchNormalization(name="bn1"),
+            QActivation(act, name="act1"),
+            L.MaxPooling2D(2, name="pool1"),
+            QConv2D(32, 3, kernel_quantizer=wq, use_bias=False, name="conv2"),
+            L.BatchNormalization(name="bn2"),
+            QActivation(act, name="act2"),
+            L.Flatten(name="flatten"),
+            QDense(10, kernel_quantizer=wq, bias_quantizer=bq, name="fc"),
+        ],
+        name=name,
+    )
+
+
+LOWBIT = ("cnn_binary", "cnn_ternary", "cnn_po2", "cnn_dw")
+
 LSTM_UNITS = 64
 LSTM_DENSITY = 0.10
 
@@ -216,10 +297,15 @@ def train(name: str):
     xtr, xte, ytr, yte = digits()
     if name in ("mlp_tiny",):
         xtr, xte = xtr.reshape(-1, 64), xte.reshape(-1, 64)
-    elif name == "cnn_small":
+    elif name == "cnn_small" or name in LOWBIT:
         xtr, xte = xtr[..., None], xte[..., None]
-    build = {"mlp_tiny": mlp_tiny, "cnn_small": cnn_small, "lstm_sparse": lstm_sparse}[name]
-    epochs = {"mlp_tiny": 60, "cnn_small": 40, "lstm_sparse": 40}[name]
+    build = {"mlp_tiny": mlp_tiny, "cnn_small": cnn_small, "lstm_sparse": lstm_sparse}.get(name)
+    if name in LOWBIT:
+
+        def build(q, name=name):
+            return cnn_lowbit(name, q)
+
+    epochs = {"mlp_tiny": 60, "cnn_small": 40, "lstm_sparse": 40}.get(name, 40)
 
     fmodel = _compile_fit(build(False), xtr, ytr, epochs)
     float_acc = float(np.mean(np.argmax(fmodel.predict(xte, verbose=0), -1) == yte))

@@ -265,7 +265,8 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int)
         "nb": nb,
         "matrix": rel,
         "macs": macs,
-        "macs_skipped": nf * sf * pe * simd - tiles * pe * simd,
+        # MAC slots not spent per item: the layer's MACs less the lanes of the stored tiles
+        "macs_skipped": max(0, macs - tiles * pe * simd),
         "zero_weights": int(np.count_nonzero(w == 0)),
         "depthwise": depthwise,
     }
