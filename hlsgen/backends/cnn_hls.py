@@ -29,6 +29,7 @@ def _act(act: Act | None, src_frac: int, node_spec=None) -> dict | None:
         d["src_t"] = FixedType(act.in_width, act.in_width - src_frac, True).c_type("ap")
         d["relu"] = rq["relu"]
         d["rqw"] = rq["rq_width"]
+        d["rq_signed"] = rq["out_signed"]
         dst = FixedType(
             rq["rq_width"], rq["rq_width"] - (src_frac - rq["shift"]), rq["out_signed"], rq["rounding"], rq["overflow"]
         )

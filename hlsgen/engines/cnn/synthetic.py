@@ -1,0 +1,120 @@
+"""Random quantized CNNs built directly in the IR (for the engine's randomized regression).
+
+Shapes, strides, paddings, kernel sizes, weight kinds (fixed point of 2..8 bits, binary,
+ternary, power-of-two), sparsity, activations (ReLU, requantization, per-channel thresholds
+as from a folded batch norm) and pooling are drawn from a seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...fixed import FixedType
+from ...ir import Activation, Conv, Dense, Graph, Input, Pool, Reshape, StepFunction, Weight
+
+
+def _weights(rng, shape, kind: str, bits: int, density: float) -> Weight:
+    if kind == "binary":
+        e = int(rng.integers(0, 3))
+        raw = np.where(rng.random(shape) < 0.5, -1, 1) << e
+        return Weight(raw, FixedType(e + 2, 2), "binary")
+    if kind == "ternary":
+        raw = rng.integers(-1, 2, size=shape) << int(rng.integers(0, 2))
+        return Weight(raw, FixedType(3, 1), "ternary")
+    if kind == "po2":
+        e = rng.integers(0, 4, size=shape)
+        raw = np.where(rng.random(shape) < 0.5, -1, 1) * (1 << e)
+        raw = np.where(rng.random(shape) < density, raw, 0)
+        return Weight(raw, FixedType(5, 1), "po2")
+    lim = 1 << (bits - 1)
+    raw = rng.integers(-lim, lim, size=shape)
+    raw = np.where(rng.random(shape) < density, raw, 0)
+    return Weight(raw, FixedType(bits, 1))
+
+
+def _activation(rng, name, src, spec, kind):
+    if kind == "relu":
+        return Activation(name, [src], function="relu")
+    if kind == "requant":
+        t = FixedType(int(rng.integers(3, 9)), int(rng.integers(1, 4)), bool(rng.integers(0, 2)), "RND_CONV", "SAT")
+        return Activation(name, [src], function="requant", type=t, relu=bool(rng.integers(0, 2)))
+    # per-channel thresholds (a batch norm folded into a quantized activation)
+    c = spec.shape[-1]
+    k = int(rng.integers(1, 8))
+    lo, hi = int(spec.lo), int(spec.hi)
+    br = np.sort(rng.integers(lo, hi + 2, size=(c, k)), axis=1)
+    signed = bool(rng.integers(0, 2))
+    base = -(k // 2) if signed else 0
+    vals = np.tile(np.arange(base, base + k + 1), (c, 1))
+    out = FixedType(max(2, int(np.abs(vals).max()).bit_length() + 1), 2, True)
+    return Activation(name, [src], function="step", step=StepFunction(spec.type, out, br, vals, "synthetic"))
+
+
+def _add(g: Graph, node):
+    g.add(node)
+    g.output = node.name
+    g.infer()
+    return node
+
+
+def random_cnn(seed: int, name: str = "synthetic") -> Graph:
+    """A random Input -> (Conv [-> act] [-> Pool])+ -> [GlobalPool | Flatten] -> Dense graph."""
+    rng = np.random.default_rng(seed)
+    one_d = rng.random() < 0.2
+    h = 1 if one_d else int(rng.integers(3, 9))
+    w = int(rng.integers(3, 10))
+    c = int(rng.integers(1, 4))
+    tin = FixedType(int(rng.integers(2, 7)), 1, bool(rng.integers(0, 2)), "RND_CONV", "SAT")
+    shape = (w, c) if one_d else (h, w, c)
+    nodes = [Input("input", [], shape=shape, type=tin)]
+    g = Graph(list(nodes))
+    src = "input"
+    for i in range(int(rng.integers(1, 3))):
+        spec = g[src].spec
+        sp = spec.shape[:-1]
+        cin = spec.shape[-1]
+        kind = str(rng.choice(["fixed", "fixed", "binary", "ternary", "po2"]))
+        depthwise = (not one_d) and rng.random() < 0.25 and kind == "fixed"
+        k = [int(rng.integers(1, min(3, n) + 1)) for n in sp]
+        strides = tuple(int(rng.integers(1, 3)) for _ in sp)
+        padding = str(rng.choice(["valid", "same"]))
+        cout = int(rng.integers(1, 9))
+        kshape = (*k, cin, 1 if depthwise else cout)
+        kern = _weights(rng, kshape, kind, int(rng.integers(2, 9)), float(rng.uniform(0.3, 1.0)))
+        mout = kshape[-1] * (cin if depthwise else 1)
+        bias = Weight(rng.integers(-8, 8, size=mout), FixedType(5, 3)) if rng.random() < 0.7 else None
+        conv = Conv(f"conv{i}", [src], kernel=kern, bias=bias, strides=strides, padding=padding, depthwise=depthwise)
+        _add(g, conv)
+        src = conv.name
+        act = str(rng.choice(["relu", "requant", "step", "none"]))
+        if act != "none":
+            _add(g, _activation(rng, f"act{i}", src, g[src].spec, act))
+            src = f"act{i}"
+        sp = g[src].spec.shape[:-1]
+        if rng.random() < 0.4 and min(sp) >= 2:
+            ps = (2,) if one_d else (2, 2) if min(sp) >= 2 else (1, 2)
+            _add(g, Pool(f"pool{i}", [src], mode=str(rng.choice(["max", "avg"])), pool_size=ps, strides=ps))
+            src = f"pool{i}"
+    spec = g[src].spec
+    if rng.random() < 0.3:
+        area = int(np.prod(spec.shape[:-1]))
+        mode = "avg" if rng.random() < 0.5 and not area & (area - 1) else "max"
+        _add(g, Pool("gpool", [src], mode=mode, global_=True))
+        src = "gpool"
+    else:
+        _add(g, Reshape("flatten", [src], shape=(int(np.prod(spec.shape)),)))
+        src = "flatten"
+    n_in = g[src].spec.shape[-1]
+    n_out = int(rng.integers(1, 11))
+    _add(
+        g,
+        Dense(
+            "fc",
+            [src],
+            kernel=_weights(rng, (n_in, n_out), "fixed", int(rng.integers(2, 9)), 0.8),
+            bias=Weight(rng.integers(-8, 8, size=n_out), FixedType(5, 3)),
+        ),
+    )
+    g.meta["name"] = name
+    g.meta["source"] = f"synthetic(seed={seed})"
+    return g

@@ -1,0 +1,177 @@
+"""The streaming CNN engine: plan, cycle model, RTL (cocotb + Verilator) and HLS C++ (g++)
+against the reference, on the zoo CNNs (every held-out image) and on random CNNs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hlsgen.backends.cnn_hls import write_hls
+from hlsgen.backends.cnn_verilog import write_rtl
+from hlsgen.backends.hls import csim
+from hlsgen.engines.cnn import plan_cnn
+from hlsgen.engines.cnn.flow import rtl_check
+from hlsgen.engines.cnn.plan import conv_matrix, tile_counts
+from hlsgen.engines.cnn.synthetic import random_cnn
+from hlsgen.engines.lstm.synthetic import random_inputs
+from hlsgen.errors import HlsgenError
+from hlsgen.project import convert
+from hlsgen.reference.execute import predict_int
+from hlsgen.simulate import lint
+
+ZOO_CNNS = ["cnn_small", "cnn_binary", "cnn_ternary", "cnn_po2", "cnn_dw"]
+
+
+def sweep_config(i: int) -> dict:
+    """Configuration i of the randomized regression: a random CNN and a random folding budget."""
+    rng = np.random.default_rng(1000 + i)
+    return {"seed": 1000 + i, "lanes": int(rng.choice([1, 2, 4, 8, 16, 64])), "p": float(rng.choice([0.0, 0.3]))}
+
+
+def run_config(cfg: dict, tmp_path, frames: int = 24):
+    g = random_cnn(cfg["seed"])
+    plan = plan_cnn(g, lanes=cfg["lanes"])
+    x = random_inputs(g, frames, cfg["seed"])
+    expected = predict_int(g, x).reshape(frames, -1)
+    rtl = write_rtl(plan, tmp_path / "rtl")
+    assert lint(tmp_path / "rtl", rtl["sources"], rtl["top"]) == ""
+    hls = write_hls(g, plan, tmp_path / "hls")
+    for flavour in ("ap", "ac"):
+        y = csim(hls, tmp_path / "hls", x, tmp_path / "csim", flavour)
+        assert np.array_equal(y, expected), f"C simulation ({flavour}) differs"
+    res = rtl_check(
+        g,
+        plan,
+        rtl,
+        tmp_path / "rtl",
+        x,
+        tmp_path / "work",
+        seed=cfg["seed"],
+        p_bubble=cfg["p"],
+        p_stall=cfg["p"],
+        probe=3,
+    )
+    assert res["mismatches"] == 0 and res["bad_tlast"] == 0, res["first_mismatches"]
+    assert res["cycles_equal"], (res["last_out"], res["model_last_out"])
+
+
+@pytest.mark.rtl
+@pytest.mark.gxx
+@pytest.mark.parametrize("i", range(4))
+def test_random_cnn_fast(i, tmp_path):
+    run_config(sweep_config(i), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.gxx
+@pytest.mark.parametrize("i", range(4, 40))
+def test_random_cnn_regression(i, tmp_path):
+    run_config(sweep_config(i), tmp_path)
+
+
+def test_zero_tiles_are_skipped_and_counted():
+    w = np.zeros((8, 4), dtype=np.int64)
+    w[0, 0] = 3
+    w[5, 3] = -1
+    assert tile_counts(w, 1, 1).tolist() == [1, 1, 1, 1]  # an all-zero group still costs one tile
+    assert tile_counts(w, 2, 4).tolist() == [1, 1]
+    assert tile_counts(w, 4, 2).tolist() == [2]
+
+
+def test_depthwise_matrix_is_block_diagonal():
+    g = random_cnn(3)
+    for seed in range(40):
+        g = random_cnn(seed)
+        dws = [n for n in g if n.op == "Conv" and n.depthwise]
+        if dws:
+            break
+    n = dws[0]
+    w = conv_matrix(n)
+    k = n.kernel.raw
+    c = k.shape[-2]
+    rows, cols = np.nonzero(w)
+    assert np.all(rows % c == cols // k.shape[-1])  # input channel of a row feeds only its outputs
+
+
+def test_folding_meets_budget_and_bad_folds_are_refused():
+    proj = convert("cnn_small", hardware=False)
+    plan = plan_cnn(proj.graph, dsp=8)
+    assert plan.summary()["dsp_lanes"] <= 8
+    big = plan_cnn(proj.graph, lanes=64)
+    assert big.timing["period"] < plan.timing["period"]
+    with pytest.raises(HlsgenError, match="PE=3 does not divide the 8 output channels"):
+        plan_cnn(proj.graph, fold={"conv1": (3, 1)})
+    with pytest.raises(HlsgenError, match="SIMD=5 does not divide the 9 inputs"):
+        plan_cnn(proj.graph, fold={"conv1": (1, 5)})
+    with pytest.raises(HlsgenError, match="does not have"):
+        plan_cnn(proj.graph, fold={"nope": (1, 1)})
+
+
+@pytest.mark.keras
+@pytest.mark.rtl
+@pytest.mark.gxx
+@pytest.mark.parametrize("name", ZOO_CNNS)
+def test_zoo_cnn_every_heldout_image(name, tmp_path):
+    """RTL (bubbles and back-pressure) and C simulation (ap and ac) equal the reference on all
+    450 held-out digits; the first frames' timing equals the cycle model; the reference equals
+    QKeras (checked when the zoo was built and by test_zoo)."""
+    from hlsgen.zoo.build import digits
+
+    proj = convert(name, tmp_path / "out")
+    _, xte, _, _ = digits()
+    x = proj.quantize_input(xte[..., None])
+    expected = proj.predict_int(x).reshape(len(x), -1)
+    hw = proj.hardware
+    for flavour in ("ap", "ac"):
+        y = csim({"top": hw["hls_top"]}, tmp_path / "out" / "hls", x, tmp_path / "csim", flavour)
+        assert np.array_equal(y, expected)
+    res = rtl_check(
+        proj.graph, proj.plan, hw, tmp_path / "out" / "rtl", x, tmp_path / "work", p_bubble=0.2, p_stall=0.3
+    )
+    assert res["ok"], {k: res[k] for k in ("mismatches", "bad_tlast", "last_out", "model_last_out")}
+    if name in ("cnn_binary", "cnn_ternary", "cnn_po2"):
+        assert all(s.p["datapath"] == "shift" for s in proj.plan.mvus)
+
+
+@pytest.mark.rtl
+def test_rtl_check_can_fail(tmp_path):
+    """A flipped weight bit in a memory image is caught."""
+    g = random_cnn(1)
+    plan = plan_cnn(g)
+    rtl = write_rtl(plan, tmp_path / "rtl")
+    mem = sorted((tmp_path / "rtl").glob("*_w.mem"))[0]
+    lines = mem.read_text().splitlines()
+    lines[0] = format(int(lines[0], 16) ^ 1, f"0{len(lines[0])}x")
+    mem.write_text("\n".join(lines) + "\n")
+    x = random_inputs(g, 8, 1, zero_fraction=0.0)
+    res = rtl_check(g, plan, rtl, tmp_path / "rtl", x, tmp_path / "work", probe=1)
+    assert res["mismatches"] > 0
+
+
+@pytest.mark.keras
+@pytest.mark.rtl
+def test_binary_cnn_uses_no_dsp(tmp_path):
+    """Binary weights become sign selection: Yosys maps no multiplier (and finds no latch)."""
+    from hlsgen.synth import run_yosys
+
+    proj = convert("cnn_binary", tmp_path / "out")
+    hw = proj.hardware
+    res = run_yosys(tmp_path / "out" / "rtl", hw["top"], hw["sources"], "xilinx")
+    assert res["DSP"] == 0
+
+
+def test_cli_cnn_option_errors(tmp_path, capsys):
+    """Bad engine options: one line on stderr naming the layer or option, exit status 2."""
+    from hlsgen.cli import main
+
+    for args, msg in (
+        (["--fold", "conv1=3,1"], "layer 'conv1' (Conv): PE=3 does not divide"),
+        (["--fold", "conv1"], "write LAYER=PE,SIMD"),
+        (["--fold", "fcx=1,1"], "does not have"),
+        (["--pe", "4"], "do not apply to the streaming CNN engine"),
+        (["--fps", "-1"], "positive frame rate"),
+    ):
+        assert main(["convert", "cnn_small", "-o", str(tmp_path / "o"), *args]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert msg in err and "\n" not in err and "Traceback" not in err, err
