@@ -6,7 +6,8 @@
 // {last, sf, codes[PE][SIMD]} (sf: which SIMD chunk of x; last: the group's final tile).
 // One tile per cycle; all-zero tiles cost nothing.  Datapath (DP): 0 = multipliers (codes are
 // signed CW-bit weights), 1 = shifts (codes {e, sign, nonzero}: +-(x << e), no multiplier).
-// Accumulators are AW bits (exact: sized from the weights); a group's values
+// DIAG = 1 (depthwise layers, PE = SIMD over channels): lane p multiplies only element p of
+// the chunk, and a tile stores PE codes.  Accumulators are AW bits (exact: sized from the weights); a group's values
 // (acc << SA) + (b << SB) on VW bits leave on lane_x (with the group on lane_ch) to PE
 // activation lanes outside (latency LAT) and come back on lane_y.
 //
@@ -37,6 +38,7 @@ module hg_mvu #(
     parameter integer NFW   = 3,  // bits of the group counter (holds NF - 1)
     parameter integer LAT   = 1,
     parameter integer NB    = 2,
+    parameter integer DIAG  = 0,
     parameter integer BIW   = 1,  // bits of a buffer index (holds NB - 1)
     parameter        WFILE = "w.mem",
     parameter        BFILE = "b.mem"
@@ -53,7 +55,7 @@ module hg_mvu #(
     output reg  [NFW-1:0]     lane_ch,
     input  wire [PE*OW-1:0]   lane_y
 );
-    localparam integer CODES = PE * SIMD * CW;
+    localparam integer CODES = (DIAG != 0 ? PE : PE * SIMD) * CW;
     localparam integer MW = 1 + SFW + CODES;
     localparam integer CHUNK = SIMD * XW;
     reg [MW-1:0] wmem [0:T-1];
@@ -106,10 +108,17 @@ module hg_mvu #(
             wire [AW-1:0] part [0:SIMD];
             assign part[0] = {AW{1'b0}};
             for (s = 0; s < SIMD; s = s + 1) begin : g_simd
-                wire [XW-1:0] xv = xs[s*XW +: XW];
-                wire [CW-1:0] cv = wq[(p*SIMD + s)*CW +: CW];
+                // DIAG: only s == p has a weight; the other products are not built
+                localparam integer USE = (DIAG == 0 || s == p) ? 1 : 0;
+                localparam integer CI = (DIAG != 0) ? p : p * SIMD + s;
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire [XW-1:0] xv = xs[s*XW +: XW];  // not read off the diagonal (DIAG)
+                wire [CW-1:0] cv = wq[CI*CW +: CW];
+                /* verilator lint_on UNUSEDSIGNAL */
                 wire [AW-1:0] prod;
-                if (DP == 0) begin : g_mul
+                if (USE == 0) begin : g_none
+                    assign prod = {AW{1'b0}};
+                end else if (DP == 0) begin : g_mul
                     wire signed [XW+CW-1:0] pr = $signed(xv) * $signed(cv);
                     /* verilator lint_off UNUSEDSIGNAL */
                     wire [AW+XW+CW-1:0] pe_ = {{AW{pr[XW+CW-1]}}, pr};

@@ -90,7 +90,8 @@ def _what(s: Stage) -> str:
     q = s.p
     if s.kind == "mvu":
         return (
-            f"{'/'.join(s.layers)}: {q['n']} x {q['m']}, PE {q['pe']} x SIMD {q['simd']}, "
+            f"{'/'.join(s.layers)}: {q['n']} x {q['m']}, PE {q['pe']} x SIMD {q['simd']}"
+            f"{' (depthwise: lane p takes channel p)' if q['diag'] else ''}, "
             f"{q['datapath']} datapath, {q['tiles']} of {q['nf'] * q['sf']} tiles stored"
         )
     if s.kind == "fifo":
@@ -177,13 +178,16 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
             sfw = ubits(max(q["sf"] - 1, 1))
             cw = q["code_width"]
             words = []
+            ncodes = pe if q["diag"] else pe * q["simd"]
             for sf, last, codes in q["entries"]:
                 v = (int(last) << sfw) | sf
-                lanes_v = 0  # lane (p, s) at bits (p*SIMD + s)*CW
-                for k, c in enumerate(codes.reshape(-1)):
+                # lane (p, s) at bits (p*SIMD + s)*CW; a diagonal (depthwise) tile keeps (p, p) only
+                flat = np.diagonal(codes) if q["diag"] else codes.reshape(-1)
+                lanes_v = 0
+                for k, c in enumerate(flat):
                     lanes_v |= (int(c) & ((1 << cw) - 1)) << (k * cw)
-                words.append((v << (pe * q["simd"] * cw)) | lanes_v)
-            mw = 1 + sfw + pe * q["simd"] * cw
+                words.append((v << (ncodes * cw)) | lanes_v)
+            mw = 1 + sfw + ncodes * cw
             mems[f"{s.name}_w"] = (words, mw)
             bw = q["bias_width"]
             bwords = []
@@ -214,6 +218,7 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
                 nfw=nfw,
                 lat=q["lat"],
                 nb=q["nb"],
+                diag=int(q["diag"]),
                 biw=ubits(max(q["nb"] - 1, 1)),
                 lanes=lanes,
             )

@@ -145,7 +145,8 @@ def cnn_lowbit(name: str, quantized: bool):
                     L.DepthwiseConv2D(3, padding="same", activation="relu"),
                     L.Conv2D(16, 1, activation="relu"),
                     L.MaxPooling2D(2),
-                    L.GlobalAveragePooling2D(),
+                    L.AveragePooling2D(2),
+                    L.Flatten(),
                     L.Dense(10),
                 ],
                 name=name,
@@ -161,11 +162,13 @@ def cnn_lowbit(name: str, quantized: bool):
                 QConv2D(16, 1, kernel_quantizer=kq, bias_quantizer=bq, name="pw"),
                 QActivation("quantized_relu(6,2)", name="relu3"),
                 L.MaxPooling2D(2, name="pool"),
-                L.GlobalAveragePooling2D(name="gap"),
+                L.AveragePooling2D(2, name="avg"),
+                L.Flatten(name="flatten"),
                 QDense(10, kernel_quantizer=kq, bias_quantizer=bq, name="fc"),
             ],
             name=name,
         )
+    c1, c2 = (32, 64) if name == "cnn_binary" else (16, 32)
     wq = {"cnn_binary": "binary(alpha=1)", "cnn_ternary": "ternary(alpha=1)", "cnn_po2": "quantized_po2(4,1)"}[name]
     act = "binary(alpha=1)" if name == "cnn_binary" else "quantized_relu(4,2)"
     bq = "quantized_bits(8,3,alpha=1)"
@@ -173,11 +176,11 @@ def cnn_lowbit(name: str, quantized: bool):
         return tf.keras.Sequential(
             [
                 L.InputLayer((8, 8, 1)),
-                L.Conv2D(16, 3, padding="same"),
+                L.Conv2D(c1, 3, padding="same"),
                 L.BatchNormalization(),
                 L.Activation("relu"),
                 L.MaxPooling2D(2),
-                L.Conv2D(32, 3),
+                L.Conv2D(c2, 3),
                 L.BatchNormalization(),
                 L.Activation("relu"),
                 L.Flatten(),
@@ -189,11 +192,11 @@ def cnn_lowbit(name: str, quantized: bool):
         [
             L.InputLayer((8, 8, 1)),
             QActivation(INPUT_Q, name="input_q"),
-            QConv2D(16, 3, padding="same", kernel_quantizer=wq, use_bias=False, name="conv1"),
+            QConv2D(c1, 3, padding="same", kernel_quantizer=wq, use_bias=False, name="conv1"),
             L.BatchNormalization(name="bn1"),
             QActivation(act, name="act1"),
             L.MaxPooling2D(2, name="pool1"),
-            QConv2D(32, 3, kernel_quantizer=wq, use_bias=False, name="conv2"),
+            QConv2D(c2, 3, kernel_quantizer=wq, use_bias=False, name="conv2"),
             L.BatchNormalization(name="bn2"),
             QActivation(act, name="act2"),
             L.Flatten(name="flatten"),
@@ -305,7 +308,7 @@ def train(name: str):
         def build(q, name=name):
             return cnn_lowbit(name, q)
 
-    epochs = {"mlp_tiny": 60, "cnn_small": 40, "lstm_sparse": 40}.get(name, 40)
+    epochs = {"mlp_tiny": 60, "cnn_small": 40, "lstm_sparse": 40, "cnn_binary": 100, "cnn_dw": 80}.get(name, 40)
 
     fmodel = _compile_fit(build(False), xtr, ytr, epochs)
     float_acc = float(np.mean(np.argmax(fmodel.predict(xte, verbose=0), -1) == yte))

@@ -263,9 +263,10 @@ def size_fifos(plan: CnnPlan, frames: int = 4) -> dict:
 
 
 def bound(plan: CnnPlan) -> dict:
-    """Per MVU layer: MACs / (PE * SIMD) per frame, the bound the issue's target is set against."""
+    """Per MVU layer: MACs / lanes per frame (lanes = PE x SIMD; PE for a depthwise layer
+    folded over its channels), the bound the engine's cycles per frame are set against."""
     out = {}
     for s in plan.mvus:
         q = s.p
-        out[s.layers[0]] = q["macs"] * s.items_in / (q["pe"] * q["simd"])
+        out[s.layers[0]] = q["macs"] * s.items_in / q["lanes"]
     return out

@@ -118,7 +118,13 @@ class CnnPlan:
 
 
 def dsp_lanes(plan: CnnPlan) -> int:
-    return sum(s.p["pe"] * s.p["simd"] for s in plan.mvus if s.p["datapath"] == "mul")
+    return sum(s.p["lanes"] for s in plan.mvus if s.p["datapath"] == "mul")
+
+
+def diagonal(node) -> bool:
+    """A depthwise convolution with one output per channel: folded PE = SIMD over channels,
+    lane p multiplying only channel p of its chunk (hw/hg_mvu.v, DIAG)."""
+    return node.op == "Conv" and node.depthwise and node.kernel.raw.shape[-1] == 1
 
 
 # ------------------------------------------------------------------ helpers
@@ -189,6 +195,9 @@ def _datapath(node, w: np.ndarray):
 def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int) -> Stage:
     w = conv_matrix(node)
     n, m = w.shape
+    diag = diagonal(node) and simd > 1
+    if diag and pe != simd:
+        raise _fail(node, f"a depthwise layer folds PE = SIMD over its channels; got PE={pe}, SIMD={simd}")
     if m % pe:
         raise _fail(node, f"PE={pe} does not divide the {m} output channels; use one of {_divisors(m)}")
     if n % simd:
@@ -233,6 +242,8 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int)
                 codes = (e << 2) | ((blk < 0).astype(np.int64) << 1) | nzb.astype(np.int64)
             else:
                 codes = blk
+            if diag and np.any(codes[~np.eye(pe, dtype=bool)] != 0):
+                raise AssertionError(f"{node.name}: a depthwise tile is not diagonal")
             entries.append((s, int(k == len(sfs) - 1), codes))
     tiles = len(entries)
     lat = act.latency if act else 1
@@ -266,7 +277,9 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int)
         "matrix": rel,
         "macs": macs,
         # MAC slots not spent per item: the layer's MACs less the lanes of the stored tiles
-        "macs_skipped": max(0, macs - tiles * pe * simd),
+        "macs_skipped": max(0, macs - tiles * (pe if diag else pe * simd)),
+        "diag": diag,
+        "lanes": pe if diag else pe * simd,
         "zero_weights": int(np.count_nonzero(w == 0)),
         "depthwise": depthwise,
     }
@@ -274,8 +287,12 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int)
 
 
 # ------------------------------------------------------------------ folding
-def _options(w: np.ndarray, depthwise: bool):
+def _options(w: np.ndarray, node):
+    """(lanes, PE, SIMD) of every folding of a layer."""
     n, m = w.shape
+    if diagonal(node):
+        return sorted([(1, 1, 1)] + [(p, p, p) for p in _divisors(m) if p > 1])
+    depthwise = node.op == "Conv" and node.depthwise
     opts = []
     for pe in _divisors(m):
         for simd in [1] if depthwise else _divisors(n):
@@ -299,14 +316,15 @@ def choose_folding(layers, fold: dict, target_fps: float | None, dsp: int | None
         if node.name in fold:
             opts = [fold[node.name]]
         else:
-            opts = [(pe, simd) for _, pe, simd in _options(w, node.op == "Conv" and node.depthwise)]
+            opts = [(pe, simd) for _, pe, simd in _options(w, node)]
         cand = []
         for pe, simd in opts:
             if w.shape[1] % pe or w.shape[0] % simd:
                 cand.append((0, pe, simd, pe * simd))  # refused later, naming the layer
                 continue
             t = int(tile_counts(w, pe, simd).sum())
-            cand.append((max(items * t, floor), pe, simd, pe * simd))
+            lanes_n = pe if diagonal(node) and simd > 1 else pe * simd
+            cand.append((max(items * t, floor), pe, simd, lanes_n))
         table.append((node.name, mul, cand))
 
     def pick(limit):
