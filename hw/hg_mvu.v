@@ -5,7 +5,9 @@
 // memory WFILE holds, output group by output group, only the tiles that are not all zero:
 // {last, sf, codes[PE][SIMD]} (sf: which SIMD chunk of x; last: the group's final tile).
 // One tile per cycle; all-zero tiles cost nothing.  Datapath (DP): 0 = multipliers (codes are
-// signed CW-bit weights), 1 = shifts (codes {e, sign, nonzero}: +-(x << e), no multiplier).
+// signed CW-bit weights), 1 = shifts (codes {e, sign, nonzero}: +-(x << e), no multiplier),
+// 2 = XNOR-popcount (binary weights, code 1 = -1, on inputs that are all +-2^EA: a tile adds
+// (2 * popcount(xnor(x >= 0, w > 0)) - SIMD) << EA).
 // DIAG = 1 (depthwise layers, PE = SIMD over channels): lane p multiplies only element p of
 // the chunk, and a tile stores PE codes.  Accumulators are AW bits (exact: sized from the weights); a group's values
 // (acc << SA) + (b << SB) on VW bits leave on lane_x (with the group on lane_ch) to PE
@@ -39,6 +41,7 @@ module hg_mvu #(
     parameter integer LAT   = 1,
     parameter integer NB    = 2,
     parameter integer DIAG  = 0,
+    parameter integer EA    = 0,
     parameter integer BIW   = 1,  // bits of a buffer index (holds NB - 1)
     parameter        WFILE = "w.mem",
     parameter        BFILE = "b.mem"
@@ -107,6 +110,8 @@ module hg_mvu #(
         for (p = 0; p < PE; p = p + 1) begin : g_pe
             wire [AW-1:0] part [0:SIMD];
             assign part[0] = {AW{1'b0}};
+            wire [SIMD:0] pc [0:SIMD];  // popcount of the XNORs (DP 2)
+            assign pc[0] = {(SIMD + 1){1'b0}};
             for (s = 0; s < SIMD; s = s + 1) begin : g_simd
                 // DIAG: only s == p has a weight; the other products are not built
                 localparam integer USE = (DIAG == 0 || s == p) ? 1 : 0;
@@ -116,7 +121,7 @@ module hg_mvu #(
                 wire [CW-1:0] cv = wq[CI*CW +: CW];
                 /* verilator lint_on UNUSEDSIGNAL */
                 wire [AW-1:0] prod;
-                if (USE == 0) begin : g_none
+                if (USE == 0 || DP == 2) begin : g_none  // DP 2: the popcount below is used
                     assign prod = {AW{1'b0}};
                 end else if (DP == 0) begin : g_mul
                     wire signed [XW+CW-1:0] pr = $signed(xv) * $signed(cv);
@@ -132,8 +137,18 @@ module hg_mvu #(
                     assign prod = !cv[0] ? {AW{1'b0}} : (cv[1] ? -sh : sh);
                 end
                 assign part[s+1] = part[s] + prod;
+                assign pc[s+1] = pc[s] + {{SIMD{1'b0}}, (xv[XW-1] == cv[0])};  // x >= 0 xnor w >= 0
             end
-            always @(posedge clk) ts[p*AW +: AW] <= part[SIMD];
+            if (DP == 2) begin : g_xnor
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire [AW+SIMD:0] pe2 = {{AW{1'b0}}, pc[SIMD]};
+                /* verilator lint_on UNUSEDSIGNAL */
+                wire [AW-1:0] two_pc = pe2[AW-1:0] << 1;
+                wire [AW-1:0] tsum = (two_pc - SIMD[AW-1:0]) << EA;
+                always @(posedge clk) ts[p*AW +: AW] <= tsum;
+            end else begin : g_sum
+                always @(posedge clk) ts[p*AW +: AW] <= part[SIMD];
+            end
         end
     endgenerate
 

@@ -131,7 +131,9 @@ def test_zoo_cnn_every_heldout_image(name, tmp_path):
     )
     assert res["ok"], {k: res[k] for k in ("mismatches", "bad_tlast", "last_out", "model_last_out")}
     if name in ("cnn_binary", "cnn_ternary", "cnn_po2"):
-        assert all(s.p["datapath"] == "shift" for s in proj.plan.mvus)
+        assert all(s.p["datapath"] in ("shift", "xnor") for s in proj.plan.mvus)
+    if name == "cnn_binary":  # binary activations into binary layers: XNOR-popcount
+        assert [s.p["datapath"] for s in proj.plan.mvus] == ["shift", "xnor", "xnor"]
 
 
 @pytest.mark.rtl
@@ -175,3 +177,31 @@ def test_cli_cnn_option_errors(tmp_path, capsys):
         assert main(["convert", "cnn_small", "-o", str(tmp_path / "o"), *args]) == 2, args
         err = capsys.readouterr().err.strip()
         assert msg in err and "\n" not in err and "Traceback" not in err, err
+
+
+def _tiny_graph(extra):
+    from hlsgen.fixed import FixedType
+    from hlsgen.ir import Conv, Graph, Input, Weight
+
+    rng = np.random.default_rng(0)
+    nodes = [Input("input", [], shape=(3, 3, 2), type=FixedType(4, 1, False))]
+    nodes += extra(rng, Conv, Weight, FixedType)
+    return Graph(nodes)
+
+
+def test_planner_refuses_what_it_cannot_stream():
+    from hlsgen.ir import Add
+
+    def big_kernel(rng, Conv, Weight, FixedType):
+        k = Weight(rng.integers(-3, 4, size=(5, 5, 2, 4)), FixedType(4, 1))
+        return [Conv("conv_big", ["input"], kernel=k, strides=(1, 1), padding="same")]
+
+    with pytest.raises(HlsgenError, match=r"layer 'conv_big' \(Conv\): kernel 5x5 is larger than its 3x3 input"):
+        plan_cnn(_tiny_graph(big_kernel))
+
+    def residual(rng, Conv, Weight, FixedType):
+        k = Weight(rng.integers(-3, 4, size=(1, 1, 2, 2)), FixedType(4, 1))
+        return [Conv("pw", ["input"], kernel=k, strides=(1, 1)), Add("res", ["pw", "input"])]
+
+    with pytest.raises(HlsgenError, match=r"layer 'res' \(Add\): the streaming CNN engine does not build Add"):
+        plan_cnn(_tiny_graph(residual))

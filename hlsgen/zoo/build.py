@@ -353,7 +353,13 @@ def train(name: str):
 
 
 def main(argv=None):
-    names = (argv if argv is not None else sys.argv[1:]) or ["mlp_tiny", "cnn_small", "lstm_sparse", "lstm_lba"]
+    names = (argv if argv is not None else sys.argv[1:]) or [
+        "mlp_tiny",
+        "cnn_small",
+        *LOWBIT,
+        "lstm_sparse",
+        "lstm_lba",
+    ]
     for n in names:
         lstm_lba() if n == "lstm_lba" else train(n)
 

@@ -118,6 +118,7 @@ class CnnPlan:
 
 
 def dsp_lanes(plan: CnnPlan) -> int:
+    """Multiplier lanes (fixed-point layers; shift and XNOR datapaths have none)."""
     return sum(s.p["lanes"] for s in plan.mvus if s.p["datapath"] == "mul")
 
 
@@ -192,7 +193,19 @@ def _datapath(node, w: np.ndarray):
     return "mul", 0, 0
 
 
-def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int) -> Stage:
+def bipolar(step) -> int | None:
+    """e when every value of a step function is +-2^e (binary activations), else None."""
+    if step is None:
+        return None
+    v = np.unique(step.values)
+    if v.size == 2 and v[0] == -v[1] and v[1] > 0 and not v[1] & (v[1] - 1):
+        return int(v[1]).bit_length() - 1
+    return None
+
+
+def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int, x_bip: int | None = None) -> Stage:
+    """The matrix-vector unit of a Conv / Dense layer.  ``x_bip``: the input's values are all
+    +-2^x_bip (binary activations, no zero padding): binary weights then use XNOR-popcount."""
     w = conv_matrix(node)
     n, m = w.shape
     diag = diagonal(node) and simd > 1
@@ -204,7 +217,12 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int)
         raise _fail(node, f"SIMD={simd} does not divide the {n} inputs; use one of {_divisors(n)}")
     datapath, emin, emax = _datapath(node, w)
     nf, sf = m // pe, n // simd
-    if datapath == "shift":
+    if datapath == "shift" and emin == emax and x_bip is not None and np.all(w != 0) and not diag:
+        datapath = "xnor"  # +-1 weights times +-2^e inputs: 2 * popcount(xnor) - SIMD, shifted
+    if datapath == "xnor":
+        rel = np.sign(w)
+        code_w = 1
+    elif datapath == "shift":
         rel = np.where(w != 0, np.sign(w) * (np.abs(w) >> emin), 0)
         eb = max(1, ubits(emax - emin))
         code_w = 2 + eb
@@ -235,7 +253,9 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int)
         sfs = [int(s) for s in np.flatnonzero(nzt[:, g])] or [0]
         for k, s in enumerate(sfs):
             blk = rel[s * simd : (s + 1) * simd, g * pe : (g + 1) * pe].T  # [PE, SIMD]
-            if datapath == "shift":
+            if datapath == "xnor":
+                codes = (blk < 0).astype(np.int64)  # 1: weight -1
+            elif datapath == "shift":
                 nzb = blk != 0
                 e = np.zeros_like(blk)
                 e[nzb] = np.log2(np.abs(blk[nzb])).astype(np.int64)
@@ -261,6 +281,7 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int)
         "sf": sf,
         "datapath": datapath,
         "emin": emin,
+        "x_exp": x_bip if datapath == "xnor" else 0,
         "code_width": code_w,
         "x_width": x_width,
         "acc_width": acc_w,
@@ -454,6 +475,7 @@ def plan_cnn(
     x_w = _width(inp.spec)
     stages.append(Stage("s_in", "gather", [inp.name], 1, x_w, c, x_w, h * wd * c, h * wd, {"n": c}))
     spec = inp.spec
+    bip = None  # the stream's values are all +-2^bip (binary activations)
     i = 1
     k = 0
     while i < len(nodes):
@@ -467,6 +489,7 @@ def plan_cnn(
                 act = _act_for(nxt, n.spec, _width(n.spec), f"{sname}_act")
                 i += 1
             items = h * wd
+            x_bip = bip
             if n.op == "Conv":
                 kshape = n.kernel.raw.shape[: n.rank]
                 kh, kw = kshape if n.rank == 2 else (1, kshape[0])
@@ -476,6 +499,8 @@ def plan_cnn(
                     raise _fail(n, f"kernel {kh}x{kw} is larger than its {h}x{wd} input")
                 pt, pb = _pad_amounts(h, kh, sh_, n.padding) if n.rank == 2 else (0, 0)
                 pl, pr = _pad_amounts(wd, kw, sw_, n.padding)
+                if pt or pb or pl or pr:
+                    x_bip = None  # padding brings zeros
                 if not (kh == kw == 1 and sh_ == sw_ == 1):
                     stages.append(
                         _window(f"{sname}_win", n.name, h, wd, c, x_w, kh, kw, sh_, sw_, pt, pl, pb, pr, oh, ow)
@@ -483,7 +508,8 @@ def plan_cnn(
                 items = oh * ow
                 h, wd = oh, ow
             pe, simd = folding[n.name]
-            st = plan_mvu(sname, n, spec, x_w, pe, simd, act, items)
+            st = plan_mvu(sname, n, spec, x_w, pe, simd, act, items, x_bip)
+            bip = bipolar(act.table and nodes[i].step) if act is not None and act.mode == "step" else None
             stages.append(st)
             c = st.out_elems
             x_w = st.out_width
@@ -522,6 +548,7 @@ def plan_cnn(
                 h, wd = oh, ow
             x_w = _width(n.spec)
             spec = n.spec
+            bip = bip if n.mode == "max" else None
         elif n.op == "Activation":
             act = _act_for(n, spec, x_w, f"{sname}")
             stages.append(
@@ -540,6 +567,7 @@ def plan_cnn(
             )
             x_w = act.out_width
             spec = n.spec
+            bip = bipolar(n.step) if n.function == "step" else None
         elif n.op == "Reshape":
             if h * wd > 1:
                 stages.append(Stage(sname, "gather", [n.name], c, x_w, c * h * wd, x_w, h * wd, 1, {"n": h * wd}))

@@ -38,8 +38,13 @@ def _activation(rng, name, src, spec, kind):
     if kind == "requant":
         t = FixedType(int(rng.integers(3, 9)), int(rng.integers(1, 4)), bool(rng.integers(0, 2)), "RND_CONV", "SAT")
         return Activation(name, [src], function="requant", type=t, relu=bool(rng.integers(0, 2)))
-    # per-channel thresholds (a batch norm folded into a quantized activation)
     c = spec.shape[-1]
+    if kind == "sign":  # binary activations +-2^e: the next binary layer uses XNOR-popcount
+        e = int(rng.integers(0, 2))
+        br = rng.integers(int(spec.lo), int(spec.hi) + 2, size=(c, 1))
+        vals = np.tile(np.array([-(1 << e), 1 << e]), (c, 1))
+        return Activation(name, [src], function="step", step=StepFunction(spec.type, FixedType(e + 2, 2), br, vals))
+    # per-channel thresholds (a batch norm folded into a quantized activation)
     k = int(rng.integers(1, 8))
     lo, hi = int(spec.lo), int(spec.hi)
     br = np.sort(rng.integers(lo, hi + 2, size=(c, k)), axis=1)
@@ -69,11 +74,15 @@ def random_cnn(seed: int, name: str = "synthetic") -> Graph:
     nodes = [Input("input", [], shape=shape, type=tin)]
     g = Graph(list(nodes))
     src = "input"
+    prev_sign = False
     for i in range(int(rng.integers(1, 3))):
         spec = g[src].spec
         sp = spec.shape[:-1]
         cin = spec.shape[-1]
-        kind = str(rng.choice(["fixed", "fixed", "binary", "ternary", "po2"]))
+        if prev_sign and rng.random() < 0.7:
+            kind = "binary"
+        else:
+            kind = str(rng.choice(["fixed", "fixed", "binary", "ternary", "po2"]))
         depthwise = (not one_d) and rng.random() < 0.25 and kind == "fixed"
         k = [int(rng.integers(1, min(3, n) + 1)) for n in sp]
         strides = tuple(int(rng.integers(1, 3)) for _ in sp)
@@ -86,7 +95,8 @@ def random_cnn(seed: int, name: str = "synthetic") -> Graph:
         conv = Conv(f"conv{i}", [src], kernel=kern, bias=bias, strides=strides, padding=padding, depthwise=depthwise)
         _add(g, conv)
         src = conv.name
-        act = str(rng.choice(["relu", "requant", "step", "none"]))
+        act = str(rng.choice(["relu", "requant", "step", "sign", "none"]))
+        prev_sign = act == "sign"
         if act != "none":
             _add(g, _activation(rng, f"act{i}", src, g[src].spec, act))
             src = f"act{i}"
@@ -106,12 +116,13 @@ def random_cnn(seed: int, name: str = "synthetic") -> Graph:
         src = "flatten"
     n_in = g[src].spec.shape[-1]
     n_out = int(rng.integers(1, 11))
+    fc_kind = "binary" if prev_sign and rng.random() < 0.7 else "fixed"
     _add(
         g,
         Dense(
             "fc",
             [src],
-            kernel=_weights(rng, (n_in, n_out), "fixed", int(rng.integers(2, 9)), 0.8),
+            kernel=_weights(rng, (n_in, n_out), fc_kind, int(rng.integers(2, 9)), 0.8),
             bias=Weight(rng.integers(-8, 8, size=n_out), FixedType(5, 3)),
         ),
     )
