@@ -162,7 +162,7 @@ def test_generated_rtl_is_lint_clean_for_odd_shapes(tmp_path):
 
 
 def test_icarus_reads_generated_rtl_unchanged(tmp_path):
-    """iverilog -g2005 -Wall elaborates the generated tops (the zoo model and odd shapes)."""
+    """iverilog -g2005 -Wall elaborates the generated tops (zoo models and odd shapes, both engines)."""
     import os
     import shutil
 
@@ -176,12 +176,17 @@ def test_icarus_reads_generated_rtl_unchanged(tmp_path):
             pytest.fail("iverilog not installed (.ci/run installs Debian's iverilog)")
         pytest.skip("iverilog not installed (apt install iverilog); CI installs it and requires this test")
     import hlsgen
+    from hlsgen.backends.cnn_verilog import write_rtl as write_cnn_rtl
+    from hlsgen.engines.cnn import plan_cnn
+    from hlsgen.engines.cnn.synthetic import random_cnn
 
     designs = [(hlsgen.convert("lstm_sparse").graph, 8)]
     designs += [(random_lstm(3, units=5, features=1, head=3, head_act="step"), 3)]
+    # the CNN engine: XNOR and shift datapaths, depthwise lanes, pools, FIFOs
+    designs += [(hlsgen.convert(m).graph, None) for m in ("cnn_binary", "cnn_dw")] + [(random_cnn(1003), None)]
     for k, (g, pe) in enumerate(designs):
         d = tmp_path / f"r{k}"
-        rtl = write_rtl(plan_lstm(g, pe=pe), d)
+        rtl = write_rtl(plan_lstm(g, pe=pe), d) if pe else write_cnn_rtl(plan_cnn(g), d)
         r = subprocess.run(
             [iverilog, "-g2005", "-Wall", "-s", rtl["top"], "-o", str(d / "a.out"), *rtl["sources"]],
             cwd=d,
