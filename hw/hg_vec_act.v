@@ -33,38 +33,14 @@ module hg_vec_act #(
     reg [NW-1:0] i;
     wire signed [IW-1:0] x = in_flat[i*IW +: IW];
     wire [OW-1:0] fx;
-    generate
-        if (MODE == 0) begin : g_table
-            /* verilator lint_off UNUSEDSIGNAL */
-            wire [NW-1:0] chi = (PERCH != 0) ? i : {NW{1'b0}};
-            /* verilator lint_on UNUSEDSIGNAL */
-            hg_step #(.XW(IW), .OW(OW), .LEVELS(LEVELS), .CHW(CHW), .TFILE(TFILE), .VFILE(VFILE))
-                u_step (.clk(clk), .x(x), .ch(chi[CHW-1:0]), .y(fx));
-        end else begin : g_reg
-            wire [OW-1:0] f;
-            // x resized to OW bits: sign-extended, or its low bits (the value fits by construction)
-            /* verilator lint_off UNUSEDSIGNAL */
-            wire [OW-1:0] xe;  // not read in requantize mode
-            /* verilator lint_on UNUSEDSIGNAL */
-            if (OW > IW) begin : g_ext
-                assign xe = {{(OW - IW) {x[IW-1]}}, x};
-            end else begin : g_cut
-                assign xe = x[OW-1:0];
-            end
-            if (MODE == 1) begin : g_relu
-                assign f = x[IW-1] ? {OW{1'b0}} : xe;
-            end else if (MODE == 2) begin : g_lin
-                assign f = xe;
-            end else begin : g_rq
-                wire [IW-1:0] xr = (RELU != 0 && x[IW-1]) ? {IW{1'b0}} : x;
-                hg_requant #(.IW(IW), .SHIFT(SHIFT), .OW(OW), .OSIGNED(OSIGNED), .RND(RND), .OVF(OVF))
-                    u_rq (.x(xr), .y(f));
-            end
-            reg [OW-1:0] fr;
-            always @(posedge clk) fr <= f;
-            assign fx = fr;
-        end
-    endgenerate
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [NW-1:0] chi = (PERCH != 0) ? i : {NW{1'b0}};  // tables only
+    /* verilator lint_on UNUSEDSIGNAL */
+    // the lane's modes: 0 table, 1 requantize, 2 relu, 3 linear
+    localparam integer LMODE = (MODE == 0) ? 0 : (MODE == 1) ? 2 : (MODE == 2) ? 3 : 1;
+    hg_act_lane #(.XW(IW), .OW(OW), .TOW(OW), .MODE(LMODE), .LEVELS(LEVELS), .CHW(CHW), .SHIFT(SHIFT),
+        .RND(RND), .OVF(OVF), .OSIGNED(OSIGNED), .RELU(RELU), .TFILE(TFILE), .VFILE(VFILE))
+        u_lane (.clk(clk), .x(x), .ch(chi[CHW-1:0]), .y(fx));
     // index of the element leaving the pipeline: i delayed by LAT cycles
     reg [NW*LAT-1:0] wi_sr;
     reg [LAT-1:0] wv_sr;

@@ -7,8 +7,6 @@ datapath (multiplier or shift codes), accumulator widths and activation lanes.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from .. import __version__
@@ -17,7 +15,7 @@ from ..fixed import FixedType
 from ..ir import Graph
 from .cnn_verilog import _what, top_name
 from .hls import _cint
-from .verilog import env
+from .verilog import render_files
 
 
 def _act(act: Act | None, src_frac: int, node_spec=None) -> dict | None:
@@ -150,15 +148,11 @@ def context(graph: Graph, plan: CnnPlan) -> dict:
 
 
 def write_hls(graph: Graph, plan: CnnPlan, out_dir) -> dict:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     ctx = context(graph, plan)
-    e = env()
     files = {
         f"{ctx['top']}.h": "hls/cnn_engine.h.j2",
         f"{ctx['top']}.cpp": "hls/cnn_engine.cpp.j2",
         f"{ctx['top']}_tb.cpp": "hls/cnn_tb.cpp.j2",
     }
-    for name, tpl in files.items():
-        (out / name).write_text(e.get_template(tpl).render(**ctx))
+    render_files(ctx, out_dir, files)
     return {"top": ctx["top"], "files": list(files), "context": ctx}

@@ -9,9 +9,9 @@ import numpy as np
 
 from .. import __version__
 from ..engines.cnn.plan import Act, CnnPlan, Stage
-from ..engines.lstm.plan import mem_lines, mif_text, ubits
+from ..engines.lstm.plan import ubits
 from ..fixed import OVERFLOW_MODES, ROUNDING_MODES
-from .verilog import HW, env
+from .verilog import HW, env, write_memories
 
 CNN_HW_FILES = [
     "hg_requant.v",
@@ -253,10 +253,5 @@ def write_rtl(plan: CnnPlan, out_dir, source: str = "", x_type: str = "", out_ty
         shutil.copyfile(HW / f, out / f)
         sources.append(f)
     sources.append(top_file.name)
-    mems = []
-    for stem, (words, width) in sorted(images.items()):
-        words = [int(w) for w in np.asarray(words, dtype=object).reshape(-1)] or [0]
-        (out / f"{stem}.mem").write_text(mem_lines(words, width))
-        (out / f"{stem}.mif").write_text(mif_text(words, width))
-        mems.append(f"{stem}.mem")
+    mems = write_memories(out, images)
     return {"top": ctx["top"], "sources": sources, "memories": mems, "obw": ctx["obw"], "context": ctx}

@@ -14,7 +14,7 @@ from ..engines.lstm.plan import LstmPlan, TablePlan, signed_bits
 from ..errors import HlsgenError
 from ..fixed import FixedType
 from ..ir import Graph
-from .verilog import env, top_name
+from .verilog import render_files, top_name
 
 
 def _t(t: FixedType) -> dict:
@@ -184,17 +184,13 @@ def _table(name, t: TablePlan, th_type, v_type, x_type, in_frac, v_frac):
 
 
 def write_hls(graph: Graph, plan: LstmPlan, out_dir) -> dict:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     ctx = context(graph, plan)
-    e = env()
     files = {
         f"{ctx['top']}.h": "hls/lstm_engine.h.j2",
         f"{ctx['top']}.cpp": "hls/lstm_engine.cpp.j2",
         f"{ctx['top']}_tb.cpp": "hls/lstm_tb.cpp.j2",
     }
-    for name, tpl in files.items():
-        (out / name).write_text(e.get_template(tpl).render(**ctx))
+    render_files(ctx, out_dir, files)
     return {"top": ctx["top"], "files": list(files), "context": ctx}
 
 

@@ -14,7 +14,7 @@ from ..fixed import OVERFLOW_MODES, ROUNDING_MODES
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "templates"
 HW = ROOT / "hw"
-HW_FILES = ["hg_skid.v", "hg_requant.v", "hg_step.v", "hg_lstm_pe.v", "hg_dense_seq.v", "hg_vec_act.v"]
+HW_FILES = ["hg_skid.v", "hg_requant.v", "hg_step.v", "hg_act_lane.v", "hg_lstm_pe.v", "hg_dense_seq.v", "hg_vec_act.v"]
 
 
 def env() -> jinja2.Environment:
@@ -193,12 +193,8 @@ def write_rtl(plan: LstmPlan, out_dir, source: str = "", x_type: str = "", out_t
         shutil.copyfile(HW / f, out / f)
         sources.append(f)
     sources.append(top_file.name)
-    mems = []
-    for stem, (words, width) in sorted(memory_images(plan).items()):
-        words = _pad_pow2(stem, words, plan)
-        (out / f"{stem}.mem").write_text(mem_lines(words, width))
-        (out / f"{stem}.mif").write_text(mif_text(words, width))
-        mems.append(f"{stem}.mem")
+    images = {stem: (_pad_pow2(stem, words, plan), width) for stem, (words, width) in memory_images(plan).items()}
+    mems = write_memories(out, images)
     return {"top": ctx["top"], "sources": sources, "memories": mems, "obw": ctx["obw"], "context": ctx}
 
 
@@ -212,3 +208,23 @@ def _pad_pow2(stem, words, plan):
         n = (1 << max(1, ubits(t.channels - 1))) << t.levels
         words = list(words) + [words[-1]] * (n - len(words))
     return words
+
+
+def write_memories(out: Path, images: dict) -> list[str]:
+    """Every memory as ``STEM.mem`` ($readmemh) and ``STEM.mif`` (Quartus); returns the .mem names."""
+    mems = []
+    for stem, (words, width) in sorted(images.items()):
+        words = [int(w) for w in words] or [0]
+        (out / f"{stem}.mem").write_text(mem_lines(words, width))
+        (out / f"{stem}.mif").write_text(mif_text(words, width))
+        mems.append(f"{stem}.mem")
+    return mems
+
+
+def render_files(ctx: dict, out_dir, files: dict) -> None:
+    """Render templates into files: ``{file name: template}``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    e = env()
+    for name, tpl in files.items():
+        (out / name).write_text(e.get_template(tpl).render(**ctx))
