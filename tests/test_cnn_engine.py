@@ -205,3 +205,25 @@ def test_planner_refuses_what_it_cannot_stream():
 
     with pytest.raises(HlsgenError, match=r"layer 'res' \(Add\): the streaming CNN engine does not build Add"):
         plan_cnn(_tiny_graph(residual))
+
+
+@pytest.mark.keras
+def test_cli_refuses_shapes_the_engine_cannot_stream(tmp_path, capsys):
+    """Dilation, grouped convolution and causal padding: one line naming the layer, exit 2."""
+    import tensorflow as tf
+
+    from hlsgen.cli import main
+
+    L = tf.keras.layers
+    cases = {
+        "dilated": ([L.InputLayer((8, 8, 2)), L.Conv2D(4, 3, dilation_rate=2, name="c_dil")], "dilation_rate"),
+        "grouped": ([L.InputLayer((8, 8, 4)), L.Conv2D(4, 3, groups=2, name="c_grp")], "groups=2"),
+        "causal": ([L.InputLayer((16, 2)), L.Conv1D(4, 3, padding="causal", name="c_causal")], "padding 'causal'"),
+    }
+    for name, (layers, msg) in cases.items():
+        path = tmp_path / f"{name}.h5"
+        tf.keras.Sequential(layers).save(path)
+        assert main(["convert", str(path), "-o", str(tmp_path / name)]) == 2, name
+        err = capsys.readouterr().err.strip()
+        layer = layers[-1].name
+        assert f"{name}.h5" in err and f"layer '{layer}'" in err and msg in err and "\n" not in err, err
