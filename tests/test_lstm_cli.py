@@ -89,12 +89,25 @@ def test_padding_reported_and_no_hw(tmp_path, capsys):
     assert not (tmp_path / "b" / "rtl").exists() and (tmp_path / "b" / "model.json").exists()
 
 
-def test_no_engine_models_still_work(tmp_path, capsys):
-    assert main(["convert", "mlp_tiny", "-o", str(tmp_path / "m")]) == 0
-    assert "no hardware engine" in capsys.readouterr().out
+def test_models_no_engine_maps_still_convert(tmp_path, capsys):
+    """A residual Add is not built yet: the IR and reference are written with a note saying why;
+    engine options on it are an error naming the layer; LSTM options on an MLP are refused."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D
+
+    x = tf.keras.Input((4, 4, 2))
+    q = QActivation("quantized_bits(4,1,keep_negative=False)", name="input_q")(x)
+    a = QConv2D(2, 1, kernel_quantizer="quantized_bits(4,0,alpha=1)", use_bias=False, name="pw")(q)
+    y = tf.keras.layers.Add(name="res")([a, q])
+    path = tmp_path / "res.h5"
+    tf.keras.Model(x, y).save(path)
+    assert main(["convert", str(path), "-o", str(tmp_path / "m")]) == 0
+    out = capsys.readouterr().out
+    assert "no hardware" in out and "'res' (Add)" in out, out
     assert main(["synth", str(tmp_path / "m")]) == 0
-    r = run("convert", "mlp_tiny", "-o", tmp_path / "n", "--pe", "4")
-    one_line_error(r, "mlp_tiny.h5", "no hardware engine")
+    one_line_error(run("convert", path, "-o", tmp_path / "n", "--lanes", "4"), "res.h5", "'res' (Add)")
+    r = run("convert", "mlp_tiny", "-o", tmp_path / "p", "--pe", "4")
+    one_line_error(r, "mlp_tiny.h5", "do not apply to the streaming CNN engine")
 
 
 def test_info_reports_load_balance(capsys):

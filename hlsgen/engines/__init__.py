@@ -7,12 +7,12 @@ CNN_OPS = {"Conv", "Dense", "Pool", "Activation", "Reshape"}
 
 def engine_for(graph) -> str | None:
     """The engine a graph maps to: ``sparse_lstm`` for Input -> LSTM -> ...; ``streaming_cnn``
-    for a chain with a convolution or pooling layer (Conv/Dense/Pool/Activation/Flatten);
+    for feed-forward models (Conv / Dense / Pool / Activation / Flatten: CNNs and MLPs);
     else None."""
     nodes = graph.nodes
     if len(nodes) >= 2 and nodes[1].op == "LSTM":
         return "sparse_lstm"
     ops = {n.op for n in nodes[1:]}
-    if ops & {"Conv", "Pool"} and not ops - CNN_OPS - {"Add"}:
+    if ops & {"Conv", "Pool", "Dense"} and not ops - CNN_OPS - {"Add"}:
         return "streaming_cnn"  # Add is refused by the planner, naming the layer
     return None
