@@ -3,7 +3,7 @@
 // y = act(x W + b) for an input vector x of N elements (XW bits, signed) and M outputs, with PE
 // output lanes and SIMD input lanes: the matrix is cut into PE x SIMD tiles, and the weight
 // memory WFILE holds, output group by output group, only the tiles that are not all zero:
-// {last, sf, codes[PE][SIMD]} (sf: which SIMD chunk of x; last: the group's final tile).
+// {last, codes[PE][SIMD]} (last: the group's final tile); SFILE which SIMD chunk of x each reads.
 // One tile per cycle; all-zero tiles cost nothing.  Datapath (DP): 0 = multipliers (codes are
 // signed CW-bit weights), 1 = shifts (codes {e, sign, nonzero}: +-(x << e), no multiplier),
 // 2 = XNOR-popcount (binary weights, code 1 = -1, on inputs that are all +-2^EA: a tile adds
@@ -44,7 +44,8 @@ module hg_mvu #(
     parameter integer EA    = 0,
     parameter integer BIW   = 1,  // bits of a buffer index (holds NB - 1)
     parameter        WFILE = "w.mem",
-    parameter        BFILE = "b.mem"
+    parameter        BFILE = "b.mem",
+    parameter        SFILE = "s.mem"
 ) (
     input  wire               clk,
     input  wire               rst,
@@ -59,17 +60,19 @@ module hg_mvu #(
     input  wire [PE*OW-1:0]   lane_y
 );
     localparam integer CODES = (DIAG != 0 ? PE : PE * SIMD) * CW;
-    localparam integer MW = 1 + SFW + CODES;
+    localparam integer MW = 1 + CODES;
     localparam integer CHUNK = SIMD * XW;
     reg [MW-1:0] wmem [0:T-1];
+    reg [SFW-1:0] smem [0:T-1];  // the SIMD chunk of x each tile reads
     reg [PE*BW-1:0] bmem [0:(1 << NFW) - 1];
     initial begin
         $readmemh(WFILE, wmem);
+        $readmemh(SFILE, smem);
         $readmemh(BFILE, bmem);
     end
 
     // ---------------------------------------------------------------- input and issue
-    reg [N*XW-1:0] xbuf, work, work_d;
+    reg [N*XW-1:0] xbuf, work;
     reg xfull;
     assign s_ready = !xfull;
     reg iss;
@@ -83,7 +86,6 @@ module hg_mvu #(
     reg [BIW-1:0] p1;
     always @(posedge clk) begin
         wq <= wmem[a];
-        work_d <= work;  // stage 1 reads the vector of the tile it holds
         if (s_valid && !xfull) xbuf <= s_data;
         if (start) work <= xbuf;
     end
@@ -94,15 +96,15 @@ module hg_mvu #(
     generate
         for (j = 0; j < (1 << SFW); j = j + 1) begin : g_chunk
             if (j < SF) begin : g_real
-                assign chunk[j] = work_d[j*CHUNK +: CHUNK];
+                assign chunk[j] = work[j*CHUNK +: CHUNK];
             end else begin : g_none
                 assign chunk[j] = {CHUNK{1'b0}};
             end
         end
     endgenerate
-    wire [SFW-1:0] sf1 = wq[CODES +: SFW];
+    reg [CHUNK-1:0] xs;
+    always @(posedge clk) xs <= chunk[smem[a]];  // the tile's chunk of x, read with its weights
     wire last1 = wq[MW-1];
-    wire [CHUNK-1:0] xs = chunk[sf1];
     reg [PE*AW-1:0] ts;
     reg v2, l2;
     reg [BIW-1:0] p2;

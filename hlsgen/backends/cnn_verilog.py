@@ -179,16 +179,17 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
             cw = q["code_width"]
             words = []
             ncodes = pe if q["diag"] else pe * q["simd"]
-            for sf, last, codes in q["entries"]:
-                v = (int(last) << sfw) | sf
+            for _sf, last, codes in q["entries"]:
+                v = int(last)
                 # lane (p, s) at bits (p*SIMD + s)*CW; a diagonal (depthwise) tile keeps (p, p) only
                 flat = np.diagonal(codes) if q["diag"] else codes.reshape(-1)
                 lanes_v = 0
                 for k, c in enumerate(flat):
                     lanes_v |= (int(c) & ((1 << cw) - 1)) << (k * cw)
                 words.append((v << (ncodes * cw)) | lanes_v)
-            mw = 1 + sfw + ncodes * cw
+            mw = 1 + ncodes * cw
             mems[f"{s.name}_w"] = (words, mw)
+            mems[f"{s.name}_s"] = ([sf for sf, _, _ in q["entries"]], sfw)
             bw = q["bias_width"]
             bwords = []
             for g in range(1 << nfw):

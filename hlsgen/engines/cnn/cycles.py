@@ -259,6 +259,18 @@ def size_fifos(plan: CnnPlan, frames: int = 4) -> dict:
     res = simulate(plan, frames)
     for s in fifos:
         s.p["depth"] = res["fifo_peaks"][s.name] + 1
+    # a FIFO that never holds more than one item may not be needed at all: drop it where the
+    # model shows the frame period and latency do not suffer (wide items cost flip-flops)
+    for s in fifos:
+        if s.p["depth"] > 2:
+            continue
+        trial = [x for x in plan.stages if x is not s]
+        kept, plan.stages = plan.stages, trial
+        r = simulate(plan, frames)
+        if r["period"] <= res["period"] and r["latency"] <= res["latency"]:
+            res = r
+        else:
+            plan.stages = kept
     return res
 
 
