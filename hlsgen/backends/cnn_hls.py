@@ -126,7 +126,7 @@ def context(graph: Graph, plan: CnnPlan) -> dict:
             d.update(
                 kind="act",
                 c=q["c"],
-                items=s.items_in,
+                n_items=s.items_in,
                 out_len=s.items_in * q["c"],
                 act=_act(q["act"], src.spec.type.frac),
             )

@@ -105,6 +105,11 @@ def random_cnn(seed: int, name: str = "synthetic") -> Graph:
             ps = (2,) if one_d else (2, 2) if min(sp) >= 2 else (1, 2)
             _add(g, Pool(f"pool{i}", [src], mode=str(rng.choice(["max", "avg"])), pool_size=ps, strides=ps))
             src = f"pool{i}"
+            if rng.random() < 0.5:  # an activation on its own stage (after a pool)
+                kind = str(rng.choice(["relu", "requant", "step", "sign"]))
+                _add(g, _activation(rng, f"pact{i}", src, g[src].spec, kind))
+                src = f"pact{i}"
+                prev_sign = kind == "sign"
     spec = g[src].spec
     if rng.random() < 0.3:
         area = int(np.prod(spec.shape[:-1]))
