@@ -45,20 +45,38 @@ def _act(act: Act | None, src_frac: int, node_spec=None) -> dict | None:
 def context(graph: Graph, plan: CnnPlan) -> dict:
     byname = {n.name: n for n in graph.nodes}
     stages = []
-    cur = "t0"
+    arr = {"s_in": "t0"}  # the array holding each stage's output (a stage that only moves data: its input's)
+    by_stage = {s.name: s for s in plan.stages}
     k = 0
-    pending_window = None
+    cur = "t0"
     for s in plan.stages:
         q = s.p
-        if s.kind == "window":
-            pending_window = s
+        if s.srcs:
+            src_arr = [arr[p] for p, _ in s.srcs]
+            if s.kind in ("window", "fifo", "dup", "gather", "p2s"):
+                arr[s.name] = src_arr[0]
+                cur = src_arr[0]
+                continue
+        else:
             continue
-        if s.kind not in ("mvu", "reduce", "gpool", "act"):
-            continue
+        prod = by_stage[s.srcs[0][0]]
+        pending_window = prod if prod.kind == "window" else None
         k += 1
         dst = f"t{k}"
-        d = {"name": s.name, "what": _what(s), "src": cur, "dst": dst, "ew": s.in_width, "oew": s.out_width}
-        if s.kind == "mvu":
+        arr[s.name] = dst
+        d = {"name": s.name, "what": _what(s), "src": src_arr[0], "dst": dst, "ew": s.in_width, "oew": s.out_width}
+        if s.kind == "add":
+            d.update(
+                kind="add",
+                src_b=src_arr[1],
+                c=q["c"],
+                n_items=s.items_in,
+                out_len=s.items_in * q["c"],
+                sa=q["sa"],
+                sb=q["sb"],
+                act=None,
+            )
+        elif s.kind == "mvu":
             w = pending_window.p if pending_window is not None else None
             node = byname[s.layers[0]]
             src_frac = node.spec.type.frac
@@ -106,7 +124,6 @@ def context(graph: Graph, plan: CnnPlan) -> dict:
                 act=_act(q["act"], src_frac),
                 out_len=s.items_out * q["m"],
             )
-            pending_window = None
         elif s.kind == "reduce":
             w = pending_window.p
             d.update(
@@ -117,7 +134,6 @@ def context(graph: Graph, plan: CnnPlan) -> dict:
                 out_len=s.items_out * q["c"],
                 act=None,
             )
-            pending_window = None
         elif s.kind == "gpool":
             d.update(kind="gpool", mode=q["mode"], c=s.in_elems, n=q["n"], act=None)
         elif s.kind == "act":
@@ -131,7 +147,6 @@ def context(graph: Graph, plan: CnnPlan) -> dict:
                 act=_act(q["act"], src.spec.type.frac),
             )
         stages.append(d)
-        cur = dst
     top = top_name(plan).replace("_cnn_top", "_cnn_hls")
     return {
         "top": top,

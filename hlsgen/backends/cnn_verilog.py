@@ -25,6 +25,8 @@ CNN_HW_FILES = [
     "hg_gpool.v",
     "hg_p2s.v",
     "hg_fifo.v",
+    "hg_dup.v",
+    "hg_add.v",
 ]
 
 
@@ -96,6 +98,10 @@ def _what(s: Stage) -> str:
         )
     if s.kind == "fifo":
         return f"FIFO of {q['depth']} items"
+    if s.kind == "dup":
+        return f"fork of {s.layers[0]}'s stream"
+    if s.kind == "add":
+        return f"{s.layers[0]}: element-wise sum of two streams"
     if s.kind == "window":
         return f"{s.layers[0]} windows {q['kh']}x{q['kw']} stride {q['sh']}x{q['sw']} over {q['h']}x{q['w']}x{q['c']}"
     return f"{s.kind} for {s.layers[0]}"
@@ -105,7 +111,13 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
     """The template context and the memory images {stem: (words, width)}."""
     mems: dict = {}
     stages = []
-    for i, s in enumerate(plan.stages):
+    # the wires each output port drives: its consumer's input port
+    outs = {s.name: [None] * (2 if s.kind == "dup" else 1) for s in plan.stages}
+    for s in plan.stages:
+        for port, (prod, pport) in enumerate(s.srcs):
+            outs[prod][pport] = f"{s.name}_i{port}"
+    outs["s_out"] = []
+    for s in plan.stages:
         d = {
             "name": s.name,
             "kind": s.kind,
@@ -114,8 +126,11 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
             "out_bits": s.out_elems * s.out_width,
             "ew": s.in_width,
             "oew": s.out_width,
-            "next": plan.stages[i + 1].name if i + 1 < len(plan.stages) else "",
+            "port_bits": [s.in_elems * s.in_width] if s.kind != "add" else [s.p["c"] * s.p["wa"], s.p["c"] * s.p["wb"]],
+            "outs": outs[s.name],
         }
+        if s.kind == "add":
+            d.update(c=s.p["c"], wa=s.p["wa"], wb=s.p["wb"], sa=s.p["sa"], sb=s.p["sb"])
         q = s.p
         if s.kind == "fifo":
             d.update(depth=q["depth"], aw=ubits(max(q["depth"] - 1, 1)), nw=ubits(q["depth"]))
@@ -225,7 +240,7 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
                 lanes=lanes,
             )
         stages.append(d)
-    layers = " -> ".join(f"{s.layers[0]}" for s in plan.stages[1:-1] if s.kind not in ("window", "fifo"))
+    layers = " -> ".join(f"{s.layers[0]}" for s in plan.stages[1:-1] if s.kind not in ("window", "fifo", "dup"))
     ctx = {
         "top": top_name(plan),
         "version": __version__,

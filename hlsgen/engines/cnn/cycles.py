@@ -11,6 +11,10 @@ from __future__ import annotations
 from .plan import CnnPlan, Stage
 
 
+class Deadlock(RuntimeError):
+    """The modelled engine stops moving (a FIFO too small on a branch that must wait)."""
+
+
 class _Gather:  # hw/hg_gather.v, hw/hg_gpool.v
     window = False
 
@@ -193,7 +197,49 @@ class _Fifo:  # hw/hg_fifo.v
         self.peak = max(self.peak, self.n)
 
 
+class _Dup:  # hw/hg_dup.v: one stream to two, each branch takes the item when it can
+    window = False
+
+    def __init__(self):
+        self.v = [False, False]
+
+    def mvs(self):
+        return list(self.v)
+
+    def s_ready_port(self, port, in_valids, m_readys):
+        return all((not v) or r for v, r in zip(self.v, m_readys, strict=True))
+
+    def tick_ports(self, t, takes, m_readys):
+        if takes[0]:
+            self.v = [True, True]
+        else:
+            self.v = [v and not r for v, r in zip(self.v, m_readys, strict=True)]
+
+
+class _Add:  # hw/hg_add.v: joins two streams item by item
+    window = False
+
+    def __init__(self):
+        self.mv = False
+
+    def mvs(self):
+        return [self.mv]
+
+    def s_ready_port(self, port, in_valids, m_readys):
+        return in_valids[1 - port] and ((not self.mv) or m_readys[0])
+
+    def tick_ports(self, t, takes, m_readys):
+        if takes[0] and takes[1]:
+            self.mv = True
+        elif m_readys[0]:
+            self.mv = False
+
+
 def _model(s: Stage):
+    if s.kind == "dup":
+        return _Dup()
+    if s.kind == "add":
+        return _Add()
     if s.kind == "fifo":
         return _Fifo(s.p["depth"])
     if s.kind in ("gather", "gpool"):
@@ -219,30 +265,59 @@ def simulate(plan: CnnPlan, frames: int, lead: int = 1, max_cycles: int | None =
     per frame (difference of the last two frames; the first frame's latency when frames = 1).
     """
     st = [_model(s) for s in plan.stages]
+    idx = {s.name: i for i, s in enumerate(plan.stages)}
+    n = len(st)
+    ins = [[(idx[a], pa) for a, pa in s.srcs] for s in plan.stages]
+    nouts = [2 if s.kind == "dup" else 1 for s in plan.stages]
+    consumer = [[None] * k for k in nouts]  # (stage, its input port) of every output port
+    for j, srcs in enumerate(ins):
+        for port, (i, pi) in enumerate(srcs):
+            consumer[i][pi] = (j, port)
+
+    def mvs(m):
+        return m.mvs() if hasattr(m, "mvs") else [m.mv]
+
     words_in = plan.stages[0].items_in * frames
     words_out = plan.out_count
     sent = got = 0
     last_out = []
     t = -lead
     limit = max_cycles or 50_000_000
-    n = len(st)
+    # the longest any stage works on one item without a transfer anywhere: more is a deadlock
+    quiet_max = 1000 + 2 * max(
+        [s.p.get("tiles", 0) + 20 for s in plan.stages] + [s.p.get("cost", 0) for s in plan.stages]
+    )
+    last_move = t
     while len(last_out) < frames:
-        if t > limit:
-            raise RuntimeError("cycle model: no progress (deadlock?)")
-        # ready flows backwards (a window's ready depends on its output's), valid forwards
-        ready = [False] * (n + 1)
-        ready[n] = True
-        for i in range(n - 1, -1, -1):
-            ready[i] = st[i].s_ready(ready[i + 1])
-        valid = [t >= 0 and sent < words_in] + [m.mv for m in st]
-        if valid[0] and ready[0]:
+        if t > limit or t - last_move > quiet_max:
+            raise Deadlock(f"cycle model: nothing moved for {t - last_move} cycles (deadlock)")
+        # valid from the registers; ready flows backwards (it may depend on the consumer's)
+        vout = [mvs(m) for m in st]
+        src_valid = t >= 0 and sent < words_in
+        in_valid = [[vout[i][pi] for i, pi in ins[j]] or [src_valid] for j in range(n)]
+        ready = [None] * n
+        m_ready = [None] * n
+        for j in range(n - 1, -1, -1):
+            m_ready[j] = [True if c is None else ready[c[0]][c[1]] for c in consumer[j]]
+            m = st[j]
+            if hasattr(m, "s_ready_port"):
+                ready[j] = [m.s_ready_port(k, in_valid[j], m_ready[j]) for k in range(len(in_valid[j]))]
+            else:
+                ready[j] = [m.s_ready(m_ready[j][0])]
+        if src_valid and ready[0][0]:
             sent += 1
-        if st[-1].mv:
+        if vout[-1][0]:
             got += 1
             if got % words_out == 0:
                 last_out.append(t)
-        for i, m in enumerate(st):
-            m.tick(t, valid[i] and ready[i], ready[i + 1])
+        for j, m in enumerate(st):
+            takes = [v and r for v, r in zip(in_valid[j], ready[j], strict=True)]
+            if any(takes):
+                last_move = t
+            if hasattr(m, "tick_ports"):
+                m.tick_ports(t, takes, m_ready[j])
+            else:
+                m.tick(t, takes[0], m_ready[j][0])
         t += 1
     period = last_out[-1] - last_out[-2] if frames > 1 else last_out[0] + 1
     peaks = {s.name: m.peak for s, m in zip(plan.stages, st, strict=False) if s.kind == "fifo"}
@@ -264,13 +339,20 @@ def size_fifos(plan: CnnPlan, frames: int = 4) -> dict:
     for s in fifos:
         if s.p["depth"] > 2:
             continue
-        trial = [x for x in plan.stages if x is not s]
-        kept, plan.stages = plan.stages, trial
-        r = simulate(plan, frames)
-        if r["period"] <= res["period"] and r["latency"] <= res["latency"]:
+        user = next(x for x in plan.stages if (s.name, 0) in x.srcs)
+        port = user.srcs.index((s.name, 0))
+        kept = plan.stages
+        plan.stages = [x for x in plan.stages if x is not s]
+        user.srcs[port] = s.srcs[0]
+        try:
+            r = simulate(plan, frames)
+        except Deadlock:
+            r = None
+        if r is not None and r["period"] <= res["period"] and r["latency"] <= res["latency"]:
             res = r
         else:
             plan.stages = kept
+            user.srcs[port] = (s.name, 0)
     return res
 
 

@@ -71,6 +71,7 @@ class Stage:
     items_in: int  # per frame
     items_out: int
     p: dict = field(default_factory=dict)  # kind-specific parameters
+    srcs: list = field(default_factory=list)  # [(producer stage, its output port)] per input port
 
     @property
     def latency_cost(self) -> int:
@@ -405,7 +406,7 @@ def plan_cnn(
     lanes: int = 64,
     clock_mhz: float = 200.0,
 ) -> CnnPlan:
-    """Map a feed-forward graph (Input -> Conv/Dense/Pool/Activation/Reshape chain) to stages.
+    """Map a feed-forward graph (Conv/Dense/Pool/Activation/Flatten, residual Add) to stages.
 
     ``fold``: ``{layer: (pe, simd)}`` fixes a layer's folding; the others are chosen by
     :func:`choose_folding` for ``target_fps`` (at ``clock_mhz``) within ``dsp`` multiplier
@@ -428,73 +429,98 @@ def plan_cnn(
         raise HlsgenError(f"--lanes {lanes}: give at least 1")
     if target_fps is not None and target_fps <= 0:
         raise HlsgenError(f"--fps {target_fps}: give a positive frame rate")
+    users = {n.name: [m for m in nodes if n.name in m.inputs] for n in nodes}
     for n in nodes[1:]:
-        if len(n.inputs) != 1 or n.op in ("Add", "LSTM", "GRU", "Input"):
+        if n.op not in ("Conv", "Dense", "Pool", "Activation", "Reshape", "Add"):
             raise _fail(
                 n,
-                f"the streaming CNN engine does not build {n.op} yet (a chain of Conv, Dense, Pool, "
-                "Activation and Flatten)",
+                f"the streaming CNN engine does not build {n.op} (Conv, Dense, Pool, Activation, Flatten, Add)",
             )
-    for i, n in enumerate(nodes[1:], 1):
-        if n.inputs[0] != nodes[i - 1].name:
-            raise _fail(n, "the streaming CNN engine needs a chain of layers (no branches)")
+        if len(users[n.name]) > 2:
+            raise _fail(n, f"feeds {len(users[n.name])} layers; the engine forks a stream in two at most")
+    if len(users[inp.name]) > 2:
+        raise _fail(inp, "feeds more than two layers; the engine forks a stream in two at most")
+    if graph.output != nodes[-1].name or users[nodes[-1].name]:
+        raise _fail(nodes[-1], "the engine streams the last layer's output only")
     geo = _spatial(inp.spec.shape)
     if geo is None:
         if len(inp.spec.shape) != 1:
             raise _fail(inp, f"input shape {inp.spec.shape} cannot be streamed (1-D vector, [L, C] or [H, W, C])")
         geo = (1, 1, inp.spec.shape[0])
+
+    def geo_of(shape):
+        return _spatial(shape) or (1, 1, shape[0])
+
     # first pass: the MVU layers, their item counts and the window floor (cycles/frame)
     layers = []
-    cur = geo  # (H, W, C) of the stream, or None once flattened to one item
     for n in nodes[1:]:
-        if n.op == "Conv":
-            oh, ow, oc = _spatial(n.spec.shape)
-            h, wd, _ = cur
-            ph = h + sum(_pad_amounts(h, n.kernel.raw.shape[0], n.strides[0], n.padding)) if n.rank == 2 else 1
-            pw = wd + sum(_pad_amounts(wd, n.kernel.raw.shape[n.rank - 1], n.strides[-1], n.padding))
-            layers.append((n, oh * ow, ph * pw))
-            cur = (oh, ow, oc)
-        elif n.op == "Dense":
-            items = cur[0] * cur[1]
-            layers.append((n, items, 0))
-            cur = (cur[0], cur[1], n.spec.shape[-1])
-        elif n.op == "Pool":
-            if n.global_:
-                cur = (1, 1, cur[2])
+        if n.op in ("Conv", "Dense"):
+            h, wd, _ = geo_of(byname[n.inputs[0]].spec.shape)
+            if n.op == "Conv":
+                oh, ow, _ = geo_of(n.spec.shape)
+                ph = h + sum(_pad_amounts(h, n.kernel.raw.shape[0], n.strides[0], n.padding)) if n.rank == 2 else 1
+                pw = wd + sum(_pad_amounts(wd, n.kernel.raw.shape[n.rank - 1], n.strides[-1], n.padding))
+                layers.append((n, oh * ow, ph * pw))
             else:
-                sh = _spatial(n.spec.shape)
-                cur = sh
+                layers.append((n, h * wd, 0))
         elif n.op == "Reshape":
             if len(n.spec.shape) != 1 and math.prod(n.spec.shape[:-1]) != 1:
                 raise _fail(n, f"Reshape to {n.spec.shape} cannot be streamed (Flatten to a vector only)")
-            cur = (1, 1, math.prod(n.spec.shape))
     folding = choose_folding(layers, fold, target_fps, dsp, lanes, clock_mhz)
 
     stages: list[Stage] = []
+    streams: dict = {}  # IR node -> {"srcs": [(stage, port)] still to hand out, "w", "spec", "bip"}
+
+    def emit(node_name, src, w, spec, bip):
+        """The stream of an IR node leaves ``src``; a node with two users gets a fork."""
+        if len(users[node_name]) == 2:
+            c = math.prod(geo_of(spec.shape)[2:])
+            items = math.prod(geo_of(spec.shape)[:2])
+            dup = Stage(f"{src[0]}_fork", "dup", [node_name], c, w, c, w, items, items, {}, [src])
+            stages.append(dup)
+            srcs = [(dup.name, 0), (dup.name, 1)]
+        else:
+            srcs = [src]
+        streams[node_name] = {"srcs": srcs, "w": w, "spec": spec, "bip": bip}
+
+    def take(node_name):
+        st = streams[node_name]
+        return st["srcs"].pop(0), st["w"], st["spec"], st["bip"]
+
     h, wd, c = geo
     x_w = _width(inp.spec)
     stages.append(Stage("s_in", "gather", [inp.name], 1, x_w, c, x_w, h * wd * c, h * wd, {"n": c}))
-    spec = inp.spec
-    bip = None  # the stream's values are all +-2^bip (binary activations)
-    i = 1
-    k = 0
-    while i < len(nodes):
-        n = nodes[i]
-        nxt = nodes[i + 1] if i + 1 < len(nodes) else None
-        k += 1
+    emit(inp.name, ("s_in", 0), x_w, inp.spec, None)
+    fused = set()
+    for k, n in enumerate(nodes[1:], 1):
+        if n.name in fused:
+            continue
         sname = f"s{k}_{_ident(n.name)}"
+        if n.op == "Add":
+            (sa_src, wa, spa, _), (sb_src, wb, spb, _) = take(n.inputs[0]), take(n.inputs[1])
+            h, wd, c = geo_of(n.spec.shape)
+            f = n.spec.type.frac
+            ow_ = _width(n.spec)
+            p = {"c": c, "wa": wa, "wb": wb, "sa": f - spa.type.frac, "sb": f - spb.type.frac}
+            st = Stage(sname, "add", [n.name], c, max(wa, wb), c, ow_, h * wd, h * wd, p, [sa_src, sb_src])
+            stages.append(st)
+            emit(n.name, (sname, 0), ow_, n.spec, None)
+            continue
+        src, x_w, spec, bip = take(n.inputs[0])
+        h, wd, c = geo_of(spec.shape)
         if n.op in ("Conv", "Dense"):
             act = None
-            if nxt is not None and nxt.op == "Activation":
-                act = _act_for(nxt, n.spec, _width(n.spec), f"{sname}_act")
-                i += 1
+            us = users[n.name]
+            if len(us) == 1 and us[0].op == "Activation":
+                act = _act_for(us[0], n.spec, _width(n.spec), f"{sname}_act")
+                fused.add(us[0].name)
             items = h * wd
             x_bip = bip
             if n.op == "Conv":
                 kshape = n.kernel.raw.shape[: n.rank]
                 kh, kw = kshape if n.rank == 2 else (1, kshape[0])
                 sh_, sw_ = n.strides if n.rank == 2 else (1, n.strides[0])
-                oh, ow, oc = _spatial(n.spec.shape)
+                oh, ow, _ = _spatial(n.spec.shape)
                 if kh > h or kw > wd:
                     raise _fail(n, f"kernel {kh}x{kw} is larger than its {h}x{wd} input")
                 pt, pb = _pad_amounts(h, kh, sh_, n.padding) if n.rank == 2 else (0, 0)
@@ -502,24 +528,22 @@ def plan_cnn(
                 if pt or pb or pl or pr:
                     x_bip = None  # padding brings zeros
                 if not (kh == kw == 1 and sh_ == sw_ == 1):
-                    stages.append(
-                        _window(f"{sname}_win", n.name, h, wd, c, x_w, kh, kw, sh_, sw_, pt, pl, pb, pr, oh, ow)
-                    )
+                    win = _window(f"{sname}_win", n.name, h, wd, c, x_w, kh, kw, sh_, sw_, pt, pl, pb, pr, oh, ow)
+                    win.srcs = [src]
+                    stages.append(win)
+                    src = (win.name, 0)
                 items = oh * ow
-                h, wd = oh, ow
             pe, simd = folding[n.name]
             st = plan_mvu(sname, n, spec, x_w, pe, simd, act, items, x_bip)
-            bip = bipolar(act.table and nodes[i].step) if act is not None and act.mode == "step" else None
+            st.srcs = [src]
             stages.append(st)
-            c = st.out_elems
-            x_w = st.out_width
-            spec = nodes[i].spec
+            out_node = us[0] if act is not None else n
+            obip = bipolar(out_node.step) if act is not None and act.mode == "step" else None
+            emit(out_node.name, (sname, 0), st.out_width, out_node.spec, obip)
         elif n.op == "Pool":
+            ow_ = _width(n.spec)
             if n.global_:
-                st = Stage(
-                    sname, "gpool", [n.name], c, x_w, c, _width(n.spec), h * wd, 1, {"mode": n.mode, "n": h * wd}
-                )
-                h = wd = 1
+                st = Stage(sname, "gpool", [n.name], c, x_w, c, ow_, h * wd, 1, {"mode": n.mode, "n": h * wd}, [src])
                 stages.append(st)
             else:
                 ps = tuple(n.pool_size) if len(n.pool_size) == 2 else (1, n.pool_size[0])
@@ -527,74 +551,56 @@ def plan_cnn(
                 oh, ow, _ = _spatial(n.spec.shape)
                 if ps[0] > h or ps[1] > wd:
                     raise _fail(n, f"pool window {ps[0]}x{ps[1]} is larger than its {h}x{wd} input")
-                stages.append(
-                    _window(f"{sname}_win", n.name, h, wd, c, x_w, ps[0], ps[1], ss[0], ss[1], 0, 0, 0, 0, oh, ow)
-                )
+                win = _window(f"{sname}_win", n.name, h, wd, c, x_w, ps[0], ps[1], ss[0], ss[1], 0, 0, 0, 0, oh, ow)
+                win.srcs = [src]
+                stages.append(win)
                 kk = ps[0] * ps[1]
+                p = {"mode": n.mode, "k": kk, "c": c, "cost": 1}
                 stages.append(
-                    Stage(
-                        sname,
-                        "reduce",
-                        [n.name],
-                        kk * c,
-                        x_w,
-                        c,
-                        _width(n.spec),
-                        oh * ow,
-                        oh * ow,
-                        {"mode": n.mode, "k": kk, "c": c, "cost": 1},
-                    )
+                    Stage(sname, "reduce", [n.name], kk * c, x_w, c, ow_, oh * ow, oh * ow, p, [(win.name, 0)])
                 )
-                h, wd = oh, ow
-            x_w = _width(n.spec)
-            spec = n.spec
-            bip = bip if n.mode == "max" else None
+            emit(n.name, (sname, 0), ow_, n.spec, bip if n.mode == "max" else None)
         elif n.op == "Activation":
             act = _act_for(n, spec, x_w, f"{sname}")
-            stages.append(
-                Stage(
-                    sname,
-                    "act",
-                    [n.name],
-                    c,
-                    x_w,
-                    c,
-                    act.out_width,
-                    h * wd,
-                    h * wd,
-                    {"act": act, "c": c, "cost": act.latency + 1},
-                )
-            )
-            x_w = act.out_width
-            spec = n.spec
-            bip = bipolar(n.step) if n.function == "step" else None
+            p = {"act": act, "c": c, "cost": act.latency + 1}
+            stages.append(Stage(sname, "act", [n.name], c, x_w, c, act.out_width, h * wd, h * wd, p, [src]))
+            emit(n.name, (sname, 0), act.out_width, n.spec, bipolar(n.step) if n.function == "step" else None)
         elif n.op == "Reshape":
             if h * wd > 1:
-                stages.append(Stage(sname, "gather", [n.name], c, x_w, c * h * wd, x_w, h * wd, 1, {"n": h * wd}))
-            c, h, wd = c * h * wd, 1, 1
-        i += 1
-    stages.append(Stage("s_out", "p2s", [nodes[-1].name], c, x_w, 1, x_w, h * wd, h * wd * c, {"n": c}))
+                p = {"n": h * wd}
+                stages.append(Stage(sname, "gather", [n.name], c, x_w, c * h * wd, x_w, h * wd, 1, p, [src]))
+                src = (sname, 0)
+            emit(n.name, src, x_w, n.spec, bip)
+    last = nodes[-1]
+    src, x_w, spec, _ = take(last.name)
+    h, wd, c = geo_of(spec.shape)
+    stages.append(Stage("s_out", "p2s", [last.name], c, x_w, 1, x_w, h * wd, h * wd * c, {"n": c}, [src]))
     # FIFOs on every link but a window generator's output (a window is wide; its consumer
-    # takes it at once): sized from the cycle model so that the layers overlap
-    linked = [stages[0]]
-    for a, b in zip(stages[:-1], stages[1:], strict=False):
-        if a.kind != "window" and a is not stages[0]:
-            w = a.out_elems * a.out_width
-            linked.append(
-                Stage(
-                    f"{b.name}_q",
-                    "fifo",
-                    [],
-                    a.out_elems,
-                    a.out_width,
-                    a.out_elems,
-                    a.out_width,
-                    a.items_out,
-                    a.items_out,
-                    {"depth": 2, "bits": w},
-                )
+    # takes it at once) and the input's: sized from the cycle model so that the layers
+    # overlap, and a branch that waits for the other (a residual) holds what it must
+    byname_st = {st.name: st for st in stages}
+    linked = []
+    for st in stages:
+        for port, (prod, pport) in enumerate(st.srcs):
+            a = byname_st[prod]
+            if a.kind == "window" or a.name == "s_in":
+                continue
+            q = Stage(
+                f"{st.name}_q{port}",
+                "fifo",
+                [],
+                a.out_elems,
+                a.out_width,
+                a.out_elems,
+                a.out_width,
+                a.items_out,
+                a.items_out,
+                {"depth": 2, "bits": a.out_elems * a.out_width},
+                [(prod, pport)],
             )
-        linked.append(b)
+            linked.append(q)
+            st.srcs[port] = (q.name, 0)
+        linked.append(st)
     stages = linked
     name = graph.meta.get("name") or Path(str(graph.meta.get("source") or "model")).stem
     plan = CnnPlan(_ident(name), stages, tuple(geo), _width(inp.spec), h * wd * c, x_w, clock_mhz)

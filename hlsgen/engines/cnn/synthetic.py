@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...fixed import FixedType
-from ...ir import Activation, Conv, Dense, Graph, Input, Pool, Reshape, StepFunction, Weight
+from ...ir import Activation, Add, Conv, Dense, Graph, Input, Pool, Reshape, StepFunction, Weight
 
 
 def _weights(rng, shape, kind: str, bits: int, density: float) -> Weight:
@@ -100,6 +100,19 @@ def random_cnn(seed: int, name: str = "synthetic") -> Graph:
         if act != "none":
             _add(g, _activation(rng, f"act{i}", src, g[src].spec, act))
             src = f"act{i}"
+        if rng.random() < 0.3:  # a residual block: src -> conv (same shape) [-> act] -> Add(., src)
+            spec = g[src].spec
+            cin = spec.shape[-1]
+            kr = [int(rng.integers(1, min(3, n) + 1)) for n in spec.shape[:-1]]
+            rk = _weights(rng, (*kr, cin, cin), "fixed", int(rng.integers(2, 7)), 0.8)
+            _add(g, Conv(f"rconv{i}", [src], kernel=rk, strides=(1,) * len(kr), padding="same"))
+            body = f"rconv{i}"
+            if rng.random() < 0.6:
+                _add(g, _activation(rng, f"ract{i}", body, g[body].spec, "requant"))
+                body = f"ract{i}"
+            _add(g, Add(f"res{i}", [body, src] if rng.random() < 0.5 else [src, body]))
+            src = f"res{i}"
+            prev_sign = False
         sp = g[src].spec.shape[:-1]
         if rng.random() < 0.4 and min(sp) >= 2:
             ps = (2,) if one_d else (2, 2) if min(sp) >= 2 else (1, 2)
