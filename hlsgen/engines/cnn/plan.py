@@ -62,7 +62,7 @@ class Act:
 @dataclass
 class Stage:
     name: str
-    kind: str  # gather | window | mvu | reduce | gpool | act | p2s
+    kind: str  # gather | window | mvu | reduce | gpool | act | dup | add | fifo | p2s
     layers: list  # IR node names this stage realises
     in_elems: int
     in_width: int
@@ -72,11 +72,6 @@ class Stage:
     items_out: int
     p: dict = field(default_factory=dict)  # kind-specific parameters
     srcs: list = field(default_factory=list)  # [(producer stage, its output port)] per input port
-
-    @property
-    def latency_cost(self) -> int:
-        """Cycles from start to result for proc stages (see hw/)."""
-        return self.p.get("cost", 0)
 
 
 @dataclass
