@@ -18,13 +18,13 @@ from .hls import _cint
 from .verilog import render_files
 
 
-def _act(act: Act | None, src_frac: int, node_spec=None) -> dict | None:
+def _act(act: Act | None, src_frac: int) -> dict | None:
     if act is None:
         return None
     d = {"mode": act.mode, "xw": act.in_width, "ch": 1, "n": 1}
     if act.mode == "requant":
         rq = act.requant
-        d["src_t"] = FixedType(act.in_width, act.in_width - src_frac, True).c_type("ap")
+        src = FixedType(act.in_width, act.in_width - src_frac, True)
         d["relu"] = rq["relu"]
         d["rqw"] = rq["rq_width"]
         d["rq_signed"] = rq["out_signed"]
@@ -32,7 +32,7 @@ def _act(act: Act | None, src_frac: int, node_spec=None) -> dict | None:
             rq["rq_width"], rq["rq_width"] - (src_frac - rq["shift"]), rq["out_signed"], rq["rounding"], rq["overflow"]
         )
         d["dst_t_ap"], d["dst_t_ac"] = dst.c_type("ap"), dst.c_type("ac")
-        d["src_t_ap"], d["src_t_ac"] = d["src_t"], FixedType(act.in_width, act.in_width - src_frac, True).c_type("ac")
+        d["src_t_ap"], d["src_t_ac"] = src.c_type("ap"), src.c_type("ac")
     elif act.mode == "step":
         t = act.table
         d["ch"] = t.channels

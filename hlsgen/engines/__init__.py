@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-CNN_OPS = {"Conv", "Dense", "Pool", "Activation", "Reshape"}
+CNN_OPS = {"Conv", "Dense", "Pool", "Activation", "Reshape", "Add"}
 
 
 def engine_for(graph) -> str | None:
@@ -14,6 +14,6 @@ def engine_for(graph) -> str | None:
     if len(nodes) >= 2 and nodes[1].op == "LSTM":
         return "sparse_lstm"
     ops = {n.op for n in nodes[1:]}
-    if ops & {"Conv", "Pool", "Dense"} and not ops - CNN_OPS - {"Add"}:
+    if ops & {"Conv", "Pool", "Dense"} and not ops - CNN_OPS:
         return "streaming_cnn"
     return None

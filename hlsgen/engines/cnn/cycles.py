@@ -16,8 +16,6 @@ class Deadlock(RuntimeError):
 
 
 class _Gather:  # hw/hg_gather.v, hw/hg_gpool.v
-    window = False
-
     def __init__(self, n):
         self.n, self.k, self.cfull, self.mv = n, 0, False, False
 
@@ -44,8 +42,6 @@ class _Gather:  # hw/hg_gather.v, hw/hg_gpool.v
 
 
 class _Window:  # hw/hg_window.v
-    window = True
-
     def __init__(self, p):
         self.p = p
         self.r = self.c = 0
@@ -78,8 +74,6 @@ class _Window:  # hw/hg_window.v
 
 
 class _Mvu:  # hw/hg_mvu.v
-    window = False
-
     def __init__(self, q):
         self.T, self.lat, self.nb = q["tiles"], q["lat"], q["nb"]
         self.xfull = self.iss = False
@@ -128,8 +122,6 @@ class _Mvu:  # hw/hg_mvu.v
 
 
 class _Proc:  # hw/hg_proc.v
-    window = False
-
     def __init__(self, cost):
         self.cost = cost
         self.xfull = self.busy = self.mv = False
@@ -155,8 +147,6 @@ class _Proc:  # hw/hg_proc.v
 
 
 class _P2s:  # hw/hg_p2s.v
-    window = False
-
     def __init__(self, n):
         self.n, self.k, self.xfull, self.mv = n, 0, False, False
 
@@ -179,8 +169,6 @@ class _P2s:  # hw/hg_p2s.v
 
 
 class _Fifo:  # hw/hg_fifo.v
-    window = False
-
     def __init__(self, depth):
         self.d, self.n, self.peak = depth, 0, 0
 
@@ -198,8 +186,6 @@ class _Fifo:  # hw/hg_fifo.v
 
 
 class _Dup:  # hw/hg_dup.v: one stream to two, each branch takes the item when it can
-    window = False
-
     def __init__(self):
         self.v = [False, False]
 
@@ -217,8 +203,6 @@ class _Dup:  # hw/hg_dup.v: one stream to two, each branch takes the item when i
 
 
 class _Add:  # hw/hg_add.v: joins two streams item by item
-    window = False
-
     def __init__(self):
         self.mv = False
 

@@ -276,7 +276,6 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int,
         "nf": nf,
         "sf": sf,
         "datapath": datapath,
-        "emin": emin,
         "x_exp": x_bip if datapath == "xnor" else 0,
         "code_width": code_w,
         "x_width": x_width,
@@ -291,13 +290,11 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int,
         "act": act,
         "lat": lat,
         "nb": nb,
-        "matrix": rel,
         "macs": macs,
         # MAC slots not spent per item: the layer's MACs less the lanes of the stored tiles
         "macs_skipped": max(0, macs - tiles * (pe if diag else pe * simd)),
         "diag": diag,
         "lanes": pe if diag else pe * simd,
-        "zero_weights": int(np.count_nonzero(w == 0)),
         "depthwise": depthwise,
     }
     return Stage(name, "mvu", [node.name] + ([act.node] if act else []), n, x_width, m, out_w, items, items, p)
@@ -469,8 +466,8 @@ def plan_cnn(
     def emit(node_name, src, w, spec, bip):
         """The stream of an IR node leaves ``src``; a node with two users gets a fork."""
         if len(users[node_name]) == 2:
-            c = math.prod(geo_of(spec.shape)[2:])
-            items = math.prod(geo_of(spec.shape)[:2])
+            h, wd, c = geo_of(spec.shape)
+            items = h * wd
             dup = Stage(f"{src[0]}_fork", "dup", [node_name], c, w, c, w, items, items, {}, [src])
             stages.append(dup)
             srcs = [(dup.name, 0), (dup.name, 1)]
@@ -590,7 +587,7 @@ def plan_cnn(
                 a.out_width,
                 a.items_out,
                 a.items_out,
-                {"depth": 2, "bits": a.out_elems * a.out_width},
+                {"depth": 2},
                 [(prod, pport)],
             )
             linked.append(q)
