@@ -69,9 +69,21 @@ class Project:
     def _input_error(self, e: Exception) -> HlsgenError:
         return HlsgenError(str(e), layer=self.graph.input.name, layer_type="Input")
 
+    @property
+    def is_onnx(self) -> bool:
+        return self.graph.meta.get("frontend") == "onnx"
+
     def predict(self, x) -> np.ndarray:
-        """Real outputs for real inputs (inputs quantized to the input type on entry)."""
+        """Real outputs for real inputs (inputs quantized to the input type on entry).
+
+        For a model converted from ONNX, inputs and outputs are in the ONNX model's layout
+        and element types: the output equals ONNX Runtime's.
+        """
         try:
+            if self.is_onnx:
+                from .frontends.onnx import output_to_onnx
+
+                return output_to_onnx(self.graph, execute.predict_int(self.graph, self.quantize_input(x)))
             return execute.predict(self.graph, x)
         except ValueError as e:
             raise self._input_error(e) from None
@@ -86,13 +98,21 @@ class Project:
     def trace(self, x) -> dict[str, np.ndarray]:
         """Real values of every node's output for real inputs."""
         try:
-            raws = execute.trace(self.graph, execute.quantize_input(self.graph, x))
+            raws = execute.trace(self.graph, self.quantize_input(x))
         except ValueError as e:
             raise self._input_error(e) from None
         return {n.name: n.spec.type.to_float(raws[n.name]) for n in self.graph}
 
     def quantize_input(self, x) -> np.ndarray:
-        return execute.quantize_input(self.graph, x)
+        """Raw input integers the hardware receives for real inputs (ONNX layout for ONNX models)."""
+        try:
+            if self.is_onnx:
+                from .frontends.onnx import quantize_input
+
+                return quantize_input(self.graph, x)
+            return execute.quantize_input(self.graph, x)
+        except ValueError as e:
+            raise self._input_error(e) from None
 
     @property
     def input_type(self):
@@ -232,6 +252,12 @@ def convert(
         from .frontends.keras import convert_keras
 
         graph = convert_keras(src, cfg)
+    elif kind == "onnx":
+        from .frontends.onnx import convert_onnx
+
+        if not isinstance(src, str):
+            raise HlsgenError("give an ONNX model as a file path")
+        graph = convert_onnx(src, cfg)
     else:
         raise HlsgenError(f"no frontend for this model ({kind})", file=str(src))
     proj = Project(graph)

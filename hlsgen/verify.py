@@ -17,6 +17,9 @@ from .project import Project
 def default_inputs(proj: Project) -> tuple[np.ndarray, str]:
     """Held-out digits for zoo-shaped inputs, else random values on the input grid."""
     shape = tuple(proj.graph.input.shape)
+    onnx_in = proj.graph.meta.get("onnx", {}).get("input") if proj.is_onnx else None
+    if onnx_in is not None:
+        shape = tuple(onnx_in["shape"])
     if int(np.prod(shape)) == 64:
         from .zoo.build import digits
 
@@ -24,6 +27,10 @@ def default_inputs(proj: Project) -> tuple[np.ndarray, str]:
         return xte.reshape((-1,) + shape).astype(np.float64), "held-out digits"
     t = proj.input_type
     rng = np.random.default_rng(0)
+    if onnx_in is not None:
+        from .frontends.onnx.io import onnx_random_inputs
+
+        return onnx_random_inputs(proj.graph, rng, 256), "random values over the input quantizer's range"
     raw = rng.integers(t.min_raw, t.max_raw, size=(256,) + shape, endpoint=True)
     return t.to_float(raw), "random values on the input grid"
 
@@ -61,6 +68,8 @@ def verify_against_source(proj: Project, x: np.ndarray | None = None) -> dict:
         x, what = default_inputs(proj)
     else:
         what = "given inputs"
+    if proj.is_onnx:
+        return _verify_onnx(proj, source, x, what)
     # compare on inputs already on the input grid (what the hardware receives)
     xq = g.input.type.to_float(proj.quantize_input(x))
     y_ref = proj.predict(xq)
@@ -85,6 +94,32 @@ def verify_against_source(proj: Project, x: np.ndarray | None = None) -> dict:
         "exact_conversion": g.meta.get("exact", True),
         "checks": checks,
     }
+
+
+def _verify_onnx(proj: Project, source: str, x, what: str) -> dict:
+    """The reference against ONNX Runtime (default CPU session), value for value."""
+    from .frontends.onnx.io import run_onnxruntime
+
+    y_rt = run_onnxruntime(source, x, proj.graph)
+    y_ref = proj.predict(x)
+    if y_rt.shape != y_ref.shape:
+        raise HlsgenError(
+            f"ONNX Runtime output shape {y_rt.shape} differs from the reference {y_ref.shape}", file=source
+        )
+    mism = int(np.count_nonzero(y_ref != y_rt))
+    diff = np.abs(y_ref.astype(np.float64) - y_rt.astype(np.float64))
+    checks = [
+        {
+            "name": "reference vs ONNX Runtime",
+            "inputs": what,
+            "framework_precision": "ONNX Runtime CPU, default graph optimizations",
+            "vectors": int(len(x)),
+            "values": int(y_ref.size),
+            "mismatches": mism,
+            "max_abs_difference": float(diff.max()) if diff.size else 0.0,
+        }
+    ]
+    return {"equal": mism == 0, "exact_conversion": True, "checks": checks}
 
 
 def verify_hardware(proj: Project, x: np.ndarray, what: str, csim: bool, rtl: bool, rtl_count: int | None) -> list:

@@ -1,0 +1,96 @@
+"""The ONNX view of a converted graph: inputs as ONNX Runtime takes them, outputs as it returns them.
+
+A graph converted from ONNX keeps, in ``graph.meta["onnx"]``, how the model's float input is
+quantized (the first QuantizeLinear or Quant, evaluated the way ONNX Runtime / QONNX do),
+the layout change from ONNX's channels-first to the IR's channels-last, and how the IR's
+raw output maps back onto the ONNX output tensor (values and element order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .numerics import ONNX_INT_TYPES, qonnx_quant
+
+
+def _info(graph) -> dict:
+    info = graph.meta.get("onnx")
+    if not info:
+        raise ValueError("this graph was not converted from ONNX")
+    return info
+
+
+def quantize_input(graph, x) -> np.ndarray:
+    """Raw IR input integers for an ONNX-layout input batch (float, or the model's integers)."""
+    info = _info(graph)["input"]
+    shape = tuple(info["shape"])
+    x = np.asarray(x)
+    if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+        raise ValueError(f"input shape {tuple(x.shape[1:])} does not match the ONNX input {shape} (batch first)")
+    q = info.get("quantize")
+    if q is None:  # integer input: the IR holds q - zero_point
+        raw = x.astype(np.int64) - int(info.get("zero_point", 0))
+    else:
+        xf = x.astype(np.float32)
+        s = np.float32(q["scale"])
+        if q["op"] == "QuantizeLinear":
+            v = np.rint(xf / s)
+            v = np.clip(v, q["qmin"] - q["zero_point"], q["qmax"] - q["zero_point"])
+            raw = v.astype(np.int64)
+        else:  # QONNX Quant: its output is (q - zp) * scale; the IR holds q - zp
+            y = qonnx_quant(xf, s, np.float32(q["zero_point"]), q["bits"], q["signed"], q["narrow"], q["rounding"])
+            raw = np.rint(y / s).astype(np.int64)
+    raw = np.moveaxis(raw, 1, -1) if raw.ndim > 2 else raw
+    return raw
+
+
+def output_to_onnx(graph, raw) -> np.ndarray:
+    """ONNX Runtime's output (values, element type, layout) from the IR's raw output integers."""
+    info = _info(graph)["output"]
+    raw = np.asarray(raw, dtype=np.int64)
+    n = raw.shape[0]
+    flat = raw.reshape(n, -1)
+    out = np.empty_like(flat)
+    out[:, np.asarray(info["index"], dtype=np.int64)] = flat
+    out = out.reshape((n,) + tuple(info["shape"]))
+    t = graph.output_spec.type
+    if info["kind"] in ("int", "dequantized"):
+        # IR value = (q - zp) * unit: q - zp = raw * 2**-frac / unit
+        d = np.rint(np.ldexp(out.astype(np.float64), -t.frac) / info["unit"]).astype(np.int64)
+        if info["kind"] == "dequantized":  # DequantizeLinear as ONNX Runtime computes it
+            return d.astype(np.float32) * np.float32(info["scale"])
+        return (d + info["zero_point"]).astype(ONNX_INT_TYPES[info["elem"]][0])
+    return (np.ldexp(out.astype(np.float64), -t.frac) * info["scale"]).astype(np.float32)
+
+
+def onnx_random_inputs(graph, rng, n: int) -> np.ndarray:
+    """Random ONNX-layout inputs spanning the input quantizer's range (a little beyond, to saturate)."""
+    info = _info(graph)["input"]
+    shape = (n,) + tuple(info["shape"])
+    q = info.get("quantize")
+    if q is None:
+        lo, hi = (
+            graph.input.type.min_raw + info.get("zero_point", 0),
+            graph.input.type.max_raw + info.get("zero_point", 0),
+        )
+        return rng.integers(lo, hi, size=shape, endpoint=True).astype(ONNX_INT_TYPES[info["elem"]][0])
+    s, zp = q["scale"], q["zero_point"]
+    lo, hi = (q["qmin"] - zp - 2) * s, (q["qmax"] - zp + 2) * s
+    return rng.uniform(lo, hi, size=shape).astype(np.float32)
+
+
+def run_onnxruntime(source: str, x, graph=None) -> np.ndarray:
+    """The model's output in ONNX Runtime (CPU, default options) for an ONNX-layout batch."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(source), so, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    x = np.asarray(x)
+    if inp.type == "tensor(float)":
+        x = x.astype(np.float32)
+    outs = []
+    for k in range(0, len(x), 1024):
+        outs.append(sess.run(None, {inp.name: x[k : k + 1024]})[0])
+    return np.concatenate(outs, axis=0)

@@ -1,0 +1,153 @@
+"""Read an ONNX file and refuse, in one line naming the node, what cannot be converted.
+
+Checks, in order: the file parses; external data is present; the opset is one hlsgen
+knows; the ONNX checker accepts the graph; every input has a static shape (a symbolic
+batch dimension is allowed).  :func:`ort_kernels` asks ONNX Runtime how it will execute
+the graph (which nodes it fuses into integer kernels), because that decides the
+arithmetic hlsgen must reproduce.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ...errors import HlsgenError
+
+#: default-domain opsets this frontend is written and tested against
+OPSETS = range(10, 22)
+#: domains of the QONNX custom ops (Quant, BipolarQuant, Trunc)
+QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "qonnx", "finn")
+
+
+def node_label(node) -> str:
+    return node.name or (node.output[0] if node.output else node.op_type)
+
+
+def load_onnx(path) -> object:
+    """The model with names on every node, external data loaded; HlsgenError on bad input."""
+    import onnx
+    from onnx import TensorProto
+
+    file = str(path)
+    p = Path(file)
+    if not p.is_file():
+        raise HlsgenError("no such file", file=file)
+    try:
+        model = onnx.load(file, load_external_data=False)
+    except Exception as e:  # protobuf raises DecodeError and friends
+        raise HlsgenError(f"not a readable ONNX model ({type(e).__name__}: {_first_line(e)})", file=file) from None
+    g = model.graph
+    if not g.node:
+        raise HlsgenError("the ONNX graph has no nodes (not a model, or a truncated file)", file=file)
+    # every node gets a name: errors and ONNX Runtime's optimized graph refer to nodes by name
+    seen = set()
+    for i, n in enumerate(g.node):
+        if not n.name or n.name in seen:
+            n.name = f"{n.op_type}_{i}"
+        seen.add(n.name)
+    users = {}
+    for n in g.node:
+        for t in n.input:
+            users.setdefault(t, n)
+    for init in g.initializer:
+        if init.data_location == TensorProto.EXTERNAL:
+            loc = {e.key: e.value for e in init.external_data}.get("location", "")
+            if not loc or not (p.parent / loc).is_file():
+                user = users.get(init.name)
+                raise HlsgenError(
+                    f"external data '{loc}' of initializer '{init.name}' is missing (expected beside the model file)",
+                    file=file,
+                    layer=node_label(user) if user is not None else init.name,
+                    layer_type=user.op_type if user is not None else "initializer",
+                )
+    try:
+        from onnx.external_data_helper import load_external_data_for_model
+
+        load_external_data_for_model(model, str(p.parent))
+    except Exception as e:
+        raise HlsgenError(f"cannot read the external data ({_first_line(e)})", file=file) from None
+    check_opsets(model, file)
+    try:
+        onnx.checker.check_model(model)
+    except Exception as e:
+        raise HlsgenError(f"the ONNX checker rejects the model: {_first_line(e)}", file=file) from None
+    init_names = {i.name for i in g.initializer}
+    for vi in g.input:
+        if vi.name in init_names:
+            continue
+        dims = vi.type.tensor_type.shape.dim
+        if not vi.type.tensor_type.HasField("shape"):
+            raise HlsgenError(
+                "input has no shape; export the model with a fixed input shape",
+                file=file,
+                layer=vi.name,
+                layer_type="graph input",
+            )
+        for k, d in enumerate(dims):
+            if k == 0:
+                continue  # the batch dimension may be symbolic
+            if not d.HasField("dim_value") or d.dim_value <= 0:
+                raise HlsgenError(
+                    f"dimension {k} is dynamic ('{d.dim_param or '?'}'); hardware needs fixed shapes "
+                    "(export with a fixed input shape)",
+                    file=file,
+                    layer=vi.name,
+                    layer_type="graph input",
+                )
+    return model
+
+
+def check_opsets(model, file):
+    for op in model.opset_import:
+        if op.domain in ("", "ai.onnx"):
+            if op.version not in OPSETS:
+                raise HlsgenError(
+                    f"opset {op.version} is not supported (default domain opsets {OPSETS.start}-{OPSETS.stop - 1})",
+                    file=file,
+                )
+    known = {"", "ai.onnx", *QONNX_DOMAINS}
+    for n in model.graph.node:
+        if n.domain not in known:
+            raise HlsgenError(
+                f"operator domain '{n.domain}' is not supported (the ONNX default domain and QONNX's)",
+                file=file,
+                layer=node_label(n),
+                layer_type=n.op_type,
+            )
+
+
+def uses_qonnx(model) -> bool:
+    return any(n.domain in QONNX_DOMAINS for n in model.graph.node)
+
+
+def ort_kernels(model, file) -> dict:
+    """{output tensor name: op type} of ONNX Runtime's optimized graph (CPU, default level).
+
+    ONNX Runtime rewrites DequantizeLinear -> Conv/Gemm/MatMul -> QuantizeLinear into
+    integer kernels (QLinearConv, QGemm, QLinearMatMul) when their types allow; those
+    compute an exact integer accumulator and requantize it in float32.  Unfused nodes
+    compute in float32.  Which one happened decides what hlsgen reproduces.
+    """
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    # QDQ fusion happens at the extended level; the last level only adds float-layout changes
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    with tempfile.TemporaryDirectory() as d:
+        so.optimized_model_filepath = os.path.join(d, "opt.onnx")
+        try:
+            ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise HlsgenError(f"ONNX Runtime cannot load the model: {_first_line(e)}", file=file) from None
+        import onnx
+
+        opt = onnx.load(so.optimized_model_filepath)
+    return {o: n.op_type for n in opt.graph.node for o in n.output}
+
+
+def _first_line(e) -> str:
+    s = str(e).strip().splitlines()
+    return (s[0] if s else type(e).__name__)[:300]
