@@ -18,9 +18,8 @@ from onnx import TensorProto as TP
 from onnx import helper
 
 from hlsgen import convert
-from hlsgen.errors import HlsgenError
 from hlsgen.frontends.onnx.io import run_onnxruntime
-from hlsgen.frontends.onnx.loader import load_onnx, ort_kernels
+from hlsgen.frontends.onnx.loader import ort_kernels
 from hlsgen.frontends.onnx.numerics import int_range, multiplier, requant
 from tests.onnx_models import digits_nchw, float_from_zoo, init, make_model, po2_scales, quantize_qdq
 
@@ -168,7 +167,6 @@ def test_zoo_qdq_equals_onnxruntime_on_every_heldout_image(name, variant, tmp_pa
     from hlsgen.zoo.build import digits
 
     path, xte = zoo_qdq(name, variant, tmp_path / f"{name}.onnx")
-    sat = run_onnxruntime  # noqa: F841 (documentation: the comparison below is against ORT itself)
     proj = check_exact(path, xte)
     # and on inputs far outside the calibration range (saturation on every layer)
     check_exact(path, (RNG.uniform(-4, 36, size=(256,) + xte.shape[1:])).astype(np.float32))
