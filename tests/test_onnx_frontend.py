@@ -18,6 +18,7 @@ from onnx import TensorProto as TP
 from onnx import helper
 
 from hlsgen import convert
+from hlsgen.errors import HlsgenError
 from hlsgen.frontends.onnx.io import run_onnxruntime
 from hlsgen.frontends.onnx.loader import ort_kernels
 from hlsgen.frontends.onnx.numerics import int_range, multiplier, requant
@@ -199,3 +200,638 @@ def test_zoo_qdq_through_the_cnn_engine(name, variant, tmp_path):
     from hlsgen.frontends.onnx import output_to_onnx
 
     assert np.array_equal(output_to_onnx(proj.graph, expected), run_onnxruntime(path, xte))
+
+
+# ---------------------------------------------------------------- operators, one graph each
+class G:
+    """A tiny builder of QDQ / QONNX graphs."""
+
+    def __init__(self):
+        self.nodes, self.inits, self.k = [], [], 0
+
+    def name(self, p):
+        self.k += 1
+        return f"{p}{self.k}"
+
+    def c(self, arr, dtype=None, elem=None):
+        n = self.name("c")
+        if elem is not None:  # int4 / uint4
+            a = np.asarray(arr)
+            self.inits.append(helper.make_tensor(n, elem, a.shape, a.astype(np.int64).ravel().tolist()))
+        else:
+            self.inits.append(init(n, np.asarray(arr, dtype=dtype) if dtype is not None else np.asarray(arr)))
+        return n
+
+    def op(self, op, ins, domain="", **attrs):
+        out = self.name(op.lower())
+        self.nodes.append(helper.make_node(op, ins, [out], name=out, domain=domain, **attrs))
+        return out
+
+    def q(self, x, s, zp=0, dtype=np.int8, axis=None, elem=None):
+        kw = {} if axis is None else {"axis": axis}
+        return self.op(
+            "QuantizeLinear",
+            [x, self.c(np.float32(s) if np.ndim(s) == 0 else np.asarray(s, np.float32)), self.c(zp, dtype, elem)],
+            **kw,
+        )
+
+    def dq(self, x, s, zp=0, dtype=np.int8, axis=None, elem=None):
+        kw = {} if axis is None else {"axis": axis}
+        return self.op(
+            "DequantizeLinear",
+            [x, self.c(np.float32(s) if np.ndim(s) == 0 else np.asarray(s, np.float32)), self.c(zp, dtype, elem)],
+            **kw,
+        )
+
+    def qdq(self, x, s, zp=0, dtype=np.int8):
+        return self.dq(self.q(x, s, zp, dtype), s, zp, dtype)
+
+    def w(self, values, s, dtype=np.int8, axis=0, elem=None):
+        """Integer weights (DequantizeLinear of an initializer), per-axis when s is a vector."""
+        s = np.asarray(s, np.float32)
+        shape = [1] * np.ndim(values)
+        if s.size > 1:
+            shape[axis] = -1
+        lim = np.iinfo(dtype) if elem is None else type("L", (), {"min": -8, "max": 7})
+        q = np.clip(np.rint(np.asarray(values) / s.reshape(shape)), lim.min, lim.max).astype(dtype)
+        zp = np.zeros(s.shape, dtype) if s.size > 1 else dtype(0)
+        return self.dq(self.c(q, elem=elem), s, zp, dtype, axis=axis if s.size > 1 else None, elem=elem)
+
+    def bias(self, values, sx, sw):
+        s = (np.float32(sx) * np.asarray(sw, np.float32)).astype(np.float32)
+        q = np.rint(np.asarray(values) / s).astype(np.int32)
+        return self.dq(
+            self.c(q),
+            s,
+            np.zeros(s.shape, np.int32) if s.size > 1 else np.int32(0),
+            np.int32,
+            axis=0 if s.size > 1 else None,
+        )
+
+    def model(self, x_shape, out, out_elem=TP.FLOAT, x_elem=TP.FLOAT, opset=13, domains=()):
+        m = make_model(self.nodes, [vi("x", x_elem, [None] + list(x_shape))], [], self.inits, opset, domains)
+        m.graph.output.append(vi(out, out_elem, None))
+        inferred = onnx.shape_inference.infer_shapes(m)
+        m.graph.output[0].CopyFrom(inferred.graph.output[0])
+        if not m.graph.output[0].type.tensor_type.HasField("shape"):  # custom ops stop shape inference
+            m.graph.output[0].CopyFrom(vi(out, out_elem, [None]))
+        return m
+
+
+def m_conv1d_relu_maxpool_gemm():
+    g = G()
+    x = g.qdq("x", 1 / 16)
+    y = g.op(
+        "Conv",
+        [x, g.w(RNG.normal(0, 0.3, (6, 2, 3)), 1 / 32), g.bias(RNG.normal(0, 0.2, 6), 1 / 16, 1 / 32)],
+        pads=[1, 1],
+    )
+    y = g.qdq(g.op("Relu", [g.qdq(y, 1 / 8)]), 1 / 8)
+    y = g.op("Flatten", [g.op("MaxPool", [y], kernel_shape=[2], strides=[2])])
+    y = g.op(
+        "Gemm", [y, g.w(RNG.normal(0, 0.3, (5, 48)), 1 / 64), g.bias(RNG.normal(0, 0.2, 5), 1 / 8, 1 / 64)], transB=1
+    )
+    return g.model((2, 16), g.qdq(y, 1 / 4)), RNG.uniform(-9, 9, (400, 2, 16))
+
+
+def m_depthwise_pointwise_avgpool_gap():
+    g = G()
+    x = g.qdq("x", 1 / 32, 0, np.uint8)
+    y = g.op("Conv", [x, g.w(RNG.normal(0, 0.5, (3, 1, 3, 3)), [1 / 16, 1 / 8, 1 / 32])], group=3, pads=[1, 1, 1, 1])
+    y = g.qdq(g.op("Relu", [y]), 1 / 16, 0, np.uint8)
+    y = g.qdq(g.op("Conv", [y, g.w(RNG.normal(0, 0.5, (6, 3, 1, 1)), 1 / 32)]), 1 / 8, 0, np.uint8)
+    y = g.qdq(g.op("AveragePool", [y], kernel_shape=[2, 2], strides=[2, 2]), 1 / 16, 0, np.uint8)
+    y = g.op("Flatten", [g.qdq(g.op("GlobalAveragePool", [y]), 1 / 32, 0, np.uint8)])
+    return g.model((3, 8, 8), y), RNG.uniform(-1, 9, (300, 3, 8, 8))
+
+
+def m_residual_add():
+    g = G()
+    a = g.qdq("x", 1 / 16)
+    b = g.qdq(g.op("Conv", [a, g.w(RNG.normal(0, 0.3, (4, 4, 3, 3)), 1 / 32)], pads=[1, 1, 1, 1]), 1 / 8)
+    c = g.qdq(g.op("Relu", [b]), 1 / 8)
+    s = g.qdq(g.op("Add", [a, c]), 1 / 4)
+    return g.model((4, 6, 6), s), RNG.uniform(-9, 9, (300, 4, 6, 6))
+
+
+def m_float_scales_nonlinear():
+    g = G()
+    x = g.dq(g.q("x", 0.0371, 7, np.uint8), 0.0371, 7, np.uint8)
+    y = g.qdq(g.op("Sigmoid", [x]), 1 / 255, 0, np.uint8)
+    y = g.dq(g.q(g.op("Tanh", [g.op("Mul", [y, g.c(np.float32(3.3))])]), 0.0123, -3), 0.0123, -3)
+    y = g.op("Clip", [y, g.c(np.float32(-0.5)), g.c(np.float32(0.6))])
+    y = g.dq(g.q(g.op("LeakyRelu", [y], alpha=0.1), 0.0101, 2), 0.0101, 2)
+    return g.model((10,), y), RNG.uniform(-2, 12, (2000, 10))
+
+
+def m_batchnorm_thresholds():
+    g = G()
+    x = g.qdq("x", 1 / 8)
+    y = g.op("Conv", [x, g.w(RNG.normal(0, 0.3, (4, 2, 3, 3)), 1 / 16)])
+    gamma = np.array([1.3, -0.7, 0.45, 2.1], np.float32)
+    y = g.op(
+        "BatchNormalization",
+        [
+            y,
+            g.c(gamma),
+            g.c(RNG.normal(0, 0.3, 4).astype(np.float32)),
+            g.c(RNG.normal(0, 0.3, 4).astype(np.float32)),
+            g.c(RNG.uniform(0.5, 2, 4).astype(np.float32)),
+        ],
+        epsilon=1e-3,
+    )
+    y = g.dq(g.q(g.op("Relu", [y]), 0.0173, 0, np.uint8), 0.0173, 0, np.uint8)
+    return g.model((2, 5, 5), y), RNG.uniform(-9, 9, (300, 2, 5, 5))
+
+
+def m_per_axis_activation_quantizer():
+    g = G()
+    x = g.qdq("x", 1 / 16)
+    y = g.op("Conv", [x, g.w(RNG.normal(0, 0.3, (3, 3, 3, 3)), 1 / 32)])
+    s = np.array([0.031, 0.0123, 0.05], np.float32)
+    y = g.dq(g.q(y, s, np.zeros(3, np.int8), axis=1), s, np.zeros(3, np.int8), axis=1)
+    y = g.dq(g.q(g.op("Relu", [y]), 0.0377, 3, np.uint8), 0.0377, 3, np.uint8)
+    return g.model((3, 4, 4), g.op("Flatten", [y])), RNG.uniform(-9, 9, (300, 3, 4, 4))
+
+
+def m_qlinear_explicit():
+    g = G()
+    w1 = RNG.integers(-127, 128, (4, 2, 3, 3)).astype(np.int8)
+    sw1 = RNG.uniform(0.002, 0.01, 4).astype(np.float32)
+    y = g.op(
+        "QLinearConv",
+        [
+            "x",
+            g.c(np.float32(0.05)),
+            g.c(np.int8(0)),
+            g.c(w1),
+            g.c(sw1),
+            g.c(np.zeros(4, np.int8)),
+            g.c(np.float32(0.11)),
+            g.c(np.int8(-5)),
+            g.c(RNG.integers(-300, 300, 4).astype(np.int32)),
+        ],
+        pads=[1, 1, 1, 1],
+        strides=[2, 2],
+    )
+    y = g.op("Flatten", [y])
+    w2 = RNG.integers(-127, 128, (36, 3)).astype(np.int8)
+    y = g.op(
+        "QLinearMatMul",
+        [
+            y,
+            g.c(np.float32(0.11)),
+            g.c(np.int8(-5)),
+            g.c(w2),
+            g.c(np.float32(0.004)),
+            g.c(np.int8(0)),
+            g.c(np.float32(0.3)),
+            g.c(np.int8(1)),
+        ],
+    )
+    return g.model((2, 6, 6), y, TP.INT8, TP.INT8), RNG.integers(-128, 128, (300, 2, 6, 6)).astype(np.int8)
+
+
+def m_matmulinteger_chain():
+    g = G()
+    w = RNG.integers(-127, 128, (12, 5)).astype(np.int8)
+    y = g.op("MatMulInteger", ["x", g.c(w), g.c(np.uint8(3))])
+    y = g.op("Cast", [y], to=TP.FLOAT)
+    y = g.op("Mul", [y, g.c(RNG.uniform(0.001, 0.01, 5).astype(np.float32))])
+    y = g.op("Add", [y, g.c(RNG.normal(0, 0.5, 5).astype(np.float32))])
+    y = g.q(g.op("Relu", [y]), 0.05, 0, np.uint8)
+    return g.model((12,), y, TP.UINT8, TP.UINT8), RNG.integers(0, 256, (500, 12)).astype(np.uint8)
+
+
+def m_convinteger_chain():
+    g = G()
+    w = RNG.integers(0, 256, (4, 1, 3, 3)).astype(np.uint8)
+    y = g.op("ConvInteger", ["x", g.c(w), g.c(np.uint8(9)), g.c(np.uint8(128))])
+    y = g.op("Mul", [g.op("Cast", [y], to=TP.FLOAT), g.c(np.float32(0.0007))])
+    y = g.dq(g.q(y, 0.02, -1), 0.02, -1)
+    return g.model((1, 6, 6), g.op("Flatten", [y]), x_elem=TP.UINT8), RNG.integers(0, 256, (300, 1, 6, 6)).astype(
+        np.uint8
+    )
+
+
+def m_transpose_layout():
+    g = G()
+    x = g.qdq("x", 1 / 16)
+    y = g.qdq(g.op("Conv", [x, g.w(RNG.normal(0, 0.3, (2, 2, 3, 3)), 1 / 32)]), 1 / 8)
+    y = g.op("Transpose", [y], perm=[0, 2, 3, 1])
+    y = g.op("Reshape", [y, g.c(np.array([0, -1], np.int64))])
+    y = g.op("MatMul", [y, g.w(RNG.normal(0, 0.3, (8, 3)), 1 / 64, axis=1)])
+    return g.model((2, 4, 4), g.qdq(y, 1 / 4)), RNG.uniform(-9, 9, (300, 2, 4, 4))
+
+
+def m_int16_int4():
+    g = G()
+    x = g.dq(g.q("x", 1 / 1024, 0, np.int16), 1 / 1024, 0, np.int16)
+    y = g.op("MatMul", [x, g.w(RNG.normal(0, 1.5, (8, 4)), 1 / 2, np.int8, elem=TP.INT4, axis=1)])
+    y = g.dq(g.q(y, 1 / 256, 0, np.int16), 1 / 256, 0, np.int16)
+    return g.model((8,), y, opset=21), RNG.uniform(-40, 40, (500, 8))
+
+
+def m_uint4():
+    g = G()
+    x = g.qdq("x", 1 / 4, 0, np.uint8)
+    q = RNG.integers(0, 16, (6, 3))
+    w = g.dq(g.c(q, elem=TP.UINT4), 1 / 8, 8, np.uint8, elem=TP.UINT4)
+    y = g.op("Gemm", [x, w])
+    return g.model((6,), g.qdq(y, 1 / 8), opset=21), RNG.uniform(-1, 70, (500, 6))
+
+
+OPS = {
+    f.__name__[2:]: f
+    for f in (
+        m_conv1d_relu_maxpool_gemm,
+        m_depthwise_pointwise_avgpool_gap,
+        m_residual_add,
+        m_float_scales_nonlinear,
+        m_batchnorm_thresholds,
+        m_per_axis_activation_quantizer,
+        m_qlinear_explicit,
+        m_matmulinteger_chain,
+        m_convinteger_chain,
+        m_transpose_layout,
+        m_int16_int4,
+        m_uint4,
+    )
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_operator_graphs_equal_onnxruntime(name, tmp_path):
+    m, x = OPS[name]()
+    onnx.checker.check_model(m)
+    x = x.astype(np.float32) if x.dtype.kind == "f" else x
+    check_exact(save(m, tmp_path), x)
+
+
+# ---------------------------------------------------------------- QONNX (Quant, BipolarQuant, Trunc)
+QONNX = "qonnx.custom_op.general"
+
+
+def _qonnx_reference_ops():
+    """QONNX's operators for onnx.reference, written from the QONNX specification."""
+    from onnx.reference.op_run import OpRun
+
+    def rnd(mode):
+        return {"ROUND": np.round, "FLOOR": np.floor, "CEIL": np.ceil}[
+            mode.upper() if isinstance(mode, str) else mode.decode().upper()
+        ]
+
+    class Quant(OpRun):
+        op_domain = QONNX
+
+        def _run(self, x, scale, zeropt, bitwidth, signed=1, narrow=0, rounding_mode="ROUND"):
+            b = int(bitwidth)
+            lo = (-(2 ** (b - 1)) + narrow) if signed else 0
+            hi = (2 ** (b - 1) - 1) if signed else (2**b - 1 - narrow)
+            q = rnd(rounding_mode)(np.clip(x / scale + zeropt, lo, hi))
+            return (((q - zeropt) * scale).astype(np.float32),)
+
+    class BipolarQuant(OpRun):
+        op_domain = QONNX
+
+        def _run(self, x, scale):
+            return ((np.where(x >= 0, 1.0, -1.0) * scale).astype(np.float32),)
+
+    class Trunc(OpRun):
+        op_domain = QONNX
+
+        def _run(self, x, scale, zeropt, in_bits, out_bits, rounding_mode="FLOOR"):
+            q = np.round(x / scale + zeropt)
+            q = rnd(rounding_mode)(q / 2.0 ** (int(in_bits) - int(out_bits)))
+            return (((q - zeropt) * scale).astype(np.float32),)
+
+    return [Quant, BipolarQuant, Trunc]
+
+
+def m_qonnx():
+    g = G()
+    f = np.float32
+
+    def quant(x, s, bits, signed=1, narrow=0, mode="ROUND"):
+        return g.op(
+            "Quant",
+            [x, g.c(f(s)), g.c(f(0)), g.c(f(bits))],
+            domain=QONNX,
+            signed=signed,
+            narrow=narrow,
+            rounding_mode=mode,
+        )
+
+    x = quant("x", 1 / 16, 6, signed=0)
+    w = quant(g.c(RNG.normal(0, 0.4, (4, 1, 3, 3)).astype(f)), 1 / 8, 4, narrow=1)
+    y = g.op("Conv", [x, w], pads=[1, 1, 1, 1])
+    y = quant(y, 1 / 8, 8, mode="FLOOR")
+    y = g.op("BipolarQuant", [y, g.c(f(0.5))], domain=QONNX)
+    y = g.op("Flatten", [g.op("MaxPool", [y], kernel_shape=[2, 2], strides=[2, 2])])
+    wb = g.op("BipolarQuant", [g.c(RNG.normal(0, 1, (64, 5)).astype(f)), g.c(f(0.25))], domain=QONNX)
+    y = g.op("MatMul", [y, wb])
+    y = g.op("Trunc", [y, g.c(f(0.125)), g.c(f(0)), g.c(f(10)), g.c(f(6))], domain=QONNX)
+    return g.model((1, 8, 8), y, domains=[QONNX]), RNG.uniform(-1, 5, (400, 1, 8, 8)).astype(np.float32)
+
+
+def test_qonnx_graph_equals_the_qonnx_definition(tmp_path):
+    """Quant (input, weights, activations; narrow, FLOOR), BipolarQuant and Trunc, against onnx.reference."""
+    from onnx.reference import ReferenceEvaluator
+
+    m, x = m_qonnx()
+    path = save(m, tmp_path)
+    proj = convert(path, hardware=False)
+    want = ReferenceEvaluator(m, new_ops=_qonnx_reference_ops()).run(None, {"x": x})[0]
+    y = proj.predict(x)
+    assert y.dtype == want.dtype and y.shape == want.shape
+    assert np.array_equal(y, want), int(np.count_nonzero(y != want))
+    assert proj.engine == "streaming_cnn"
+    assert any(w.kind == "binary" for n in proj.graph for w in n.weights().values())
+
+
+# ---------------------------------------------------------------- bad input: one line naming the node, exit 2
+def _cli(*args):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "hlsgen.cli", *map(str, args)], capture_output=True, text=True, env=env
+    )
+
+
+def _one_line(r, *words):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def _float_model(op="Conv", opset=13):
+    g = G()
+    if op == "Conv":
+        y = g.op("Conv", ["x", g.c(RNG.normal(0, 1, (2, 1, 3, 3)).astype(np.float32))])
+        return g.model((1, 5, 5), y, opset=opset)
+    if op == "Softmax":
+        y = g.op("Softmax", [g.qdq("x", 1 / 16)])
+        return g.model((6,), y, opset=opset)
+    raise AssertionError(op)
+
+
+def _lstm_model():
+    g = G()
+    x = g.qdq("x", 1 / 16)
+    W = g.c(RNG.normal(0, 0.3, (1, 16, 3)).astype(np.float32))
+    R = g.c(RNG.normal(0, 0.3, (1, 16, 4)).astype(np.float32))
+    g.nodes.append(helper.make_node("LSTM", [x, W, R], ["", "h"], name="lstm1", hidden_size=4))
+    return make_model(g.nodes, [vi("x", TP.FLOAT, [5, 1, 3])], [vi("h", TP.FLOAT, [1, 1, 4])], g.inits, 13)
+
+
+BAD = {
+    "unsupported_op": (lambda: _float_model("Softmax"), ["softmax", "Softmax", "not supported"]),
+    "old_opset": (lambda: _float_model("Conv", opset=9), ["opset 9"]),
+    "float_conv": (lambda: _float_model("Conv"), ["conv", "Conv", "quantized"]),
+    "lstm": (_lstm_model, ["lstm1", "LSTM", "float32"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_models_give_one_line_naming_the_node(case, tmp_path):
+    build, words = BAD[case]
+    path = save(build(), tmp_path, f"{case}.onnx")
+    out = tmp_path / "out"
+    _one_line(_cli("convert", path, "-o", out), f"{case}.onnx", *words)
+    assert not out.exists()
+
+
+def test_bad_files_give_one_line(tmp_path):
+    m, _ = m_residual_add()
+    good = save(m, tmp_path, "good.onnx")
+    data = open(good, "rb").read()
+    (tmp_path / "corrupt.onnx").write_bytes(b"\x08\x07garbage" * 10)
+    _one_line(
+        _cli("convert", tmp_path / "corrupt.onnx", "-o", tmp_path / "o"), "corrupt.onnx", "not a readable ONNX model"
+    )
+    (tmp_path / "trunc.onnx").write_bytes(data[: len(data) // 2])
+    _one_line(_cli("convert", tmp_path / "trunc.onnx", "-o", tmp_path / "o"), "trunc.onnx")
+    _one_line(_cli("info", tmp_path / "missing.onnx"), "missing.onnx", "no such file")
+    # external data that is not there
+    big = m_conv1d_relu_maxpool_gemm()[0]
+    onnx.save(
+        big,
+        str(tmp_path / "ext.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="ext.data",
+        size_threshold=0,
+    )
+    (tmp_path / "ext.data").unlink()
+    _one_line(_cli("convert", tmp_path / "ext.onnx", "-o", tmp_path / "o"), "ext.onnx", "ext.data", "missing")
+    # dynamic shape
+    m2, _ = m_residual_add()
+    m2.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "H"
+    dyn = save(m2, tmp_path, "dyn.onnx")
+    _one_line(_cli("convert", dyn, "-o", tmp_path / "o"), "dyn.onnx", "'x'", "dynamic")
+    # two activation inputs
+    m3, _ = m_residual_add()
+    m3.graph.input.append(vi("x2", TP.FLOAT, [None, 4]))
+    _one_line(_cli("convert", save(m3, tmp_path, "two.onnx"), "-o", tmp_path / "o"), "two.onnx", "inputs")
+    assert not (tmp_path / "o").exists()
+
+
+def test_float_scales_where_float32_is_not_exact_are_refused(tmp_path):
+    """Add and AveragePool of tensors with float scales: ONNX Runtime's float32 sums cannot be reproduced."""
+    g = G()
+    a = g.dq(g.q("x", 0.031, 0, np.uint8), 0.031, 0, np.uint8)
+    b = g.dq(g.q(g.op("Relu", [a]), 0.017, 0, np.uint8), 0.017, 0, np.uint8)
+    y = g.qdq(g.op("Add", [a, b]), 1 / 8)
+    with pytest.raises(HlsgenError, match="Add of a tensor with a float scale"):
+        convert(save(g.model((4, 3, 3), y), tmp_path), hardware=False)
+    g = G()
+    a = g.dq(g.q("x", 0.031, 0, np.uint8), 0.031, 0, np.uint8)
+    y = g.qdq(g.op("AveragePool", [a], kernel_shape=[2, 2]), 1 / 8)
+    with pytest.raises(HlsgenError, match="averagepool.*power-of-two"):
+        convert(save(g.model((2, 4, 4), y), tmp_path, "avg.onnx"), hardware=False)
+
+
+# ---------------------------------------------------------------- the ONNX backend test cases
+BACKEND = None
+
+
+def _backend_dir():
+    from pathlib import Path
+
+    return Path(onnx.__file__).parent / "backend" / "test" / "data" / "node"
+
+
+def _backend_case(case, tmp_path):
+    """The case's model with every input but the first frozen to its test data (hlsgen streams one
+    input; the others are parameters), and the first input given a batch axis if it has none."""
+    from onnx import numpy_helper
+
+    d = _backend_dir() / case
+    m = onnx.load(str(d / "model.onnx"))
+    ds = sorted(d.glob("test_data_set_*"))[0]
+    ins = [numpy_helper.to_array(onnx.load_tensor(str(p))) for p in sorted(ds.glob("input_*.pb"))]
+    out = numpy_helper.to_array(onnx.load_tensor(str(sorted(ds.glob("output_*.pb"))[0])))
+    g = m.graph
+    names = [i.name for i in g.input if i.name not in {x.name for x in g.initializer}]
+    for name, arr in zip(names[1:], ins[1:], strict=False):
+        g.initializer.append(numpy_helper.from_array(arr, name))
+    keep = [i for i in g.input if i.name == names[0] or i.name in {x.name for x in g.initializer}]
+    del g.input[:]
+    g.input.extend(keep)
+    x = ins[0]
+    if x.ndim == 1:  # an element-wise case on a vector: one batch of it
+        x, out = x[None], out[None]
+        for vi_ in (g.input[0], g.output[0]):
+            dims = vi_.type.tensor_type.shape.dim
+            dims.insert(0, onnx.TensorShapeProto.Dimension(dim_value=1))
+    return m, x, out
+
+
+#: integer / quantization cases: the reference equals the case's stored outputs
+BACKEND_EXACT = [
+    "test_convinteger_with_padding",
+    "test_convinteger_without_padding",
+    "test_dequantizelinear",
+    "test_dequantizelinear_axis",
+    "test_dequantizelinear_int16",
+    "test_dequantizelinear_uint16",
+    "test_matmulinteger",
+    "test_qlinearconv",
+    "test_quantizelinear",
+    "test_quantizelinear_int16",
+    "test_quantizelinear_uint16",
+]
+
+
+@pytest.mark.parametrize("case", BACKEND_EXACT)
+def test_onnx_backend_case_exact(case, tmp_path):
+    m, x, want = _backend_case(case, tmp_path)
+    proj = convert(save(m, tmp_path, f"{case}.onnx"), hardware=False)
+    y = proj.predict(x)
+    assert y.dtype == want.dtype and y.shape == want.shape, (y.dtype, want.dtype, y.shape, want.shape)
+    assert np.array_equal(y, want)
+
+
+def _po2(v, levels):
+    v = float(np.max(np.abs(v))) if np.size(v) else 1.0
+    return float(np.exp2(np.ceil(np.log2(max(v, 1e-6) / levels))))
+
+
+def _wrap_qdq(m, x):
+    """A float backend case made quantized: int8 input (power-of-two scale), constant inputs rounded
+    to an 8-bit power-of-two grid, int8 output; the rest of the case (shapes, attributes) unchanged."""
+    from onnx import numpy_helper
+
+    g = m.graph
+    for op in m.opset_import:
+        if op.domain in ("", "ai.onnx"):
+            op.version = max(op.version, 13)
+    m.ir_version = max(m.ir_version, 8)
+    for i, t in enumerate(g.initializer):
+        a = numpy_helper.to_array(t)
+        if a.dtype == np.float32:
+            s = _po2(a, 127)
+            g.initializer[i].CopyFrom(numpy_helper.from_array((np.rint(a / s) * s).astype(np.float32), t.name))
+    xin, yout = g.input[0].name, g.output[0].name
+    sx = _po2(x, 127)
+    extra = [init("hq_sx", np.float32(sx)), init("hq_zx", np.int8(0))]
+    pre = [
+        helper.make_node("QuantizeLinear", ["hq_x", "hq_sx", "hq_zx"], ["hq_xq"], name="hq_q_in"),
+        helper.make_node("DequantizeLinear", ["hq_xq", "hq_sx", "hq_zx"], [xin], name="hq_dq_in"),
+    ]
+    nodes = pre + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    g.initializer.extend(extra)
+    new_in = onnx.ValueInfoProto()
+    new_in.CopyFrom(g.input[0])
+    new_in.name = "hq_x"
+    g.input[0].CopyFrom(new_in)
+    # the output's range decides its int16 scale
+    y = run_onnxruntime_model(m, np.clip(x, -127 * sx, 127 * sx))
+    sy = _po2(y, 127)
+    g.initializer.extend([init("hq_sy", np.float32(sy)), init("hq_zy", np.int8(0))])
+    g.node.extend(
+        [
+            helper.make_node("QuantizeLinear", [yout, "hq_sy", "hq_zy"], ["hq_yq"], name="hq_q_out"),
+            helper.make_node("DequantizeLinear", ["hq_yq", "hq_sy", "hq_zy"], ["hq_y"], name="hq_dq_out"),
+        ]
+    )
+    out = onnx.ValueInfoProto()
+    out.CopyFrom(g.output[0])
+    out.name = "hq_y"
+    g.output[0].CopyFrom(out)
+    return m
+
+
+def run_onnxruntime_model(m, x):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    s = ort.InferenceSession(m.SerializeToString(), so)
+    return s.run(None, {s.get_inputs()[0].name: x.astype(np.float32)})[0]
+
+
+#: float operator cases, made quantized by _wrap_qdq: the reference equals ONNX Runtime on them
+BACKEND_WRAPPED = [
+    "test_averagepool_2d_default",
+    "test_basic_conv_with_padding",
+    "test_basic_conv_without_padding",
+    "test_batchnorm_example",
+    "test_clip",
+    "test_clip_default_max",
+    "test_clip_default_min",
+    "test_conv_with_autopad_same",
+    "test_conv_with_strides_and_asymmetric_padding",
+    "test_conv_with_strides_no_padding",
+    "test_conv_with_strides_padding",
+    "test_flatten_axis1",
+    "test_gemm_default_no_bias",
+    "test_gemm_default_single_elem_vector_bias",
+    "test_gemm_default_vector_bias",
+    "test_gemm_default_zero_bias",
+    "test_globalmaxpool",
+    "test_leakyrelu",
+    "test_matmul_2d",
+    "test_maxpool_1d_default",
+    "test_maxpool_2d_default",
+    "test_maxpool_2d_strides",
+    "test_relu",
+    "test_sigmoid",
+    "test_tanh",
+]
+
+
+@pytest.mark.parametrize("case", BACKEND_WRAPPED)
+def test_onnx_backend_case_quantized(case, tmp_path):
+    m, x, _ = _backend_case(case, tmp_path)
+    m = _wrap_qdq(m, x)
+    path = save(m, tmp_path, f"{case}.onnx")
+    check_exact(path, x.astype(np.float32))
+
+
+#: cases hlsgen must refuse in one line (the float-input ones as they are; the others wrapped)
+BACKEND_REFUSED = {
+    "test_relu": "must be quantized",  # a float input that no quantizer reads
+    "test_conv_with_strides_padding": "must be quantized",
+    "test_lstm_defaults": "LSTM",
+    "test_gru_defaults": "GRU",
+    "test_globalaveragepool": "power-of-two",  # 5x5 average: not exact in fixed point
+    "test_transpose_default": "batch",
+    "test_dequantizelinear_blocked": "block",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BACKEND_REFUSED))
+def test_onnx_backend_case_refused(case, tmp_path):
+    m, x, _ = _backend_case(case, tmp_path)
+    if case in ("test_globalaveragepool", "test_transpose_default"):
+        m = _wrap_qdq(m, x)
+    with pytest.raises(HlsgenError, match=BACKEND_REFUSED[case]):
+        convert(save(m, tmp_path, f"{case}.onnx"), hardware=False)

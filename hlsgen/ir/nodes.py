@@ -240,7 +240,8 @@ class Conv(Node):
     """Conv1D / Conv2D / DepthwiseConv2D (channels last), exact.
 
     ``kernel``: [*k, c_in, c_out] for a normal convolution, [*k, c_in, multiplier] when
-    ``depthwise``.  ``padding``: 'valid' or 'same' (TF's split: extra pixel after).
+    ``depthwise``.  ``padding``: 'valid', 'same' (TF's split: extra pixel after) or
+    'explicit' with ``pads`` = (before, after) per spatial axis, flattened (ONNX, PyTorch).
     """
 
     op = "Conv"
@@ -250,19 +251,31 @@ class Conv(Node):
         "strides": ("ints", ...),
         "padding": ("str", "valid"),
         "depthwise": ("bool", False),
+        "pads": ("ints", ()),
     }
 
     @property
     def rank(self):
         return self.kernel.raw.ndim - 2
 
+    def pad_pairs(self, spatial) -> list[tuple[int, int]]:
+        """Zero padding (before, after) of every spatial axis for an input of this size."""
+        if self.padding == "explicit":
+            return [(self.pads[2 * i], self.pads[2 * i + 1]) for i in range(self.rank)]
+        k = self.kernel.raw.shape[: self.rank]
+        return [_pad_amounts(n, kk, s, self.padding) for n, kk, s in zip(spatial, k, self.strides, strict=False)]
+
     def validate(self):
         if self.rank not in (1, 2):
             raise IRError(f"Conv '{self.name}': only 1-D and 2-D convolutions are supported")
         if len(self.strides) != self.rank or min(self.strides) < 1:
             raise IRError(f"Conv '{self.name}': strides {self.strides} do not fit a {self.rank}-D kernel")
-        if self.padding not in ("valid", "same"):
-            raise IRError(f"Conv '{self.name}': padding '{self.padding}' is not supported (valid, same)")
+        if self.padding not in ("valid", "same", "explicit"):
+            raise IRError(f"Conv '{self.name}': padding '{self.padding}' is not supported (valid, same, explicit)")
+        if (self.padding == "explicit") != bool(self.pads):
+            raise IRError(f"Conv '{self.name}': pads are given exactly when padding is 'explicit'")
+        if self.pads and (len(self.pads) != 2 * self.rank or min(self.pads) < 0):
+            raise IRError(f"Conv '{self.name}': pads {self.pads} must be (before, after) per spatial axis")
         n_out = self.kernel.raw.shape[-1] * (self.kernel.raw.shape[-2] if self.depthwise else 1)
         if self.bias is not None and self.bias.raw.shape != (n_out,):
             raise IRError(f"Conv '{self.name}': bias shape does not match kernel")
@@ -279,10 +292,17 @@ class Conv(Node):
         if x.shape[-1] != k.shape[-2]:
             raise IRError(f"Conv '{self.name}': input has {x.shape[-1]} channels, kernel expects {k.shape[-2]}")
         spatial = []
-        for n, kk, s in zip(x.shape[:-1], k.shape[:-2], self.strides, strict=False):
-            if self.padding == "valid" and kk > n:
-                raise IRError(f"Conv '{self.name}': kernel {kk} larger than the input {n}")
-            spatial.append(_out_size(n, kk, s, self.padding))
+        pairs = self.pad_pairs(x.shape[:-1])
+        for n, kk, s, (b, e) in zip(x.shape[:-1], k.shape[:-2], self.strides, pairs, strict=False):
+            if self.padding == "same":
+                spatial.append(_out_size(n, kk, s, "same"))
+                continue
+            if kk > n + b + e:
+                raise IRError(
+                    f"Conv '{self.name}': kernel {kk} larger than the input {n + b + e}"
+                    + (" (padded)" if b or e else "")
+                )
+            spatial.append((n + b + e - kk) // s + 1)
         kobj = k.astype(object)
         if self.depthwise:
             flat = kobj.reshape(-1, k.shape[-2] * k.shape[-1])
@@ -290,7 +310,8 @@ class Conv(Node):
             flat = kobj.reshape(-1, k.shape[-1])
         # padding contributes zeros, which the bounds already allow (0 is in [lo, hi] or not:
         # include it explicitly so a padded window is covered)
-        xlo, xhi = min(x.lo, 0) if self.padding == "same" else x.lo, max(x.hi, 0) if self.padding == "same" else x.hi
+        padded = any(b or e for b, e in pairs)
+        xlo, xhi = (min(x.lo, 0), max(x.hi, 0)) if padded else (x.lo, x.hi)
         lo, hi = _mac_bounds(flat, xlo, xhi)
         frac = x.type.frac + self.kernel.type.frac
         lo, hi, frac, _, _ = _add_bias(self.name, lo, hi, frac, self.bias)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph
-from ..ir.nodes import _pad_amounts
 
 KERNELS = {}
 
@@ -48,14 +47,10 @@ def _dense(node, ins, xs):
     return _bias(node, acc, s.type.frac + node.kernel.type.frac)
 
 
-def _windows(x, kshape, strides, padding, rank):
-    """Sliding windows of a batch [N, *spatial, C] -> [N, *out, *k, C] (zero padding)."""
-    if padding == "same":
-        pads = [(0, 0)]
-        for n, k, s in zip(x.shape[1 : 1 + rank], kshape, strides, strict=False):
-            pads.append(_pad_amounts(n, k, s, "same"))
-        pads.append((0, 0))
-        x = np.pad(x, pads)
+def _windows(x, kshape, strides, pairs, rank):
+    """Sliding windows of a batch [N, *spatial, C] -> [N, *out, *k, C] (zero padding ``pairs``)."""
+    if pairs and any(b or e for b, e in pairs):
+        x = np.pad(x, [(0, 0), *pairs, (0, 0)])
     v = np.lib.stride_tricks.sliding_window_view(x, kshape, axis=tuple(range(1, 1 + rank)))
     # v: [N, *out_full, C, *k]; apply strides then move C last
     sl = (slice(None),) + tuple(slice(None, None, s) for s in strides)
@@ -68,7 +63,7 @@ def _conv(node, ins, xs):
     (x,), (s,) = xs, ins
     k = node.kernel.raw
     rank = node.rank
-    win = _windows(x, k.shape[:rank], node.strides, node.padding, rank)  # [N, *out, *k, C]
+    win = _windows(x, k.shape[:rank], node.strides, node.pad_pairs(x.shape[1 : 1 + rank]), rank)  # [N, *out, *k, C]
     if node.depthwise:
         # out[..., c*m + j] = sum_k win[..., k, c] * K[k, c, j]
         kk = k.reshape(-1, k.shape[-2], k.shape[-1])  # [K, C, M]
@@ -89,7 +84,7 @@ def _pool(node, ins, xs):
         axes = tuple(range(1, 1 + rank))
         r = x.max(axis=axes) if node.mode == "max" else x.sum(axis=axes)
         return r
-    win = _windows(x, node.pool_size, node.strides, "valid", rank)  # [N, *out, *k, C]
+    win = _windows(x, node.pool_size, node.strides, None, rank)  # [N, *out, *k, C]
     axes = tuple(range(1 + rank, 1 + 2 * rank))
     return win.max(axis=axes) if node.mode == "max" else win.sum(axis=axes)
 

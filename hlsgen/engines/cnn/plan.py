@@ -32,7 +32,7 @@ import numpy as np
 
 from ...errors import HlsgenError
 from ...ir import Graph
-from ...ir.nodes import _mac_bounds, _pad_amounts
+from ...ir.nodes import _mac_bounds
 from ..lstm.plan import TablePlan, plan_table, signed_bits, ubits
 
 MAX_MUL_A, MAX_MUL_B = 25, 18  # one DSP48 lane: 25 x 18 signed
@@ -450,8 +450,9 @@ def plan_cnn(
             h, wd, _ = geo_of(byname[n.inputs[0]].spec.shape)
             if n.op == "Conv":
                 oh, ow, _ = geo_of(n.spec.shape)
-                ph = h + sum(_pad_amounts(h, n.kernel.raw.shape[0], n.strides[0], n.padding)) if n.rank == 2 else 1
-                pw = wd + sum(_pad_amounts(wd, n.kernel.raw.shape[n.rank - 1], n.strides[-1], n.padding))
+                pairs = n.pad_pairs((h, wd) if n.rank == 2 else (wd,))
+                ph = h + sum(pairs[0]) if n.rank == 2 else 1
+                pw = wd + sum(pairs[-1])
                 layers.append((n, oh * ow, ph * pw))
             else:
                 layers.append((n, h * wd, 0))
@@ -515,8 +516,9 @@ def plan_cnn(
                 oh, ow, _ = _spatial(n.spec.shape)
                 if kh > h or kw > wd:
                     raise _fail(n, f"kernel {kh}x{kw} is larger than its {h}x{wd} input")
-                pt, pb = _pad_amounts(h, kh, sh_, n.padding) if n.rank == 2 else (0, 0)
-                pl, pr = _pad_amounts(wd, kw, sw_, n.padding)
+                pairs = n.pad_pairs((h, wd) if n.rank == 2 else (wd,))
+                pt, pb = pairs[0] if n.rank == 2 else (0, 0)
+                pl, pr = pairs[-1]
                 if pt or pb or pl or pr:
                     x_bip = None  # padding brings zeros
                 if not (kh == kw == 1 and sh_ == sw_ == 1):

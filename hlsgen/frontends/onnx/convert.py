@@ -188,7 +188,11 @@ class OnnxConverter:
     def attrs(self, node) -> dict:
         from onnx import helper
 
-        return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        out = {}
+        for a in node.attribute:
+            v = helper.get_attribute_value(a)
+            out[a.name] = v.decode() if isinstance(v, bytes) else v
+        return out
 
     # -------------------------------------------------------------- run
     def run(self) -> Graph:
@@ -214,15 +218,15 @@ class OnnxConverter:
             handler = HANDLERS.get(node.op_type)
             if handler is None or (node.domain not in ("", "ai.onnx") and node.op_type not in QONNX_OPS):
                 self.fail(f"operator {node.op_type} is not supported (supported: {', '.join(SUPPORTED)})")
-            ins = [self.vals.get(i) if i else None for i in node.input]
-            if all(isinstance(v, Const) or v is None for v in ins) and node.op_type in CONST_FOLD:
-                self.vals[node.output[0]] = CONST_FOLD[node.op_type](self, node)
-                self.types[node.output[0]] = self.vals[node.output[0]].elem
-                continue
             try:
-                out = handler(self, node)
+                out = self.convert_node(node, handler)
+            except HlsgenError:
+                raise
             except (IRError, OverflowError) as e:
                 self.fail(re.sub(r"^\w+ '[^']*': ", "", str(e)))
+            except Exception as e:  # never a traceback: name the node and what went wrong
+                msg = str(e).splitlines()[0][:200] if str(e) else ""
+                self.fail(f"cannot convert this node ({type(e).__name__}: {msg})")
             if out is not None:
                 self.vals[node.output[0]] = out
         self.cur = None
@@ -244,6 +248,14 @@ class OnnxConverter:
         )
         self.graph.infer()
         return self.graph
+
+    def convert_node(self, node, handler):
+        ins = [self.vals.get(i) if i else None for i in node.input]
+        if all(isinstance(v, Const) or v is None for v in ins) and node.op_type in CONST_FOLD:
+            c = CONST_FOLD[node.op_type](self, node)
+            self.types[node.output[0]] = c.elem
+            return c
+        return handler(self, node)
 
     # -------------------------------------------------------------- graph input / output
     def graph_input(self, vi):
@@ -268,8 +280,13 @@ class OnnxConverter:
         # integer input: take the zero point of the DequantizeLinear nodes that read it
         zps = set()
         for c in self.consumers.get(vi.name, []):
-            if c.op_type == "DequantizeLinear" and len(c.input) > 2 and c.input[2]:
-                zps.add(int(np.asarray(self.const(c.input[2]).value).reshape(-1)[0]))
+            zi = (
+                2
+                if c.op_type in ("DequantizeLinear", "MatMulInteger", "ConvInteger", "QLinearConv", "QLinearMatMul")
+                else None
+            )
+            if zi is not None and len(c.input) > zi and c.input[zi]:
+                zps.add(int(np.asarray(self.const(c.input[zi]).value).reshape(-1)[0]))
         zp = zps.pop() if len(zps) == 1 else 0
         lo, hi = int_range(tt.elem_type)
         t = FixedType.for_range(lo - zp, hi - zp, 0)
@@ -401,6 +418,15 @@ class OnnxConverter:
             return self.attrs(node)["to"]
         return elem
 
+    def per_channel(self, v: Val) -> bool:
+        """A pending chain with per-channel constants (per-axis scales, batch-norm, ...)."""
+        return v.kind == "chain" and any(
+            self.vals[i].value.size > 1
+            for n in v.chain
+            for i in n.input[1:]
+            if i and isinstance(self.vals.get(i), Const)
+        )
+
     def channel_map(self, v: Val):
         """ONNX channel (axis 1) of every IR last-axis position, or None when the layout mixes them."""
         c0 = np.unravel_index(v.index, v.shape)[0] if len(v.shape) > 1 else v.index
@@ -423,9 +449,7 @@ class OnnxConverter:
                 return v.derive(
                     kind="exact", node=base.node, scale=float(sc[0]) / base.unit, base=None, chain=[], elem=FLOAT
                 )
-        per_channel = any(
-            self.vals[i].value.size > 1 for n in chain for i in n.input[1:] if i and isinstance(self.vals.get(i), Const)
-        )
+        per_channel = self.per_channel(v)
         last = chain[-1]
         spec = self.spec(base.node)
         cmap = self.channel_map(v) if per_channel else None
@@ -447,8 +471,9 @@ class OnnxConverter:
                 if len(last.input) > 2 and last.input[2]
                 else 0
             )
-            if np.asarray(self.const(last.input[2]).value if len(last.input) > 2 and last.input[2] else 0).size > 1:
-                self.fail("per-axis zero points are not supported (use zero point 0 or per-tensor)", last)
+            zps = np.asarray(self.const(last.input[2]).value if len(last.input) > 2 and last.input[2] else 0)
+            if np.any(zps != zps.reshape(-1)[0]):
+                self.fail("per-axis zero points that differ are not supported", last)
             if _is_po2(s):
                 unit_out = float(np.asarray(s).reshape(-1)[0])
         base_dtype = ONNX_INT_TYPES[base.elem][0] if base.kind == "int" else np.float32
@@ -527,6 +552,8 @@ def folds(*ops):
 # ---------------------------------------------------------------- constants
 @folds("DequantizeLinear")
 def _fold_dq(cv, node):
+    if cv.attrs(node).get("block_size", 0):
+        cv.fail("blocked quantization (block_size) is not supported")
     q = cv.vals[node.input[0]]
     consts = {i: cv.vals[i].value for i in node.input[1:] if i}
     r = NodeRunner(node, consts, cv.types, cv.opset)
@@ -620,6 +647,8 @@ def _elementwise(cv, node):
     for i in node.input[1:]:
         if i:
             cv.const(i)
+    if cv.attrs(node).get("block_size", 0):
+        cv.fail("blocked quantization (block_size) is not supported")
     if node.op_type == "DequantizeLinear":
         if v.kind != "int" and not (v.kind == "chain" and v.elem != FLOAT):
             cv.fail("DequantizeLinear reads a tensor that is not an integer tensor")
@@ -763,11 +792,13 @@ def _conv_geometry(cv, node, in_shape, kshape):
         p = list(a.get("pads", [0] * (2 * rank)))
         pads = list(zip(p[:rank], p[rank:], strict=False))
     if all(b == 0 and e == 0 for b, e in pads):
-        return strides, "valid"
+        return strides, "valid", ()
+    if min(min(p) for p in pads) < 0:
+        cv.fail(f"negative padding {pads} is not supported")
     same = [_pad_amounts(n, k, s, "same") for n, k, s in zip(spatial, kshape, strides, strict=False)]
     if [tuple(p) for p in pads] == same:
-        return strides, "same"
-    cv.fail(f"padding {pads} is not supported (none, or 'same' with the extra row/column after)")
+        return strides, "same", ()
+    return strides, "explicit", tuple(int(v) for p in pads for v in p)
 
 
 @handles("Conv", "ConvInteger", "QLinearConv")
@@ -785,7 +816,7 @@ def _conv(cv, node):
     group = a.get("group", 1)
     cin = x.shape[0]
     kshape = tuple(wc.value.shape[2:])
-    strides, padding = _conv_geometry(cv, node, x.shape, kshape)
+    strides, padding, pads = _conv_geometry(cv, node, x.shape, kshape)
     wmode, facts, xv, bias_raw, unit = _linear_inputs(cv, node, x, wc, op, axis_out=0)
     # W: [M, C/group, *k] -> IR [*k, C, M] or depthwise [*k, C, mult]
     wq = wmode  # integer or float array in ONNX layout
@@ -808,6 +839,7 @@ def _conv(cv, node):
             bias=b,
             strides=strides,
             padding=padding,
+            pads=pads,
             depthwise=depthwise,
         )
     )
@@ -835,6 +867,11 @@ def _dense(cv, node):
     if wq.shape[0] != x.shape[0]:
         cv.fail(f"weight of shape {wc.value.shape} does not match {x.shape[0]} input features")
     k_ir = wq[x.index.reshape(-1)]  # rows in the IR's feature order
+    if bias_raw is not None:
+        bias_raw = np.asarray(bias_raw)
+        if bias_raw.ndim == 2 and bias_raw.shape[0] != 1:
+            cv.fail(f"a bias of shape {bias_raw.shape} differs per batch row")
+        bias_raw = np.broadcast_to(bias_raw.reshape(-1), (wq.shape[1],)).copy()
     w, b = _ir_weights(cv, k_ir, bias_raw, op, x, xv)
     out = cv.add(Dense(cv.unique(node_label(node)), [xv.node], kernel=w, bias=b))
     return _linear_output(cv, node, out, (wq.shape[1],), facts, xv, unit)
@@ -847,7 +884,16 @@ def _linear_inputs(cv, node, x: Val, wc: Const, op, axis_out):
     the input is an integer tensor, the bias int32; ``facts`` carries the scales.
     Float path: weights are floats and everything must be exact in float32.
     """
-    kernel = cv.kernels.get(_q_output(cv, node), "") if op in ("Conv", "Gemm", "MatMul") else ""
+    kernel = ""
+    if op in ("Conv", "Gemm", "MatMul"):
+        kernel = cv.kernels.get(_q_output(cv, node), "")
+        if kernel not in ORT_INT_KERNELS:
+            # not fused: ONNX Runtime computes in float32 (any float kernel: the exactness
+            # check below holds for every summation order), unless it chose another integer kernel
+            mine = cv.kernels.get(node.output[0], "")
+            if any(k.startswith(("QLinear", "QGemm", "DynamicQuantize")) or "Integer" in k for k in (kernel, mine)):
+                cv.fail(f"ONNX Runtime runs this node as {kernel or mine}, whose arithmetic hlsgen does not reproduce")
+            kernel = ""
     if op in ("QLinearConv", "QLinearMatMul"):
         xs = float(np.asarray(cv.const(node.input[1]).value).reshape(-1)[0])
         xzp = int(np.asarray(cv.const(node.input[2]).value).reshape(-1)[0])
@@ -900,8 +946,6 @@ def _linear_inputs(cv, node, x: Val, wc: Const, op, axis_out):
             bias = bc.dq[0] - bc.dq[2].reshape(bc.dq[0].shape if bc.dq[2].size > 1 else ())
         return wq, (xs, ws), xb, bias, xb.unit
     # float path: exact float32 only
-    if kernel and kernel not in (node.op_type, "FusedConv", "FusedGemm", "FusedMatMul"):
-        cv.fail(f"ONNX Runtime runs this node as {kernel}, whose arithmetic hlsgen does not reproduce")
     xv = cv.settle(x, exact=True)
     bias = None
     if len(node.input) > 2 and node.input[2] and op != "MatMul":
@@ -973,16 +1017,13 @@ def _linear_output(cv, node, out, oshape, facts, xv, unit):
     idx = canonical_index(oshape)
     name = node_label(node)
     if facts is not None:
-        return Val(
-            "acc",
-            out.name,
-            oshape,
-            idx,
-            name,
-            facts=facts,
-            kernel=cv.kernels.get(_q_output(cv, node), node.op_type),
-            unit=unit,
-        )
+        kernel = cv.kernels.get(_q_output(cv, node), node.op_type)
+        acc = Val("acc", out.name, oshape, idx, name, facts=facts, kernel=kernel, unit=unit)
+        if node.op_type in ("QLinearConv", "QLinearMatMul"):  # the requantization is part of the node
+            s = np.asarray(cv.const(node.input[6], "y_scale").value, dtype=np.float32)
+            zp = np.asarray(cv.const(node.input[7], "y_zero_point").value).astype(np.int64).reshape(-1)
+            return cv_requant(cv, node, acc, s, int(zp[0]), cv.types.get(node.input[7], 2))
+        return acc
     if node.op_type in ("ConvInteger", "MatMulInteger"):
         return Val("int", out.name, oshape, idx, name, elem=6, zp=0, unit=unit)
     return Val("exact", out.name, oshape, idx, name, scale=1.0)
@@ -1079,6 +1120,14 @@ def _add(cv, node):
         return _elementwise_const_add(cv, node)
     if a.shape != b.shape or not np.array_equal(a.index, b.index):
         cv.fail(f"Add of tensors with shapes {a.shape} and {b.shape} (or layouts) that differ")
+    for v in (a, b):
+        if v.kind == "chain" and any(
+            n.op_type == "DequantizeLinear" and not _is_po2(cv.const(n.input[1]).value) for n in v.chain
+        ):
+            cv.fail(
+                f"Add of a tensor with a float scale (from '{v.origin}'): ONNX Runtime adds rounded float32 "
+                "values, which hlsgen reproduces for power-of-two scales only"
+            )
     xa, xb = cv.settle(a, exact=True), cv.settle(b, exact=True)
     if xa.scale != 1.0 or xb.scale != 1.0:
         cv.fail("Add of tensors with float scales is not exact in float32")
@@ -1102,6 +1151,8 @@ def _layout(cv, node):
     v = cv.act(node.input[0])
     a = cv.attrs(node)
     op = node.op_type
+    if cv.per_channel(v) and op not in ("Identity", "Dropout"):
+        v = cv.table(v)  # per-channel constants refer to the layout before the change
     if op in ("Identity", "Dropout"):
         if len(node.output) > 1 and node.output[1]:
             cv.fail("Dropout's mask output is not supported")

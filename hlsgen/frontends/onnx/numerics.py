@@ -178,7 +178,7 @@ class NodeRunner:
             [n],
             "probe",
             [helper.make_tensor_value_info(data, elem, [None] + list(x.shape[1:]))],
-            [helper.make_tensor_value_info(n.output[0], self.out_elem(elem), None)],
+            [helper.make_tensor_value_info(n.output[0], self.out_elem(elem), [None] + list(x.shape[1:]))],
             inits,
         )
         m = helper.make_model(g, opset_imports=[helper.make_opsetid("", self.opset)])
