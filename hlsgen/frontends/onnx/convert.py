@@ -418,6 +418,20 @@ class OnnxConverter:
             return self.attrs(node)["to"]
         return elem
 
+    def exact_dq(self, v: Val) -> Val | None:
+        """DequantizeLinear with a power-of-two scale: (q - zp) * s is exact in float32, so the
+        IR value times s / unit is the ONNX value and no table is needed."""
+        if v.kind != "chain" or len(v.chain) != 1 or v.chain[0].op_type != "DequantizeLinear" or v.base.kind != "int":
+            return None
+        n, base = v.chain[0], v.base
+        sc = np.asarray(self.const(n.input[1]).value).reshape(-1)
+        zp = np.asarray(self.const(n.input[2]).value).reshape(-1) if len(n.input) > 2 and n.input[2] else np.zeros(1)
+        if sc.size == 1 and zp.size == 1 and int(zp[0]) == base.zp and _is_po2(sc) and _is_po2(base.unit):
+            return v.derive(
+                kind="exact", node=base.node, scale=float(sc[0]) / base.unit, base=None, chain=[], elem=FLOAT
+            )
+        return None
+
     def per_channel(self, v: Val) -> bool:
         """A pending chain with per-channel constants (per-axis scales, batch-norm, ...)."""
         return v.kind == "chain" and any(
@@ -678,15 +692,21 @@ def _quantize(cv, node):
     zp = int(zp.reshape(-1)[0])
     if v.kind == "acc":
         return cv_requant(cv, node, v, s, zp, elem)
-    if v.kind == "exact" and s.size == 1 and zp == 0 and _is_po2(s) and v.scale == 1.0:
-        # a plain fixed-point requantization: round half to even, saturate
+    v = cv.exact_dq(v) or v
+    if v.kind == "exact" and s.size == 1 and zp == 0 and _is_po2(s) and _is_po2(v.scale):
+        # a plain fixed-point requantization: round half to even, saturate.  The float32
+        # division value / s is exact; the IR value times scale / s lands on the type's grid.
         qmin, qmax = int_range(elem)
         sv = float(s.reshape(-1)[0])
-        frac = -int(np.frexp(sv)[1] - 1)
+        ft = int(np.log2(v.scale / sv))
         bits = int(qmax).bit_length() + (1 if qmin < 0 else 0)
-        t = FixedType(bits, bits - frac, qmin < 0, "RND_CONV", "SAT")
-        out = cv.add(Activation(cv.unique(node_label(node)), [v.node], function="requant", type=t))
-        return v.derive(kind="int", node=out.name, unit=sv, zp=0, elem=elem, origin=node_label(node))
+        t = FixedType(bits, bits - ft, qmin < 0, "RND_CONV", "SAT")
+        sp = cv.spec(v.node)
+        if sp.type.frac == ft and t.min_raw <= sp.lo and sp.hi <= t.max_raw:
+            name = v.node  # neither rounds nor saturates: nothing to compute
+        else:
+            name = cv.add(Activation(cv.unique(node_label(node)), [v.node], function="requant", type=t)).name
+        return v.derive(kind="int", node=name, unit=sv / v.scale, zp=0, elem=elem, origin=node_label(node))
     return cv.table(cv.chain_of(v, node))
 
 
@@ -706,6 +726,20 @@ def cv_requant(cv, node, v: Val, s, zp, elem):
     unit_out = sv if _is_po2(sv) else 1.0
     per_channel = bool(np.any(m != m[0]))
     mm = m if per_channel else m[:1]
+    sp = cv.spec(v.node)
+    if (
+        not per_channel
+        and zp == 0
+        and _is_po2(mm[0])
+        and max(abs(sp.lo), abs(sp.hi)) * sp.type.to_float(1) / v.unit < F32_EXACT
+    ):
+        # a power-of-two multiplier on an accumulator float32 holds exactly: a plain fixed-point
+        # requantization (round half to even, saturate) instead of a table
+        ft = int(np.log2(float(mm[0]) / v.unit))
+        bits = int(qmax).bit_length() + (1 if qmin < 0 else 0)
+        t = FixedType(bits, bits - ft, qmin < 0, "RND_CONV", "SAT")
+        out = cv.add(Activation(cv.unique(node_label(node)), [v.node], function="requant", type=t))
+        return v.derive(kind="int", node=out.name, unit=v.unit / float(mm[0]), zp=0, elem=elem, origin=node_label(node))
 
     def fn(x):
         acc = np.rint(x / v.unit).astype(np.int64)
@@ -830,7 +864,9 @@ def _conv(cv, node):
         depthwise = True
     else:
         cv.fail(f"group={group} is not supported (1, or the number of input channels for a depthwise convolution)")
-    w, b = _ir_weights(cv, k_ir, bias_raw, op, x, xv)
+    wunit = _weight_unit(facts)
+    w, b = _ir_weights(cv, k_ir, bias_raw, op, x, xv, wunit)
+    unit *= wunit
     out = cv.add(
         Conv(
             cv.unique(node_label(node)),
@@ -872,7 +908,9 @@ def _dense(cv, node):
         if bias_raw.ndim == 2 and bias_raw.shape[0] != 1:
             cv.fail(f"a bias of shape {bias_raw.shape} differs per batch row")
         bias_raw = np.broadcast_to(bias_raw.reshape(-1), (wq.shape[1],)).copy()
-    w, b = _ir_weights(cv, k_ir, bias_raw, op, x, xv)
+    wunit = _weight_unit(facts)
+    w, b = _ir_weights(cv, k_ir, bias_raw, op, x, xv, wunit)
+    unit *= wunit
     out = cv.add(Dense(cv.unique(node_label(node)), [xv.node], kernel=w, bias=b))
     return _linear_output(cv, node, out, (wq.shape[1],), facts, xv, unit)
 
@@ -972,16 +1010,24 @@ def _q_output(cv, node) -> str:
     return out
 
 
-def _ir_weights(cv, k_ir, bias_raw, op, x, xv):
+def _weight_unit(facts) -> float:
+    """The weight scale when it is one power of two (then the IR weights carry it), else 1."""
+    if facts is None:
+        return 1.0
+    ws = np.asarray(facts[1], dtype=np.float64).reshape(-1)
+    return float(ws[0]) if np.all(ws == ws[0]) and _is_po2(ws[0]) else 1.0
+
+
+def _ir_weights(cv, k_ir, bias_raw, op, x, xv, wunit=1.0):
     if np.issubdtype(np.asarray(k_ir).dtype, np.integer):
         k = np.asarray(k_ir, dtype=np.int64)
         lo, hi = int(min(k.min(), 0)), int(max(k.max(), 0))
-        w = Weight(k, FixedType.for_range(lo, hi, 0))
+        w = Weight(k, FixedType.for_range(lo, hi, -int(np.log2(wunit))))
         w.kind = w.detect_kind()
         b = None
         if bias_raw is not None:
             # the accumulator is (sum + bias) * unit on the IR side
-            bv = np.asarray(bias_raw, dtype=np.float64) * xv.unit
+            bv = np.asarray(bias_raw, dtype=np.float64) * xv.unit * wunit
             b = Weight.from_values(bv, kind="fixed")
         return w, b
     try:
