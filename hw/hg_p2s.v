@@ -1,12 +1,15 @@
 // hg_p2s: send a vector of N elements (EW bits, signed) as N AXI4-Stream words of DW bits
-// (sign-extended), tlast on the last.  The vector waits in an input register while the
-// previous one is sent, so sending never pauses between vectors.
+// (sign-extended).  A frame is ITEMS vectors (pixels of a feature map, or one vector); tlast
+// marks the frame's last word.  The vector waits in an input register while the previous one
+// is sent, so sending never pauses between vectors.
 `default_nettype none
 module hg_p2s #(
     parameter integer N  = 10,
     parameter integer EW = 8,
     parameter integer DW = 8,
-    parameter integer KW = 4
+    parameter integer KW = 4,
+    parameter integer ITEMS = 1,
+    parameter integer IW = 1  // bits of the item counter (holds ITEMS - 1)
 ) (
     input  wire            clk,
     input  wire            rst,
@@ -35,15 +38,19 @@ module hg_p2s #(
     /* verilator lint_on UNUSEDSIGNAL */
     assign m_data = ee[DW-1:0];
     wire lastk = (k == N[KW-1:0] - 1'b1);
-    assign m_last = lastk;
+    reg [IW-1:0] it;
+    wire lasti = (it == ITEMS[IW-1:0] - 1'b1);
+    assign m_last = lastk && lasti;
     wire done = !m_valid || (m_ready && lastk);  // no word pending after this cycle
     always @(posedge clk) begin
         if (rst) begin
             xfull <= 1'b0;
             m_valid <= 1'b0;
             k <= {KW{1'b0}};
+            it <= {IW{1'b0}};
         end else begin
             if (m_valid && m_ready && !lastk) k <= k + 1'b1;
+            if (m_valid && m_ready && lastk) it <= lasti ? {IW{1'b0}} : it + 1'b1;
             if (done) begin
                 if (xfull) begin
                     cur <= xbuf;

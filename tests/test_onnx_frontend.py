@@ -805,6 +805,9 @@ BACKEND_WRAPPED = [
     "test_relu",
     "test_sigmoid",
     "test_tanh",
+    "test_transpose_default",  # moves the batch axis: the output comes back with the batch last
+    "test_transpose_all_permutations_3",
+    "test_unsqueeze_axis_1",
 ]
 
 
@@ -823,15 +826,57 @@ BACKEND_REFUSED = {
     "test_lstm_defaults": "LSTM",
     "test_gru_defaults": "GRU",
     "test_globalaveragepool": "power-of-two",  # 5x5 average: not exact in fixed point
-    "test_transpose_default": "batch",
     "test_dequantizelinear_blocked": "block",
+    "test_squeeze": "Squeeze of the batch",  # [1, 3, 4, 5] squeezed on axis 0, the batch
 }
 
 
 @pytest.mark.parametrize("case", sorted(BACKEND_REFUSED))
 def test_onnx_backend_case_refused(case, tmp_path):
     m, x, _ = _backend_case(case, tmp_path)
-    if case in ("test_globalaveragepool", "test_transpose_default"):
+    if case in ("test_globalaveragepool", "test_squeeze"):
         m = _wrap_qdq(m, x)
     with pytest.raises(HlsgenError, match=BACKEND_REFUSED[case]):
         convert(save(m, tmp_path, f"{case}.onnx"), hardware=False)
+
+
+ENGINE_FAST = ["qlinear_explicit", "residual_add"]
+
+
+def _through_engine(name, tmp_path, frames=64):
+    from hlsgen.backends.hls import csim
+    from hlsgen.engines.cnn.flow import rtl_check
+    from hlsgen.frontends.onnx import output_to_onnx
+
+    m, x = OPS[name]()
+    x = (x.astype(np.float32) if x.dtype.kind == "f" else x)[:frames]
+    path = save(m, tmp_path)
+    proj = convert(path, tmp_path / "out")
+    assert proj.engine == "streaming_cnn"
+    xr = proj.quantize_input(x)
+    expected = proj.predict_int(xr).reshape(len(xr), -1)
+    hw = proj.hardware
+    y = csim({"top": hw["hls_top"]}, tmp_path / "out" / "hls", xr, tmp_path / "csim", "ap")
+    assert np.array_equal(y, expected)
+    res = rtl_check(
+        proj.graph, proj.plan, hw, tmp_path / "out" / "rtl", xr, tmp_path / "work", p_bubble=0.3, p_stall=0.3
+    )
+    assert res["ok"], {k: res[k] for k in ("mismatches", "bad_tlast")}
+    assert np.array_equal(output_to_onnx(proj.graph, expected), run_onnxruntime(path, x))
+
+
+@pytest.mark.rtl
+@pytest.mark.gxx
+@pytest.mark.parametrize("name", ENGINE_FAST)
+def test_operator_graphs_through_the_cnn_engine(name, tmp_path):
+    """Explicit stride-2 padding, float-scale requantization, a residual Add: C simulation and RTL
+    (random bubbles and back-pressure) equal the reference, which equals ONNX Runtime."""
+    _through_engine(name, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+@pytest.mark.gxx
+@pytest.mark.parametrize("name", sorted(set(OPS) - set(ENGINE_FAST) - {"float_scales_nonlinear"}))
+def test_operator_graphs_through_the_cnn_engine_all(name, tmp_path):
+    _through_engine(name, tmp_path)

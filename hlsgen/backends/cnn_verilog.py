@@ -140,6 +140,7 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
                 d.update(c=s.in_elems, ew=s.in_width, mode=0 if q["mode"] == "max" else 1)
             if s.kind == "p2s":
                 d.update(n=s.in_elems, kw=ubits(max(s.in_elems - 1, 1)), ew=s.in_width)
+                d.update(n_items=s.items_in, iw=ubits(max(s.items_in - 1, 1)))
         elif s.kind == "window":
             d.update({k: q[k] for k in ("h", "w", "c", "kh", "kw", "pt", "pl", "ph", "pw")})
             d["rw"] = ubits(max(q["ph"] - 1, 1))

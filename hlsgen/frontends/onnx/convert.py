@@ -110,6 +110,7 @@ class Val:
         self.mult = kw.get("mult")  # acc: float32 multiplier per ONNX output channel (before Q: s_x*s_w)
         self.kernel = kw.get("kernel", "")  # acc: ONNX Runtime kernel
         self.facts = kw.get("facts")  # acc: (s_x, s_w per channel) for the Q that closes it
+        self.batch = kw.get("batch", 0)  # axis of the batch in the ONNX tensor (shape leaves it out)
 
     def derive(self, **kw):
         d = dict(self.__dict__)
@@ -131,6 +132,7 @@ class OnnxConverter:
         self.notes: list[str] = []
         self.meta: dict = {}
         self.qonnx = uses_qonnx(model)
+        self.recurrent = any(n.op_type in ("LSTM", "GRU") for n in self.g.node)
         self.kernels = {} if self.qonnx else ort_kernels(model, file)
         self.consumers: dict[str, list] = {}
         for n in self.g.node:
@@ -260,15 +262,28 @@ class OnnxConverter:
     # -------------------------------------------------------------- graph input / output
     def graph_input(self, vi):
         tt = vi.type.tensor_type
-        dims = [d.dim_value for d in tt.shape.dim][1:]
+        full = [d.dim_value for d in tt.shape.dim]
+        b = self.sequence_batch_axis(vi.name) if len(full) == 3 else 0
+        dims = full[:b] + full[b + 1 :]
         if not dims:
             self.fail("the input has no dimensions besides the batch", None)
         shape = tuple(dims)
+        # sequences keep their (time, features) order; images go channels-last
+        index = (
+            np.arange(math.prod(shape)).reshape(shape) if self.recurrent and len(shape) == 2 else canonical_index(shape)
+        )
         self.input_name = vi.name
         self.input_shape = shape
-        self.meta["input"] = {"name": vi.name, "shape": list(shape), "elem": tt.elem_type}
+        self.input_index = index
+        self.meta["input"] = {
+            "name": vi.name,
+            "shape": list(shape),
+            "elem": tt.elem_type,
+            "batch_axis": b,
+            "index": index.reshape(-1).tolist(),
+        }
         if tt.elem_type == FLOAT:
-            self.vals[vi.name] = Val("float_input", "", shape, canonical_index(shape), vi.name)
+            self.vals[vi.name] = Val("float_input", "", shape, index, vi.name, batch=b)
             return
         if tt.elem_type not in ONNX_INT_TYPES or tt.elem_type == 6:
             raise HlsgenError(
@@ -290,11 +305,25 @@ class OnnxConverter:
         zp = zps.pop() if len(zps) == 1 else 0
         lo, hi = int_range(tt.elem_type)
         t = FixedType.for_range(lo - zp, hi - zp, 0)
-        self.add(Input(self.unique(vi.name), [], shape=_ir_shape(shape), type=t))
+        self.add(Input(self.unique(vi.name), [], shape=index.shape, type=t))
         self.meta["input"].update({"zero_point": zp, "quantize": None})
         self.vals[vi.name] = Val(
-            "int", self.graph.nodes[-1].name, shape, canonical_index(shape), vi.name, elem=tt.elem_type, zp=zp
+            "int", self.graph.nodes[-1].name, shape, index, vi.name, elem=tt.elem_type, zp=zp, batch=b
         )
+
+    def sequence_batch_axis(self, name) -> int:
+        """1 when the input reaches an LSTM/GRU's X (layout 0: [time, batch, features]) through
+        element-wise nodes only; else 0."""
+        seen, todo = set(), [name]
+        while todo:
+            t = todo.pop()
+            for c in self.consumers.get(t, []):
+                if c.op_type in ("LSTM", "GRU") and c.input[0] == t:
+                    return 1
+                if c.op_type in ELEMENTWISE | {"Identity"} and c.output[0] not in seen:
+                    seen.add(c.output[0])
+                    todo.append(c.output[0])
+        return 0
 
     def quantize_graph_input(self, node, v: Val):
         """The QuantizeLinear / Quant reading the float graph input becomes the IR Input."""
@@ -333,7 +362,7 @@ class OnnxConverter:
             unit, q["ir"] = s, "fixed"
         else:
             t, unit, q["ir"] = FixedType.for_range(qmin - zp, qmax - zp, 0), 1.0, "integer"
-        self.add(Input(self.unique(self.input_name), [], shape=_ir_shape(v.shape), type=t))
+        self.add(Input(self.unique(self.input_name), [], shape=v.index.shape, type=t))
         self.meta["input"]["quantize"] = q
         out_kind = "int" if node.op_type == "QuantizeLinear" else "exact"
         if out_kind == "int":
@@ -360,7 +389,7 @@ class OnnxConverter:
                 dq = float(s.reshape(-1)[0])
                 v = v.base.derive(shape=v.shape, index=v.index)
         v = self.settle(v, for_output=True)
-        info = {"shape": list(v.shape), "index": v.index.reshape(-1).tolist()}
+        info = {"shape": list(v.shape), "index": v.index.reshape(-1).tolist(), "batch_axis": v.batch}
         if dq is not None:
             info.update({"kind": "dequantized", "zero_point": int(v.zp), "unit": float(v.unit), "scale": dq})
         elif v.kind == "int":
@@ -432,6 +461,16 @@ class OnnxConverter:
             )
         return None
 
+    def batch0(self, v: Val) -> Val:
+        """v with the batch on axis 0 (size-1 axes before it dropped), or a one-line refusal."""
+        if v.batch == 0:
+            return v
+        if all(d == 1 for d in v.shape[: v.batch]):
+            return v.derive(shape=v.shape[v.batch :], batch=0)
+        self.fail(
+            f"the batch is on axis {v.batch} of this tensor; only element-wise nodes, Transpose and Squeeze handle that"
+        )
+
     def per_channel(self, v: Val) -> bool:
         """A pending chain with per-channel constants (per-axis scales, batch-norm, ...)."""
         return v.kind == "chain" and any(
@@ -465,6 +504,8 @@ class OnnxConverter:
                 )
         per_channel = self.per_channel(v)
         last = chain[-1]
+        if per_channel and v.batch:
+            v = self.batch0(v)
         spec = self.spec(base.node)
         cmap = self.channel_map(v) if per_channel else None
         if per_channel and cmap is None:
@@ -840,7 +881,7 @@ def _conv(cv, node):
     op = node.op_type
     xin = 0
     win = 1 if op == "Conv" else (1 if op == "ConvInteger" else 3)
-    x = cv.act(node.input[xin])
+    x = cv.batch0(cv.act(node.input[xin]))
     wc = cv.const(node.input[win], "weight")
     a = cv.attrs(node)
     if len(x.shape) not in (2, 3):
@@ -887,7 +928,7 @@ def _conv(cv, node):
 def _dense(cv, node):
     op = node.op_type
     a = cv.attrs(node)
-    x = cv.act(node.input[0])
+    x = cv.batch0(cv.act(node.input[0]))
     win = {"Gemm": 1, "MatMul": 1, "MatMulInteger": 1, "QLinearMatMul": 3}[op]
     wc = cv.const(node.input[win], "weight")
     if op == "Gemm":
@@ -1078,7 +1119,7 @@ def _linear_output(cv, node, out, oshape, facts, xv, unit):
 # ---------------------------------------------------------------- pools, add, layout
 @handles("MaxPool", "GlobalMaxPool", "AveragePool", "GlobalAveragePool")
 def _pool(cv, node):
-    v = cv.act(node.input[0])
+    v = cv.batch0(cv.act(node.input[0]))
     if len(node.output) > 1 and node.output[1]:
         cv.fail("MaxPool's Indices output is not supported")
     a = cv.attrs(node)
@@ -1164,6 +1205,7 @@ def _add(cv, node):
 
             node = helper.make_node("Add", [node.input[1], node.input[0]], list(node.output), name=node.name)
         return _elementwise_const_add(cv, node)
+    a, b = cv.batch0(a), cv.batch0(b)
     if a.shape != b.shape or not np.array_equal(a.index, b.index):
         cv.fail(f"Add of tensors with shapes {a.shape} and {b.shape} (or layouts) that differ")
     for v in (a, b):
@@ -1203,55 +1245,72 @@ def _layout(cv, node):
         if len(node.output) > 1 and node.output[1]:
             cv.fail("Dropout's mask output is not supported")
         return v
+    b = v.batch
+    rank = len(v.shape) + 1
+
+    def nb(ax):  # full-tensor axis -> axis of v.shape
+        return ax if ax < b else ax - 1
+
+    if op == "Transpose":
+        perm = list(a.get("perm", range(rank)[::-1]))
+        nbatch = perm.index(b)
+        p = [nb(q) for q in perm if q != b]
+        new = tuple(v.shape[q] for q in p)
+        # the ONNX flat index (batch left out) of every element after the transpose
+        old = np.arange(math.prod(v.shape)).reshape(v.shape)
+        moved = np.transpose(old, p).reshape(-1)  # new flat position -> old flat index
+        inv = np.empty_like(moved)
+        inv[moved] = np.arange(moved.size)
+        out = v.derive(shape=new, index=inv[v.index], origin=node_label(node), batch=nbatch)
+        if v.kind == "chain":
+            out.base = v.base.derive(shape=new, index=inv[v.base.index], batch=nbatch)
+        return out
+    if op in ("Squeeze", "Unsqueeze"):
+        axes = a.get("axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = [int(q) for q in cv.const(node.input[1]).value]
+        full = list(v.shape)
+        full.insert(b, 1)
+        if op == "Squeeze":
+            axes = sorted(q % rank for q in (axes if axes else [i for i, d in enumerate(full) if d == 1 and i != b]))
+            if b in axes or any(full[q] != 1 for q in axes):
+                cv.fail("Squeeze of the batch dimension or of an axis longer than 1 is not supported")
+            new = tuple(d for i, d in enumerate(v.shape) if nb_keep(i, b, axes))
+            nbatch = b - sum(q < b for q in axes)
+        else:
+            out_rank = rank + len(axes)
+            axes = sorted(q % out_rank for q in axes)
+            rest = iter(range(rank))
+            nfull = [None if q in axes else next(rest) for q in range(out_rank)]
+            nbatch = nfull.index(b)
+            new = tuple(1 if q is None else v.shape[nb(q)] for q in nfull if q != b)
+        # size-1 axes do not change flat indices: only the shape and the batch position move
+        out = v.derive(shape=new, origin=node_label(node), batch=nbatch)
+        if v.kind == "chain":
+            out.base = v.base.derive(shape=new, batch=nbatch)
+        return out
+    v = cv.batch0(v)
     full = (1,) + v.shape
     if op == "Flatten":
         ax = a.get("axis", 1)
         if ax != 1:
             cv.fail(f"Flatten with axis={ax} is not supported (axis 1: keep the batch)")
         new = (math.prod(v.shape),)
-    elif op == "Reshape":
-        shape = [int(s) for s in cv.const(node.input[1], "shape").value]
-        shape = [full[i] if s == 0 else s for i, s in enumerate(shape)]
+    else:  # Reshape
+        shape = [int(q) for q in cv.const(node.input[1], "shape").value]
+        shape = [full[i] if q == 0 else q for i, q in enumerate(shape)]
         if shape.count(-1) == 1:
-            known = math.prod(s for s in shape if s != -1)
+            known = math.prod(q for q in shape if q != -1)
             shape[shape.index(-1)] = math.prod(full) // max(known, 1)
         if not shape or shape[0] != 1 or math.prod(shape) != math.prod(full):
             cv.fail(f"Reshape to {shape} changes the batch dimension")
         new = tuple(shape[1:])
-    elif op == "Transpose":
-        perm = list(a.get("perm", range(len(full))[::-1]))
-        if perm[0] != 0:
-            cv.fail("Transpose that moves the batch dimension is not supported")
-        p = [q - 1 for q in perm[1:]]
-        new = tuple(v.shape[q] for q in p)
-        # the ONNX flat index of every element after the transpose
-        old = np.arange(math.prod(v.shape)).reshape(v.shape)
-        moved = np.transpose(old, p).reshape(-1)  # new flat position -> old flat index
-        inv = np.empty_like(moved)
-        inv[moved] = np.arange(moved.size)
-        return v.derive(shape=new, index=inv[v.index], origin=node_label(node), **_base_relayout(v, new, inv))
-    else:  # Squeeze / Unsqueeze
-        axes = a.get("axes")
-        if axes is None and len(node.input) > 1 and node.input[1]:
-            axes = [int(s) for s in cv.const(node.input[1]).value]
-        if op == "Squeeze":
-            axes = [q % len(full) for q in (axes if axes else [i for i, s in enumerate(full) if s == 1 and i])]
-            if 0 in axes:
-                cv.fail("Squeeze of the batch dimension is not supported")
-            new = tuple(s for i, s in enumerate(full) if i not in axes)[1:]
-        else:
-            new_full = list(full)
-            for q in sorted(q % (len(full) + len(axes)) for q in axes):
-                new_full.insert(q, 1)
-            if new_full[0] != 1 or 0 in [q % (len(full) + len(axes)) for q in axes]:
-                cv.fail("Unsqueeze before the batch dimension is not supported")
-            new = tuple(new_full[1:])
     if not new:
         cv.fail("a tensor without dimensions besides the batch is not supported")
     if v.kind in ("acc", "float_input"):
         cv.settle(v)
-    # the IR holds the same elements in its own (channels-last) order: reshape that order and
-    # keep, for every element, its ONNX flat index (an ONNX reshape keeps flat indices)
+    # the IR holds the same elements in its own order: reshape that order and keep, for every
+    # element, its ONNX flat index (an ONNX reshape keeps flat indices)
     ir_shape = (math.prod(new),) if len(new) == 1 else _ir_shape(new)
     carrier = v.base if v.kind == "chain" else v
     node_name = carrier.node
@@ -1259,17 +1318,15 @@ def _layout(cv, node):
         node_name = cv.add(Reshape(cv.unique(node_label(node)), [node_name], shape=ir_shape)).name
     idx = v.index.reshape(ir_shape)
     if v.kind == "chain":
-        base = v.base.derive(node=node_name, shape=new, index=v.base.index.reshape(ir_shape))
+        base = v.base.derive(node=node_name, shape=new, index=v.base.index.reshape(ir_shape), batch=0)
         return v.derive(shape=new, index=idx, base=base, origin=node_label(node))
     return v.derive(node=node_name, shape=new, index=idx, origin=node_label(node))
 
 
-def _base_relayout(v: Val, new_shape, inv):
-    """A chain's base follows the layout change of the chain's output."""
-    if v.kind != "chain":
-        return {}
-    idx = inv[v.base.index] if inv is not None else v.base.index
-    return {"base": v.base.derive(shape=new_shape, index=idx)}
+def nb_keep(i, b, axes) -> bool:
+    """Axis i of a shape without the batch (at b) survives a Squeeze of full-tensor axes."""
+    full_axis = i if i < b else i + 1
+    return full_axis not in axes
 
 
 @handles("LSTM", "GRU")

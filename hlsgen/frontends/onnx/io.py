@@ -24,9 +24,12 @@ def quantize_input(graph, x) -> np.ndarray:
     """Raw IR input integers for an ONNX-layout input batch (float, or the model's integers)."""
     info = _info(graph)["input"]
     shape = tuple(info["shape"])
-    x = np.asarray(x)
+    b = info.get("batch_axis", 0)
+    x = np.moveaxis(np.asarray(x), b, 0) if np.ndim(x) > b else np.asarray(x)
     if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape:
-        raise ValueError(f"input shape {tuple(x.shape[1:])} does not match the ONNX input {shape} (batch first)")
+        full = list(shape)
+        full.insert(b, "N")
+        raise ValueError(f"input shape {tuple(np.asarray(x).shape)} does not match the ONNX input {tuple(full)}")
     q = info.get("quantize")
     if q is None:  # integer input: the IR holds q - zero_point
         raw = x.astype(np.int64) - int(info.get("zero_point", 0))
@@ -40,8 +43,9 @@ def quantize_input(graph, x) -> np.ndarray:
         else:  # QONNX Quant: its output is (q - zp) * scale; the IR holds q - zp
             y = qonnx_quant(xf, s, np.float32(q["zero_point"]), q["bits"], q["signed"], q["narrow"], q["rounding"])
             raw = np.rint(y / s).astype(np.int64)
-    raw = np.moveaxis(raw, 1, -1) if raw.ndim > 2 else raw
-    return raw
+    # the IR's element order (channels last for images; sequences as they are)
+    n = raw.shape[0]
+    return raw.reshape(n, -1)[:, np.asarray(info["index"], dtype=np.int64)].reshape((n,) + graph.input.shape)
 
 
 def output_to_onnx(graph, raw) -> np.ndarray:
@@ -58,15 +62,20 @@ def output_to_onnx(graph, raw) -> np.ndarray:
         # IR value = (q - zp) * unit: q - zp = raw * 2**-frac / unit
         d = np.rint(np.ldexp(out.astype(np.float64), -t.frac) / info["unit"]).astype(np.int64)
         if info["kind"] == "dequantized":  # DequantizeLinear as ONNX Runtime computes it
-            return d.astype(np.float32) * np.float32(info["scale"])
-        return (d + info["zero_point"]).astype(ONNX_INT_TYPES[info["elem"]][0])
-    return (np.ldexp(out.astype(np.float64), -t.frac) * info["scale"]).astype(np.float32)
+            y = d.astype(np.float32) * np.float32(info["scale"])
+        else:
+            y = (d + info["zero_point"]).astype(ONNX_INT_TYPES[info["elem"]][0])
+    else:
+        y = (np.ldexp(out.astype(np.float64), -t.frac) * info["scale"]).astype(np.float32)
+    return np.moveaxis(y, 0, info.get("batch_axis", 0))
 
 
 def onnx_random_inputs(graph, rng, n: int) -> np.ndarray:
     """Random ONNX-layout inputs spanning the input quantizer's range (a little beyond, to saturate)."""
     info = _info(graph)["input"]
-    shape = (n,) + tuple(info["shape"])
+    shape = [n] + list(info["shape"])
+    shape.insert(info.get("batch_axis", 0), shape.pop(0))
+    shape = tuple(shape)
     q = info.get("quantize")
     if q is None:
         lo, hi = (
