@@ -200,3 +200,64 @@ def po2_scales(model):
             )
         )
     return m
+
+
+def lstm_from_zoo(name: str = "lstm_sparse", op: str = "LSTM"):
+    """An ONNX LSTM version of a zoo LSTM (its weights as int8 DequantizeLinear, power-of-two
+    scales): x [time, batch, features] -> QDQ -> LSTM -> Y_h -> Squeeze -> QDQ -> Gemm."""
+    from hlsgen import convert
+
+    g = convert(name, hardware=False).graph
+    lstm, fc = g.nodes[1], g.nodes[2]
+    T, F = g.input.shape
+    U = lstm.units
+    order = [0, 3, 1, 2]  # ONNX block b holds the IR (Keras) gate order[b]: i, o, f, c
+
+    def onnx_rows(m):  # [*, 4U] in IR order -> [4U, *] in ONNX order
+        return np.concatenate([m[:, k * U : (k + 1) * U].T for k in order], axis=0)
+
+    def int8(w):  # raw integers and their power-of-two scale
+        assert w.type.width <= 8
+        return w.raw.astype(np.int8), np.float32(2.0**-w.type.frac)
+
+    kq, ks = int8(lstm.kernel)
+    rq, rs = int8(lstm.recurrent)
+    inits = [
+        init("kq", onnx_rows(kq.astype(np.int64)).astype(np.int8)[None]),
+        init("ks", ks),
+        init("rq", onnx_rows(rq.astype(np.int64)).astype(np.int8)[None]),
+        init("rs", rs),
+        init("z8", np.int8(0)),
+        init(
+            "B",
+            np.concatenate([onnx_rows(lstm.bias.values[None, :].astype(np.float32))[:, 0], np.zeros(4 * U)]).astype(
+                np.float32
+            )[None],
+        ),
+        init("sx", np.float32(1 / 16)),
+        init("zx", np.uint8(0)),
+        init("sh", np.float32(1 / 128)),
+        init("ax0", np.array([0], np.int64)),
+        init("fcw", fc.kernel.values.astype(np.float32)),
+        init("fcb", fc.bias.values.astype(np.float32)),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xf"]),
+        helper.make_node("DequantizeLinear", ["kq", "ks", "z8"], ["W"]),
+        helper.make_node("DequantizeLinear", ["rq", "rs", "z8"], ["R"]),
+        helper.make_node(op, ["xf", "W", "R", "B"], ["", "h"], name="lstm", hidden_size=U),
+        helper.make_node("Squeeze", ["h", "ax0"], ["h2"]),
+        helper.make_node("QuantizeLinear", ["h2", "sh", "z8"], ["hq"]),
+        helper.make_node("DequantizeLinear", ["hq", "sh", "z8"], ["hf"]),
+        helper.make_node("Gemm", ["hf", "fcw", "fcb"], ["y"], name="fc"),
+    ]
+    m = make_model(
+        nodes,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [T, None, F])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, fc.kernel.raw.shape[1]])],
+        inits,
+        opset=13,
+    )
+    onnx.checker.check_model(m)
+    return m, (T, F)

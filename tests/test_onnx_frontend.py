@@ -880,3 +880,67 @@ def test_operator_graphs_through_the_cnn_engine(name, tmp_path):
 @pytest.mark.parametrize("name", sorted(set(OPS) - set(ENGINE_FAST) - {"float_scales_nonlinear"}))
 def test_operator_graphs_through_the_cnn_engine_all(name, tmp_path):
     _through_engine(name, tmp_path)
+
+
+# ---------------------------------------------------------------- LSTM / GRU: approximate, on request
+APPROX = {"Model": {"Approximate": True}}
+
+
+def test_onnx_lstm_is_refused_unless_approximation_is_asked_for(tmp_path):
+    from tests.onnx_models import lstm_from_zoo
+
+    m, _ = lstm_from_zoo()
+    path = save(m, tmp_path, "lstm.onnx")
+    _one_line(_cli("convert", path, "-o", tmp_path / "o"), "lstm.onnx", "'lstm' (LSTM)", "Approximate: true")
+
+
+@pytest.mark.rtl
+@pytest.mark.gxx
+def test_onnx_lstm_from_the_zoo_approximate_through_the_lstm_engine(tmp_path):
+    """The zoo LSTM as an ONNX LSTM ([time, batch, features], ONNX gate order): converted with
+    Approximate, its error against ONNX Runtime is measured and small; the LSTM engine's C and RTL
+    simulations equal the (fixed-point) reference exactly."""
+    from hlsgen.verify import verify_hardware
+    from hlsgen.zoo.build import digits
+    from tests.onnx_models import lstm_from_zoo
+
+    m, (T, F) = lstm_from_zoo()
+    path = save(m, tmp_path, "lstm.onnx")
+    proj = convert(path, tmp_path / "out", config=APPROX)
+    g = proj.graph
+    assert g.meta["exact"] is False and g.meta["approximations"]
+    err = g.meta["measured_error"]
+    assert err["max_abs"] < 0.1 * err["max_abs_output"], err
+    _, xte, _, _ = digits()
+    x = xte.reshape(-1, T, F).transpose(1, 0, 2).astype(np.float32)  # [time, batch, features]
+    y, yr = proj.predict(x), run_onnxruntime(path, x)
+    assert y.shape == yr.shape == (len(xte), 10)
+    assert np.mean(y.argmax(1) == yr.argmax(1)) > 0.95
+    assert proj.engine == "sparse_lstm"
+    checks = verify_hardware(proj, x[:, :16], "held-out digits", csim=True, rtl=True, rtl_count=16)
+    assert checks and all(c["mismatches"] == 0 for c in checks), checks
+
+
+@pytest.mark.parametrize("lbr", [0, 1])
+def test_onnx_gru_approximate(lbr, tmp_path):
+    """An ONNX GRU (both reset placements) converted with Approximate: close to ONNX Runtime."""
+    T, F, H = 6, 5, 8
+    g = G()
+    x = g.qdq("x", 1 / 32)
+    W = g.c(RNG.normal(0, 0.4, (1, 3 * H, F)).astype(np.float32))
+    R = g.c(RNG.normal(0, 0.4, (1, 3 * H, H)).astype(np.float32))
+    B = g.c(RNG.normal(0, 0.2, (1, 6 * H)).astype(np.float32))
+    g.nodes.append(
+        helper.make_node("GRU", [x, W, R, B], ["", "h"], name="gru1", hidden_size=H, linear_before_reset=lbr)
+    )
+    y = g.op("Squeeze", ["h", g.c(np.array([0], np.int64))])
+    y = g.qdq(y, 1 / 64)
+    m = make_model(g.nodes, [vi("x", TP.FLOAT, [T, None, F])], [vi(y, TP.FLOAT, [None, H])], g.inits, 13)
+    path = save(m, tmp_path)
+    with pytest.raises(HlsgenError, match="Approximate"):
+        convert(path, hardware=False)
+    proj = convert(path, config=APPROX, hardware=False)
+    xs = RNG.uniform(-3, 3, (T, 200, F)).astype(np.float32)
+    d = np.abs(proj.predict(xs) - run_onnxruntime(path, xs))
+    assert d.max() <= 4 / 64, d.max()  # a few output steps at most
+    assert proj.graph.meta["measured_error"]["values"] > 0

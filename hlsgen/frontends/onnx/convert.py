@@ -64,7 +64,7 @@ ELEMENTWISE = {
 LINEAR = {"Conv", "Gemm", "MatMul", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"}
 LAYOUT = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
 POOLS = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"}
-SUPPORTED = sorted(ELEMENTWISE | LINEAR | LAYOUT | POOLS | {"Add", "Constant", "LSTM", "GRU"})
+SUPPORTED = sorted(ELEMENTWISE | LINEAR | LAYOUT | POOLS | {"Add", "Constant", "LSTM", "GRU"})  # LSTM/GRU: approximate
 #: integer kernels of ONNX Runtime whose requantization :func:`numerics.requant` reproduces
 ORT_INT_KERNELS = {"QLinearConv", "QLinearMatMul", "QGemm"}
 
@@ -120,9 +120,13 @@ class Val:
 
 
 class OnnxConverter:
-    def __init__(self, model, file: str):
+    def __init__(self, model, file: str, cfg=None):
+        from ...config import Config
+
         self.model = model
         self.file = file
+        self.cfg = cfg or Config()
+        self.approximations: list[str] = []
         self.g = model.graph
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
         self.vals: dict[str, Val | Const] = {}
@@ -242,14 +246,36 @@ class OnnxConverter:
             {
                 "source": self.file,
                 "frontend": "onnx",
-                "exact": True,
-                "approximations": [],
+                "exact": not self.approximations,
+                "approximations": self.approximations,
                 "notes": self.notes,
                 "onnx": self.meta,
             }
         )
         self.graph.infer()
+        if self.approximations:
+            self.graph.meta["measured_error"] = self.measure_error()
         return self.graph
+
+    def measure_error(self, n: int = 256) -> dict:
+        """The approximate graph against ONNX Runtime on random inputs over the input quantizer's range."""
+        from ...reference.execute import predict_int
+        from .io import onnx_random_inputs, output_to_onnx, quantize_input, run_onnxruntime
+
+        x = onnx_random_inputs(self.graph, np.random.default_rng(0), n)
+        y = output_to_onnx(self.graph, predict_int(self.graph, quantize_input(self.graph, x))).astype(np.float64)
+        yr = run_onnxruntime(self.file, x).astype(np.float64)
+        err = np.abs(y - yr)
+        return {
+            "vectors": n,
+            "inputs": "uniform over the input quantizer's range",
+            "against": "ONNX Runtime (CPU, default options)",
+            "values_differing": int(np.count_nonzero(err)),
+            "values": int(err.size),
+            "max_abs": float(err.max()),
+            "mean_abs": float(err.mean()),
+            "max_abs_output": float(np.abs(yr).max()),
+        }
 
     def convert_node(self, node, handler):
         ins = [self.vals.get(i) if i else None for i in node.input]
@@ -267,6 +293,14 @@ class OnnxConverter:
         dims = full[:b] + full[b + 1 :]
         if not dims:
             self.fail("the input has no dimensions besides the batch", None)
+        if min(dims) <= 0:
+            k = [i for i, d in enumerate(full) if d <= 0 and i != b][0]
+            raise HlsgenError(
+                f"dimension {k} is dynamic; hardware needs fixed shapes (export with a fixed input shape)",
+                file=self.file,
+                layer=vi.name,
+                layer_type="graph input",
+            )
         shape = tuple(dims)
         # sequences keep their (time, features) order; images go channels-last
         index = (
@@ -367,11 +401,19 @@ class OnnxConverter:
         out_kind = "int" if node.op_type == "QuantizeLinear" else "exact"
         if out_kind == "int":
             return Val(
-                "int", self.graph.nodes[-1].name, v.shape, v.index, node_label(node), elem=elem, zp=zp, unit=unit
+                "int",
+                self.graph.nodes[-1].name,
+                v.shape,
+                v.index,
+                node_label(node),
+                elem=elem,
+                zp=zp,
+                unit=unit,
+                batch=v.batch,
             )
         if unit != s:
             self.fail("an input Quant with a float scale or a zero point is not supported (its output is float)")
-        return Val("exact", self.graph.nodes[-1].name, v.shape, v.index, node_label(node), scale=1.0)
+        return Val("exact", self.graph.nodes[-1].name, v.shape, v.index, node_label(node), scale=1.0, batch=v.batch)
 
     def graph_output(self, v: Val):
         dq = None
@@ -1331,15 +1373,21 @@ def nb_keep(i, b, axes) -> bool:
 
 @handles("LSTM", "GRU")
 def _recurrent(cv, node):
-    cv.fail(
-        f"an ONNX {node.op_type} computes its gates and state in float32 with no quantization points inside, "
-        "so no fixed-point engine can reproduce ONNX Runtime's result bit for bit"
-    )
+    from .recurrent import convert_recurrent
+
+    return convert_recurrent(cv, node)
 
 
 # ====================================================================== entry points
 def convert_onnx(path, config=None) -> Graph:
-    """Convert an ONNX file to an IR graph that is exact with ONNX Runtime."""
+    """Convert an ONNX file to an IR graph that is exact with ONNX Runtime.
+
+    Only an ONNX LSTM / GRU (float32 inside) is converted approximately, and only with
+    ``Model: {Approximate: true}``; the error against ONNX Runtime is then measured and kept
+    in ``graph.meta["measured_error"]``.
+    """
+    from ...config import Config
+
     file = str(path)
     model = load_onnx(file)
-    return OnnxConverter(model, file).run()
+    return OnnxConverter(model, file, Config.coerce(config)).run()

@@ -85,17 +85,18 @@ def load_onnx(path) -> object:
                 layer=vi.name,
                 layer_type="graph input",
             )
-        for k, d in enumerate(dims):
-            if k == 0:
-                continue  # the batch dimension may be symbolic
-            if not d.HasField("dim_value") or d.dim_value <= 0:
-                raise HlsgenError(
-                    f"dimension {k} is dynamic ('{d.dim_param or '?'}'); hardware needs fixed shapes "
-                    "(export with a fixed input shape)",
-                    file=file,
-                    layer=vi.name,
-                    layer_type="graph input",
-                )
+        dynamic = [k for k, d in enumerate(dims) if not d.HasField("dim_value") or d.dim_value <= 0]
+        # one dynamic dimension may be the batch: axis 0, or axis 1 of a [time, batch, features] sequence
+        bad = [k for k in dynamic if k > 1] + dynamic[1:]
+        if bad:
+            d = dims[bad[0]]
+            raise HlsgenError(
+                f"dimension {bad[0]} is dynamic ('{d.dim_param or '?'}'); hardware needs fixed shapes "
+                "(export with a fixed input shape)",
+                file=file,
+                layer=vi.name,
+                layer_type="graph input",
+            )
     return model
 
 
