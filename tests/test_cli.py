@@ -192,7 +192,7 @@ def test_bad_config(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_onnx_not_yet_supported_is_clear(tmp_path):
+def test_corrupt_onnx_is_clear(tmp_path):
     f = tmp_path / "m.onnx"
     f.write_bytes(b"\x08\x07")
     assert_one_line_error(run("info", f), "m.onnx")

@@ -944,3 +944,20 @@ def test_onnx_gru_approximate(lbr, tmp_path):
     d = np.abs(proj.predict(xs) - run_onnxruntime(path, xs))
     assert d.max() <= 4 / 64, d.max()  # a few output steps at most
     assert proj.graph.meta["measured_error"]["values"] > 0
+
+
+@pytest.mark.gxx
+def test_cli_convert_and_verify_an_onnx_model(tmp_path):
+    """`hlsgen convert m.onnx` and `hlsgen verify --csim`: reference == ONNX Runtime, C++ == reference."""
+    import json
+
+    path, _ = zoo_qdq("mlp_tiny", "float", tmp_path / "mlp.onnx")
+    out = tmp_path / "out"
+    r = _cli("convert", path, "-o", out)
+    assert r.returncode == 0, r.stderr
+    r = _cli("verify", out, "--csim")
+    assert r.returncode == 0, r.stdout + r.stderr
+    checks = json.loads((out / "verify.json").read_text())["checks"]
+    names = [c["name"] for c in checks]
+    assert "reference vs ONNX Runtime" in names and any("HLS C++" in n for n in names)
+    assert all(c["mismatches"] == 0 for c in checks) and all(c["vectors"] == 450 for c in checks)
