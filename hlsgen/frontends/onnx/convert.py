@@ -628,22 +628,20 @@ CONST_FOLD: dict = {}
 QONNX_OPS = ("Quant", "BipolarQuant", "Trunc")
 
 
-def handles(*ops):
-    def deco(fn):
-        for o in ops:
-            HANDLERS[o] = fn
-        return fn
+def _registrar(table):
+    def register(*ops):
+        def deco(fn):
+            for o in ops:
+                table[o] = fn
+            return fn
 
-    return deco
+        return deco
+
+    return register
 
 
-def folds(*ops):
-    def deco(fn):
-        for o in ops:
-            CONST_FOLD[o] = fn
-        return fn
-
-    return deco
+handles = _registrar(HANDLERS)  # handler of an operator on activations
+folds = _registrar(CONST_FOLD)  # evaluation of an operator on constants
 
 
 # ---------------------------------------------------------------- constants
