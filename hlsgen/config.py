@@ -94,12 +94,19 @@ class Config:
             return cls(cfg)
         return cls.load(cfg)
 
-    def precision(self, layer_name: str, layer_type: str, key: str) -> FixedType | None:
-        """The configured type for weight/bias/result of a layer, most specific first."""
+    def explicit_precision(self, layer_name: str, layer_type: str, key: str) -> FixedType | None:
+        """The type given for ``key`` of this very layer (by name or type), without the Model default."""
         for entry in (self.by_name.get(layer_name), self.by_type.get(layer_type)):
             for k, t in self._entries(entry):
                 if k == key:
                     return self._parse(t, f"{layer_name}.{key}")
+        return None
+
+    def precision(self, layer_name: str, layer_type: str, key: str) -> FixedType | None:
+        """The configured type for weight/bias/result of a layer, most specific first."""
+        t = self.explicit_precision(layer_name, layer_type, key)
+        if t is not None:
+            return t
         if "Precision" in self.model:
             return self._parse(self.model["Precision"], "Model.Precision")
         return None

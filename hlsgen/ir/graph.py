@@ -38,6 +38,12 @@ class Graph:
         self._by_name[node.name] = node
         return node
 
+    def append(self, node: Node) -> Node:
+        """Add a node and infer its spec from its inputs' (a frontend building the graph in order)."""
+        self.add(node)
+        node.spec = node.infer([self._by_name[i].spec for i in node.inputs])
+        return node
+
     def __getitem__(self, name: str) -> Node:
         return self._by_name[name]
 

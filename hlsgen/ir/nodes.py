@@ -10,6 +10,7 @@ requantization point, where the target type says how to round and saturate.
 from __future__ import annotations
 
 import math
+import re
 from typing import ClassVar
 
 import numpy as np
@@ -24,6 +25,11 @@ NODE_TYPES: dict[str, type[Node]] = {}
 
 class IRError(ValueError):
     """A node is malformed or its inputs do not fit it."""
+
+
+def reason(e: Exception) -> str:
+    """An IR error's message without its leading ``Op 'name': `` (frontends name the layer themselves)."""
+    return re.sub(r"^\w+ '[^']*': ", "", str(e))
 
 
 def register(cls):

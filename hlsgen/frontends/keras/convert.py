@@ -9,14 +9,13 @@ node that feeds them and become one exact table when something consumes the chai
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from ...config import DEFAULT_PRECISION, Config
 from ...errors import HlsgenError
 from ...fixed import FixedType
 from ...ir import Activation, Add, Conv, Dense, Graph, Input, IRError, Pool, Reshape, Weight
+from ...ir.nodes import reason
 from ..probe import ProbeError, tabulate
 from .loader import load_model_file, quiet_tensorflow, strip_pruning
 
@@ -73,11 +72,9 @@ class KerasConverter:
             if self.graph is None:
                 self.graph = Graph([node])
             else:
-                self.graph.add(node)
-                node.spec = node.infer([self.graph[i].spec for i in node.inputs])
+                self.graph.append(node)
         except (IRError, OverflowError) as e:
-            msg = re.sub(r"^\w+ '[^']*': ", "", str(e))
-            raise HlsgenError(msg, file=self.file, layer=node.name, layer_type=node.op) from None
+            raise HlsgenError(reason(e), file=self.file, layer=node.name, layer_type=node.op) from None
         return node
 
     def spec(self, name):

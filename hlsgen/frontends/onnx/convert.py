@@ -35,7 +35,7 @@ import numpy as np
 from ...errors import HlsgenError
 from ...fixed import FixedType
 from ...ir import Activation, Add, Conv, Dense, Graph, Input, IRError, Pool, Reshape, Weight
-from ...ir.nodes import _pad_amounts
+from ...ir.nodes import _pad_amounts, reason
 from ..probe import ProbeError, tabulate
 from .loader import load_onnx, node_label, ort_kernels, uses_qonnx
 from .numerics import FLOAT, ONNX_INT_TYPES, NodeRunner, int_range, multiplier, requant
@@ -61,10 +61,6 @@ ELEMENTWISE = {
     "BipolarQuant",
     "Trunc",
 }
-LINEAR = {"Conv", "Gemm", "MatMul", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"}
-LAYOUT = {"Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
-POOLS = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"}
-SUPPORTED = sorted(ELEMENTWISE | LINEAR | LAYOUT | POOLS | {"Add", "Constant", "LSTM", "GRU"})  # LSTM/GRU: approximate
 #: integer kernels of ONNX Runtime whose requantization :func:`numerics.requant` reproduces
 ORT_INT_KERNELS = {"QLinearConv", "QLinearMatMul", "QGemm"}
 
@@ -107,7 +103,6 @@ class Val:
         self.scale = kw.get("scale", 1.0)  # exact: ONNX value = IR value * scale
         self.base = kw.get("base")  # chain: the Val the chain starts from
         self.chain = list(kw.get("chain", []))  # chain: ONNX NodeProtos
-        self.mult = kw.get("mult")  # acc: float32 multiplier per ONNX output channel (before Q: s_x*s_w)
         self.kernel = kw.get("kernel", "")  # acc: ONNX Runtime kernel
         self.facts = kw.get("facts")  # acc: (s_x, s_w per channel) for the Q that closes it
         self.batch = kw.get("batch", 0)  # axis of the batch in the ONNX tensor (shape leaves it out)
@@ -157,10 +152,9 @@ class OnnxConverter:
             if self.graph is None:
                 self.graph = Graph([node])
             else:
-                self.graph.add(node)
-                node.spec = node.infer([self.graph[i].spec for i in node.inputs])
+                self.graph.append(node)
         except (IRError, OverflowError, ValueError) as e:
-            self.fail(re.sub(r"^\w+ '[^']*': ", "", str(e)))
+            self.fail(reason(e))
         self.names.add(node.name)
         return node
 
@@ -223,13 +217,15 @@ class OnnxConverter:
                 continue
             handler = HANDLERS.get(node.op_type)
             if handler is None or (node.domain not in ("", "ai.onnx") and node.op_type not in QONNX_OPS):
-                self.fail(f"operator {node.op_type} is not supported (supported: {', '.join(SUPPORTED)})")
+                self.fail(
+                    f"operator {node.op_type} is not supported (supported: {', '.join(sorted([*HANDLERS, 'Constant']))})"
+                )
             try:
                 out = self.convert_node(node, handler)
             except HlsgenError:
                 raise
             except (IRError, OverflowError) as e:
-                self.fail(re.sub(r"^\w+ '[^']*': ", "", str(e)))
+                self.fail(reason(e))
             except Exception as e:  # never a traceback: name the node and what went wrong
                 msg = str(e).splitlines()[0][:200] if str(e) else ""
                 self.fail(f"cannot convert this node ({type(e).__name__}: {msg})")
@@ -423,14 +419,12 @@ class OnnxConverter:
             and v.chain[0].op_type == "DequantizeLinear"
             and v.base.kind == "int"
         ):
-            n = v.chain[0]
-            s = np.asarray(self.const(n.input[1]).value, dtype=np.float32)
-            zp = np.asarray(self.const(n.input[2]).value).astype(np.int64) if len(n.input) > 2 and n.input[2] else 0
-            if s.size == 1 and np.asarray(zp).size == 1 and int(np.asarray(zp).reshape(-1)[0]) == v.base.zp:
+            s, zp = self.qparams(v.chain[0])
+            if s.size == 1 and zp.size == 1 and int(zp[0]) == v.base.zp:
                 # the last DequantizeLinear is done on the host, exactly as ONNX Runtime does it
-                dq = float(s.reshape(-1)[0])
+                dq = float(s[0])
                 v = v.base.derive(shape=v.shape, index=v.index)
-        v = self.settle(v, for_output=True)
+        v = self.settle(v)
         info = {"shape": list(v.shape), "index": v.index.reshape(-1).tolist(), "batch_axis": v.batch}
         if dq is not None:
             info.update({"kind": "dequantized", "zero_point": int(v.zp), "unit": float(v.unit), "scale": dq})
@@ -446,7 +440,7 @@ class OnnxConverter:
         self.graph.output = v.node
 
     # -------------------------------------------------------------- settling values into IR nodes
-    def settle(self, v: Val, for_output=False, exact=False) -> Val:
+    def settle(self, v: Val, exact=False) -> Val:
         """An ``int`` or ``exact`` Val: pending chains become a table node."""
         if v.kind == "float_input":
             self.fail("the float graph input must be quantized (QuantizeLinear or Quant) before anything else")
@@ -489,14 +483,24 @@ class OnnxConverter:
             return self.attrs(node)["to"]
         return elem
 
+    def qparams(self, node) -> tuple[np.ndarray, np.ndarray]:
+        """Scale (float32) and zero point (int64) of a Q/DQ node, as 1-D arrays (zero point 0 if absent)."""
+        s = np.asarray(self.const(node.input[1], "scale").value, dtype=np.float32).reshape(-1)
+        has_zp = len(node.input) > 2 and node.input[2]
+        zp = (
+            np.asarray(self.const(node.input[2]).value).astype(np.int64).reshape(-1)
+            if has_zp
+            else np.zeros(1, np.int64)
+        )
+        return s, zp
+
     def exact_dq(self, v: Val) -> Val | None:
         """DequantizeLinear with a power-of-two scale: (q - zp) * s is exact in float32, so the
         IR value times s / unit is the ONNX value and no table is needed."""
         if v.kind != "chain" or len(v.chain) != 1 or v.chain[0].op_type != "DequantizeLinear" or v.base.kind != "int":
             return None
-        n, base = v.chain[0], v.base
-        sc = np.asarray(self.const(n.input[1]).value).reshape(-1)
-        zp = np.asarray(self.const(n.input[2]).value).reshape(-1) if len(n.input) > 2 and n.input[2] else np.zeros(1)
+        base = v.base
+        sc, zp = self.qparams(v.chain[0])
         if sc.size == 1 and zp.size == 1 and int(zp[0]) == base.zp and _is_po2(sc) and _is_po2(base.unit):
             return v.derive(
                 kind="exact", node=base.node, scale=float(sc[0]) / base.unit, base=None, chain=[], elem=FLOAT
@@ -533,17 +537,9 @@ class OnnxConverter:
     def table(self, v: Val) -> Val:
         """Tabulate a pending chain with ONNX Runtime; the result is an ``int`` or ``exact`` Val."""
         base, chain = v.base, v.chain
-        if len(chain) == 1 and chain[0].op_type == "DequantizeLinear" and base.kind == "int":
-            n = chain[0]
-            sc = np.asarray(self.const(n.input[1]).value).reshape(-1)
-            zp = (
-                np.asarray(self.const(n.input[2]).value).reshape(-1) if len(n.input) > 2 and n.input[2] else np.zeros(1)
-            )
-            if sc.size == 1 and zp.size == 1 and int(zp[0]) == base.zp and _is_po2(sc) and _is_po2(base.unit):
-                # (q - zp) * s is exact in float32: the IR value times s / unit, no table needed
-                return v.derive(
-                    kind="exact", node=base.node, scale=float(sc[0]) / base.unit, base=None, chain=[], elem=FLOAT
-                )
+        exact = self.exact_dq(v)
+        if exact is not None:
+            return exact
         per_channel = self.per_channel(v)
         last = chain[-1]
         if per_channel and v.batch:
@@ -562,17 +558,12 @@ class OnnxConverter:
         if out_int:
             if last.op_type != "QuantizeLinear":
                 self.fail(f"an integer result of {last.op_type} is not supported here", last)
-            s = self.const(last.input[1]).value
-            zp_out = (
-                int(np.asarray(self.const(last.input[2]).value).reshape(-1)[0])
-                if len(last.input) > 2 and last.input[2]
-                else 0
-            )
-            zps = np.asarray(self.const(last.input[2]).value if len(last.input) > 2 and last.input[2] else 0)
-            if np.any(zps != zps.reshape(-1)[0]):
+            s, zps = self.qparams(last)
+            if np.any(zps != zps[0]):
                 self.fail("per-axis zero points that differ are not supported", last)
+            zp_out = int(zps[0])
             if _is_po2(s):
-                unit_out = float(np.asarray(s).reshape(-1)[0])
+                unit_out = float(s[0])
         base_dtype = ONNX_INT_TYPES[base.elem][0] if base.kind == "int" else np.float32
 
         def fn(x):
@@ -832,7 +823,7 @@ def cv_requant(cv, node, v: Val, s, zp, elem):
     except ProbeError as e:
         cv.fail(str(e))
     out = cv.add(Activation(cv.unique(node_label(node)), [v.node], function="step", step=step))
-    return v.derive(kind="int", node=out.name, unit=unit_out, zp=zp, elem=elem, origin=node_label(node), mult=None)
+    return v.derive(kind="int", node=out.name, unit=unit_out, zp=zp, elem=elem, origin=node_label(node))
 
 
 @handles("BatchNormalization")
@@ -946,7 +937,7 @@ def _conv(cv, node):
     else:
         cv.fail(f"group={group} is not supported (1, or the number of input channels for a depthwise convolution)")
     wunit = _weight_unit(facts)
-    w, b = _ir_weights(cv, k_ir, bias_raw, op, x, xv, wunit)
+    w, b = _ir_weights(cv, k_ir, bias_raw, xv, wunit)
     unit *= wunit
     out = cv.add(
         Conv(
@@ -961,7 +952,7 @@ def _conv(cv, node):
         )
     )
     oshape = (M,) + tuple(cv.spec(out.name).shape[:-1])
-    return _linear_output(cv, node, out, oshape, facts, xv, unit)
+    return _linear_output(cv, node, out, oshape, facts, unit)
 
 
 @handles("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul")
@@ -990,10 +981,10 @@ def _dense(cv, node):
             cv.fail(f"a bias of shape {bias_raw.shape} differs per batch row")
         bias_raw = np.broadcast_to(bias_raw.reshape(-1), (wq.shape[1],)).copy()
     wunit = _weight_unit(facts)
-    w, b = _ir_weights(cv, k_ir, bias_raw, op, x, xv, wunit)
+    w, b = _ir_weights(cv, k_ir, bias_raw, xv, wunit)
     unit *= wunit
     out = cv.add(Dense(cv.unique(node_label(node)), [xv.node], kernel=w, bias=b))
-    return _linear_output(cv, node, out, (wq.shape[1],), facts, xv, unit)
+    return _linear_output(cv, node, out, (wq.shape[1],), facts, unit)
 
 
 def _linear_inputs(cv, node, x: Val, wc: Const, op, axis_out):
@@ -1047,9 +1038,8 @@ def _linear_inputs(cv, node, x: Val, wc: Const, op, axis_out):
             cv.fail(
                 f"ONNX Runtime runs this node as {kernel}, but its input is not DequantizeLinear of an integer tensor"
             )
-        dq = x.chain[0]
-        xs = float(np.asarray(cv.const(dq.input[1]).value).reshape(-1)[0])
-        xzp = int(np.asarray(cv.const(dq.input[2]).value).reshape(-1)[0]) if len(dq.input) > 2 and dq.input[2] else 0
+        xs_, xzp_ = cv.qparams(x.chain[0])
+        xs, xzp = float(xs_[0]), int(xzp_[0])
         xb = x.base
         if xb.zp != xzp:
             cv.fail("the input's DequantizeLinear zero point differs from its QuantizeLinear's")
@@ -1099,7 +1089,7 @@ def _weight_unit(facts) -> float:
     return float(ws[0]) if np.all(ws == ws[0]) and _is_po2(ws[0]) else 1.0
 
 
-def _ir_weights(cv, k_ir, bias_raw, op, x, xv, wunit=1.0):
+def _ir_weights(cv, k_ir, bias_raw, xv, wunit=1.0):
     if np.issubdtype(np.asarray(k_ir).dtype, np.integer):
         k = np.asarray(k_ir, dtype=np.int64)
         lo, hi = int(min(k.min(), 0)), int(max(k.max(), 0))
@@ -1140,7 +1130,7 @@ def _ir_weights(cv, k_ir, bias_raw, op, x, xv, wunit=1.0):
     return w, b
 
 
-def _linear_output(cv, node, out, oshape, facts, xv, unit):
+def _linear_output(cv, node, out, oshape, facts, unit):
     idx = canonical_index(oshape)
     name = node_label(node)
     if facts is not None:
@@ -1218,21 +1208,10 @@ def _pool(cv, node):
 
 def _monotone(cv, n) -> bool:
     """Element-wise node that is non-decreasing in its input (max-pool commutes with it)."""
-    if n.op_type in (
-        "Relu",
-        "Clip",
-        "Sigmoid",
-        "Tanh",
-        "QuantizeLinear",
-        "DequantizeLinear",
-        "Cast",
-        "Quant",
-        "BipolarQuant",
-        "Trunc",
-    ):
-        if n.op_type in ("QuantizeLinear", "DequantizeLinear", "Quant", "Trunc", "BipolarQuant"):
-            return bool(np.all(np.asarray(cv.vals[n.input[1]].value) > 0))
+    if n.op_type in ("Relu", "Clip", "Sigmoid", "Tanh", "Cast"):
         return True
+    if n.op_type in ("QuantizeLinear", "DequantizeLinear", "Quant", "Trunc", "BipolarQuant"):
+        return bool(np.all(np.asarray(cv.vals[n.input[1]].value) > 0))  # a positive scale
     return False
 
 

@@ -51,7 +51,7 @@ def _grid_type(values, bits):
 
 
 def _weight(cv, name, op, key, values, bits, what, notes):
-    t = cv.cfg.precision(name, op, key) if _configured(cv, name, op, key) else _grid_type(values, bits)
+    t = cv.cfg.explicit_precision(name, op, key) or _grid_type(values, bits)
     raw = t.quantize(values)
     back = t.to_float(raw)
     err = float(np.max(np.abs(back - values))) if np.size(values) else 0.0
@@ -62,15 +62,8 @@ def _weight(cv, name, op, key, values, bits, what, notes):
     return w
 
 
-def _configured(cv, name, op, key) -> bool:
-    for entry in (cv.cfg.by_name.get(name), cv.cfg.by_type.get(op)):
-        if isinstance(entry, dict) and isinstance(entry.get("Precision"), dict) and key in entry["Precision"]:
-            return True
-    return False
-
-
 def _type(cv, name, op, key):
-    return cv.cfg.precision(name, op, key) if _configured(cv, name, op, key) else DEFAULTS[key]
+    return cv.cfg.explicit_precision(name, op, key) or DEFAULTS[key]
 
 
 def _table(cv, node, fn_op, spec, out_t, what):
@@ -103,8 +96,7 @@ def convert_recurrent(cv, node):
     default = ["Sigmoid", "Tanh", "Tanh"] if op == "LSTM" else ["Sigmoid", "Tanh"]
     if acts and acts != default:
         cv.fail(f"activations {acts} are not supported ({default})")
-    extra = node.input[4:] if op == "LSTM" else node.input[4:]
-    if any(extra):
+    if any(node.input[4:]):  # sequence_lens, initial_h (, initial_c, P)
         cv.fail("sequence_lens, initial states and peepholes are not supported (zero initial state, full sequences)")
     used = [bool(o) and (cv.consumers.get(o) or o in {g.name for g in cv.g.output}) for o in node.output]
     if len(used) > 2 and used[2]:
