@@ -31,12 +31,12 @@ $(STAMP): pyproject.toml requirements.txt
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check hlsgen tests sim bench
-	$(VENV)/bin/ruff format --check hlsgen tests sim bench
+	$(VENV)/bin/ruff check hlsgen tests bench
+	$(VENV)/bin/ruff format --check hlsgen tests bench
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format hlsgen tests sim bench
-	$(VENV)/bin/ruff check --fix hlsgen tests sim bench
+	$(VENV)/bin/ruff format hlsgen tests bench
+	$(VENV)/bin/ruff check --fix hlsgen tests bench
 
 test: $(STAMP) lint
 	$(PY) -m pytest -m "not slow" -q

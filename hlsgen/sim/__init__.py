@@ -1,0 +1,1 @@
+"""cocotb testbenches of the generated engines (run inside the simulator by hlsgen.simulate)."""
