@@ -33,6 +33,7 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hlsgen tests bench
 	$(VENV)/bin/ruff format --check hlsgen tests bench
+	$(VENV)/bin/lint-imports --no-cache
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format hlsgen tests bench

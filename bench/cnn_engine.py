@@ -63,7 +63,7 @@ def engine_figures(name: str, yosys: bool) -> dict:
 def versus_hls4ml(name: str, with_hls4ml: bool) -> dict:
     import hlsgen
     from hlsgen import zoo
-    from hlsgen.backends.hls import csim
+    from hlsgen.backends.csim import csim
     from hlsgen.frontends.keras.loader import load_model_file
     from hlsgen.zoo.build import digits
 
@@ -111,7 +111,7 @@ def main(argv=None):
     ap.add_argument("--skip-yosys", action="store_true")
     ap.add_argument("--skip-hls4ml", action="store_true")
     a = ap.parse_args(argv)
-    from hlsgen.report import format_table
+    from hlsgen.table import format_table
 
     names = a.models.split(",")
     rows = [engine_figures(n, not a.skip_yosys) for n in names]

@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def table(rows, cols):
-    from hlsgen.report import format_table
+    from hlsgen.table import format_table
 
     print(format_table(rows, cols))
 
@@ -66,7 +66,7 @@ def efficiency(units, features, steps, n_seq, pes, index_bits):
 
 def resources(pes):
     import hlsgen
-    from hlsgen.backends.verilog import write_rtl
+    from hlsgen.backends.lstm_verilog import write_rtl
     from hlsgen.engines.lstm import plan_lstm
     from hlsgen.synth import run_yosys
 
@@ -94,7 +94,7 @@ def resources(pes):
 
 def wall_time():
     import hlsgen
-    from hlsgen.backends.hls import csim
+    from hlsgen.backends.csim import csim
     from hlsgen.zoo.build import digits
 
     _, xte, _, _ = digits()

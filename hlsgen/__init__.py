@@ -8,11 +8,11 @@ The core (fixed-point library, IR, reference) imports without TensorFlow; the
 Keras frontend loads it only when a Keras model is converted.
 """
 
+from ._version import __version__
 from .config import Config
 from .errors import HlsgenError
 from .fixed import FixedType
 from .ir import Graph
 from .project import Project, convert, load
 
-__version__ = "0.1.0"
 __all__ = ["convert", "load", "Project", "Config", "FixedType", "Graph", "HlsgenError", "__version__"]

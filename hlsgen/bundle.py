@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
+from importlib import import_module
 from pathlib import Path
 
-from . import __version__
-from .backends.hls import write_hls
-from .backends.verilog import env, write_rtl
-from .engines.lstm.plan import LstmPlan
+from ._version import __version__
+from .backends.render import env
 from .ir import Graph
 
 XILINX_PART = "xc7a100tcsg324-1"
@@ -17,22 +16,13 @@ CLOCK_MHZ = 200.0  # the clock the figures are stated at (Yosys gives no timing)
 ENGINE_FILE = "engine.json"
 
 
-def write_bundle(graph: Graph, plan, out_dir, options: dict) -> dict:
+def write_bundle(graph: Graph, engine, plan, out_dir, options: dict) -> dict:
+    """Render ``plan`` with the engine's backends and write the vendor projects around it."""
     out = Path(out_dir)
     src, xt, yt = graph.meta.get("source", ""), str(graph.input.type), str(graph.output_spec.type)
-    if isinstance(plan, LstmPlan):
-        kind = "sparse_lstm"
-        rtl = write_rtl(plan, out / "rtl", src, xt, yt)
-        hls = write_hls(graph, plan, out / "hls")
-        readme_tpl = "bundle_readme.md.j2"
-    else:
-        from .backends.cnn_hls import write_hls as write_cnn_hls
-        from .backends.cnn_verilog import write_rtl as write_cnn_rtl
-
-        kind = "streaming_cnn"
-        rtl = write_cnn_rtl(plan, out / "rtl", src, xt, yt)
-        hls = write_cnn_hls(graph, plan, out / "hls")
-        readme_tpl = "cnn_bundle_readme.md.j2"
+    rtl_backend, hls_backend = (import_module(f"{__package__}.backends.{m}") for m in engine.backends)
+    rtl = rtl_backend.write_rtl(plan, out / "rtl", src, xt, yt)
+    hls = hls_backend.write_hls(graph, plan, out / "hls")
     ctx = dict(rtl["context"])
     lib = "".join(ch if ch.isalnum() else "_" for ch in plan.name)
     ctx.update(
@@ -64,8 +54,8 @@ def write_bundle(graph: Graph, plan, out_dir, options: dict) -> dict:
         f"create_clock -name clk -period {ctx['clock_ns']} [get_ports clk]\n"
     )
     (out / f"{rtl['top']}.core").write_text(e.get_template("fusesoc/core.j2").render(**ctx))
-    engine = {
-        "engine": kind,
+    record = {
+        "engine": engine.name,
         "options": options,
         "top": rtl["top"],
         "hls_top": hls["top"],
@@ -74,10 +64,7 @@ def write_bundle(graph: Graph, plan, out_dir, options: dict) -> dict:
         "obw": ctx["obw"],
         "clock_mhz": CLOCK_MHZ,
         "plan": plan.summary(),
+        **engine.describe(plan),
     }
-    if kind == "sparse_lstm":
-        engine["ew_latency"] = plan.ew_latency
-    else:
-        engine["timing"] = {k: plan.timing[k] for k in ("latency", "period")}
-    (out / ENGINE_FILE).write_text(json.dumps(engine, indent=1) + "\n")
-    return {"readme": e.get_template(readme_tpl).render(**ctx), "engine": engine}
+    (out / ENGINE_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    return {"readme": e.get_template(engine.readme_template).render(**ctx), "engine": record}

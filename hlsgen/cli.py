@@ -25,7 +25,7 @@ EXIT_USAGE = 2
 
 
 def _print_table(rows, cols):
-    from .report import format_table
+    from .table import format_table
 
     print(format_table(rows, cols))
 
@@ -39,79 +39,46 @@ def cmd_info(args):
     _print_table(g.table(), ["name", "op", "shape", "type", "weights"])
     for n in g.meta.get("notes", []):
         print(f"note: {n}")
-    if proj.engine == "sparse_lstm":
-        import numpy as np
-
-        from .compress.prune import imbalance
-
-        lstm = g.nodes[1]
-        m = np.vstack([lstm.kernel.raw, lstm.recurrent.raw])
-        for pe in (args.pe,) if args.pe else (4, 8, 16):
-            if pe <= m.shape[1]:
-                b = imbalance(m, pe)
-                print(
-                    f"load balance '{lstm.name}' over {pe} PEs: non-zeros per PE {b['min']}..{b['max']} "
-                    f"(mean {b['mean']}), imbalance {b['imbalance']:.3f} (cycles vs a perfect balance)"
-                )
+    engine = proj.engine_spec
+    if engine is not None:
+        for line in engine.info_lines(g, args.pe):
+            print(line)
     for a in g.meta.get("approximations", []):
         print(f"approximation: {a}")
     return 0
 
 
+def engine_options(args) -> dict:
+    """The engine options given on the command line (each engine declares its own)."""
+    from .engines import all_options
+
+    opts = {}
+    for o in all_options():
+        if not o.cli:
+            continue
+        v = getattr(args, o.name, None)
+        if v is not None:
+            opts[o.name] = _parse_fold(v) if o.kind is dict else v
+    return opts
+
+
 def cmd_convert(args):
     from .project import convert
 
-    opts = {
-        k: v
-        for k, v in (
-            ("pe", args.pe),
-            ("index_bits", args.index_bits),
-            ("afifo_depth", args.afifo_depth),
-            ("target_fps", args.fps),
-            ("dsp", args.dsp),
-            ("lanes", args.lanes),
-            ("clock_mhz", args.clock),
-        )
-        if v is not None
-    }
-    if args.fold:
-        opts["fold"] = _parse_fold(args.fold)
+    opts = engine_options(args)
     proj = convert(args.model, args.output, args.config, engine=None if args.no_hw else opts, hardware=not args.no_hw)
     g = proj.graph
     print(f"wrote {proj.output_dir} ({len(g.nodes)} nodes, {'exact' if g.meta.get('exact') else 'APPROXIMATE'})")
-    if proj.engine and not args.no_hw and proj.engine_options is None:
+    if args.no_hw:
+        return 0
+    if proj.engine_spec is not None and proj.engine_options is None:
         for n in g.meta.get("notes", []):
             if n.startswith("no hardware"):
                 print(f"  {n}")
-    elif proj.engine == "streaming_cnn" and not args.no_hw:
-        from .engines.cnn.cycles import bound
-
-        plan = proj.plan
-        t = plan.timing
-        b = bound(plan)
-        worst = max(b.values()) if b else 0
-        print(
-            f"  {proj.engine} engine: {len(plan.mvus)} MVUs, {plan.summary()['dsp_lanes']} multiplier lanes; "
-            f"{t['period']} cycles per frame (bottleneck bound {worst:.0f}), latency {t['latency']} cycles; "
-            "rtl/ hls/ vivado/ vitis_hls/ quartus/ and a FuseSoC core"
-        )
-        for r in plan.summary()["mvus"]:
-            print(
-                f"    {r['layer']}: PE {r['pe']} x SIMD {r['simd']}, {r['datapath']} datapath, "
-                f"{r['tiles']}/{r['tiles_dense']} tiles, {r['macs_skipped']} of {r['macs']} MACs skipped per frame"
-            )
-        for n in plan.notes:
-            print(f"  note: {n}")
-    elif proj.engine and not args.no_hw:
-        s = proj.plan.summary()
-        print(
-            f"  {proj.engine} engine: {s['pe']} PEs, {s['index_bits']}-bit indices, {s['nnz']} non-zeros "
-            f"(per PE {s['nnz_per_pe']['min']}..{s['nnz_per_pe']['max']}), {s['fillers']} fillers; "
-            "rtl/ hls/ vivado/ vitis_hls/ quartus/ and a FuseSoC core"
-        )
-        for n in s["notes"]:
-            print(f"  note: {n}")
-    elif not args.no_hw:
+    elif proj.engine_spec is not None:
+        for line in proj.engine_spec.convert_lines(proj.plan):
+            print(line)
+    else:
         print("  no hardware engine for this model yet (IR and reference only)")
     return 0
 
@@ -190,19 +157,11 @@ def cmd_verify(args):
             f"{check['name']}: {check['vectors']} vectors, {check['values']} values, "
             f"{check['mismatches']} mismatches -> {status}"
         )
-        cyc = check.get("cycles")
-        if cyc and "frames_timed" in cyc:
-            ok = "equal to" if check["cycles_equal_model"] else "DIFFERENT from"
-            print(
-                f"  cycles: last word of the first {cyc['frames_timed']} frames at {cyc['last_word_cycles_measured']}, "
-                f"{ok} the cycle model {cyc['last_word_cycles_model']}"
-            )
-        elif cyc:
-            ok = "equal to" if check["cycles_equal_model"] else "DIFFERENT from"
-            print(
-                f"  cycles: {cyc['steps_checked']} steps, every phase {ok} the cycle model; "
-                f"latency {cyc['latency_measured']} (model {cyc['latency_model']})"
-            )
+        if check.get("cycles") and proj.hardware:
+            from .engines import get
+
+            for line in get(proj.hardware["engine"]).verify_lines(check):
+                print(line)
     print(f"wrote {out}")
     return 0 if result["equal"] else 1
 
@@ -217,8 +176,11 @@ def cmd_synth(args):
 
 def cmd_prune(args):
     from .compress.keras_prune import prune_model
+    from .project import resolve_model
 
-    return prune_model(args.model, args.output, args.pe, args.density, args.method, args.epochs, args.data)
+    return prune_model(
+        resolve_model(args.model), args.output, args.pe, args.density, args.method, args.epochs, args.data
+    )
 
 
 def build_parser():
@@ -234,14 +196,12 @@ def build_parser():
     s.add_argument("model")
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--config")
-    s.add_argument("--pe", type=int, help="LSTM engine: processing elements (default 8)")
-    s.add_argument("--index-bits", type=int, help="LSTM engine: relative row index bits (default 4)")
-    s.add_argument("--afifo-depth", type=int, help="LSTM engine: activation FIFO depth per PE (default 16)")
-    s.add_argument("--fold", action="append", metavar="LAYER=PE,SIMD", help="CNN engine: a layer's folding")
-    s.add_argument("--fps", type=float, help="CNN engine: frames per second to reach (at --clock)")
-    s.add_argument("--dsp", type=int, help="CNN engine: multiplier lanes allowed for fixed-point layers")
-    s.add_argument("--lanes", type=int, help="CNN engine: PE x SIMD lanes allowed in all (default 64)")
-    s.add_argument("--clock", type=float, help="CNN engine: clock in MHz for --fps (default 200)")
+    from .engines import all_options
+
+    for o in all_options():
+        if o.cli:
+            kw = {"action": "append", "metavar": "LAYER=PE,SIMD"} if o.kind is dict else {"type": o.kind}
+            s.add_argument(o.flag, dest=o.name, help=o.help, **kw)
     s.add_argument("--no-hw", action="store_true", help="write the IR and reference only, no hardware")
     s.set_defaults(fn=cmd_convert)
     s = sub.add_parser("predict", help="run the integer reference")

@@ -32,7 +32,13 @@ class Project:
     # ----------------------------------------------------------- hardware
     @property
     def engine(self) -> str | None:
-        """The hardware engine this model maps to (``sparse_lstm``, ``streaming_cnn``), or None."""
+        """The name of the hardware engine this model maps to (``sparse_lstm``, ...), or None."""
+        e = self.engine_spec
+        return e.name if e is not None else None
+
+    @property
+    def engine_spec(self):
+        """The registered :class:`hlsgen.engines.Engine` this model maps to, or None."""
         from .engines import engine_for
 
         return engine_for(self.graph)
@@ -41,28 +47,10 @@ class Project:
     def plan(self):
         """The engine plan (raises HlsgenError, naming the layer, when the model cannot map)."""
         if self._plan is None:
-            opts = dict(self.engine_options or {})
-            if self.engine == "sparse_lstm":
-                from .engines.lstm import plan_lstm
-
-                bad = sorted(set(opts) - {"pe", "index_bits", "afifo_depth", "jq_depth", "pad"})
-                if bad:
-                    raise HlsgenError(f"option(s) {', '.join(bad)} do not apply to the sparse LSTM engine")
-                self._plan = plan_lstm(self.graph, **opts)
-            elif self.engine == "streaming_cnn":
-                from .engines.cnn import plan_cnn
-
-                bad = sorted(set(opts) - {"fold", "target_fps", "dsp", "lanes", "clock_mhz"})
-                if bad:
-                    raise HlsgenError(
-                        f"option(s) {', '.join(bad)} do not apply to the streaming CNN engine "
-                        "(it takes --fold, --fps, --dsp, --lanes, --clock)"
-                    )
-                if "fold" in opts:
-                    opts["fold"] = {k: tuple(v) for k, v in opts["fold"].items()}
-                self._plan = plan_cnn(self.graph, **opts)
-            else:
+            e = self.engine_spec
+            if e is None:
                 raise HlsgenError("no hardware engine for this model yet (LSTM, or a chain with Conv/Pool layers)")
+            self._plan = e.plan(self.graph, e.check_options(dict(self.engine_options or {})))
         return self._plan
 
     # ----------------------------------------------------------- execution
@@ -156,7 +144,7 @@ class Project:
             if self.engine_options is not None and self.engine is not None:
                 from .bundle import write_bundle
 
-                b = write_bundle(self.graph, self.plan, tmp, self.engine_options)
+                b = write_bundle(self.graph, self.engine_spec, self.plan, tmp, self.engine_options)
                 self.hardware = b["engine"]
                 readme += "\n" + b["readme"]
             (tmp / "README.md").write_text(readme)

@@ -21,7 +21,7 @@ def default_inputs(proj: Project) -> tuple[np.ndarray, str]:
     if onnx_in is not None:
         shape = tuple(onnx_in["shape"])
     if int(np.prod(shape)) == 64:
-        from .zoo.build import digits
+        from .data import digits
 
         _, xte, _, _ = digits()
         return xte.reshape((-1,) + shape).astype(np.float64), "held-out digits"
@@ -124,10 +124,11 @@ def _verify_onnx(proj: Project, source: str, x, what: str) -> dict:
 
 def verify_hardware(proj: Project, x: np.ndarray, what: str, csim: bool, rtl: bool, rtl_count: int | None) -> list:
     """C simulation (ap_fixed and ac_fixed) and RTL simulation against the reference."""
-    from .backends.hls import csim as run_csim
+    from .backends.csim import csim as run_csim
+    from .engines import get
 
-    engine = proj.hardware
-    if engine is None:
+    hardware = proj.hardware
+    if hardware is None:
         print("note: no hardware in this project (the model has no engine yet): C and RTL simulation skipped")
         return []
     out = proj.output_dir
@@ -135,7 +136,7 @@ def verify_hardware(proj: Project, x: np.ndarray, what: str, csim: bool, rtl: bo
     expected = proj.predict_int(x_raw).reshape(len(x_raw), -1)
     checks = []
     if csim:
-        hls = {"top": engine["hls_top"]}
+        hls = {"top": hardware["hls_top"]}
         for flavour in ("ap", "ac"):
             y = run_csim(hls, out / "hls", x_raw, out / "work" / "csim", flavour)
             checks.append(
@@ -147,61 +148,15 @@ def verify_hardware(proj: Project, x: np.ndarray, what: str, csim: bool, rtl: bo
                     "mismatches": int(np.count_nonzero(y != expected)) if y.shape == expected.shape else int(y.size),
                 }
             )
-    if rtl and engine.get("engine") == "streaming_cnn":
-        from .engines.cnn.flow import rtl_check as cnn_rtl_check
-
+    if rtl:
+        engine = get(hardware["engine"])
         xr = x_raw[:rtl_count] if rtl_count else x_raw
-        res = cnn_rtl_check(proj.graph, proj.plan, engine, out / "rtl", xr, out / "work" / "rtl", seed=1)
+        res = engine.rtl_check(proj.graph, proj.plan, hardware, out / "rtl", xr, out / "work" / "rtl", seed=1)
         checks.append(
             {
                 "name": "RTL (cocotb + Verilator, random back-pressure) vs reference",
                 "inputs": what + (f" (first {len(xr)})" if len(xr) < len(x_raw) else ""),
-                "vectors": int(len(xr)),
-                "values": int(res["words"]),
-                "mismatches": int(res["mismatches"]) + int(res["bad_tlast"]),
-                "cycles": {
-                    "frames_timed": len(res["last_out"]),
-                    "last_word_cycles_measured": res["last_out"],
-                    "last_word_cycles_model": res["model_last_out"],
-                    "period_model": proj.plan.timing["period"],
-                    "latency_model": proj.plan.timing["latency"],
-                },
-                "cycles_equal_model": bool(res["cycles_equal"]),
-            }
-        )
-    elif rtl:
-        from .engines.lstm.flow import cycle_report, rtl_check
-
-        xr = x_raw[:rtl_count] if rtl_count else x_raw
-        res = rtl_check(proj.graph, proj.plan, engine, out / "rtl", xr, out / "work" / "rtl", seed=1)
-        cyc = cycle_report(proj.graph, proj.plan, xr, res["cycle_model"])
-        checks.append(
-            {
-                "name": "RTL (cocotb + Verilator, random back-pressure) vs reference",
-                "inputs": what + (f" (first {len(xr)})" if len(xr) < len(x_raw) else ""),
-                "vectors": int(len(xr)),
-                "values": int(res["words"]),
-                "mismatches": int(res["mismatches"]) + int(res["bad_tlast"]),
-                "cycles": {
-                    "steps_checked": res["steps"],
-                    "mac_phases_equal_model": res["mac_model_equal"],
-                    "elementwise_phases_equal_model": res["ew_model_equal"],
-                    "head_phases_equal_model": res["head_model_equal"],
-                    "latency_measured": res["latency"],
-                    "latency_model": res["latency_model"],
-                    "cycles_per_step_mean": cyc["cycles_per_step_mean"],
-                    "mac_cycles_per_step_mean": cyc["mac_cycles_per_step_mean"],
-                    "mac_per_cycle_per_pe": cyc["mac_per_cycle_per_pe"],
-                    "nnz_per_cycle_per_pe": cyc["nnz_per_cycle_per_pe"],
-                    "bound_nnz_per_pe": cyc["bound_nnz_per_pe"],
-                    "sequence_latency": cyc["sequence_latency"],
-                },
-                "cycles_equal_model": bool(
-                    res["mac_model_equal"]
-                    and res["ew_model_equal"]
-                    and res["head_model_equal"]
-                    and res["latency_equal"]
-                ),
+                **res,
             }
         )
     return checks

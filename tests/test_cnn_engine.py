@@ -8,7 +8,7 @@ import pytest
 
 from hlsgen.backends.cnn_hls import write_hls
 from hlsgen.backends.cnn_verilog import write_rtl
-from hlsgen.backends.hls import csim
+from hlsgen.backends.csim import csim
 from hlsgen.engines.cnn import plan_cnn
 from hlsgen.engines.cnn.flow import rtl_check
 from hlsgen.engines.cnn.plan import conv_matrix, tile_counts

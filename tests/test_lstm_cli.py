@@ -167,7 +167,7 @@ def test_yosys_latch_check_can_fail(tmp_path):
 
 def test_generated_rtl_is_lint_clean_for_odd_shapes(tmp_path):
     """verilator -Wall on tops with padding rows, 1 PE, tiny heads, and every head activation."""
-    from hlsgen.backends.verilog import write_rtl
+    from hlsgen.backends.lstm_verilog import write_rtl
     from hlsgen.engines.lstm import plan_lstm
     from hlsgen.engines.lstm.synthetic import random_lstm
     from hlsgen.simulate import lint
@@ -191,7 +191,7 @@ def test_icarus_reads_generated_rtl_unchanged(tmp_path):
     import os
     import shutil
 
-    from hlsgen.backends.verilog import write_rtl
+    from hlsgen.backends.lstm_verilog import write_rtl
     from hlsgen.engines.lstm import plan_lstm
     from hlsgen.engines.lstm.synthetic import random_lstm
 

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hlsgen.backends.hls import csim, write_hls
-from hlsgen.backends.verilog import write_rtl
+from hlsgen.backends.csim import csim
+from hlsgen.backends.lstm_hls import write_hls
+from hlsgen.backends.lstm_verilog import write_rtl
 from hlsgen.compress.prune import imbalance, lba_mask, magnitude_mask
 from hlsgen.engines.lstm import decode, encode, mac_cycles, plan_lstm
 from hlsgen.engines.lstm.flow import rtl_check

@@ -11,8 +11,9 @@ import qkeras as qk  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import hlsgen  # noqa: E402
-from hlsgen.backends.hls import csim, write_hls  # noqa: E402
-from hlsgen.backends.verilog import write_rtl  # noqa: E402
+from hlsgen.backends.csim import csim  # noqa: E402
+from hlsgen.backends.lstm_hls import write_hls  # noqa: E402
+from hlsgen.backends.lstm_verilog import write_rtl  # noqa: E402
 from hlsgen.engines.lstm import plan_lstm  # noqa: E402
 from hlsgen.engines.lstm.flow import rtl_check  # noqa: E402
 from hlsgen.engines.lstm.synthetic import random_inputs  # noqa: E402

@@ -181,7 +181,7 @@ def test_zoo_qdq_equals_onnxruntime_on_every_heldout_image(name, variant, tmp_pa
 @pytest.mark.parametrize("name,variant", [("cnn_small", "float"), ("mlp_tiny", "po2-per-channel")])
 def test_zoo_qdq_through_the_cnn_engine(name, variant, tmp_path):
     """C simulation (ap, ac) and RTL (bubbles, back-pressure) equal the reference on all 450 digits."""
-    from hlsgen.backends.hls import csim
+    from hlsgen.backends.csim import csim
     from hlsgen.engines.cnn.flow import rtl_check
 
     path, xte = zoo_qdq(name, variant, tmp_path / f"{name}.onnx")
@@ -844,7 +844,7 @@ ENGINE_FAST = ["qlinear_explicit", "residual_add"]
 
 
 def _through_engine(name, tmp_path, frames=64):
-    from hlsgen.backends.hls import csim
+    from hlsgen.backends.csim import csim
     from hlsgen.engines.cnn.flow import rtl_check
     from hlsgen.frontends.onnx import output_to_onnx
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..engines.cnn.plan import Act, CnnPlan
 from ..fixed import FixedType
 from ..ir import Graph
 from .cnn_verilog import _what, top_name
-from .hls import _cint
-from .verilog import render_files
+from .render import c_int, render_files
 
 
 def _act(act: Act | None, src_frac: int) -> dict | None:
@@ -118,9 +117,9 @@ def context(graph: Graph, plan: CnnPlan) -> dict:
                 codes=", ".join(
                     "{" + ", ".join("{" + ", ".join(str(int(v)) for v in row) + "}" for row in c) + "}" for c in codes
                 ),
-                code_int=_cint(np.concatenate([c.reshape(-1) for c in codes])),
+                code_int=c_int(np.concatenate([c.reshape(-1) for c in codes])),
                 bias=", ".join(str(int(v)) for v in q["bias"]),
-                bias_int=_cint(q["bias"]),
+                bias_int=c_int(q["bias"]),
                 act=_act(q["act"], src_frac),
                 out_len=s.items_out * q["m"],
             )

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..assets import hw_file
+from ..engines.arith import axis_bits, ubits
 from ..engines.cnn.plan import Act, CnnPlan, Stage
-from ..engines.lstm.plan import ubits
 from ..fixed import OVERFLOW_MODES, ROUNDING_MODES
-from .verilog import env, write_memories
+from .render import env, write_memories
 
 CNN_HW_FILES = [
     "hg_requant.v",
@@ -33,10 +33,6 @@ CNN_HW_FILES = [
 
 def top_name(plan: CnnPlan) -> str:
     return f"{plan.name}_cnn_top"
-
-
-def _bytes(width: int) -> int:
-    return 8 * -(-width // 8)
 
 
 def _lane(act: Act | None, xw: int, ow: int, file_stem: str, chw: int) -> str:
@@ -252,8 +248,8 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
         "out_type": out_type,
         "in_words": plan.stages[0].items_in,
         "out_words": plan.out_count,
-        "ibw": _bytes(plan.in_width),
-        "obw": _bytes(plan.out_width),
+        "ibw": axis_bits(plan.in_width),
+        "obw": axis_bits(plan.out_width),
         "stages": stages,
     }
     return ctx, mems

@@ -19,7 +19,7 @@ from .prune import imbalance, lba_mask, magnitude_mask
 
 def _data(path, model_path, input_shape):
     if path is None:
-        from ..zoo.build import digits
+        from ..data import digits
 
         xtr, xte, ytr, yte = digits()
         shape = tuple(input_shape[1:])
@@ -104,10 +104,7 @@ def prune_model(model_path, output, pe: int, density: float, method: str, epochs
         raise HlsgenError(f"--density {density}: must be in (0, 1]")
     if pe < 1:
         raise HlsgenError(f"--pe {pe}: must be a positive integer")
-    from ..project import resolve_model
-
-    src = resolve_model(model_path)
-    model = load_model_file(src)
+    model = load_model_file(str(model_path))
     if not any(layer.__class__.__name__ in ("LSTM", "QLSTM") for layer in model.layers):
         raise HlsgenError("no LSTM layer to prune", file=str(model_path))
     xtr, ytr, xte, yte = _data(data, str(model_path), model.input_shape)

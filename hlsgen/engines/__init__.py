@@ -1,19 +1,16 @@
-"""Hardware engines: map IR graphs onto parameterized hardware (PEs, memories, schedule)."""
+"""Hardware engines: map IR graphs onto parameterized hardware (PEs, memories, schedule).
+
+This is the one place engines are registered (see :mod:`.registry`); the order is the order
+in which they are asked whether they map a graph.
+"""
 
 from __future__ import annotations
 
-CNN_OPS = {"Conv", "Dense", "Pool", "Activation", "Reshape", "Add"}
+from .cnn.engine import StreamingCnnEngine
+from .lstm.engine import SparseLstmEngine
+from .registry import Engine, Option, all_options, engine_for, engines, get, register
 
+register(SparseLstmEngine())
+register(StreamingCnnEngine())
 
-def engine_for(graph) -> str | None:
-    """The engine a graph maps to: ``sparse_lstm`` for Input -> LSTM -> ...; ``streaming_cnn``
-    for feed-forward models (Conv / Dense / Pool / Activation / Flatten / Add: CNNs, residual
-    CNNs and MLPs);
-    else None."""
-    nodes = graph.nodes
-    if len(nodes) >= 2 and nodes[1].op == "LSTM":
-        return "sparse_lstm"
-    ops = {n.op for n in nodes[1:]}
-    if ops & {"Conv", "Pool", "Dense"} and not ops - CNN_OPS:
-        return "streaming_cnn"
-    return None
+__all__ = ["Engine", "Option", "register", "engines", "engine_for", "get", "all_options"]

@@ -18,18 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import digits  # noqa: F401  (the zoo's data; imported from here by tests)
+
 MODELS = Path(__file__).parent / "models"
 SEED = 20261128
-
-
-def digits():
-    """Digits split 75/25, stratified; pixels 0..16 scaled to [0, 1] (exact on a 1/16 grid)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    d = load_digits()
-    x = (d.images / 16.0).astype(np.float32)
-    return train_test_split(x, d.target, test_size=0.25, random_state=0, stratify=d.target)
 
 
 def _seed():

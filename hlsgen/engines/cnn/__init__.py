@@ -1,5 +1,6 @@
 """The streaming CNN engine: plan (stages, folding, tiles), cycle model, checks."""
 
-from .plan import CnnPlan, plan_cnn
+from .engine import plan_cnn
+from .plan import CnnPlan, plan_stages
 
-__all__ = ["CnnPlan", "plan_cnn"]
+__all__ = ["CnnPlan", "plan_cnn", "plan_stages"]

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...ir import Graph
 from ...reference.execute import predict_int
+from ..arith import axis_bits
 from .cycles import simulate
 from .plan import CnnPlan
 
@@ -30,7 +31,6 @@ def rtl_check(
     ``rtl``: ``top``, ``sources`` and ``obw``, as :func:`write_rtl` returns them and
     ``engine.json`` records them.
     """
-    from ...backends.cnn_verilog import _bytes
     from ...simulate import run_rtl
 
     x_raw = np.asarray(x_raw, dtype=np.int64)
@@ -49,7 +49,7 @@ def rtl_check(
         p_bubble=p_bubble,
         p_stall=p_stall,
         test_module="cnn_tb",
-        extra={"probe": probe, "ibw": _bytes(plan.in_width)},
+        extra={"probe": probe, "ibw": axis_bits(plan.in_width)},
     )
     # the planner's own run of the cycle model (FIFO sizing) already holds the first frames
     timed = plan.timing.get("last_out", [])

@@ -33,7 +33,7 @@ import numpy as np
 from ...errors import HlsgenError
 from ...ir import Graph
 from ...ir.nodes import _mac_bounds
-from ..lstm.plan import TablePlan, plan_table, signed_bits, ubits
+from ..arith import TablePlan, plan_table, signed_bits, ubits
 
 MAX_MUL_A, MAX_MUL_B = 25, 18  # one DSP48 lane: 25 x 18 signed
 MAX_WIDTH = 62
@@ -390,7 +390,7 @@ def _spatial(shape):
     return None
 
 
-def plan_cnn(
+def plan_stages(
     graph: Graph,
     fold: dict | None = None,
     target_fps: float | None = None,
@@ -597,17 +597,8 @@ def plan_cnn(
         linked.append(st)
     stages = linked
     name = graph.meta.get("name") or Path(str(graph.meta.get("source") or "model")).stem
-    plan = CnnPlan(_ident(name), stages, tuple(geo), _width(inp.spec), h * wd * c, x_w, clock_mhz)
-    from .cycles import size_fifos
-
-    plan.timing = size_fifos(plan)
-    for s in plan.mvus:
-        q = s.p
-        if q["datapath"] == "mul" and (q["x_width"] > MAX_MUL_A or q["code_width"] > MAX_MUL_B):
-            plan.notes.append(
-                f"{s.layers[0]}: {q['x_width']}x{q['code_width']}-bit products need more than one DSP per lane"
-            )
-    return plan
+    # the FIFOs' depths are set after planning, from the cycle model (engine.plan_cnn)
+    return CnnPlan(_ident(name), stages, tuple(geo), _width(inp.spec), h * wd * c, x_w, clock_mhz)
 
 
 def _ident(name: str) -> str:

@@ -7,7 +7,7 @@ import numpy as np
 from ...ir import GRU, LSTM, Weight
 from ...ir.nodes import gru_h_specs, gru_zr_spec, lstm_c_spec, lstm_z_spec
 from ..probe import ProbeError, tabulate
-from .convert import _bias, _new_chain, input_type_of_quantizer
+from .common import _bias, _new_chain, input_type_of_quantizer
 
 
 def _fn(cv, f):

@@ -28,6 +28,7 @@ from ...ir import GRU, LSTM, Weight
 from ...ir.nodes import gru_h_specs, gru_zr_spec, lstm_c_spec, lstm_z_spec
 from ..probe import ProbeError, tabulate
 from .numerics import NodeRunner
+from .values import Val
 
 DEFAULTS = {
     "state": FixedType(16, 4, True, "RND_CONV", "SAT"),
@@ -187,8 +188,6 @@ def convert_recurrent(cv, node):
         f"{op} '{name}': float32 gates and state computed in fixed point (state {st}, sigmoid to {gt}, "
         f"tanh to {at}, weights {kernel.type}/{recurrent.type})" + ("; " + "; ".join(notes) if notes else "")
     )
-    from .convert import Val
-
     T = x.shape[0]
     if seq:  # Y: [time, num_directions = 1, batch, hidden]
         cv.vals[node.output[0]] = Val(

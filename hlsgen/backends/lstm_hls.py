@@ -3,18 +3,15 @@ its C simulation with g++ against the reference."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import numpy as np
 
-from .. import __version__
-from ..engines.lstm.plan import LstmPlan, TablePlan, signed_bits
-from ..errors import HlsgenError
+from .._version import __version__
+from ..engines.arith import TablePlan, signed_bits
+from ..engines.lstm.plan import LstmPlan
 from ..fixed import FixedType
 from ..ir import Graph
-from .verilog import render_files, top_name
+from .lstm_verilog import top_name
+from .render import c_int, render_files
 
 
 def _t(t: FixedType) -> dict:
@@ -29,12 +26,6 @@ def _exact(lo: int, hi: int, frac: int) -> FixedType:
 def _vals(raw, frac: int = 0) -> str:
     """Raw integers for a C array (the frac is carried by the type hg_raw<T> reads them as)."""
     return ", ".join(str(int(v)) for v in np.asarray(raw).reshape(-1))
-
-
-def _cint(*arrays) -> str:
-    """The narrowest C integer type for raw values."""
-    m = max((int(np.abs(np.asarray(a)).max()) if np.asarray(a).size else 0) for a in arrays)
-    return "int" if m < (1 << 31) else "long long"
 
 
 def context(graph: Graph, plan: LstmPlan) -> dict:
@@ -111,8 +102,8 @@ def context(graph: Graph, plan: LstmPlan) -> dict:
                     "n_in": s.n_in,
                     "n_out": s.n_out,
                     "w_type": f"{s.name}_w_t",
-                    "w_int": _cint(s.weights),
-                    "b_int": _cint(s.bias),
+                    "w_int": c_int(s.weights),
+                    "b_int": c_int(s.bias),
                     "b_type": f"{s.name}_b_t",
                     "w": [_vals(row, kt.frac) for row in s.weights],
                     "b": _vals(s.bias, bt.frac),
@@ -152,8 +143,8 @@ def context(graph: Graph, plan: LstmPlan) -> dict:
         "steps": plan.steps,
         "depth": plan.depth,
         "pes": pes,
-        "w_int": _cint(m),
-        "bias_int": _cint(plan.bias),
+        "w_int": c_int(m),
+        "bias_int": c_int(plan.bias),
         "bias": _vals(plan.bias, zf - plan.bias_shift),
         "tables": tables,
         "dense": dense,
@@ -170,8 +161,8 @@ def context(graph: Graph, plan: LstmPlan) -> dict:
 def _table(name, t: TablePlan, th_type, v_type, x_type, in_frac, v_frac):
     return {
         "name": name,
-        "th_int": _cint(t.thresholds),
-        "v_int": _cint(t.values),
+        "th_int": c_int(t.thresholds),
+        "v_int": c_int(t.values),
         "levels": t.levels,
         "n": (1 << t.levels) - 1,
         "ch": t.channels,
@@ -192,42 +183,3 @@ def write_hls(graph: Graph, plan: LstmPlan, out_dir) -> dict:
     }
     render_files(ctx, out_dir, files)
     return {"top": ctx["top"], "files": list(files), "context": ctx}
-
-
-def header_dirs() -> dict:
-    """Where the ap_types / ac_types headers are (shipped by the hls4ml package)."""
-    try:
-        import hls4ml  # noqa: F401  (only its files are used)
-    except ImportError:
-        raise HlsgenError("C simulation needs the ap_types/ac_types headers: pip install hls4ml") from None
-    import importlib.util
-
-    base = Path(importlib.util.find_spec("hls4ml").origin).parent / "templates"
-    return {"ap": base / "vivado" / "ap_types", "ac": base / "quartus" / "ac_types"}
-
-
-def csim(hls: dict, hls_dir, x_raw: np.ndarray, work_dir, flavour: str = "ap") -> np.ndarray:
-    """Compile the HLS C++ with g++ and run it on raw inputs [N, T, F]; returns raw outputs."""
-    gxx = shutil.which("g++")
-    if not gxx:
-        raise HlsgenError("C simulation needs g++ (apt install g++)")
-    hls_dir, work = Path(hls_dir).resolve(), Path(work_dir).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    exe = work / f"csim_{flavour}"
-    inc = header_dirs()[flavour]
-    top = hls["top"]
-    cmd = [gxx, "-std=c++14", "-O2", "-DNDEBUG", f"-I{inc}", f"-I{hls_dir}", "-w"]
-    if flavour == "ac":
-        cmd.append("-DHLSGEN_AC")
-    cmd += [str(hls_dir / f"{top}.cpp"), str(hls_dir / f"{top}_tb.cpp"), "-o", str(exe)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        raise HlsgenError(f"g++ failed on the generated HLS C++ ({flavour}): {r.stderr.strip().splitlines()[:3]}")
-    fin, fout = work / "csim_in.txt", work / f"csim_out_{flavour}.txt"
-    x = np.asarray(x_raw, dtype=np.int64).reshape(len(x_raw), -1)
-    fin.write_text("".join(" ".join(map(str, row)) + "\n" for row in x))
-    r = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True)
-    if r.returncode:
-        raise HlsgenError(f"C simulation failed ({flavour}): {r.stderr.strip()}")
-    rows = [list(map(int, line.split())) for line in fout.read_text().splitlines()]
-    return np.asarray(rows, dtype=np.int64).reshape(len(x), -1)

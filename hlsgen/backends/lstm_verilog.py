@@ -5,28 +5,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import jinja2
-
-from .. import __version__
-from ..assets import hw_file, templates_dir
-from ..engines.lstm.plan import LstmPlan, mem_lines, memory_images, mif_text, ubits
+from .._version import __version__
+from ..assets import hw_file
+from ..engines.arith import axis_bits, ubits
+from ..engines.lstm.plan import LstmPlan, memory_images
 from ..fixed import OVERFLOW_MODES, ROUNDING_MODES
+from .render import env, write_memories
 
 HW_FILES = ["hg_skid.v", "hg_requant.v", "hg_step.v", "hg_act_lane.v", "hg_lstm_pe.v", "hg_dense_seq.v", "hg_vec_act.v"]
-
-
-def env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-
-
-def _bytes(width: int) -> int:
-    return 8 * -(-width // 8)
 
 
 def _rq(p: dict) -> dict:
@@ -174,8 +160,8 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "out_words": U if plan.return_sequences else plan.out_count,
         "return_sequences": plan.return_sequences,
         "oiw": ubits(max((U if plan.return_sequences else plan.out_count) - 1, 1)),
-        "ibw": _bytes(plan.x_width),
-        "obw": _bytes(plan.out_width),
+        "ibw": axis_bits(plan.x_width),
+        "obw": axis_bits(plan.out_width),
     }
 
 
@@ -206,23 +192,3 @@ def _pad_pow2(stem, words, plan):
         n = (1 << max(1, ubits(t.channels - 1))) << t.levels
         words = list(words) + [words[-1]] * (n - len(words))
     return words
-
-
-def write_memories(out: Path, images: dict) -> list[str]:
-    """Every memory as ``STEM.mem`` ($readmemh) and ``STEM.mif`` (Quartus); returns the .mem names."""
-    mems = []
-    for stem, (words, width) in sorted(images.items()):
-        words = [int(w) for w in words] or [0]
-        (out / f"{stem}.mem").write_text(mem_lines(words, width))
-        (out / f"{stem}.mif").write_text(mif_text(words, width))
-        mems.append(f"{stem}.mem")
-    return mems
-
-
-def render_files(ctx: dict, out_dir, files: dict) -> None:
-    """Render templates into files: ``{file name: template}``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    e = env()
-    for name, tpl in files.items():
-        (out / name).write_text(e.get_template(tpl).render(**ctx))

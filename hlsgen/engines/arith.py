@@ -1,0 +1,87 @@
+"""Hardware arithmetic both engines share: field widths, stream word widths, step tables.
+
+A step table realises an exact step function (an activation, a quantizer, a batch norm folded
+into thresholds) as a pipelined binary search over thresholds (``hw/hg_step.v``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir.tensors import StepFunction
+
+
+def axis_bits(width: int) -> int:
+    """AXI4-Stream tdata width of a field: ``width`` rounded up to whole bytes."""
+    return 8 * -(-width // 8)
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    """Width of the smallest two's complement field that holds lo..hi."""
+    lo, hi = int(lo), int(hi)
+    w = 1
+    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
+        w += 1
+    return w
+
+
+def ubits(n: int) -> int:
+    """Bits of an unsigned counter that holds 0..n (at least 1)."""
+    return max(1, int(n).bit_length())
+
+
+@dataclass
+class TablePlan:
+    """A step function realised by a pipelined binary search over thresholds."""
+
+    name: str
+    in_width: int  # signed width of the input
+    out_width: int  # width of the output field (signed when out_signed)
+    out_signed: bool
+    levels: int  # binary-search stages: 2**levels - 1 thresholds per channel
+    thresholds: np.ndarray  # [C, 2**levels - 1], clipped into [in_lo, in_hi + 1]
+    values: np.ndarray  # [C, 2**levels]
+
+    @property
+    def channels(self) -> int:
+        return self.thresholds.shape[0]
+
+    @property
+    def latency(self) -> int:
+        return self.levels + 1
+
+
+def plan_table(name: str, fn: StepFunction, in_lo: int, in_hi: int, levels: int | None = None) -> TablePlan:
+    """Thresholds of ``fn`` restricted to inputs in [in_lo, in_hi] (exact on that range)."""
+    in_w = signed_bits(in_lo, in_hi)
+    # Thresholds outside the input range are equivalent to in_lo (always passed) or
+    # in_hi + 1 (never passed); drop duplicates that can never matter.
+    rows_t, rows_v = [], []
+    for c in range(fn.channels):
+        b = np.clip(fn.breaks[c], in_lo, in_hi + 1)
+        v = fn.values[c]
+        # value at x = v[count(b <= x)]; remove thresholds equal to in_lo by folding them into the base
+        k0 = int(np.count_nonzero(b <= in_lo))
+        keep_b = b[k0:]
+        keep_v = v[k0:]
+        keep_v = keep_v[: np.count_nonzero(keep_b <= in_hi) + 1]
+        keep_b = keep_b[: keep_v.size - 1]
+        rows_t.append(keep_b)
+        rows_v.append(keep_v)
+    need = max(len(t) for t in rows_t)
+    lv = max(0, int(need).bit_length()) if need else 0
+    while (1 << lv) - 1 < need:
+        lv += 1
+    lv = max(lv, 1, levels or 0)
+    n = (1 << lv) - 1
+    T = np.full((fn.channels, n), in_hi + 1, dtype=np.int64)
+    V = np.zeros((fn.channels, n + 1), dtype=np.int64)
+    for c, (t, v) in enumerate(zip(rows_t, rows_v, strict=True)):
+        T[c, : len(t)] = t
+        V[c, : len(v)] = v
+        V[c, len(v) :] = v[-1]
+    ot = fn.out_type
+    # outputs are carried signed (an unsigned type gains a zero sign bit)
+    return TablePlan(name, in_w + 1, ot.width + (0 if ot.signed else 1), True, lv, T, V)

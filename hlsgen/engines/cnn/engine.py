@@ -1,0 +1,138 @@
+"""The streaming CNN engine's registration: options, plan (stages, then FIFO sizing), figures."""
+
+from __future__ import annotations
+
+from ..registry import Engine, Option
+from .cycles import bound, size_fifos
+from .flow import rtl_check
+from .plan import MAX_MUL_A, MAX_MUL_B, CnnPlan, plan_stages
+
+FEED_FORWARD = {"Conv", "Dense", "Pool", "Activation", "Reshape", "Add"}
+
+
+def plan_cnn(
+    graph,
+    fold: dict | None = None,
+    target_fps: float | None = None,
+    dsp: int | None = None,
+    lanes: int = 64,
+    clock_mhz: float = 200.0,
+) -> CnnPlan:
+    """Stages and folding (:func:`plan_stages`), then FIFO depths from the cycle model."""
+    plan = plan_stages(graph, fold, target_fps, dsp, lanes, clock_mhz)
+    plan.timing = size_fifos(plan)
+    for s in plan.mvus:
+        q = s.p
+        if q["datapath"] == "mul" and (q["x_width"] > MAX_MUL_A or q["code_width"] > MAX_MUL_B):
+            plan.notes.append(
+                f"{s.layers[0]}: {q['x_width']}x{q['code_width']}-bit products need more than one DSP per lane"
+            )
+    return plan
+
+
+class StreamingCnnEngine(Engine):
+    name = "streaming_cnn"
+    title = "streaming CNN engine"
+    options = (
+        Option("fold", dict, "CNN engine: a layer's folding"),
+        Option("target_fps", float, "CNN engine: frames per second to reach (at --clock)"),
+        Option("dsp", int, "CNN engine: multiplier lanes allowed for fixed-point layers"),
+        Option("lanes", int, "CNN engine: PE x SIMD lanes allowed in all (default 64)"),
+        Option("clock_mhz", float, "CNN engine: clock in MHz for --fps (default 200)", positive=True),
+    )
+    backends = ("cnn_verilog", "cnn_hls")
+    readme_template = "cnn_bundle_readme.md.j2"
+
+    def maps(self, graph) -> bool:
+        ops = {n.op for n in graph.nodes[1:]}
+        return bool(ops & {"Conv", "Pool", "Dense"}) and not ops - FEED_FORWARD
+
+    def plan(self, graph, options: dict) -> CnnPlan:
+        return plan_cnn(graph, **options)
+
+    def describe(self, plan: CnnPlan) -> dict:
+        return {"timing": {k: plan.timing[k] for k in ("latency", "period")}}
+
+    def convert_lines(self, plan: CnnPlan) -> list[str]:
+        t = plan.timing
+        b = bound(plan)
+        worst = max(b.values()) if b else 0
+        lines = [
+            f"  {self.name} engine: {len(plan.mvus)} MVUs, {plan.summary()['dsp_lanes']} multiplier lanes; "
+            f"{t['period']} cycles per frame (bottleneck bound {worst:.0f}), latency {t['latency']} cycles; "
+            "rtl/ hls/ vivado/ vitis_hls/ quartus/ and a FuseSoC core"
+        ]
+        for r in plan.summary()["mvus"]:
+            lines.append(
+                f"    {r['layer']}: PE {r['pe']} x SIMD {r['simd']}, {r['datapath']} datapath, "
+                f"{r['tiles']}/{r['tiles_dense']} tiles, {r['macs_skipped']} of {r['macs']} MACs skipped per frame"
+            )
+        return lines + [f"  note: {n}" for n in plan.notes]
+
+    def rtl_check(self, graph, plan, hardware, rtl_dir, x_raw, work_dir, seed: int = 1) -> dict:
+        res = rtl_check(graph, plan, hardware, rtl_dir, x_raw, work_dir, seed=seed)
+        return {
+            "vectors": int(len(x_raw)),
+            "values": int(res["words"]),
+            "mismatches": int(res["mismatches"]) + int(res["bad_tlast"]),
+            "cycles": {
+                "frames_timed": len(res["last_out"]),
+                "last_word_cycles_measured": res["last_out"],
+                "last_word_cycles_model": res["model_last_out"],
+                "period_model": plan.timing["period"],
+                "latency_model": plan.timing["latency"],
+            },
+            "cycles_equal_model": bool(res["cycles_equal"]),
+        }
+
+    def verify_lines(self, check: dict) -> list[str]:
+        cyc = check["cycles"]
+        ok = "equal to" if check["cycles_equal_model"] else "DIFFERENT from"
+        return [
+            f"  cycles: last word of the first {cyc['frames_timed']} frames at {cyc['last_word_cycles_measured']}, "
+            f"{ok} the cycle model {cyc['last_word_cycles_model']}"
+        ]
+
+    def synth_summary(self, graph, plan: CnnPlan, resources, x_raw, what, verified, clock_mhz: float):
+        """Per-layer folding, skipped MACs, cycles per frame against the MACs/(PE*SIMD) bound."""
+        from ...table import format_table
+
+        t = plan.timing
+        b = bound(plan)
+        worst = max(b.values()) if b else 0.0
+        rows = []
+        for r in plan.summary()["mvus"]:
+            rows.append(
+                {
+                    "layer": r["layer"],
+                    "PE": r["pe"],
+                    "SIMD": r["simd"],
+                    "datapath": r["datapath"],
+                    "tiles": f"{r['tiles']}/{r['tiles_dense']}",
+                    "MACs/frame": r["macs"],
+                    "skipped": r["macs_skipped"],
+                    "bound": f"{b[r['layer']]:.0f}",
+                }
+            )
+        fps = clock_mhz * 1e6 / t["period"]
+        summary = {
+            "engine": self.name,
+            "layers": rows,
+            "cycles_per_frame": t["period"],
+            "bottleneck_bound": worst,
+            "ratio_to_bound": round(t["period"] / worst, 4) if worst else None,
+            "latency_cycles": t["latency"],
+            "clock_mhz": clock_mhz,
+            "frames_per_second": round(fps, 1),
+            "dsp_lanes": plan.summary()["dsp_lanes"],
+            "resources": resources,
+        }
+        lines = [
+            "layers (matrix-vector units):",
+            format_table(rows, ["layer", "PE", "SIMD", "datapath", "tiles", "MACs/frame", "skipped", "bound"]),
+            f"cycles per frame: {t['period']} (bottleneck bound MACs/(PE*SIMD) = {worst:.0f}, "
+            f"ratio {t['period'] / worst:.3f}); latency {t['latency']} cycles",
+            f"throughput: {fps:,.0f} frames/s at {clock_mhz:.0f} MHz (clock stated, not timed); "
+            f"{summary['dsp_lanes']} fixed-point multiplier lanes",
+        ]
+        return summary, lines
