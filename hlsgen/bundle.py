@@ -22,7 +22,7 @@ def write_bundle(graph: Graph, engine, plan, out_dir, options: dict) -> dict:
     src, xt, yt = graph.meta.get("source", ""), str(graph.input.type), str(graph.output_spec.type)
     rtl_backend, hls_backend = (import_module(f"{__package__}.backends.{m}") for m in engine.backends)
     rtl = rtl_backend.write_rtl(plan, out / "rtl", src, xt, yt)
-    hls = hls_backend.write_hls(graph, plan, out / "hls")
+    hls = hls_backend.write_hls(plan, out / "hls", src, xt, yt)
     ctx = dict(rtl["context"])
     lib = "".join(ch if ch.isalnum() else "_" for ch in plan.name)
     ctx.update(

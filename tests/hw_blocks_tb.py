@@ -28,11 +28,35 @@ def _job() -> dict:
     return json.load(open(os.environ["HLSGEN_BLOCK"]))
 
 
+class Block:
+    """One block of the test wrapper: its ports are the wrapper's ports named ``<prefix><port>``
+    (the clock and reset are shared)."""
+
+    def __init__(self, dut, prefix: str):
+        self._dut, self._prefix = dut, prefix
+
+    def __getattr__(self, name):
+        if name in ("clk", "rst") or name.startswith("_"):
+            return getattr(self._dut, name)
+        return getattr(self._dut, self._prefix + name)
+
+
+def _bus(dut, port: str) -> PortBus:
+    """The stream port ``port`` of a block as a cocotbext-axi bus."""
+    if isinstance(dut, Block):
+        return PortBus.from_prefix(dut._dut, dut._prefix + port)
+    return PortBus.from_prefix(dut, port)
+
+
+def _dut(dut):
+    return Block(dut, _job().get("prefix", ""))
+
+
 class PortBus(AxiStreamBus):
     """hlsgen's internal stream ports (``<p>_data``, ``<p>_valid``, ``<p>_ready``) as an AXI4-Stream bus."""
 
     _signals = {"tdata": "data"}
-    _optional_signals = {"tvalid": "valid", "tready": "ready"}
+    _optional_signals = {"tvalid": "valid", "tready": "ready", "tlast": "last"}
 
 
 def _pause(rng: random.Random, p: float):
@@ -59,6 +83,7 @@ def _words(frame) -> list[int]:
 
 @cocotb.test()
 async def requant_all(dut):
+    dut = _dut(dut)
     job = _job()
     xw = job["iw"]
     for x in range(1 << xw):
@@ -79,7 +104,7 @@ async def requant_all(dut):
             assert got == want, f"config {c}: x={xs} gives {got}, want {want}"
 
 
-async def _stream_test(dut, ins: list[str], outs: list[str], model):
+async def _stream_test(dut, ins: list[str], outs: list[str], model, frame_words=None, fixed=False):
     """Drive ``ins`` with random words and bubbles, take ``outs`` with random back-pressure, check
     the protocol on every port and that each output port carries ``model(inputs)`` exactly."""
     job = _job()
@@ -89,8 +114,8 @@ async def _stream_test(dut, ins: list[str], outs: list[str], model):
     errors: list = []
     for p in ins + outs:
         cocotb.start_soon(_monitor(dut, clk, p, errors))
-    srcs = [AxiStreamSource(PortBus.from_prefix(dut, p), clk, dut.rst, byte_lanes=1) for p in ins]
-    sinks = [AxiStreamSink(PortBus.from_prefix(dut, p), clk, dut.rst, byte_lanes=1) for p in outs]
+    srcs = [AxiStreamSource(_bus(dut, p), clk, dut.rst, byte_lanes=1) for p in ins]
+    sinks = [AxiStreamSink(_bus(dut, p), clk, dut.rst, byte_lanes=1) for p in outs]
     dut.rst.value = 1
     await ClockCycles(clk, 3)
     dut.rst.value = 0
@@ -100,14 +125,17 @@ async def _stream_test(dut, ins: list[str], outs: list[str], model):
         for s in sinks:
             s.set_pause_generator(_pause(rng, p_stall))
         n, width = job["items"], job["in_widths"]
-        data = [[rng.randrange(1 << w) for _ in range(n)] for w in width]
+        data = job["inputs"] if fixed else [[rng.randrange(1 << w) for _ in range(n)] for w in width]
         for s, d in zip(srcs, data, strict=True):
             await s.send(AxiStreamFrame(d))
         want = model(data, job)
         got = [[] for _ in outs]
         for k, s in enumerate(sinks):
             while len(got[k]) < len(want[k]):
-                got[k] += _words(await s.recv(compact=False))
+                frame = _words(await s.recv(compact=False))
+                if frame_words is not None:  # tlast must close every frame, and only there
+                    assert len(frame) == frame_words(job), f"{outs[k]}: a frame of {len(frame)} words"
+                got[k] += frame
         await ClockCycles(clk, 20)  # nothing more may come out
         for k, s in enumerate(sinks):
             assert s.empty(), f"{outs[k]}: more items than were sent"
@@ -119,18 +147,21 @@ async def _stream_test(dut, ins: list[str], outs: list[str], model):
 @cocotb.test()
 async def stream_pass(dut):
     """hg_fifo / hg_skid: the items come out unchanged and in order."""
+    dut = _dut(dut)
     await _stream_test(dut, ["s"], ["m"], lambda d, job: [d[0]])
 
 
 @cocotb.test()
 async def stream_dup(dut):
     """hg_dup: each branch gets every item, whatever the other branch's back-pressure."""
+    dut = _dut(dut)
     await _stream_test(dut, ["s"], ["m0", "m1"], lambda d, job: [d[0], d[0]])
 
 
 @cocotb.test()
 async def stream_add(dut):
     """hg_add: lane by lane (a << SA) + (b << SB), signed, as the reference adds a residual."""
+    dut = _dut(dut)
 
     def model(d, job):
         c, aw, bw, ow, sa, sb = (job[k] for k in ("c", "aw", "bw", "oew", "sa", "sb"))
@@ -151,3 +182,265 @@ async def stream_add(dut):
         return [res]
 
     await _stream_test(dut, ["a", "b"], ["m"], model)
+
+
+def _signed(v: int, w: int) -> int:
+    v &= (1 << w) - 1
+    return v - (1 << w) if v >> (w - 1) else v
+
+
+def _split(v: int, n: int, w: int) -> list[int]:
+    return [_signed(v >> (i * w), w) for i in range(n)]
+
+
+def _pack(vals, w: int) -> int:
+    return sum((int(x) & ((1 << w) - 1)) << (i * w) for i, x in enumerate(vals))
+
+
+@cocotb.test()
+async def stream_gather(dut):
+    """hg_gather: N items in, one vector of N items out (item k at bits [k*W +: W])."""
+    dut = _dut(dut)
+    await _stream_test(
+        dut,
+        ["s"],
+        ["m"],
+        lambda d, job: [[_pack(d[0][i : i + job["n"]], job["w"]) for i in range(0, len(d[0]), job["n"])]],
+    )
+
+
+@cocotb.test()
+async def stream_p2s(dut):
+    """hg_p2s: one vector of N signed elements in, N sign-extended words out; tlast on a frame's last word."""
+    dut = _dut(dut)
+
+    def model(d, job):
+        n, ew, dw = job["n"], job["ew"], job["dw"]
+        return [[_signed(e, ew) & ((1 << dw) - 1) for v in d[0] for e in _split(v, n, ew)]]
+
+    await _stream_test(dut, ["s"], ["m"], model, frame_words=lambda job: job["n"] * job["items_per_frame"])
+
+
+@cocotb.test()
+async def stream_gpool(dut):
+    """hg_gpool: N pixels of C signed elements in, their max (MODE 0) or sum (MODE 1) per channel out."""
+    dut = _dut(dut)
+
+    def model(d, job):
+        n, c, ew, oew = job["n"], job["c"], job["ew"], job["oew"]
+        out = []
+        for i in range(0, len(d[0]), n):
+            px = [_split(v, c, ew) for v in d[0][i : i + n]]
+            red = [max(p[ch] for p in px) if job["mode"] == 0 else sum(p[ch] for p in px) for ch in range(c)]
+            out.append(_pack(red, oew))
+        return [out]
+
+    await _stream_test(dut, ["s"], ["m"], model)
+
+
+@cocotb.test()
+async def stream_window(dut):
+    """hg_window: frames of H x W pixels in raster order; out, every window of the zero-padded
+    image that ends where ROWE and COLE say, element (ky, kx, ch) at ((ky*KW + kx)*C + ch)*EW."""
+    dut = _dut(dut)
+
+    def model(d, job):
+        h, w, c, ew, kh, kw = (job[k] for k in ("h", "w", "c", "ew", "kh", "kw"))
+        pt, pl, ph, pw = (job[k] for k in ("pt", "pl", "ph", "pw"))
+        out = []
+        for f in range(0, len(d[0]), h * w):
+            img = [[0] * pw for _ in range(ph)]
+            for k, v in enumerate(d[0][f : f + h * w]):
+                img[pt + k // w][pl + k % w] = v
+            for r in range(ph):
+                for q in range(pw):
+                    if job["rowe"][r] and job["cole"][q]:
+                        px = [img[r - kh + 1 + y][q - kw + 1 + x] for y in range(kh) for x in range(kw)]
+                        out.append(sum(p << (i * c * ew) for i, p in enumerate(px)))
+        return [out]
+
+    await _stream_test(dut, ["s"], ["m"], model)
+
+
+@cocotb.test()
+async def step_table(dut):
+    """hg_step: y = V[ch][count(T[ch] <= x)], LEVELS + 1 cycles after x and ch."""
+    dut = _dut(dut)
+    job = _job()
+    rng = random.Random(job["seed"])
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    xw, ow, lat = job["xw"], job["ow"], job["levels"] + 1
+    want, sent = [], []
+    for _ in range(job["items"]):
+        x = rng.randrange(-(1 << (xw - 1)), 1 << (xw - 1))
+        ch = rng.randrange(len(job["t"]))
+        dut.x.value = x & ((1 << xw) - 1)
+        dut.ch.value = ch
+        sent.append((x, ch))
+        want.append(job["v"][ch][sum(1 for t in job["t"][ch] if t <= x)] & ((1 << ow) - 1))
+        await RisingEdge(dut.clk)
+        await Timer(1, unit="ns")
+        if len(sent) >= lat:  # the input sampled lat edges ago (this edge counted) is out now
+            k = len(sent) - lat
+            assert int(dut.y.value) == want[k], f"x={sent[k][0]} ch={sent[k][1]}: {int(dut.y.value)}, want {want[k]}"
+
+
+@cocotb.test()
+async def pool_reduce_all(dut):
+    """hg_pool_reduce: per channel, the max (MODE 0) or the exact sum (MODE 1) of K signed elements."""
+    dut = _dut(dut)
+    job = _job()
+    rng = random.Random(job["seed"])
+    k, c, ew, oew = job["k"], job["c"], job["ew"], job["oew"]
+    for _ in range(job["items"]):
+        v = rng.randrange(1 << (k * c * ew))
+        els = _split(v, k * c, ew)
+        red = [
+            max(els[i * c + ch] for i in range(k)) if job["mode"] == 0 else sum(els[i * c + ch] for i in range(k))
+            for ch in range(c)
+        ]
+        dut.win.value = v
+        await Timer(1, unit="ns")
+        assert int(dut.y.value) == _pack(red, oew), (els, red)
+
+
+@cocotb.test()
+async def stream_proc(dut):
+    """hg_proc (wrapped so that result = work + 1): every item once, in order, through the stage."""
+    dut = _dut(dut)
+    await _stream_test(dut, ["s"], ["m"], lambda d, job: [[(x + 1) & ((1 << job["ow"]) - 1) for x in d[0]]])
+
+
+def _lane_ref(c: dict, x: int) -> int:
+    """What a lane of mode 1 (requantize), 2 (relu) or 3 (linear) gives for signed x."""
+    xw, tow, ow = c["xw"], c["tow"], c["ow"]
+    if c["mode"] == 1:
+        src = FixedType(xw, xw - c["frac"], True)
+        dst = FixedType(
+            tow, tow - (c["frac"] - c["shift"]), bool(c["osigned"]), ROUNDING_MODES[c["rnd"]], OVERFLOW_MODES[c["ovf"]]
+        )
+        f = int(dst.requantize(max(x, 0) if c["relu"] else x, src))
+    else:
+        f = max(x, 0) if c["mode"] == 2 else _signed(x, tow)
+    return f & ((1 << ow) - 1)
+
+
+@cocotb.test()
+async def act_lanes(dut):
+    """hg_act_lane in modes 1-3, every input code, one cycle of latency (mode 0 is hg_step's test)."""
+    dut = _dut(dut)
+    job = _job()
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    xw = job["xw"]
+    prev = None
+    for x in list(range(1 << xw)) + [0]:
+        dut.x.value = x
+        await RisingEdge(dut.clk)
+        await Timer(1, unit="ns")
+        xs = _signed(x, xw)
+        for k, c in enumerate(job["lanes"]):
+            want = _lane_ref(c, xs)
+            got = int(getattr(dut, f"y{k}").value)
+            assert got == want, f"lane {c}: x={xs} gives {got}, want {want}"
+        prev = xs
+    assert prev is not None
+
+
+@cocotb.test()
+async def seq_blocks(dut):
+    """hg_dense_seq and hg_vec_act (table per channel, relu, requantize) on one input vector:
+    each ``done`` exactly as many cycles after ``start`` as the cycle model says, outputs exact."""
+    dut = _dut(dut)
+    job = _job()
+    rng = random.Random(job["seed"])
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    n, iw = job["n"], job["iw"]
+    dut.start.value = 0
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 3)
+    dut.rst.value = 0
+    outs = {k: v for k, v in job["outs"].items()}
+    for _ in range(job["rounds"]):
+        x = [rng.randrange(-(1 << (iw - 1)), 1 << (iw - 1)) for _ in range(n)]
+        dut.in_flat.value = _pack(x, iw)
+        dut.start.value = 1
+        await RisingEdge(dut.clk)
+        dut.start.value = 0
+        seen = {}
+        for cyc in range(1, job["wait"] + 1):
+            await RisingEdge(dut.clk)
+            await Timer(1, unit="ns")
+            for name in outs:
+                if int(getattr(dut, f"{name}_done").value):
+                    assert name not in seen, f"{name}: done twice"
+                    seen[name] = cyc
+        for name, o in outs.items():
+            # start high in cycle 0; done high in cycle o["cycles"] (seen just after that many - 1 edges)
+            done_cycle = seen.get(name, -1) + 1
+            assert done_cycle == o["cycles"], f"{name}: done in cycle {done_cycle}, model {o['cycles']}"
+            got = _split(int(getattr(dut, f"{name}_out").value), o["n"], o["ow"])
+            want = [_signed(v, o["ow"]) for v in _seq_ref(name, o, x, job)]
+            assert got == want, f"{name}: {got} != {want}"
+
+
+def _seq_ref(name, o, x, job):
+    if name == "dense":
+        return [
+            (sum(w * v for w, v in zip(o["w"][j], x, strict=True)) << o["ps"]) + (o["b"][j] << o["bs"])
+            for j in range(o["n"])
+        ]
+    if name == "table":
+        return [o["v"][i][sum(1 for t in o["t"][i] if t <= v)] for i, v in enumerate(x)]
+    if name == "relu":
+        return [max(v, 0) for v in x]
+    return [_lane_ref(o["lane"], v) for v in x]
+
+
+@cocotb.test()
+async def stream_given(dut):
+    """A block between given input words and expected output words (computed by the test's
+    independent reference), with random bubbles and back-pressure."""
+    dut = _dut(dut)
+    await _stream_test(dut, ["s"], ["m"], lambda d, job: job["expected"], fixed=True)
+
+
+@cocotb.test()
+async def pe_accumulate(dut):
+    """hg_lstm_pe: per round, clear, push (a, recurrent?, column) for the non-zero activations in
+    column order with random gaps (respecting ``space``), wait for ``idle``; every local row's
+    accumulator equals the exact sum of a * w << shift over its non-zero weights."""
+    dut = _dut(dut)
+    job = _job()
+    rng = random.Random(job["seed"])
+    clk = dut.clk
+    cocotb.start_soon(Clock(clk, 10, unit="ns").start())
+    aw, accw, rows = job["aw"], job["accw"], job["rows"]
+    dut.push.value = 0
+    dut.clear.value = 0
+    dut.rst.value = 1
+    await ClockCycles(clk, 3)
+    dut.rst.value = 0
+    for rnd in job["rounds"]:
+        dut.clear.value = 1
+        await RisingEdge(clk)
+        dut.clear.value = 0
+        for a, sel, col in rnd["pushes"]:
+            while rng.random() < job["p_gap"]:
+                await RisingEdge(clk)
+            await Timer(1, unit="ns")
+            while not int(dut.space.value):
+                await RisingEdge(clk)
+                await Timer(1, unit="ns")
+            dut.push.value, dut.push_a.value, dut.push_sel.value, dut.push_col.value = 1, a & ((1 << aw) - 1), sel, col
+            await RisingEdge(clk)
+            dut.push.value = 0
+        await ClockCycles(clk, 3)
+        await Timer(1, unit="ns")
+        for _ in range(10000):
+            if int(dut.idle.value):
+                break
+            await RisingEdge(clk)
+            await Timer(1, unit="ns")
+        got = _split(int(dut.acc_flat.value), rows, accw)
+        want = [_signed(v, accw) for v in rnd["acc"]]
+        assert got == want, f"accumulators {got} != {want}"

@@ -35,7 +35,7 @@ def run_config(cfg: dict, tmp_path, frames: int = 24):
     expected = predict_int(g, x).reshape(frames, -1)
     rtl = write_rtl(plan, tmp_path / "rtl")
     assert lint(tmp_path / "rtl", rtl["sources"], rtl["top"]) == ""
-    hls = write_hls(g, plan, tmp_path / "hls")
+    hls = write_hls(plan, tmp_path / "hls")
     for flavour in ("ap", "ac"):
         y = csim(hls, tmp_path / "hls", x, tmp_path / "csim", flavour)
         assert np.array_equal(y, expected), f"C simulation ({flavour}) differs"

@@ -1,9 +1,18 @@
 """Each hand-written hw/ block on its own, under cocotb + Verilator (tests/hw_blocks_tb.py).
 
-``hg_requant`` against :mod:`hlsgen.fixed` for every rounding and overflow mode, random
-widths and shifts, every input code; the stream blocks (``hg_fifo``, ``hg_skid``, ``hg_dup``,
-``hg_add``) with cocotbext-axi drivers, random bubbles and back-pressure and a protocol
-monitor on every port.  The blocks inside whole engines are covered by the engine tests too.
+Every block of ``hlsgen/hw/`` is instantiated in one generated wrapper, its ports renamed
+``<prefix><port>`` (clock and reset shared), built once per session; each test below runs the
+simulator with one cocotb test against one block:
+
+* ``hg_requant`` and ``hg_act_lane`` against :mod:`hlsgen.fixed` for every rounding and overflow
+  mode, random widths and shifts, every input code;
+* the stream blocks (``hg_fifo``, ``hg_skid``, ``hg_dup``, ``hg_add``, ``hg_gather``, ``hg_p2s``,
+  ``hg_gpool``, ``hg_window``, ``hg_proc``) with cocotbext-axi drivers, random bubbles and
+  back-pressure and a stream-contract monitor on every port, against loop models;
+* ``hg_step`` and ``hg_pool_reduce`` against their definitions; ``hg_dense_seq`` and
+  ``hg_vec_act`` with their start-to-done cycle counts;
+* ``hg_mvu`` and ``hg_lstm_pe`` with the memories the planners encode for random layers, against
+  the IR reference and exact sums over the stacked matrix.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import random
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hlsgen.assets import hw_file
@@ -20,50 +30,82 @@ from hlsgen.fixed import OVERFLOW_MODES, ROUNDING_MODES
 
 pytestmark = pytest.mark.rtl
 HERE = Path(__file__).resolve().parent
+HW = [
+    "hg_requant.v",
+    "hg_step.v",
+    "hg_act_lane.v",
+    "hg_fifo.v",
+    "hg_skid.v",
+    "hg_dup.v",
+    "hg_add.v",
+    "hg_gather.v",
+    "hg_p2s.v",
+    "hg_gpool.v",
+    "hg_window.v",
+    "hg_pool_reduce.v",
+    "hg_proc.v",
+    "hg_dense_seq.v",
+    "hg_vec_act.v",
+    "hg_mvu.v",
+    "hg_lstm_pe.v",
+]
 
 
-def _run(tmp_path, top: str, sources: list, test: str, job: dict, parameters: dict | None = None):
-    from hlsgen.simulate import verilator_runner
+def _pack(vals, w: int) -> int:
+    return sum((int(x) & ((1 << w) - 1)) << (i * w) for i, x in enumerate(vals))
 
-    if str(HERE) not in sys.path:  # the simulator's Python imports hw_blocks_tb from here
-        sys.path.insert(0, str(HERE))
-    runner = verilator_runner()
-    job_file = tmp_path / "job.json"
-    job_file.write_text(json.dumps(job))
-    runner.build(
-        sources=sources,
-        hdl_toplevel=top,
-        build_dir=tmp_path / "build",
-        build_args=["-Wall", "-Wno-fatal"],
-        parameters=parameters or {},
-        log_file=tmp_path / "build.log",
-    )
-    try:
-        results = runner.test(
-            hdl_toplevel=top,
-            test_module="hw_blocks_tb",
-            testcase=test,
-            build_dir=tmp_path / "build",
-            test_dir=tmp_path,
-            extra_env={"HLSGEN_BLOCK": str(job_file)},
-            log_file=tmp_path / "sim.log",
+
+class Wrapper:
+    """Collects block instances into one top module ``blocks``: ports, instances, jobs."""
+
+    def __init__(self, work: Path):
+        self.work = work
+        self.ports: list[str] = []
+        self.body: list[str] = []
+        self.jobs: dict[str, dict] = {}
+
+    def port(self, direction: str, width: int, name: str):
+        self.ports.append(f"    {direction} wire [{width - 1}:0] {name}")
+
+    def inst(self, module: str, prefix: str, params: dict, ports: list[tuple[str, int, str]]):
+        """``ports``: (direction, width, name) of the block; each becomes the wrapper port prefix+name."""
+        for d, w, n in ports:
+            self.port(d, w, prefix + n)
+        conns = ", ".join(f".{n}({prefix}{n})" for _, _, n in ports)
+        clk = {"hg_requant": "", "hg_pool_reduce": "", "hg_step": ".clk(clk), "}.get(module, ".clk(clk), .rst(rst), ")
+        pv = ", ".join(f".{k}({v})" for k, v in params.items())
+        self.body.append(f"    {module} #({pv}) u_{prefix}({clk}{conns});")
+
+    def write(self) -> Path:
+        f = self.work / "blocks.v"
+        ports = ",\n".join(["    input wire clk", "    input wire rst"] + self.ports)
+        f.write_text(
+            "`default_nettype none\nmodule blocks (\n" + ports + "\n);\n" + "\n".join(self.body) + "\nendmodule\n"
         )
-    except SystemExit:  # the runner exits when a cocotb test fails: show why
-        pytest.fail((tmp_path / "sim.log").read_text()[-3000:])
-    from cocotb_tools.runner import get_results
-
-    tests, fails = get_results(results)
-    assert tests == 1 and fails == 0, (tmp_path / "sim.log").read_text()[-3000:]
+        return f
 
 
-def _requant_configs(seed: int, iw: int) -> list[dict]:
-    """Every rounding x overflow mode, each with random output widths, shifts and signedness."""
-    rng = random.Random(seed)
-    out = []
+def _stream(w, module, prefix, params, ins, outs, job):
+    """A stream block: ins/outs are (port prefix, width[, last])."""
+    ports = []
+    for p, width in ins:
+        ports += [("input", width, f"{p}_data"), ("input", 1, f"{p}_valid"), ("output", 1, f"{p}_ready")]
+    for o in outs:
+        p, width = o[0], o[1]
+        ports += [("output", width, f"{p}_data"), ("output", 1, f"{p}_valid"), ("input", 1, f"{p}_ready")]
+        if len(o) > 2:
+            ports.append(("output", 1, f"{p}_last"))
+    w.inst(module, prefix, params, ports)
+    w.jobs[prefix] = {"prefix": prefix, "seed": 11, "items": 300, "runs": [[0.0, 0.0], [0.4, 0.5], [0.1, 0.8]], **job}
+
+
+def _requant(w, rng):
+    iw = 9
+    cfgs = []
     for rnd in range(len(ROUNDING_MODES)):
         for ovf in range(len(OVERFLOW_MODES)):
             for _ in range(2):
-                out.append(
+                cfgs.append(
                     {
                         "rnd": rnd,
                         "ovf": ovf,
@@ -73,39 +115,407 @@ def _requant_configs(seed: int, iw: int) -> list[dict]:
                         "in_frac": rng.randrange(0, iw),
                     }
                 )
-    return out
+    w.port("input", iw, "rq_x")
+    for k, c in enumerate(cfgs):
+        w.port("output", c["ow"], f"rq_y{k}")
+        w.body.append(
+            f"    hg_requant #(.IW({iw}), .SHIFT({c['shift']}), .OW({c['ow']}), .OSIGNED({c['osigned']}), "
+            f".RND({c['rnd']}), .OVF({c['ovf']})) u_rq{k} (.x(rq_x), .y(rq_y{k}));"
+        )
+    w.jobs["rq_"] = {"prefix": "rq_", "iw": iw, "configs": cfgs}
 
 
-def test_hg_requant_every_mode_equals_fixed(tmp_path):
-    iw = 9
-    cfgs = _requant_configs(7, iw)
-    ports = "".join(f"    output wire [{c['ow'] - 1}:0] y{k},\n" for k, c in enumerate(cfgs))
-    insts = "".join(
-        f"    hg_requant #(.IW({iw}), .SHIFT({c['shift']}), .OW({c['ow']}), .OSIGNED({c['osigned']}), "
-        f".RND({c['rnd']}), .OVF({c['ovf']})) u{k} (.x(x), .y(y{k}));\n"
-        for k, c in enumerate(cfgs)
+def _lanes(w, rng):
+    xw = 8
+    # relu and linear lanes are given TOW wide enough for their input (as the planners do)
+    lanes = [{"mode": 2, "tow": 8, "ow": 9}, {"mode": 3, "tow": 8, "ow": 10}, {"mode": 3, "tow": 8, "ow": 8}]
+    for rnd in range(len(ROUNDING_MODES)):
+        for ovf in range(len(OVERFLOW_MODES)):
+            tow = rng.randrange(2, 9)
+            lanes.append(
+                {
+                    "mode": 1,
+                    "tow": tow,
+                    "ow": tow + rng.randrange(0, 3),
+                    "shift": rng.choice([-1, 0, 2, 3]),
+                    "frac": rng.randrange(0, 6),
+                    "rnd": rnd,
+                    "ovf": ovf,
+                    "osigned": rng.randrange(2),
+                    "relu": rng.randrange(2),
+                }
+            )
+    w.port("input", xw, "lane_x")
+    for k, c in enumerate(lanes):
+        c["xw"] = xw
+        w.port("output", c["ow"], f"lane_y{k}")
+        w.body.append(
+            f"    hg_act_lane #(.XW({xw}), .OW({c['ow']}), .TOW({c['tow']}), .MODE({c['mode']}), "
+            f".SHIFT({c.get('shift', 0)}), .RND({c.get('rnd', 0)}), .OVF({c.get('ovf', 1)}), "
+            f".OSIGNED({c.get('osigned', 1)}), .RELU({c.get('relu', 0)})) "
+            f"u_lane{k} (.clk(clk), .x(lane_x), .ch(1'b0), .y(lane_y{k}));"
+        )
+    w.jobs["lane_"] = {"prefix": "lane_", "xw": xw, "lanes": lanes}
+
+
+def _window(w, prefix, h, wd, c, ew, kh, kw, sh, sw, pt, pl, pb, pr):
+    ph, pw = h + pt + pb, wd + pl + pr
+    oh, ow = (ph - kh) // sh + 1, (pw - kw) // sw + 1
+    rowe = [int(r >= kh - 1 and (r - kh + 1) % sh == 0 and (r - kh + 1) // sh < oh) for r in range(ph)]
+    cole = [int(q >= kw - 1 and (q - kw + 1) % sw == 0 and (q - kw + 1) // sw < ow) for q in range(pw)]
+    rowi = [int(pt <= r < pt + h) for r in range(ph)]
+    coli = [int(pl <= q < pl + wd) for q in range(pw)]
+
+    def bits(v):
+        return f"{len(v)}'b" + "".join(str(b) for b in reversed(v))
+
+    params = {"C": c, "EW": ew, "KH": kh, "KW": kw, "PH": ph, "PW": pw, "RW": max(1, (ph - 1).bit_length())}
+    params.update(CWB=max(1, (pw - 1).bit_length()), ROWE=bits(rowe), COLE=bits(cole), ROWI=bits(rowi), COLI=bits(coli))
+    job = {"h": h, "w": wd, "c": c, "ew": ew, "kh": kh, "kw": kw, "pt": pt, "pl": pl, "ph": ph, "pw": pw}
+    job.update(rowe=rowe, cole=cole, in_widths=[c * ew])
+    _stream(w, "hg_window", prefix, params, [("s", c * ew)], [("m", kh * kw * c * ew)], job)
+    w.jobs[prefix]["items"] = h * wd * 12
+
+
+def _step(w, rng):
+    from hlsgen.backends.render import mem_lines
+
+    xw, ow, levels, chw = 7, 5, 3, 1
+    n = (1 << levels) - 1
+    t = [sorted(rng.randrange(-(1 << (xw - 1)), (1 << (xw - 1)) + 1) for _ in range(n)) for _ in range(1 << chw)]
+    v = [[rng.randrange(-(1 << (ow - 1)), 1 << (ow - 1)) for _ in range(n + 1)] for _ in range(1 << chw)]
+    (w.work / "step_t.mem").write_text(mem_lines([x for row in t for x in row + [0]], xw + 1))
+    (w.work / "step_v.mem").write_text(mem_lines([x for row in v for x in row], ow))
+    params = {"XW": xw, "OW": ow, "LEVELS": levels, "CHW": chw, "TFILE": '"step_t.mem"', "VFILE": '"step_v.mem"'}
+    w.inst("hg_step", "step_", params, [("input", xw, "x"), ("input", chw, "ch"), ("output", ow, "y")])
+    w.jobs["step_"] = {
+        "prefix": "step_",
+        "seed": 4,
+        "items": 2000,
+        "xw": xw,
+        "ow": ow,
+        "levels": levels,
+        "t": t,
+        "v": v,
+    }
+
+
+def _seq(w, rng):
+    """hg_dense_seq and three hg_vec_act (per-channel table, relu, requantize) on one input."""
+    from hlsgen.backends.render import mem_lines
+
+    n, iw, no, ww, bw, ps, bs, ow = 6, 7, 3, 5, 6, 1, 2, 16
+    levels, chw = 2, 3
+    wt = [[rng.randrange(-16, 16) for _ in range(n)] for _ in range(no)]
+    b = [rng.randrange(-32, 32) for _ in range(no)]
+    (w.work / "seq_w.mem").write_text(mem_lines([x for row in wt for x in row], ww))
+    (w.work / "seq_b.mem").write_text(mem_lines(b, bw))
+    nt = (1 << levels) - 1
+    t = [sorted(rng.randrange(-64, 65) for _ in range(nt)) for _ in range(1 << chw)]
+    v = [[rng.randrange(-8, 8) for _ in range(nt + 1)] for _ in range(1 << chw)]
+    (w.work / "seq_t.mem").write_text(mem_lines([x for row in t for x in row + [0]], iw + 1))
+    (w.work / "seq_v.mem").write_text(mem_lines([x for row in v for x in row], 4))
+    rq = {"mode": 1, "xw": iw, "tow": 5, "ow": 5, "shift": 2, "frac": 4, "rnd": 6, "ovf": 1, "osigned": 1, "relu": 1}
+    w.port("input", 1, "seq_start")
+    w.port("input", n * iw, "seq_in_flat")
+    outs = {
+        "dense": {"cycles": n * no + 2, "n": no, "ow": ow, "w": wt, "b": b, "ps": ps, "bs": bs},
+        "table": {"cycles": n + levels + 2, "n": n, "ow": 4, "t": t, "v": v},
+        "relu": {"cycles": n + 2, "n": n, "ow": iw},
+        "rq": {"cycles": n + 2, "n": n, "ow": 5, "lane": rq},
+    }
+    for name, o in outs.items():
+        w.port("output", 1, f"seq_{name}_done")
+        w.port("output", o["n"] * o["ow"], f"seq_{name}_out")
+    io = ".clk(clk), .rst(rst), .start(seq_start), .in_flat(seq_in_flat)"
+    w.body.append(
+        f"    hg_dense_seq #(.NI({n}), .NO({no}), .IW({iw}), .WW({ww}), .BW({bw}), .OW({ow}), .PS({ps}), .BS({bs}), "
+        f'.NIW(3), .NOW(2), .ADW(5), .WFILE("seq_w.mem"), .BFILE("seq_b.mem")) u_seq_d ({io}, '
+        ".done(seq_dense_done), .out_flat(seq_dense_out));"
     )
-    wrapper = tmp_path / "requant_many.v"
-    wrapper.write_text(f"module requant_many (\n{ports}    input wire [{iw - 1}:0] x\n);\n{insts}endmodule\n")
-    _run(tmp_path, "requant_many", [hw_file("hg_requant.v"), wrapper], "requant_all", {"iw": iw, "configs": cfgs})
+    w.body.append(
+        f"    hg_vec_act #(.N({n}), .NW(3), .IW({iw}), .OW(4), .MODE(0), .LEVELS({levels}), .CHW({chw}), .PERCH(1), "
+        f'.TFILE("seq_t.mem"), .VFILE("seq_v.mem")) u_seq_t ({io}, .done(seq_table_done), .out_flat(seq_table_out));'
+    )
+    w.body.append(
+        f"    hg_vec_act #(.N({n}), .NW(3), .IW({iw}), .OW({iw}), .MODE(1)) u_seq_r ({io}, "
+        ".done(seq_relu_done), .out_flat(seq_relu_out));"
+    )
+    w.body.append(
+        f"    hg_vec_act #(.N({n}), .NW(3), .IW({iw}), .OW(5), .MODE(3), .SHIFT(2), .RND(6), .OVF(1), .OSIGNED(1), "
+        f".RELU(1)) u_seq_q ({io}, .done(seq_rq_done), .out_flat(seq_rq_out));"
+    )
+    w.jobs["seq_"] = {"prefix": "seq_", "seed": 12, "rounds": 20, "n": n, "iw": iw, "wait": n * no + 6, "outs": outs}
 
 
-STREAM_CASES = [
-    ("hg_fifo", "stream_pass", {"W": 8, "D": 3, "AW": 2, "NW": 2}, {"in_widths": [8]}),
-    ("hg_fifo", "stream_pass", {"W": 5, "D": 1, "AW": 1, "NW": 1}, {"in_widths": [5]}),
-    ("hg_skid", "stream_pass", {"W": 12}, {"in_widths": [12]}),
-    ("hg_dup", "stream_dup", {"W": 6}, {"in_widths": [6]}),
-    (
-        "hg_add",
-        "stream_add",
-        {"C": 3, "AW": 5, "BW": 4, "OEW": 7, "SA": 1, "SB": 0},
-        {"in_widths": [15, 12], "c": 3, "aw": 5, "bw": 4, "oew": 7, "sa": 1, "sb": 0},
-    ),
-]
+MVU_CASES = {
+    # kind, bits, density, n_in, n_out, (pe, simd), activation
+    "mvu0_": ("fixed", 6, 0.4, 12, 8, (4, 3), "requant"),
+    "mvu1_": ("po2", 0, 1.0, 8, 6, (2, 4), None),
+    "mvu2_": ("ternary", 0, 1.0, 12, 5, (1, 6), "relu"),
+}
 
 
-@pytest.mark.parametrize("top,test,params,job", STREAM_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(STREAM_CASES)])
-def test_stream_block(tmp_path, top, test, params, job):
-    """At full rate, then with 40% bubbles and 50% stalls: equal, in order, protocol kept."""
-    job = {**job, "seed": 11, "items": 300, "runs": [[0.0, 0.0], [0.4, 0.5], [0.1, 0.8]]}
-    _run(tmp_path, top, [hw_file(f"{top}.v")], test, job, params)
+def _mvu(w, prefix):
+    """hg_mvu with the tiles, datapath and memories a plan gives a random Dense layer, its
+    activation lanes as the engine wires them; expected outputs from the IR reference."""
+    from hlsgen.backends.cnn_verilog import context
+    from hlsgen.backends.render import write_memories
+    from hlsgen.engines.cnn import plan_cnn
+    from hlsgen.engines.cnn.synthetic import _activation, _weights
+    from hlsgen.fixed import FixedType
+    from hlsgen.ir import Dense, Graph, Input, Weight
+    from hlsgen.reference.execute import predict_int
+
+    kind, bits, density, n_in, n_out, fold, act = MVU_CASES[prefix]
+    rng = np.random.default_rng(sorted(MVU_CASES).index(prefix))
+    layer = f"{prefix}fc"
+    g = Graph([Input("input", [], shape=(n_in,), type=FixedType(5, 2, True))])
+    bias = Weight(rng.integers(-8, 8, size=n_out), FixedType(5, 3))
+    g.add(Dense(layer, ["input"], kernel=_weights(rng, (n_in, n_out), kind, bits, density), bias=bias))
+    g.output = layer
+    g.infer()
+    if act:
+        g.add(_activation(rng, f"{prefix}act", layer, g[layer].spec, act))
+        g.output = f"{prefix}act"
+        g.infer()
+    plan = plan_cnn(g, fold={layer: fold})
+    ctx, images = context(plan)
+    (s,) = (st for st in ctx["stages"] if st["kind"] == "mvu")
+    write_memories(w.work, {k: v for k, v in images.items() if k.startswith(s["name"])})
+    for d, width, n in (("input", s["n"] * s["ew"], "s_data"), ("output", s["m"] * s["oew"], "m_data")):
+        w.port(d, width, prefix + n)
+    for d, n in (("input", "s_valid"), ("output", "s_ready"), ("output", "m_valid"), ("input", "m_ready")):
+        w.port(d, 1, prefix + n)
+    p = prefix
+    w.body.append(f"    wire [{s['pe'] * s['vw'] - 1}:0] {p}lx;")
+    w.body.append(f"    wire [{s['nfw'] - 1}:0] {p}lch;")
+    w.body.append(f"    wire [{s['pe'] * s['oew'] - 1}:0] {p}ly;")
+    for ln in s["lanes"]:
+        i = ln["i"]
+        ch = ln["ch"].replace(f"{s['name']}_lch", f"{p}lch")
+        w.body.append(
+            f"    hg_act_lane #({ln['params']}) u_{p}lane{i} (.clk(clk), .x({p}lx[{i * s['vw'] + s['vw'] - 1}:{i * s['vw']}]), "
+            f".ch({ch}), .y({p}ly[{i * s['oew'] + s['oew'] - 1}:{i * s['oew']}]));"
+        )
+    prm = ["N", "M", "PE", "SIMD", "NF", "SF"]
+    pv = ", ".join(f".{k}({s[k.lower()]})" for k in prm)
+    pv += f", .XW({s['ew']}), .CW({s['cw']}), .DP({s['dp']}), .AW({s['aw']}), .VW({s['vw']}), .BW({s['bw']})"
+    pv += f", .SA({s['sa']}), .SB({s['sb']}), .OW({s['oew']}), .T({s['t']}), .TW({s['tw']}), .SFW({s['sfw']})"
+    pv += f", .NFW({s['nfw']}), .LAT({s['lat']}), .NB({s['nb']}), .BIW({s['biw']}), .DIAG({s['diag']}), .EA({s['ea']})"
+    pv += f', .WFILE("{s["name"]}_w.mem"), .BFILE("{s["name"]}_b.mem"), .SFILE("{s["name"]}_s.mem")'
+    w.body.append(
+        f"    hg_mvu #({pv}) u_{p}mvu (.clk(clk), .rst(rst), .s_data({p}s_data), .s_valid({p}s_valid), "
+        f".s_ready({p}s_ready), .m_data({p}m_data), .m_valid({p}m_valid), .m_ready({p}m_ready), "
+        f".lane_x({p}lx), .lane_ch({p}lch), .lane_y({p}ly));"
+    )
+    t = g.input.type
+    x = rng.integers(t.min_raw, t.max_raw, size=(150, n_in), endpoint=True)
+    y = predict_int(g, x).reshape(len(x), -1)
+    w.jobs[prefix] = {
+        "prefix": prefix,
+        "seed": 6,
+        "items": len(x),
+        "runs": [[0.0, 0.0], [0.4, 0.5]],
+        "in_widths": [n_in * s["ew"]],
+        "inputs": [[_pack(r, s["ew"]) for r in x]],
+        "expected": [[_pack(r, s["oew"]) for r in y]],
+    }
+
+
+def _pe(w, prefix, index_bits):
+    """One hg_lstm_pe with the compressed columns the planner encodes for a random sparse LSTM
+    (2-bit indices force filler entries), against exact sums over the stacked matrix."""
+    from hlsgen.backends.lstm_verilog import context
+    from hlsgen.backends.render import write_memories
+    from hlsgen.engines.lstm import memory_images, plan_lstm
+    from hlsgen.engines.lstm.synthetic import random_lstm
+
+    g = random_lstm(21, features=5, units=6, density=0.3, pe=3)
+    plan = plan_lstm(g, pe=3, index_bits=index_bits, afifo_depth=4, jq_depth=2)
+    ctx = context(plan)
+    p = max(range(plan.pe), key=lambda k: len(plan.entries[k]))  # the busiest PE
+    imgs = memory_images(plan)
+    write_memories(w.work, {f"{prefix}{k}": v for k, v in imgs.items() if k.endswith(f"_pe{p}")})
+    q = ctx["pes"][p]
+    params = {
+        "WW": ctx["ww"],
+        "B": index_bits,
+        "AW": ctx["aw"],
+        "ACCW": ctx["accw"],
+        "R": q["rows"],
+        "RW": q["rw"],
+        "DEPTH": ctx["depth"],
+        "ADW": ctx["adw"],
+        "CNTW": ctx["cntw"],
+        "NCOL": ctx["ncol"],
+        "COLW": ctx["colw"],
+        "PCW": ctx["pcw"],
+        "SX": ctx["shift_x"],
+        "SH": ctx["shift_h"],
+        "AFW": ctx["afw"],
+        "JQW": ctx["jqw"],
+        "WFILE": f'"{prefix}lstm_w_pe{p}.mem"',
+        "PFILE": f'"{prefix}lstm_ptr_pe{p}.mem"',
+    }
+    ports = [("input", 1, "clear"), ("input", 1, "push"), ("input", ctx["aw"], "push_a"), ("input", 1, "push_sel")]
+    ports += [("input", ctx["colw"], "push_col"), ("output", 1, "space"), ("output", 1, "idle")]
+    ports += [("output", q["rows"] * ctx["accw"], "acc_flat")]
+    w.inst("hg_lstm_pe", prefix, params, ports)
+    rng = np.random.default_rng(4)
+    lim = 1 << (ctx["aw"] - 1)
+    rounds = []
+    for _ in range(12):
+        a = rng.integers(-lim, lim, size=plan.ncol) * (rng.random(plan.ncol) < 0.7)
+        pushes = [[int(a[j]), int(j >= plan.features), int(j)] for j in range(plan.ncol) if a[j]]
+        acc = []
+        for k in range(q["rows"]):
+            r = p + k * plan.pe
+            tot = 0
+            if r < plan.nrow:
+                for j in range(plan.ncol):
+                    sh = ctx["shift_x"] if j < plan.features else ctx["shift_h"]
+                    tot += (int(a[j]) * int(plan.matrix[j, r])) << sh
+            acc.append(tot)
+        rounds.append({"pushes": pushes, "acc": acc})
+    w.jobs[prefix] = {"prefix": prefix, "seed": 3, "aw": ctx["aw"], "accw": ctx["accw"], "rows": q["rows"]}
+    w.jobs[prefix].update(rounds=rounds, p_gap=0.3)
+
+
+def _build_wrapper(work: Path) -> Wrapper:
+    rng = random.Random(7)
+    w = Wrapper(work)
+    _requant(w, rng)
+    _lanes(w, rng)
+    _stream(w, "hg_fifo", "fifo_", {"W": 8, "D": 3, "AW": 2, "NW": 2}, [("s", 8)], [("m", 8)], {"in_widths": [8]})
+    _stream(w, "hg_fifo", "fifo1_", {"W": 5, "D": 1, "AW": 1, "NW": 1}, [("s", 5)], [("m", 5)], {"in_widths": [5]})
+    _stream(w, "hg_skid", "skid_", {"W": 12}, [("s", 12)], [("m", 12)], {"in_widths": [12]})
+    _stream(w, "hg_dup", "dup_", {"W": 6}, [("s", 6)], [("m0", 6), ("m1", 6)], {"in_widths": [6]})
+    _stream(
+        w,
+        "hg_gather",
+        "gather_",
+        {"N": 3, "W": 5, "KW": 2},
+        [("s", 5)],
+        [("m", 15)],
+        {"in_widths": [5], "n": 3, "w": 5},
+    )
+    p2s = {"N": 4, "EW": 6, "DW": 8, "KW": 2, "ITEMS": 3, "IW": 2}
+    job = {"in_widths": [24], "n": 4, "ew": 6, "dw": 8, "items_per_frame": 3}
+    _stream(w, "hg_p2s", "p2s_", p2s, [("s", 24)], [("m", 8, "last")], job)
+    for prefix, mode, c, oew in (("gsum_", 1, 3, 9), ("gmax_", 0, 2, 8)):
+        params = {"N": 5, "C": c, "EW": 6, "OEW": oew, "MODE": mode, "KW": 3}
+        job = {"in_widths": [6 * c], "n": 5, "c": c, "ew": 6, "oew": oew, "mode": mode}
+        _stream(w, "hg_gpool", prefix, params, [("s", 6 * c)], [("m", c * oew)], job)
+    add = {"C": 3, "AW": 5, "BW": 4, "OEW": 7, "SA": 1, "SB": 0}
+    job = {"in_widths": [15, 12], "c": 3, "aw": 5, "bw": 4, "oew": 7, "sa": 1, "sb": 0}
+    _stream(w, "hg_add", "add_", add, [("a", 15), ("b", 12)], [("m", 21)], job)
+    _window(w, "win1_", 5, 4, 2, 4, 3, 2, 2, 1, 1, 0, 1, 1)
+    _window(w, "win2_", 4, 6, 1, 3, 2, 3, 1, 2, 0, 1, 0, 1)
+    # hg_proc around a stage whose result is work + 1
+    for d, width, n in (("input", 8, "s_data"), ("output", 9, "m_data")):
+        w.port(d, width, "proc_" + n)
+    for d, n in (("input", "s_valid"), ("output", "s_ready"), ("output", "m_valid"), ("input", "m_ready")):
+        w.port(d, 1, "proc_" + n)
+    w.body.append("    wire [7:0] proc_work;")
+    w.body.append(
+        "    hg_proc #(.IW(8), .OW(9), .COST(3), .CNW(2)) u_proc (.clk(clk), .rst(rst), .s_data(proc_s_data), "
+        ".s_valid(proc_s_valid), .s_ready(proc_s_ready), .m_data(proc_m_data), .m_valid(proc_m_valid), "
+        ".m_ready(proc_m_ready), .work(proc_work), .result({1'b0, proc_work} + 9'd1));"
+    )
+    w.jobs["proc_"] = {"prefix": "proc_", "seed": 8, "items": 200, "runs": [[0.0, 0.0], [0.4, 0.5]], "in_widths": [8]}
+    w.jobs["proc_"]["ow"] = 9
+    _step(w, rng)
+    for prefix, mode, oew in (("prs_", 1, 7), ("prm_", 0, 5)):
+        params = {"K": 4, "C": 3, "EW": 5, "OEW": oew, "MODE": mode}
+        w.inst("hg_pool_reduce", prefix, params, [("input", 60, "win"), ("output", 3 * oew, "y")])
+        w.jobs[prefix] = {"prefix": prefix, "seed": 2, "items": 3000, "k": 4, "c": 3, "ew": 5, "oew": oew, "mode": mode}
+    _seq(w, rng)
+    for prefix in MVU_CASES:
+        _mvu(w, prefix)
+    _pe(w, "pef_", 2)
+    _pe(w, "pe_", 8)
+    return w
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory):
+    """Build the wrapper of every block once; returns a function that runs one cocotb test."""
+    from cocotb_tools.runner import get_results
+
+    from hlsgen.simulate import verilator_runner
+
+    work = tmp_path_factory.mktemp("hw_blocks")
+    w = _build_wrapper(work)
+    top = w.write()
+    if str(HERE) not in sys.path:  # the simulator's Python imports hw_blocks_tb from here
+        sys.path.insert(0, str(HERE))
+    runner = verilator_runner()
+    runner.build(
+        sources=[hw_file(f) for f in HW] + [top],
+        hdl_toplevel="blocks",
+        build_dir=work / "build",
+        build_args=["-Wall", "-Wno-fatal"],
+        log_file=work / "build.log",
+    )
+
+    def run(test: str, prefix: str):
+        job_file = work / f"{prefix}job.json"
+        job_file.write_text(json.dumps(w.jobs[prefix]))
+        log = work / f"{prefix}{test}.log"
+        try:
+            results = runner.test(
+                hdl_toplevel="blocks",
+                test_module="hw_blocks_tb",
+                testcase=test,
+                build_dir=work / "build",
+                test_dir=work,
+                extra_env={"HLSGEN_BLOCK": str(job_file)},
+                log_file=log,
+                results_xml=str(work / f"{prefix}{test}.xml"),
+            )
+        except SystemExit:  # the runner exits when a cocotb test fails: show why
+            pytest.fail(log.read_text()[-3000:])
+        tests, fails = get_results(results)
+        assert tests == 1 and fails == 0, log.read_text()[-3000:]
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "test,prefix",
+    [
+        ("requant_all", "rq_"),
+        ("act_lanes", "lane_"),
+        ("stream_pass", "fifo_"),
+        ("stream_pass", "fifo1_"),
+        ("stream_pass", "skid_"),
+        ("stream_dup", "dup_"),
+        ("stream_gather", "gather_"),
+        ("stream_p2s", "p2s_"),
+        ("stream_gpool", "gsum_"),
+        ("stream_gpool", "gmax_"),
+        ("stream_add", "add_"),
+        ("stream_window", "win1_"),
+        ("stream_window", "win2_"),
+        ("stream_proc", "proc_"),
+        ("step_table", "step_"),
+        ("pool_reduce_all", "prs_"),
+        ("pool_reduce_all", "prm_"),
+        ("seq_blocks", "seq_"),
+        ("stream_given", "mvu0_"),
+        ("stream_given", "mvu1_"),
+        ("stream_given", "mvu2_"),
+        ("pe_accumulate", "pef_"),
+        ("pe_accumulate", "pe_"),
+    ],
+    ids=lambda v: v.rstrip("_"),
+)
+def test_block(blocks, test, prefix):
+    blocks(test, prefix)
+
+
+def test_every_block_is_tested():
+    """A new hw/ block must join the wrapper (and so get a test of its own)."""
+    shipped = {p.name for p in hw_file("hg_mvu.v").parent.glob("hg_*.v")}
+    assert shipped == set(HW), sorted(shipped ^ set(HW))

@@ -180,7 +180,7 @@ def run_config(i, tmp_path, n=24, synth=False):
         assert r["latches"] == 0 and r["DSP"] >= 1
     x = random_inputs(g, n, seed=i)
     expected = predict_int(g, x).reshape(n, -1)
-    hls = write_hls(g, plan, tmp_path / "hls")
+    hls = write_hls(plan, tmp_path / "hls")
     for flavour in ("ap", "ac"):
         y = csim(hls, tmp_path / "hls", x, tmp_path / "csim", flavour)
         assert np.array_equal(y, expected), f"config {i} {cfg}: C simulation ({flavour}) differs"
@@ -249,7 +249,7 @@ def test_zoo_lstm_csim_every_heldout_sequence(tmp_path):
     x = proj.quantize_input(xte)
     expected = proj.predict_int(x)
     plan = plan_lstm(proj.graph, pe=8)
-    hls = write_hls(proj.graph, plan, tmp_path / "hls")
+    hls = write_hls(plan, tmp_path / "hls")
     for flavour in ("ap", "ac"):
         y = csim(hls, tmp_path / "hls", x, tmp_path / "w", flavour)
         assert y.shape == (450, 10) and np.array_equal(y, expected), flavour
@@ -261,7 +261,7 @@ def test_csim_catches_a_wrong_table(tmp_path):
     g = random_lstm(5, features=3, units=4, steps=3, density=0.6, pe=2)
     plan = plan_lstm(g, pe=2)
     plan.gate.values[0, plan.gate.values.shape[1] // 2] += 1
-    hls = write_hls(g, plan, tmp_path / "hls")
+    hls = write_hls(plan, tmp_path / "hls")
     x = random_inputs(g, 32, 1)
     y = csim(hls, tmp_path / "hls", x, tmp_path / "w", "ap")
     assert not np.array_equal(y, predict_int(g, x))

@@ -77,7 +77,7 @@ def test_qkeras_lstm_through_the_engine(k, tmp_path):
     assert g.output_spec.type.width <= 24  # float32 holds every output exactly
     ref = proj.predict_int(x).reshape(len(x), -1)
     assert np.array_equal(g.output_spec.type.to_float(ref), yk)
-    hls = write_hls(g, plan, tmp_path / "hls")
+    hls = write_hls(plan, tmp_path / "hls")
     for flavour in ("ap", "ac"):
         assert np.array_equal(csim(hls, tmp_path / "hls", x, tmp_path / "w", flavour), ref), flavour
     if k in (0, 3):  # also in RTL, with bubbles and back-pressure

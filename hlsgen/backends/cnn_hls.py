@@ -11,27 +11,21 @@ import numpy as np
 
 from .._version import __version__
 from ..engines.cnn.plan import Act, CnnPlan
-from ..fixed import FixedType
-from ..ir import Graph
 from .cnn_verilog import _what, top_name
 from .render import c_int, render_files
 
 
-def _act(act: Act | None, src_frac: int) -> dict | None:
+def _act(act: Act | None) -> dict | None:
     if act is None:
         return None
     d = {"mode": act.mode, "xw": act.in_width, "ch": 1, "n": 1}
     if act.mode == "requant":
         rq = act.requant
-        src = FixedType(act.in_width, act.in_width - src_frac, True)
-        d["relu"] = rq["relu"]
-        d["rqw"] = rq["rq_width"]
-        d["rq_signed"] = rq["out_signed"]
-        dst = FixedType(
-            rq["rq_width"], rq["rq_width"] - (src_frac - rq["shift"]), rq["out_signed"], rq["rounding"], rq["overflow"]
-        )
-        d["dst_t_ap"], d["dst_t_ac"] = dst.c_type("ap"), dst.c_type("ac")
-        d["src_t_ap"], d["src_t_ac"] = src.c_type("ap"), src.c_type("ac")
+        d["relu"] = rq.relu
+        d["rqw"] = rq.out_width
+        d["rq_signed"] = rq.out_signed
+        d["dst_t_ap"], d["dst_t_ac"] = rq.dst.c_type("ap"), rq.dst.c_type("ac")
+        d["src_t_ap"], d["src_t_ac"] = rq.src.c_type("ap"), rq.src.c_type("ac")
     elif act.mode == "step":
         t = act.table
         d["ch"] = t.channels
@@ -41,8 +35,7 @@ def _act(act: Act | None, src_frac: int) -> dict | None:
     return d
 
 
-def context(graph: Graph, plan: CnnPlan) -> dict:
-    byname = {n.name: n for n in graph.nodes}
+def context(plan: CnnPlan, source: str = "") -> dict:
     stages = []
     arr = {"s_in": "t0"}  # the array holding each stage's output (a stage that only moves data: its input's)
     by_stage = {s.name: s for s in plan.stages}
@@ -68,22 +61,20 @@ def context(graph: Graph, plan: CnnPlan) -> dict:
             d.update(
                 kind="add",
                 src_b=src_arr[1],
-                c=q["c"],
+                c=q.c,
                 n_items=s.items_in,
-                out_len=s.items_in * q["c"],
-                sa=q["sa"],
-                sb=q["sb"],
+                out_len=s.items_in * q.c,
+                sa=q.sa,
+                sb=q.sb,
                 act=None,
             )
         elif s.kind == "mvu":
             w = pending_window.p if pending_window is not None else None
-            node = byname[s.layers[0]]
-            src_frac = node.spec.type.frac
             if w is None:
                 geo = {
                     "h": 1,
                     "w": s.items_in,
-                    "c": q["n"],
+                    "c": q.n,
                     "kh": 1,
                     "kw": 1,
                     "sh": 1,
@@ -94,56 +85,54 @@ def context(graph: Graph, plan: CnnPlan) -> dict:
                     "ow": s.items_in,
                 }
             else:
-                geo = {key: w[key] for key in ("h", "w", "c", "kh", "kw", "sh", "sw", "pt", "pl", "oh", "ow")}
-            codes = [c for _, _, c in q["entries"]]
+                geo = {key: getattr(w, key) for key in ("h", "w", "c", "kh", "kw", "sh", "sw", "pt", "pl", "oh", "ow")}
+            codes = [c for _, _, c in q.entries]
             d.update(geo)
             d.update(
                 kind="conv",
-                n=q["n"],
-                m=q["m"],
-                pe=q["pe"],
-                simd=q["simd"],
-                nf=q["nf"],
-                t=q["tiles"],
-                aw=q["acc_width"],
-                vw=q["val_width"],
-                cw=q["code_width"],
-                dp={"mul": 0, "shift": 1, "xnor": 2}[q["datapath"]],
-                ea=q["x_exp"],
-                sa=q["sa"],
-                sb=q["sb"],
-                sf_list=", ".join(str(sf) for sf, _, _ in q["entries"]),
-                last_list=", ".join("true" if last else "false" for _, last, _ in q["entries"]),
+                n=q.n,
+                m=q.m,
+                pe=q.pe,
+                simd=q.simd,
+                nf=q.nf,
+                t=q.tiles,
+                aw=q.acc_width,
+                vw=q.val_width,
+                cw=q.code_width,
+                dp={"mul": 0, "shift": 1, "xnor": 2}[q.datapath],
+                ea=q.x_exp,
+                sa=q.sa,
+                sb=q.sb,
+                sf_list=", ".join(str(sf) for sf, _, _ in q.entries),
+                last_list=", ".join("true" if last else "false" for _, last, _ in q.entries),
                 codes=", ".join(
                     "{" + ", ".join("{" + ", ".join(str(int(v)) for v in row) + "}" for row in c) + "}" for c in codes
                 ),
                 code_int=c_int(np.concatenate([c.reshape(-1) for c in codes])),
-                bias=", ".join(str(int(v)) for v in q["bias"]),
-                bias_int=c_int(q["bias"]),
-                act=_act(q["act"], src_frac),
-                out_len=s.items_out * q["m"],
+                bias=", ".join(str(int(v)) for v in q.bias),
+                bias_int=c_int(q.bias),
+                act=_act(q.act),
+                out_len=s.items_out * q.m,
             )
         elif s.kind == "reduce":
             w = pending_window.p
             d.update(
                 kind="pool",
-                mode=q["mode"],
-                c=q["c"],
-                **{key: w[key] for key in ("h", "w", "kh", "kw", "sh", "sw", "oh", "ow")},
-                out_len=s.items_out * q["c"],
+                mode=q.mode,
+                c=q.c,
+                **{key: getattr(w, key) for key in ("h", "w", "kh", "kw", "sh", "sw", "oh", "ow")},
+                out_len=s.items_out * q.c,
                 act=None,
             )
         elif s.kind == "gpool":
-            d.update(kind="gpool", mode=q["mode"], c=s.in_elems, n=q["n"], act=None)
+            d.update(kind="gpool", mode=q.mode, c=s.in_elems, n=q.n, act=None)
         elif s.kind == "act":
-            node = byname[s.layers[0]]
-            src = byname[node.inputs[0]]
             d.update(
                 kind="act",
-                c=q["c"],
+                c=q.c,
                 n_items=s.items_in,
-                out_len=s.items_in * q["c"],
-                act=_act(q["act"], src.spec.type.frac),
+                out_len=s.items_in * q.c,
+                act=_act(q.act),
             )
         stages.append(d)
     top = top_name(plan).replace("_cnn_top", "_cnn_hls")
@@ -151,7 +140,7 @@ def context(graph: Graph, plan: CnnPlan) -> dict:
         "top": top,
         "guard": top.upper() + "_H",
         "version": __version__,
-        "source": graph.meta.get("source", ""),
+        "source": source,
         "nx": plan.stages[0].items_in,
         "ny": plan.out_count,
         "xw": plan.in_width,
@@ -161,8 +150,9 @@ def context(graph: Graph, plan: CnnPlan) -> dict:
     }
 
 
-def write_hls(graph: Graph, plan: CnnPlan, out_dir) -> dict:
-    ctx = context(graph, plan)
+def write_hls(plan: CnnPlan, out_dir, source: str = "", x_type: str = "", out_type: str = "") -> dict:
+    """Render the plan as HLS C++ (header, kernel, C test bench); reads only the plan."""
+    ctx = context(plan, source)
     files = {
         f"{ctx['top']}.h": "hls/cnn_engine.h.j2",
         f"{ctx['top']}.cpp": "hls/cnn_engine.cpp.j2",

@@ -11,7 +11,6 @@ from .._version import __version__
 from ..assets import hw_file
 from ..engines.arith import axis_bits, ubits
 from ..engines.cnn.plan import Act, CnnPlan, Stage
-from ..fixed import OVERFLOW_MODES, ROUNDING_MODES
 from .render import env, write_memories
 
 CNN_HW_FILES = [
@@ -42,17 +41,17 @@ def _lane(act: Act | None, xw: int, ow: int, file_stem: str, chw: int) -> str:
     elif act.mode == "relu":
         d = {"XW": xw, "OW": ow, "TOW": ow, "MODE": 2}
     elif act.mode == "requant":
-        rq = act.requant
+        rq = act.requant.hw()
         d = {
             "XW": xw,
             "OW": ow,
-            "TOW": rq["rq_width"],
+            "TOW": act.requant.out_width,
             "MODE": 1,
             "SHIFT": rq["shift"],
-            "RND": ROUNDING_MODES.index(rq["rounding"]),
-            "OVF": OVERFLOW_MODES.index(rq["overflow"]),
-            "OSIGNED": int(rq["out_signed"]),
-            "RELU": int(rq["relu"]),
+            "RND": rq["rnd"],
+            "OVF": rq["ovf"],
+            "OSIGNED": rq["osigned"],
+            "RELU": rq["relu"],
         }
     else:
         t = act.table
@@ -89,18 +88,18 @@ def _what(s: Stage) -> str:
     q = s.p
     if s.kind == "mvu":
         return (
-            f"{'/'.join(s.layers)}: {q['n']} x {q['m']}, PE {q['pe']} x SIMD {q['simd']}"
-            f"{' (depthwise: lane p takes channel p)' if q['diag'] else ''}, "
-            f"{q['datapath']} datapath, {q['tiles']} of {q['nf'] * q['sf']} tiles stored"
+            f"{'/'.join(s.layers)}: {q.n} x {q.m}, PE {q.pe} x SIMD {q.simd}"
+            f"{' (depthwise: lane p takes channel p)' if q.diag else ''}, "
+            f"{q.datapath} datapath, {q.tiles} of {q.nf * q.sf} tiles stored"
         )
     if s.kind == "fifo":
-        return f"FIFO of {q['depth']} items"
+        return f"FIFO of {q.depth} items"
     if s.kind == "dup":
         return f"fork of {s.layers[0]}'s stream"
     if s.kind == "add":
         return f"{s.layers[0]}: element-wise sum of two streams"
     if s.kind == "window":
-        return f"{s.layers[0]} windows {q['kh']}x{q['kw']} stride {q['sh']}x{q['sw']} over {q['h']}x{q['w']}x{q['c']}"
+        return f"{s.layers[0]} windows {q.kh}x{q.kw} stride {q.sh}x{q.sw} over {q.h}x{q.w}x{q.c}"
     return f"{s.kind} for {s.layers[0]}"
 
 
@@ -123,53 +122,53 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
             "out_bits": s.out_elems * s.out_width,
             "ew": s.in_width,
             "oew": s.out_width,
-            "port_bits": [s.in_elems * s.in_width] if s.kind != "add" else [s.p["c"] * s.p["wa"], s.p["c"] * s.p["wb"]],
+            "port_bits": [s.in_elems * s.in_width] if s.kind != "add" else [s.p.c * s.p.wa, s.p.c * s.p.wb],
             "outs": outs[s.name],
         }
         if s.kind == "add":
-            d.update(c=s.p["c"], wa=s.p["wa"], wb=s.p["wb"], sa=s.p["sa"], sb=s.p["sb"])
+            d.update(c=s.p.c, wa=s.p.wa, wb=s.p.wb, sa=s.p.sa, sb=s.p.sb)
         q = s.p
         if s.kind == "fifo":
-            d.update(depth=q["depth"], aw=ubits(max(q["depth"] - 1, 1)), nw=ubits(q["depth"]))
+            d.update(depth=q.depth, aw=ubits(max(q.depth - 1, 1)), nw=ubits(q.depth))
         elif s.kind in ("gather", "gpool", "p2s"):
-            d.update(n=q["n"], kw=ubits(max(q["n"] - 1, 1)), ew=s.in_elems * s.in_width)
+            d.update(n=q.n, kw=ubits(max(q.n - 1, 1)), ew=s.in_elems * s.in_width)
             if s.kind == "gpool":
-                d.update(c=s.in_elems, ew=s.in_width, mode=0 if q["mode"] == "max" else 1)
+                d.update(c=s.in_elems, ew=s.in_width, mode=0 if q.mode == "max" else 1)
             if s.kind == "p2s":
                 d.update(n=s.in_elems, kw=ubits(max(s.in_elems - 1, 1)), ew=s.in_width)
                 d.update(n_items=s.items_in, iw=ubits(max(s.items_in - 1, 1)))
         elif s.kind == "window":
-            d.update({k: q[k] for k in ("h", "w", "c", "kh", "kw", "pt", "pl", "ph", "pw")})
-            d["rw"] = ubits(max(q["ph"] - 1, 1))
-            d["cwb"] = ubits(max(q["pw"] - 1, 1))
-            d["rowe"] = f"{q['ph']}'b" + "".join(str(b) for b in reversed(q["rowe"]))
-            d["cole"] = f"{q['pw']}'b" + "".join(str(b) for b in reversed(q["cole"]))
-            rowi = [int(q["pt"] <= r < q["pt"] + q["h"]) for r in range(q["ph"])]
-            coli = [int(q["pl"] <= c < q["pl"] + q["w"]) for c in range(q["pw"])]
-            d["rowi"] = f"{q['ph']}'b" + "".join(str(b) for b in reversed(rowi))
-            d["coli"] = f"{q['pw']}'b" + "".join(str(b) for b in reversed(coli))
+            d.update({k: getattr(q, k) for k in ("h", "w", "c", "kh", "kw", "pt", "pl", "ph", "pw")})
+            d["rw"] = ubits(max(q.ph - 1, 1))
+            d["cwb"] = ubits(max(q.pw - 1, 1))
+            d["rowe"] = f"{q.ph}'b" + "".join(str(b) for b in reversed(q.rowe))
+            d["cole"] = f"{q.pw}'b" + "".join(str(b) for b in reversed(q.cole))
+            rowi = [int(q.pt <= r < q.pt + q.h) for r in range(q.ph)]
+            coli = [int(q.pl <= c < q.pl + q.w) for c in range(q.pw)]
+            d["rowi"] = f"{q.ph}'b" + "".join(str(b) for b in reversed(rowi))
+            d["coli"] = f"{q.pw}'b" + "".join(str(b) for b in reversed(coli))
         elif s.kind == "reduce":
             d.update(
-                k=q["k"],
-                c=q["c"],
-                mode=0 if q["mode"] == "max" else 1,
-                cost=q["cost"],
-                cnw=ubits(max(q["cost"] - 1, 1)),
+                k=q.k,
+                c=q.c,
+                mode=0 if q.mode == "max" else 1,
+                cost=q.cost,
+                cnw=ubits(max(q.cost - 1, 1)),
             )
         elif s.kind == "act":
-            act = q["act"]
+            act = q.act
             lanes = []
-            for c in range(q["c"]):
+            for c in range(q.c):
                 stem = f"{s.name}_l{c}"
                 lanes.append({"i": c, "params": _lane(act, s.in_width, s.out_width, stem, 1)})
                 if act.mode == "step":
                     (tw, twd), (vw, vwd) = _table_words(act, [c], 1)
                     mems[f"{stem}_t"] = (tw, twd)
                     mems[f"{stem}_v"] = (vw, vwd)
-            d.update(lanes=lanes, cost=q["cost"], cnw=ubits(max(q["cost"] - 1, 1)))
+            d.update(lanes=lanes, cost=q.cost, cnw=ubits(max(q.cost - 1, 1)))
         elif s.kind == "mvu":
-            act = q["act"]
-            pe, nf = q["pe"], q["nf"]
+            act = q.act
+            pe, nf = q.pe, q.nf
             nfw = ubits(max(nf - 1, 1))
             perch = act is not None and act.mode == "step" and act.table.channels > 1
             lanes = []
@@ -179,7 +178,7 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
                 lanes.append(
                     {
                         "i": p,
-                        "params": _lane(act, q["val_width"], s.out_width, stem, chw),
+                        "params": _lane(act, q.val_width, s.out_width, stem, chw),
                         "ch": f"{s.name}_lch" if perch else "1'b0",
                     }
                 )
@@ -188,53 +187,53 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
                     (tw, twd), (vw, vwd) = _table_words(act, chans, chw)
                     mems[f"{stem}_t"] = (tw, twd)
                     mems[f"{stem}_v"] = (vw, vwd)
-            sfw = ubits(max(q["sf"] - 1, 1))
-            cw = q["code_width"]
+            sfw = ubits(max(q.sf - 1, 1))
+            cw = q.code_width
             words = []
-            ncodes = pe if q["diag"] else pe * q["simd"]
-            for _sf, last, codes in q["entries"]:
+            ncodes = pe if q.diag else pe * q.simd
+            for _sf, last, codes in q.entries:
                 v = int(last)
                 # lane (p, s) at bits (p*SIMD + s)*CW; a diagonal (depthwise) tile keeps (p, p) only
-                flat = np.diagonal(codes) if q["diag"] else codes.reshape(-1)
+                flat = np.diagonal(codes) if q.diag else codes.reshape(-1)
                 lanes_v = 0
                 for k, c in enumerate(flat):
                     lanes_v |= (int(c) & ((1 << cw) - 1)) << (k * cw)
                 words.append((v << (ncodes * cw)) | lanes_v)
             mw = 1 + ncodes * cw
             mems[f"{s.name}_w"] = (words, mw)
-            mems[f"{s.name}_s"] = ([sf for sf, _, _ in q["entries"]], sfw)
-            bw = q["bias_width"]
+            mems[f"{s.name}_s"] = ([sf for sf, _, _ in q.entries], sfw)
+            bw = q.bias_width
             bwords = []
             for g in range(1 << nfw):
                 v = 0
                 for p in range(pe):
-                    b = int(q["bias"][g * pe + p]) if g < nf else 0
+                    b = int(q.bias[g * pe + p]) if g < nf else 0
                     v |= (b & ((1 << bw) - 1)) << (p * bw)
                 bwords.append(v)
             mems[f"{s.name}_b"] = (bwords, pe * bw)
             d.update(
-                n=q["n"],
-                m=q["m"],
+                n=q.n,
+                m=q.m,
                 pe=pe,
-                simd=q["simd"],
+                simd=q.simd,
                 nf=nf,
-                sf=q["sf"],
+                sf=q.sf,
                 cw=cw,
-                dp={"mul": 0, "shift": 1, "xnor": 2}[q["datapath"]],
-                ea=q["x_exp"],
-                aw=q["acc_width"],
-                vw=q["val_width"],
+                dp={"mul": 0, "shift": 1, "xnor": 2}[q.datapath],
+                ea=q.x_exp,
+                aw=q.acc_width,
+                vw=q.val_width,
                 bw=bw,
-                sa=q["sa"],
-                sb=q["sb"],
-                t=q["tiles"],
-                tw=ubits(max(q["tiles"] - 1, 1)),
+                sa=q.sa,
+                sb=q.sb,
+                t=q.tiles,
+                tw=ubits(max(q.tiles - 1, 1)),
                 sfw=sfw,
                 nfw=nfw,
-                lat=q["lat"],
-                nb=q["nb"],
-                diag=int(q["diag"]),
-                biw=ubits(max(q["nb"] - 1, 1)),
+                lat=q.lat,
+                nb=q.nb,
+                diag=int(q.diag),
+                biw=ubits(max(q.nb - 1, 1)),
                 lanes=lanes,
             )
         stages.append(d)

@@ -9,20 +9,9 @@ from .._version import __version__
 from ..assets import hw_file
 from ..engines.arith import axis_bits, ubits
 from ..engines.lstm.plan import LstmPlan, memory_images
-from ..fixed import OVERFLOW_MODES, ROUNDING_MODES
 from .render import env, write_memories
 
 HW_FILES = ["hg_skid.v", "hg_requant.v", "hg_step.v", "hg_act_lane.v", "hg_lstm_pe.v", "hg_dense_seq.v", "hg_vec_act.v"]
-
-
-def _rq(p: dict) -> dict:
-    return {
-        "shift": p["shift"],
-        "osigned": int(p["out_signed"]),
-        "rnd": ROUNDING_MODES.index(p["rounding"]),
-        "ovf": OVERFLOW_MODES.index(p["overflow"]),
-        "relu": int(p.get("relu", False)),
-    }
 
 
 def top_name(plan: LstmPlan) -> str:
@@ -65,7 +54,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
             )
         else:
             mode = {"step": 0, "relu": 1, "linear": 2, "requant": 3}[s.kind]
-            rq = _rq(s.requant) if s.requant else {"shift": 0, "osigned": 1, "rnd": 0, "ovf": 1, "relu": 0}
+            rq = s.requant.hw() if s.requant else {"shift": 0, "osigned": 1, "rnd": 0, "ovf": 1, "relu": 0}
             d.update(
                 mode=mode,
                 rq=rq,
@@ -81,19 +70,19 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
     )
     cxw = max(cxw, plan.c_width) + 2
     ekw = ubits(U + plan.ew_latency)
-    lt2 = plan.cell.latency
+    ew = plan.ew_schedule
 
     def lit(v):
         return f"{ekw}'d{v}"
 
     k = {
-        "ew_last": lit(U + plan.ew_latency - 1),
-        "c_r0": lit(1 + lt),
-        "c_r1": lit(U + 1 + lt),
-        "c_w0": lit(2 + lt),
-        "c_w1": lit(U + 2 + lt),
-        "h_w0": lit(3 + lt + lt2),
-        "h_w1": lit(U + 3 + lt + lt2),
+        "ew_last": lit(U + ew.h_write - 1),
+        "c_r0": lit(ew.c_read),
+        "c_r1": lit(U + ew.c_read),
+        "c_w0": lit(ew.c_write),
+        "c_w1": lit(U + ew.c_write),
+        "h_w0": lit(ew.h_write),
+        "h_w1": lit(U + ew.h_write),
     }
     return {
         "k": k,
@@ -134,8 +123,8 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "cell_levels": plan.cell.levels,
         "c_shift_fc": plan.c_shift_fc,
         "c_shift_ig": plan.c_shift_ig,
-        "rq_c": _rq(plan.state_requant_c),
-        "rq_h": _rq(plan.state_requant_h),
+        "rq_c": plan.state_requant_c.hw(),
+        "rq_h": plan.state_requant_h.hw(),
         "colw": ubits(plan.ncol),
         "pcw": ubits(max(plan.ncol - 1, 1)),
         "uw": ubits(max(U - 1, 1)),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType
 from ..ir.tensors import StepFunction
 
 
@@ -85,3 +86,58 @@ def plan_table(name: str, fn: StepFunction, in_lo: int, in_hi: int, levels: int 
     ot = fn.out_type
     # outputs are carried signed (an unsigned type gains a zero sign bit)
     return TablePlan(name, in_w + 1, ot.width + (0 if ot.signed else 1), True, lv, T, V)
+
+
+@dataclass(frozen=True)
+class Requant:
+    """Requantization of a signed fixed-point lane value, as ``hw/hg_requant.v`` does it:
+    ``y = overflow(round(x * 2^-shift))`` in ``dst``'s rounding and overflow modes, after an
+    optional ReLU.  ``src`` is the value's type as the lane carries it (signed)."""
+
+    src: FixedType
+    dst: FixedType
+    relu: bool = False
+
+    @property
+    def shift(self) -> int:
+        return self.src.frac - self.dst.frac
+
+    @property
+    def in_width(self) -> int:
+        return self.src.width
+
+    @property
+    def out_width(self) -> int:
+        return self.dst.width
+
+    @property
+    def out_signed(self) -> bool:
+        return self.dst.signed
+
+    @property
+    def rounding(self) -> str:
+        return self.dst.rounding
+
+    @property
+    def overflow(self) -> str:
+        return self.dst.overflow
+
+    def hw(self) -> dict:
+        """hg_requant's parameters: SHIFT, OSIGNED, RND, OVF (and RELU where a lane has one)."""
+        return {
+            "shift": self.shift,
+            "osigned": int(self.dst.signed),
+            "rnd": ROUNDING_MODES.index(self.dst.rounding),
+            "ovf": OVERFLOW_MODES.index(self.dst.overflow),
+            "relu": int(self.relu),
+        }
+
+
+def lane_type(width: int, frac: int) -> FixedType:
+    """The signed type of a ``width``-bit lane holding values with ``frac`` fraction bits."""
+    return FixedType(width, width - frac, True)
+
+
+def exact_type(lo: int, hi: int, frac: int) -> FixedType:
+    """The narrowest signed type holding raw values lo..hi (and 0) with ``frac`` fraction bits."""
+    return lane_type(signed_bits(min(lo, 0), max(hi, 0)), frac)

@@ -49,8 +49,8 @@ class _Window:  # hw/hg_window.v
 
     def _flags(self, m_ready):
         p = self.p
-        inside = p["pt"] <= self.r < p["pt"] + p["h"] and p["pl"] <= self.c < p["pl"] + p["w"]
-        emit = bool(p["rowe"][self.r] and p["cole"][self.c])
+        inside = p.pt <= self.r < p.pt + p.h and p.pl <= self.c < p.pl + p.w
+        emit = bool(p.rowe[self.r] and p.cole[self.c])
         room = (not emit) or (not self.mv) or m_ready
         return inside, emit, room
 
@@ -62,9 +62,9 @@ class _Window:  # hw/hg_window.v
         inside, emit, room = self._flags(m_ready)
         go = room and ((not inside) or s_valid)
         if go:
-            if self.c == self.p["pw"] - 1:
+            if self.c == self.p.pw - 1:
                 self.c = 0
-                self.r = 0 if self.r == self.p["ph"] - 1 else self.r + 1
+                self.r = 0 if self.r == self.p.ph - 1 else self.r + 1
             else:
                 self.c += 1
         if go and emit:
@@ -75,7 +75,7 @@ class _Window:  # hw/hg_window.v
 
 class _Mvu:  # hw/hg_mvu.v
     def __init__(self, q):
-        self.T, self.lat, self.nb = q["tiles"], q["lat"], q["nb"]
+        self.T, self.lat, self.nb = q.tiles, q.lat, q.nb
         self.xfull = self.iss = False
         self.a = 0
         self.np = self.cp = 0
@@ -225,17 +225,17 @@ def _model(s: Stage):
     if s.kind == "add":
         return _Add()
     if s.kind == "fifo":
-        return _Fifo(s.p["depth"])
+        return _Fifo(s.p.depth)
     if s.kind in ("gather", "gpool"):
-        return _Gather(s.p["n"])
+        return _Gather(s.p.n)
     if s.kind == "window":
         return _Window(s.p)
     if s.kind == "mvu":
         return _Mvu(s.p)
     if s.kind in ("reduce", "act"):
-        return _Proc(s.p["cost"])
+        return _Proc(s.p.cost)
     if s.kind == "p2s":
-        return _P2s(s.p["n"])
+        return _P2s(s.p.n)
     raise AssertionError(s.kind)
 
 
@@ -269,7 +269,7 @@ def simulate(plan: CnnPlan, frames: int, lead: int = 1, max_cycles: int | None =
     limit = max_cycles or 50_000_000
     # the longest any stage works on one item without a transfer anywhere: more is a deadlock
     quiet_max = 1000 + 2 * max(
-        [s.p.get("tiles", 0) + 20 for s in plan.stages] + [s.p.get("cost", 0) for s in plan.stages]
+        [getattr(s.p, "tiles", 0) + 20 for s in plan.stages] + [getattr(s.p, "cost", 0) for s in plan.stages]
     )
     last_move = t
     while len(last_out) < frames:
@@ -314,14 +314,14 @@ def size_fifos(plan: CnnPlan, frames: int = 4) -> dict:
     same, so the stages overlap as much as unbounded FIFOs would let them)."""
     fifos = [s for s in plan.stages if s.kind == "fifo"]
     for s in fifos:
-        s.p["depth"] = s.items_in + 2
+        s.p.depth = s.items_in + 2
     res = simulate(plan, frames)
     for s in fifos:
-        s.p["depth"] = res["fifo_peaks"][s.name] + 1
+        s.p.depth = res["fifo_peaks"][s.name] + 1
     # a FIFO that never holds more than one item may not be needed at all: drop it where the
     # model shows the frame period and latency do not suffer (wide items cost flip-flops)
     for s in fifos:
-        if s.p["depth"] > 2:
+        if s.p.depth > 2:
             continue
         user = next(x for x in plan.stages if (s.name, 0) in x.srcs)
         port = user.srcs.index((s.name, 0))
@@ -346,5 +346,5 @@ def bound(plan: CnnPlan) -> dict:
     out = {}
     for s in plan.mvus:
         q = s.p
-        out[s.layers[0]] = q["macs"] * s.items_in / q["lanes"]
+        out[s.layers[0]] = q.macs * s.items_in / q.lanes
     return out

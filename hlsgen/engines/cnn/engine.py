@@ -23,10 +23,8 @@ def plan_cnn(
     plan.timing = size_fifos(plan)
     for s in plan.mvus:
         q = s.p
-        if q["datapath"] == "mul" and (q["x_width"] > MAX_MUL_A or q["code_width"] > MAX_MUL_B):
-            plan.notes.append(
-                f"{s.layers[0]}: {q['x_width']}x{q['code_width']}-bit products need more than one DSP per lane"
-            )
+        if q.datapath == "mul" and (q.x_width > MAX_MUL_A or q.code_width > MAX_MUL_B):
+            plan.notes.append(f"{s.layers[0]}: {q.x_width}x{q.code_width}-bit products need more than one DSP per lane")
     return plan
 
 

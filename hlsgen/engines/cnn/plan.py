@@ -33,7 +33,7 @@ import numpy as np
 from ...errors import HlsgenError
 from ...ir import Graph
 from ...ir.nodes import _mac_bounds
-from ..arith import TablePlan, plan_table, signed_bits, ubits
+from ..arith import Requant, TablePlan, lane_type, plan_table, signed_bits, ubits
 
 MAX_MUL_A, MAX_MUL_B = 25, 18  # one DSP48 lane: 25 x 18 signed
 MAX_WIDTH = 62
@@ -51,12 +51,148 @@ class Act:
     in_width: int
     out_width: int
     table: TablePlan | None = None
-    requant: dict | None = None
+    requant: Requant | None = None
     node: str = ""
 
     @property
     def latency(self) -> int:
         return self.table.latency if self.mode == "step" else 1
+
+
+# ------------------------------------------------------------------ per-stage parameters
+@dataclass
+class GatherParams:
+    """``gather``: N items into one vector (words into a pixel, pixels into a flat tensor)."""
+
+    n: int
+
+
+@dataclass
+class P2sParams:
+    """``p2s``: a vector of N elements out as N words."""
+
+    n: int
+
+
+@dataclass
+class FifoParams:
+    """``fifo``: depth in items (set from the cycle model after planning)."""
+
+    depth: int
+
+
+@dataclass
+class DupParams:
+    """``dup``: a stream forked in two (no parameters)."""
+
+
+@dataclass
+class AddParams:
+    """``add``: C lanes of (a << sa) + (b << sb); a and b are wa and wb bits wide."""
+
+    c: int
+    wa: int
+    wb: int
+    sa: int
+    sb: int
+
+
+@dataclass
+class GpoolParams:
+    """``gpool``: global max or sum over n pixels."""
+
+    mode: str
+    n: int
+
+
+@dataclass
+class ReduceParams:
+    """``reduce``: max or sum over the k pixels of a pooling window, c channels, cost cycles."""
+
+    mode: str
+    k: int
+    c: int
+    cost: int
+
+
+@dataclass
+class ActParams:
+    """``act``: an activation on c lanes, cost cycles per pixel."""
+
+    act: Act
+    c: int
+    cost: int
+
+
+@dataclass
+class WindowParams:
+    """``window``: sliding windows over a zero-padded h x w x c image (padded ph x pw; pads
+    pt, pl before), kernel kh x kw, stride sh x sw, output oh x ow; rowe / cole: a window
+    ends in this padded row / column; taps: the line buffer's length in pixels."""
+
+    h: int
+    w: int
+    c: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    pt: int
+    pl: int
+    ph: int
+    pw: int
+    oh: int
+    ow: int
+    rowe: list
+    cole: list
+    taps: int
+
+
+@dataclass
+class MvuParams:
+    """``mvu``: an [n, m] matrix folded PE (outputs) x SIMD (inputs) into nf x sf tiles, of
+    which only ``entries`` (sf index, last-of-group flag, codes [PE, SIMD]) are stored."""
+
+    n: int
+    m: int
+    pe: int
+    simd: int
+    nf: int
+    sf: int
+    datapath: str  # mul | shift | xnor
+    x_exp: int  # xnor: inputs are +-2^x_exp
+    code_width: int
+    x_width: int
+    acc_width: int
+    val_width: int
+    bias: np.ndarray
+    bias_width: int
+    sa: int  # product shift onto the value grid
+    sb: int  # bias shift onto the value grid
+    entries: list
+    tiles: int
+    act: Act | None
+    lat: int  # the activation lanes' latency
+    nb: int  # output buffers
+    macs: int
+    macs_skipped: int
+    diag: bool
+    lanes: int
+    depthwise: bool
+
+
+StageParams = (
+    GatherParams
+    | P2sParams
+    | FifoParams
+    | DupParams
+    | AddParams
+    | GpoolParams
+    | ReduceParams
+    | ActParams
+    | WindowParams
+    | MvuParams
+)
 
 
 @dataclass
@@ -70,7 +206,7 @@ class Stage:
     out_width: int
     items_in: int  # per frame
     items_out: int
-    p: dict = field(default_factory=dict)  # kind-specific parameters
+    p: StageParams | None = None  # kind-specific parameters (typed per kind)
     srcs: list = field(default_factory=list)  # [(producer stage, its output port)] per input port
 
 
@@ -98,16 +234,16 @@ class CnnPlan:
                 {
                     "stage": s.name,
                     "layer": s.layers[0],
-                    "n": q["n"],
-                    "m": q["m"],
-                    "pe": q["pe"],
-                    "simd": q["simd"],
-                    "datapath": q["datapath"],
-                    "tiles": q["tiles"],
-                    "tiles_dense": q["nf"] * q["sf"],
+                    "n": q.n,
+                    "m": q.m,
+                    "pe": q.pe,
+                    "simd": q.simd,
+                    "datapath": q.datapath,
+                    "tiles": q.tiles,
+                    "tiles_dense": q.nf * q.sf,
                     "items": s.items_in,
-                    "macs": q["macs"] * s.items_in,
-                    "macs_skipped": q["macs_skipped"] * s.items_in,
+                    "macs": q.macs * s.items_in,
+                    "macs_skipped": q.macs_skipped * s.items_in,
                 }
             )
         return {"mvus": rows, "dsp_lanes": dsp_lanes(self)}
@@ -115,7 +251,7 @@ class CnnPlan:
 
 def dsp_lanes(plan: CnnPlan) -> int:
     """Multiplier lanes (fixed-point layers; shift and XNOR datapaths have none)."""
-    return sum(s.p["lanes"] for s in plan.mvus if s.p["datapath"] == "mul")
+    return sum(s.p.lanes for s in plan.mvus if s.p.datapath == "mul")
 
 
 def diagonal(node) -> bool:
@@ -142,15 +278,7 @@ def _act_for(node, src_spec, src_width: int, name: str) -> Act:
     if fn == "relu":
         return Act("relu", src_width, out_w, node=node.name)
     if fn == "requant":
-        t = node.type
-        rq = {
-            "shift": src_spec.type.frac - t.frac,
-            "rq_width": t.width,
-            "out_signed": t.signed,
-            "rounding": t.rounding,
-            "overflow": t.overflow,
-            "relu": bool(node.relu),
-        }
+        rq = Requant(lane_type(src_width, src_spec.type.frac), node.type, bool(node.relu))
         return Act("requant", src_width, out_w, requant=rq, node=node.name)
     tab = plan_table(name, node.step, min(src_spec.lo, 0), max(src_spec.hi, 0))
     return Act("step", src_width, out_w, table=tab, node=node.name)
@@ -268,35 +396,35 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int,
     out_w = act.out_width if act else val_w
     # output buffers: enough that a vector's results leave before its buffer is needed again
     nb = max(2, -(-(tiles + 6 + lat) // tiles))
-    p = {
-        "n": n,
-        "m": m,
-        "pe": pe,
-        "simd": simd,
-        "nf": nf,
-        "sf": sf,
-        "datapath": datapath,
-        "x_exp": x_bip if datapath == "xnor" else 0,
-        "code_width": code_w,
-        "x_width": x_width,
-        "acc_width": acc_w,
-        "val_width": val_w,
-        "bias": bias,
-        "bias_width": bias_w,
-        "sa": sa,
-        "sb": sb,
-        "entries": entries,
-        "tiles": tiles,
-        "act": act,
-        "lat": lat,
-        "nb": nb,
-        "macs": macs,
+    p = MvuParams(
+        n=n,
+        m=m,
+        pe=pe,
+        simd=simd,
+        nf=nf,
+        sf=sf,
+        datapath=datapath,
+        x_exp=x_bip if datapath == "xnor" else 0,
+        code_width=code_w,
+        x_width=x_width,
+        acc_width=acc_w,
+        val_width=val_w,
+        bias=bias,
+        bias_width=bias_w,
+        sa=sa,
+        sb=sb,
+        entries=entries,
+        tiles=tiles,
+        act=act,
+        lat=lat,
+        nb=nb,
+        macs=macs,
         # MAC slots not spent per item: the layer's MACs less the lanes of the stored tiles
-        "macs_skipped": max(0, macs - tiles * (pe if diag else pe * simd)),
-        "diag": diag,
-        "lanes": pe if diag else pe * simd,
-        "depthwise": depthwise,
-    }
+        macs_skipped=max(0, macs - tiles * (pe if diag else pe * simd)),
+        diag=diag,
+        lanes=pe if diag else pe * simd,
+        depthwise=depthwise,
+    )
     return Stage(name, "mvu", [node.name] + ([act.node] if act else []), n, x_width, m, out_w, items, items, p)
 
 
@@ -469,7 +597,7 @@ def plan_stages(
         if len(users[node_name]) == 2:
             h, wd, c = geo_of(spec.shape)
             items = h * wd
-            dup = Stage(f"{src[0]}_fork", "dup", [node_name], c, w, c, w, items, items, {}, [src])
+            dup = Stage(f"{src[0]}_fork", "dup", [node_name], c, w, c, w, items, items, DupParams(), [src])
             stages.append(dup)
             srcs = [(dup.name, 0), (dup.name, 1)]
         else:
@@ -482,7 +610,7 @@ def plan_stages(
 
     h, wd, c = geo
     x_w = _width(inp.spec)
-    stages.append(Stage("s_in", "gather", [inp.name], 1, x_w, c, x_w, h * wd * c, h * wd, {"n": c}))
+    stages.append(Stage("s_in", "gather", [inp.name], 1, x_w, c, x_w, h * wd * c, h * wd, GatherParams(c)))
     emit(inp.name, ("s_in", 0), x_w, inp.spec, None)
     fused = set()
     for k, n in enumerate(nodes[1:], 1):
@@ -494,7 +622,7 @@ def plan_stages(
             h, wd, c = geo_of(n.spec.shape)
             f = n.spec.type.frac
             ow_ = _width(n.spec)
-            p = {"c": c, "wa": wa, "wb": wb, "sa": f - spa.type.frac, "sb": f - spb.type.frac}
+            p = AddParams(c, wa, wb, f - spa.type.frac, f - spb.type.frac)
             st = Stage(sname, "add", [n.name], c, max(wa, wb), c, ow_, h * wd, h * wd, p, [sa_src, sb_src])
             stages.append(st)
             emit(n.name, (sname, 0), ow_, n.spec, None)
@@ -537,7 +665,7 @@ def plan_stages(
         elif n.op == "Pool":
             ow_ = _width(n.spec)
             if n.global_:
-                st = Stage(sname, "gpool", [n.name], c, x_w, c, ow_, h * wd, 1, {"mode": n.mode, "n": h * wd}, [src])
+                st = Stage(sname, "gpool", [n.name], c, x_w, c, ow_, h * wd, 1, GpoolParams(n.mode, h * wd), [src])
                 stages.append(st)
             else:
                 ps = tuple(n.pool_size) if len(n.pool_size) == 2 else (1, n.pool_size[0])
@@ -549,26 +677,26 @@ def plan_stages(
                 win.srcs = [src]
                 stages.append(win)
                 kk = ps[0] * ps[1]
-                p = {"mode": n.mode, "k": kk, "c": c, "cost": 1}
+                p = ReduceParams(n.mode, kk, c, 1)
                 stages.append(
                     Stage(sname, "reduce", [n.name], kk * c, x_w, c, ow_, oh * ow, oh * ow, p, [(win.name, 0)])
                 )
             emit(n.name, (sname, 0), ow_, n.spec, bip if n.mode == "max" else None)
         elif n.op == "Activation":
             act = _act_for(n, spec, x_w, f"{sname}")
-            p = {"act": act, "c": c, "cost": act.latency + 1}
+            p = ActParams(act, c, act.latency + 1)
             stages.append(Stage(sname, "act", [n.name], c, x_w, c, act.out_width, h * wd, h * wd, p, [src]))
             emit(n.name, (sname, 0), act.out_width, n.spec, bipolar(n.step) if n.function == "step" else None)
         elif n.op == "Reshape":
             if h * wd > 1:
-                p = {"n": h * wd}
+                p = GatherParams(h * wd)
                 stages.append(Stage(sname, "gather", [n.name], c, x_w, c * h * wd, x_w, h * wd, 1, p, [src]))
                 src = (sname, 0)
             emit(n.name, src, x_w, n.spec, bip)
     last = nodes[-1]
     src, x_w, spec, _ = take(last.name)
     h, wd, c = geo_of(spec.shape)
-    stages.append(Stage("s_out", "p2s", [last.name], c, x_w, 1, x_w, h * wd, h * wd * c, {"n": c}, [src]))
+    stages.append(Stage("s_out", "p2s", [last.name], c, x_w, 1, x_w, h * wd, h * wd * c, P2sParams(c), [src]))
     # FIFOs on every link but a window generator's output (a window is wide; its consumer
     # takes it at once) and the input's: sized from the cycle model so that the layers
     # overlap, and a branch that waits for the other (a residual) holds what it must
@@ -589,7 +717,7 @@ def plan_stages(
                 a.out_width,
                 a.items_out,
                 a.items_out,
-                {"depth": 2},
+                FifoParams(2),
                 [(prod, pport)],
             )
             linked.append(q)
@@ -610,22 +738,22 @@ def _window(name, layer, h, w, c, ew, kh, kw, sh, sw, pt, pl, pb, pr, oh, ow) ->
     ph, pw = h + pt + pb, w + pl + pr
     rowe = [int(r >= kh - 1 and (r - kh + 1) % sh == 0 and (r - kh + 1) // sh < oh) for r in range(ph)]
     cole = [int(q >= kw - 1 and (q - kw + 1) % sw == 0 and (q - kw + 1) // sw < ow) for q in range(pw)]
-    p = {
-        "h": h,
-        "w": w,
-        "c": c,
-        "kh": kh,
-        "kw": kw,
-        "sh": sh,
-        "sw": sw,
-        "pt": pt,
-        "pl": pl,
-        "ph": ph,
-        "pw": pw,
-        "oh": oh,
-        "ow": ow,
-        "rowe": rowe,
-        "cole": cole,
-        "taps": (kh - 1) * pw + kw,
-    }
+    p = WindowParams(
+        h=h,
+        w=w,
+        c=c,
+        kh=kh,
+        kw=kw,
+        sh=sh,
+        sw=sw,
+        pt=pt,
+        pl=pl,
+        ph=ph,
+        pw=pw,
+        oh=oh,
+        ow=ow,
+        rowe=rowe,
+        cole=cole,
+        taps=(kh - 1) * pw + kw,
+    )
     return Stage(name, "window", [layer], c, ew, kh * kw * c, ew, h * w, oh * ow, p)

@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...compress.prune import imbalance
 from ..registry import Engine, Option
 from .flow import cycle_report, rtl_check
 from .plan import LstmPlan, plan_lstm
-
-
-def load_balance(stacked: np.ndarray, pe: int) -> dict:
-    """Non-zeros per PE (row r on PE r mod P) and the slowdown against a perfect balance."""
-    nnz = [int(np.count_nonzero(stacked[:, p::pe])) for p in range(pe)]
-    mean = sum(nnz) / pe
-    return {
-        "pe": pe,
-        "nnz_per_pe": nnz,
-        "min": min(nnz),
-        "max": max(nnz),
-        "mean": round(mean, 2),
-        "imbalance": round(max(nnz) / mean, 4) if mean else 1.0,
-    }
 
 
 class SparseLstmEngine(Engine):
@@ -61,7 +48,7 @@ class SparseLstmEngine(Engine):
         lines = []
         for p in (pe,) if pe else (4, 8, 16):
             if p <= m.shape[1]:
-                b = load_balance(m, p)
+                b = imbalance(m, p)
                 lines.append(
                     f"load balance '{lstm.name}' over {p} PEs: non-zeros per PE {b['min']}..{b['max']} "
                     f"(mean {b['mean']}), imbalance {b['imbalance']:.3f} (cycles vs a perfect balance)"

@@ -29,7 +29,7 @@ from ...errors import HlsgenError
 from ...fixed import FixedType
 from ...ir import Graph
 from ...ir.nodes import _mac_bounds
-from ..arith import TablePlan, plan_table, signed_bits, ubits
+from ..arith import Requant, TablePlan, exact_type, lane_type, plan_table, signed_bits, ubits
 
 MAX_MUL_WIDTH = 48  # widest multiplier operand the engine builds
 MAX_ACC_WIDTH = 62
@@ -54,7 +54,12 @@ class HeadStage:
     prod_shift: int = 0
     bias_shift: int = 0
     table: TablePlan | None = None
-    requant: dict | None = None
+    requant: Requant | None = None
+    in_type: FixedType | None = None  # the stage's input values (signed lane of in_width bits)
+    out_type: FixedType | None = None  # the stage's output values (signed lane of out_width bits)
+    weight_type: FixedType | None = None  # dense: weights and bias as stored
+    bias_type: FixedType | None = None
+    value_type: FixedType | None = None  # step: the table's output values
 
     @property
     def cycles(self) -> int:
@@ -63,6 +68,41 @@ class HeadStage:
             return self.n_in * self.n_out + 2
         lat = self.table.latency if self.kind == "step" else 1
         return self.n_out + lat + 1
+
+
+@dataclass(frozen=True)
+class EwSchedule:
+    """The element-wise unit's pipeline, in cycles after a unit u is issued: the gate and
+    candidate tables take ``c_read - 1`` cycles, then c[u] is read, the new c written, and the
+    cell table's output gives h[u] (its requantized state written at ``h_write``)."""
+
+    c_read: int
+    c_write: int
+    h_write: int
+
+
+@dataclass
+class LstmTypes:
+    """The fixed-point type of every value the engine carries: the HLS C++ declares them, the
+    RTL carries their raw integers at the plan's widths (a ``*_th`` type holds a table's
+    thresholds: one bit wider than the values it compares)."""
+
+    x: FixedType
+    state: FixedType
+    kernel: FixedType  # the kernel's and the recurrent matrix's own grids
+    recurrent: FixedType
+    weight: FixedType  # stacked entries on the common grid of both
+    act: FixedType  # broadcast activations on the common grid of x and the state
+    acc: FixedType
+    bias: FixedType
+    z: FixedType
+    z_th: FixedType
+    gate: FixedType
+    cand: FixedType
+    c: FixedType
+    c_th: FixedType
+    cell_act: FixedType
+    h: FixedType
 
 
 @dataclass
@@ -105,9 +145,11 @@ class LstmPlan:
     c_shift_fc: int = 0  # (f * cq) << c_shift_fc
     c_shift_ig: int = 0  # (i * g) << c_shift_ig
     h_width: int = 0
-    state_requant_c: dict = field(default_factory=dict)
-    state_requant_h: dict = field(default_factory=dict)
+    state_requant_c: Requant | None = None
+    state_requant_h: Requant | None = None
+    types: LstmTypes | None = None
     head: list = field(default_factory=list)
+    out_type: FixedType | None = None  # the engine's output words (signed lane of out_width bits)
     out_width: int = 0
     out_signed: bool = True
     out_count: int = 0
@@ -149,9 +191,15 @@ class LstmPlan:
         return [int(np.count_nonzero(self.matrix[:, p :: self.pe])) for p in range(self.pe)]
 
     @property
+    def ew_schedule(self) -> EwSchedule:
+        """When the element-wise unit reads and writes a unit's state (defined here only)."""
+        lt = max(self.gate.latency, self.cand.latency)
+        return EwSchedule(c_read=1 + lt, c_write=2 + lt, h_write=3 + lt + self.cell.latency)
+
+    @property
     def ew_latency(self) -> int:
         """Cycles from issuing a unit to the element-wise unit to its state being written."""
-        return 3 + max(self.gate.latency, self.cand.latency) + self.cell.latency
+        return self.ew_schedule.h_write
 
     def summary(self) -> dict:
         per_pe = self.nnz_per_pe
@@ -231,17 +279,6 @@ def decode(plan: LstmPlan) -> np.ndarray:
 # --------------------------------------------------------------------- planning
 def _fail(node, msg):
     return HlsgenError(msg, layer=node.name, layer_type=node.op)
-
-
-def _requant_params(src_width: int, src_frac: int, dst: FixedType) -> dict:
-    return {
-        "in_width": src_width,
-        "shift": src_frac - dst.frac,
-        "out_width": dst.width,
-        "out_signed": dst.signed,
-        "rounding": dst.rounding,
-        "overflow": dst.overflow,
-    }
 
 
 def plan_lstm(
@@ -381,8 +418,9 @@ def plan_lstm(
         c_shift_fc=c_t.type.frac - (gt.frac + st.frac),
         c_shift_ig=c_t.type.frac - (gt.frac + ct.frac),
         h_width=h_width,
-        state_requant_c=_requant_params(c_width, c_t.type.frac, st),
-        state_requant_h=_requant_params(h_width, h_t.type.frac, st),
+        state_requant_c=Requant(lane_type(c_width, c_t.type.frac), st),
+        state_requant_h=Requant(lane_type(h_width, h_t.type.frac), st),
+        types=_types(lstm, x_spec, matrix, feats, z_width, acc_width, bias_width, bias_shift, c_width, h_width, sp),
         notes=notes,
     )
     if fillers:
@@ -392,6 +430,37 @@ def plan_lstm(
         plan.return_sequences = True
         plan.out_count = steps * u
     return plan
+
+
+def _types(lstm, x_spec, matrix, feats, z_width, acc_width, bias_width, bias_shift, c_width, h_width, sp):
+    xt, st = x_spec.type, lstm.state_type
+    kt, rt = lstm.kernel.type, lstm.recurrent.type
+    zf, cf, hf = sp["z"].type.frac, sp["c"].type.frac, sp["h"].type.frac
+    wf = max(kt.frac, rt.frac)
+    on_grid = matrix.copy()
+    on_grid[:feats] <<= wf - kt.frac
+    on_grid[feats:] <<= wf - rt.frac
+    af = max(xt.frac, st.frac)
+    a_lo = min(x_spec.lo << (af - xt.frac), st.min_raw << (af - st.frac))
+    a_hi = max(x_spec.hi << (af - xt.frac), st.max_raw << (af - st.frac))
+    return LstmTypes(
+        x=xt,
+        state=st,
+        kernel=kt,
+        recurrent=rt,
+        weight=exact_type(int(on_grid.min()), int(on_grid.max()), wf),
+        act=exact_type(a_lo, a_hi, af),
+        acc=lane_type(acc_width, zf),
+        bias=lane_type(bias_width, zf - bias_shift),
+        z=lane_type(z_width, zf),
+        z_th=lane_type(z_width + 1, zf),
+        gate=lstm.gate_fn.out_type,
+        cand=lstm.cand_fn.out_type,
+        c=lane_type(c_width, cf),
+        c_th=lane_type(c_width + 1, cf),
+        cell_act=lstm.cell_fn.out_type,
+        h=lane_type(h_width, hf),
+    )
 
 
 def _plan_head(plan: LstmPlan, graph: Graph, lstm, h_spec):
@@ -420,6 +489,8 @@ def _plan_head(plan: LstmPlan, graph: Graph, lstm, h_spec):
                 prod_shift=s.type.frac - (frac + node.kernel.type.frac),
                 bias_shift=s.type.frac - bfrac,
             )
+            stage.weight_type = lane_type(stage.weight_width, node.kernel.type.frac)
+            stage.bias_type = lane_type(stage.bias_width, bfrac)
             if max(stage.weight_width, width) > MAX_MUL_WIDTH or ow > MAX_ACC_WIDTH:
                 raise _fail(node, "types wider than the engine's multipliers/accumulators")
         else:
@@ -427,14 +498,17 @@ def _plan_head(plan: LstmPlan, graph: Graph, lstm, h_spec):
             stage = HeadStage(node.name, fn, n, n, width, signed, ow, True)
             if fn == "step":
                 stage.table = plan_table(node.name, node.step, lo, hi)
+                stage.value_type = node.step.out_type
                 if stage.table.channels not in (1, n):
                     raise _fail(node, "per-channel table does not match the vector length")
             elif fn == "requant":
-                stage.requant = _requant_params(width, frac, node.type)
-                stage.requant["relu"] = bool(node.relu)
+                stage.requant = Requant(lane_type(width, frac), node.type, bool(node.relu))
+        stage.in_type = lane_type(width, frac)
+        stage.out_type = lane_type(ow, s.type.frac)
         plan.head.append(stage)
         width, n, frac, lo, hi = ow, stage.n_out, s.type.frac, s.lo, s.hi
     plan.out_width = width
+    plan.out_type = lane_type(width, frac)
     plan.out_count = n
     plan.out_signed = True
 

@@ -28,6 +28,7 @@ from ...ir import GRU, LSTM, Weight
 from ...ir.nodes import gru_h_specs, gru_zr_spec, lstm_c_spec, lstm_z_spec
 from ..probe import ProbeError, tabulate
 from .numerics import NodeRunner
+from .registry import handles
 from .values import Val
 
 DEFAULTS = {
@@ -196,3 +197,8 @@ def convert_recurrent(cv, node):
     if len(node.output) > 1 and used[1]:  # Y_h: [num_directions = 1, batch, hidden]
         cv.vals[node.output[1]] = Val("exact", out.name, (1, H), np.arange(H), name, scale=1.0, batch=1)
     return None
+
+
+@handles("LSTM", "GRU")
+def _recurrent(cv, node):
+    return convert_recurrent(cv, node)

@@ -57,3 +57,16 @@ class Val:
         d.update(kw)
         kind, node, shape, index, origin = (d.pop(k) for k in ("kind", "node", "shape", "index", "origin"))
         return Val(kind, node, shape, index, origin, **d)
+
+
+def _to_array(init):
+    from onnx import numpy_helper
+
+    if init.data_type in (21, 22):  # int4/uint4: numpy_helper unpacks them into int8/uint8
+        return numpy_helper.to_array(init).astype(np.int64)
+    return numpy_helper.to_array(init)
+
+
+def _ir_shape(shape):
+    shape = tuple(shape)
+    return shape[1:] + shape[:1] if len(shape) > 1 else shape

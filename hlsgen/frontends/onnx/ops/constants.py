@@ -1,0 +1,84 @@
+"""Operators evaluated on constants (weights, scales): DequantizeLinear, element-wise ops, layout."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..numerics import FLOAT, NodeRunner
+from ..registry import folds
+from ..values import Const
+
+
+@folds("DequantizeLinear")
+def _fold_dq(cv, node):
+    if cv.attrs(node).get("block_size", 0):
+        cv.fail("blocked quantization (block_size) is not supported")
+    q = cv.vals[node.input[0]]
+    consts = {i: cv.vals[i].value for i in node.input[1:] if i}
+    r = NodeRunner(node, consts, cv.types, cv.opset)
+    axis = cv.attrs(node).get("axis", 1)
+    val = r(np.asarray(q.value))
+    s = consts[node.input[1]]
+    zp = consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros_like(s, dtype=np.int64)
+    return Const(
+        val,
+        FLOAT,
+        dq=(
+            np.asarray(q.value).astype(np.int64),
+            np.asarray(s, np.float32),
+            np.asarray(zp).astype(np.int64),
+            axis,
+            q.elem,
+        ),
+    )
+
+
+@folds(
+    "Quant",
+    "BipolarQuant",
+    "Trunc",
+    "QuantizeLinear",
+    "Cast",
+    "Relu",
+    "Clip",
+    "Mul",
+    "Div",
+    "Sub",
+    "Add",
+    "Sigmoid",
+    "Tanh",
+)
+def _fold_eval(cv, node):
+    x = cv.vals[node.input[0]]
+    if not isinstance(x, Const):
+        cv.fail("the data input of a constant expression must be a constant")
+    consts = {i: cv.vals[i].value for i in node.input[1:] if i}
+    r = NodeRunner(node, consts, cv.types, cv.opset)
+    r.in_elem = x.elem if x.elem in (21, 22) else None
+    y = r(np.asarray(x.value))
+    return Const(y, cv.out_elem(node, x.elem))
+
+
+@folds("Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
+def _fold_layout(cv, node):
+    x = cv.vals[node.input[0]]
+    a = cv.attrs(node)
+    v = np.asarray(x.value)
+    op = node.op_type
+    if op == "Transpose":
+        v = np.transpose(v, a.get("perm"))
+    elif op == "Reshape":
+        shape = [int(s) for s in cv.const(node.input[1]).value]
+        shape = [v.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+        v = v.reshape(shape)
+    elif op == "Flatten":
+        ax = a.get("axis", 1)
+        v = v.reshape(int(np.prod(v.shape[:ax])), -1)
+    elif op in ("Squeeze", "Unsqueeze"):
+        axes = a.get("axes") or ([int(s) for s in cv.const(node.input[1]).value] if len(node.input) > 1 else None)
+        v = np.squeeze(v, tuple(axes) if axes else None) if op == "Squeeze" else np.expand_dims(v, tuple(axes))
+    dq = None
+    if x.dq is not None and x.dq[1].size == 1:  # per-tensor: the integers follow the values
+        q = x.dq[0]
+        dq = (np.transpose(q, a.get("perm")) if op == "Transpose" else q.reshape(v.shape), *x.dq[1:])
+    return Const(v, x.elem, dq=dq)
