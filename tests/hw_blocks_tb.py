@@ -18,7 +18,7 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, Timer
+from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge, Timer
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from hlsgen.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType
@@ -444,3 +444,158 @@ async def pe_accumulate(dut):
         got = _split(int(dut.acc_flat.value), rows, accw)
         want = [_signed(v, accw) for v in rnd["acc"]]
         assert got == want, f"accumulators {got} != {want}"
+
+
+@cocotb.test()
+async def vec_out_frames(dut):
+    """hg_vec_out: vectors loaded whenever it is free leave as N sign-extended words each, in
+    order, under back-pressure; tlast closes exactly the vectors loaded with last."""
+    dut = _dut(dut)
+    job = _job()
+    rng = random.Random(job["seed"])
+    clk = dut.clk
+    cocotb.start_soon(Clock(clk, 10, unit="ns").start())
+    n, ow, obw = job["n"], job["ow"], job["obw"]
+    sink = AxiStreamSink(AxiStreamBus.from_prefix(dut._dut, dut._prefix + "m_axis"), clk, dut.rst, byte_lanes=1)
+    sink.set_pause_generator(_pause(rng, 0.4))
+    dut.load.value = 0
+    dut.rst.value = 1
+    await ClockCycles(clk, 3)
+    dut.rst.value = 0
+    want_frames, frame = [], []
+    for _ in range(job["vectors"]):
+        vals = [rng.randrange(-(1 << (ow - 1)), 1 << (ow - 1)) for _ in range(n)]
+        last = rng.random() < 0.4
+        await Timer(1, unit="ns")
+        while int(dut.busy.value):
+            await RisingEdge(clk)
+            await Timer(1, unit="ns")
+        dut.vec.value, dut.last.value, dut.load.value = _pack(vals, ow), int(last), 1
+        await RisingEdge(clk)
+        dut.load.value = 0
+        frame += [v & ((1 << obw) - 1) for v in vals]
+        if last:
+            want_frames.append(frame)
+            frame = []
+    for want in want_frames:
+        got = _words(await sink.recv(compact=False))
+        assert got == want, f"{got} != {want}"
+
+
+@cocotb.test()
+async def seq_in_steps(dut):
+    """hg_seq_in: words arriving with bubbles fill two slots of F; each step read back through
+    rd_idx equals the next F words, and a slot is available again only after release."""
+    dut = _dut(dut)
+    job = _job()
+    rng = random.Random(job["seed"])
+    clk = dut.clk
+    cocotb.start_soon(Clock(clk, 10, unit="ns").start())
+    f, xw = job["f"], job["xw"]
+    src = AxiStreamSource(AxiStreamBus.from_prefix(dut._dut, dut._prefix + "s_axis"), clk, dut.rst, byte_lanes=1)
+    src.set_pause_generator(_pause(rng, 0.3))
+    dut.release_slot.value = 0
+    dut.rd_idx.value = 0
+    dut.rst.value = 1
+    await ClockCycles(clk, 3)
+    dut.rst.value = 0
+    words = [rng.randrange(1 << xw) for _ in range(f * job["steps"])]
+    await src.send(AxiStreamFrame(words))
+    for step in range(job["steps"]):
+        await Timer(1, unit="ns")
+        while not int(dut.avail.value):
+            await RisingEdge(clk)
+            await Timer(1, unit="ns")
+        for _ in range(rng.randrange(0, 4)):  # the step may take a while
+            await RisingEdge(clk)
+        got = []
+        for j in reversed(range(f)):  # any order: the slot is random access
+            dut.rd_idx.value = j
+            await Timer(1, unit="ns")
+            got.append(int(dut.rd_data.value))
+        assert got[::-1] == words[step * f : (step + 1) * f], f"step {step}"
+        dut.release_slot.value = 1
+        await RisingEdge(clk)
+        dut.release_slot.value = 0
+
+
+@cocotb.test()
+async def ctrl_schedule(dut):
+    """hg_lstm_ctrl with PEs that refuse pushes at random: per step, exactly the non-zero
+    columns are pushed, in order, with their values (the hidden state reads as zero on a
+    sequence's first step); the slot is released once per step; every element-wise phase lasts
+    EW_CYC cycles; after every T steps one vector is handed to the output, marked last."""
+    dut = _dut(dut)
+    job = _job()
+    rng = random.Random(job["seed"])
+    clk = dut.clk
+    cocotb.start_soon(Clock(clk, 10, unit="ns").start())
+    aw, npe, f, t_steps = job["aw"], job["npe"], job["f"], job["t"]
+    dut.avail.value = 0
+    dut.pe_space.value = 0
+    dut.pe_idle.value = (1 << npe) - 1
+    dut.head_step_done.value = 0
+    dut.head_last_done.value = 0
+    dut.out_busy.value = 0
+    dut.rst.value = 1
+    await ClockCycles(clk, 3)
+    dut.rst.value = 0
+    dut.avail.value = 1
+    steps, cur, ew_runs, run, loads = [], [], [], 0, []
+    for _ in range(job["cycles"]):
+        await FallingEdge(clk)
+        dut.pe_space.value = (1 << npe) - 1 if rng.random() < 0.6 else 0
+        await ReadOnly()
+        if int(dut.push.value):
+            cur.append((int(dut.col.value), _signed(int(dut.col_val.value), aw)))
+        if int(dut.release_slot.value):
+            steps.append(cur)
+            cur = []
+        if int(dut.ew_run.value):
+            run += 1
+        elif run:
+            ew_runs.append(run)
+            run = 0
+        if int(dut.out_load.value):
+            loads.append((len(steps), int(dut.out_last.value)))
+    assert len(steps) >= 2 * t_steps, f"only {len(steps)} steps in {job['cycles']} cycles"
+    for k, got in enumerate(steps):
+        first = k % t_steps == 0
+        vals = job["x"] + ([0] * len(job["h"]) if first else job["h"])
+        want = [(j, v) for j, v in enumerate(vals) if v != 0]
+        assert got == want, f"step {k}: pushes {got} != {want}"
+    assert ew_runs and all(r == job["ew_cyc"] for r in ew_runs), ew_runs
+    assert [n for n, _ in loads] == [t_steps * (i + 1) for i in range(len(loads))] and all(
+        last for _, last in loads
+    ), loads
+    assert f == len(job["x"])
+
+
+@cocotb.test()
+async def ew_steps(dut):
+    """hg_lstm_ew over whole sequences: per step, the gate accumulators (the reference's
+    pre-activations less the bias) go in, the phase runs its U + H_W cycles, and the exact
+    hidden state and the quantized state the scanner reads equal the reference's."""
+    dut = _dut(dut)
+    job = _job()
+    clk = dut.clk
+    cocotb.start_soon(Clock(clk, 10, unit="ns").start())
+    u, accw, hw, sw = job["u"], job["accw"], job["hw"], job["sw"]
+    dut.run.value = 0
+    dut.k.value = 0
+    dut.h_addr.value = 0
+    for s, step in enumerate(job["steps"]):
+        await FallingEdge(clk)
+        dut.z_flat.value = _pack(step["acc"], accw)
+        dut.first.value = int(step["first"])
+        for k in range(job["ew_cyc"]):
+            dut.run.value, dut.k.value = 1, k
+            await FallingEdge(clk)
+        dut.run.value = 0
+        got_h = _split(int(dut.h_flat.value), u, hw)
+        assert got_h == step["h"], f"step {s}: h {got_h} != {step['h']}"
+        for j in range(u):
+            dut.h_addr.value = j
+            await Timer(1, unit="ns")
+            want = step["hq_next"][j] & ((1 << sw) - 1)
+            assert int(dut.h_q.value) == want, f"step {s}: state[{j}] {int(dut.h_q.value)} != {want}"

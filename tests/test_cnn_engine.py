@@ -137,9 +137,9 @@ def test_zoo_cnn_every_heldout_image(name, tmp_path):
     )
     assert res["ok"], {k: res[k] for k in ("mismatches", "bad_tlast", "last_out", "model_last_out")}
     if name in ("cnn_binary", "cnn_ternary", "cnn_po2"):
-        assert all(s.p["datapath"] in ("shift", "xnor") for s in proj.plan.mvus)
+        assert all(s.p.datapath in ("shift", "xnor") for s in proj.plan.mvus)
     if name == "cnn_binary":  # binary activations into binary layers: XNOR-popcount
-        assert [s.p["datapath"] for s in proj.plan.mvus] == ["shift", "xnor", "xnor"]
+        assert [s.p.datapath for s in proj.plan.mvus] == ["shift", "xnor", "xnor"]
 
 
 @pytest.mark.rtl

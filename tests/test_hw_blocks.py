@@ -48,6 +48,10 @@ HW = [
     "hg_vec_act.v",
     "hg_mvu.v",
     "hg_lstm_pe.v",
+    "hg_seq_in.v",
+    "hg_vec_out.v",
+    "hg_lstm_ctrl.v",
+    "hg_lstm_ew.v",
 ]
 
 
@@ -382,6 +386,122 @@ def _pe(w, prefix, index_bits):
     w.jobs[prefix].update(rounds=rounds, p_gap=0.3)
 
 
+def _lstm_ctrl(w, rng):
+    """hg_lstm_ctrl with its input and hidden-state reads served by small ROMs."""
+    from hlsgen.backends.render import mem_lines
+
+    f, u, t, xw, sw, aw, npe = 4, 3, 3, 5, 6, 7, 2
+    x = [rng.choice([0, rng.randrange(-16, 16)]) for _ in range(f)]
+    h = [rng.choice([0, rng.randrange(-32, 32)]) for _ in range(u)]
+    (w.work / "ct_x.mem").write_text(mem_lines(x, xw))
+    (w.work / "ct_h.mem").write_text(mem_lines(h, sw))
+    ew_cyc = u + 6
+    params = {"F": f, "NCOL": f + u, "COLW": 3, "FW": 2, "UW": 2, "T": t, "TCW": 2, "EKW": 4, "EW_CYC": ew_cyc}
+    params.update(NPE=npe, NHEAD=0, HSW=1, RETSEQ=0, XW=xw, XSIGN=1, SW=sw, SSIGN=1, AW=aw)
+    ports = [("input", 1, "avail"), ("output", 1, "release_slot"), ("input", 1, "head_step_done")]
+    ports += [("input", 1, "head_last_done"), ("output", 1, "out_load"), ("output", 1, "out_last")]
+    ports += [("input", 1, "out_busy"), ("output", 1, "start_step"), ("output", 1, "push"), ("output", aw, "col_val")]
+    ports += [("output", 1, "is_rec"), ("output", 3, "col"), ("input", npe, "pe_space"), ("input", npe, "pe_idle")]
+    ports += [("output", 1, "ew_run"), ("output", 4, "ew_k"), ("output", 1, "first_step"), ("output", 1, "head_start")]
+    ports += [("output", 1, "hs")]
+    for d, width, n in ports:
+        w.port(d, width, "ct_" + n)
+    w.body.append(f"    reg [{xw - 1}:0] ct_xmem [0:{f - 1}];")
+    w.body.append(f"    reg [{sw - 1}:0] ct_hmem [0:{u - 1}];")
+    w.body.append('    initial begin $readmemh("ct_x.mem", ct_xmem); $readmemh("ct_h.mem", ct_hmem); end')
+    w.body.append("    wire [1:0] ct_x_idx, ct_h_idx;")
+    conns = ", ".join(f".{n}(ct_{n})" for _, _, n in ports)
+    pv = ", ".join(f".{k}({v})" for k, v in params.items())
+    w.body.append(
+        f"    hg_lstm_ctrl #({pv}) u_ct (.clk(clk), .rst(rst), {conns}, .x_idx(ct_x_idx), .x_raw(ct_xmem[ct_x_idx]), "
+        ".h_idx(ct_h_idx), .h_raw(ct_hmem[ct_h_idx]));"
+    )
+    w.jobs["ct_"] = {"prefix": "ct_", "seed": 13, "cycles": 400, "aw": aw, "npe": npe, "f": f, "t": t, "x": x, "h": h}
+    w.jobs["ct_"]["ew_cyc"] = ew_cyc
+
+
+def _lstm_ew(w):
+    """hg_lstm_ew with a random LSTM's plan (tables, bias, widths, schedule), driven with the
+    reference's own pre-activations step by step."""
+    from hlsgen.backends.lstm_verilog import context
+    from hlsgen.backends.render import write_memories
+    from hlsgen.engines.lstm import memory_images, plan_lstm
+    from hlsgen.engines.lstm.synthetic import random_inputs, random_lstm
+    from hlsgen.reference.execute import lstm_steps
+
+    g = random_lstm(33, features=4, units=5, steps=4, density=0.6, pe=2)
+    plan = plan_lstm(g, pe=2)
+    ctx = context(plan)
+    imgs = memory_images(plan)
+    keep = ("lstm_bias", "lstm_gate_t", "lstm_gate_v", "lstm_cand_t", "lstm_cand_v", "lstm_cell_t", "lstm_cell_v")
+    write_memories(w.work, {f"ew_{k}": v for k, v in imgs.items() if k in keep})
+    u = plan.units
+    ew = plan.ew_schedule
+    rq_c, rq_h = plan.state_requant_c.hw(), plan.state_requant_h.hw()
+    params = {
+        "U": u,
+        "UW": ctx["uw"],
+        "RIW": ctx["riw"],
+        "EKW": ctx["ekw"],
+        "ACCW": ctx["accw"],
+        "BW": ctx["bw"],
+        "BS": ctx["bias_shift"],
+        "ZSW": ctx["zsw"],
+        "ZW": ctx["zw"],
+        "GW": ctx["gw"],
+        "GGW": ctx["ggw"],
+        "GLV": ctx["gate_levels"],
+        "CLV": ctx["cand_levels"],
+        "SW": ctx["sw"],
+        "SSIGN": int(ctx["s_signed"]),
+        "CW": ctx["cw"],
+        "CXW": ctx["cxw"],
+        "SFC": ctx["c_shift_fc"],
+        "SIG": ctx["c_shift_ig"],
+        "ALV": ctx["cell_levels"],
+        "AOW": ctx["aow"],
+        "LT2": ctx["lt2"],
+        "HW": ctx["hw"],
+        "C_R": ew.c_read,
+        "C_W": ew.c_write,
+        "H_W": ew.h_write,
+        "RQC_SHIFT": rq_c["shift"],
+        "RQC_RND": rq_c["rnd"],
+        "RQC_OVF": rq_c["ovf"],
+        "RQH_SHIFT": rq_h["shift"],
+        "RQH_RND": rq_h["rnd"],
+        "RQH_OVF": rq_h["ovf"],
+        "BFILE": '"ew_lstm_bias.mem"',
+        "GTFILE": '"ew_lstm_gate_t.mem"',
+        "GVFILE": '"ew_lstm_gate_v.mem"',
+        "CTFILE": '"ew_lstm_cand_t.mem"',
+        "CVFILE": '"ew_lstm_cand_v.mem"',
+        "ATFILE": '"ew_lstm_cell_t.mem"',
+        "AVFILE": '"ew_lstm_cell_v.mem"',
+    }
+    ports = [("input", 1, "run"), ("input", ctx["ekw"], "k"), ("input", 1, "first")]
+    ports += [("input", 4 * u * ctx["accw"], "z_flat"), ("input", ctx["uw"], "h_addr"), ("output", ctx["sw"], "h_q")]
+    ports += [("output", u * ctx["hw"], "h_flat")]
+    for d, width, n in ports:
+        w.port(d, width, "ew_" + n)
+    conns = ", ".join(f".{n}(ew_{n})" for _, _, n in ports)
+    pv = ", ".join(f".{k}({v})" for k, v in params.items())
+    w.body.append(f"    hg_lstm_ew #({pv}) u_ew (.clk(clk), {conns});")
+    lstm = g.nodes[1]
+    st = lstm.state_type
+    h_t = lstm.internal_specs(g.input.spec)["h"].type
+    x = random_inputs(g, 3, 5)
+    bias_z = plan.bias.astype(np.int64) << plan.bias_shift
+    steps = []
+    for seq in range(len(x)):
+        for t, (_, _, _, z, _, h) in enumerate(lstm_steps(lstm, g.input.spec, x[seq : seq + 1])):
+            acc = (z[0] - bias_z).tolist()
+            hq = st.requantize(h[0], h_t)
+            steps.append({"first": t == 0, "acc": acc, "h": [int(v) for v in h[0]], "hq_next": [int(v) for v in hq]})
+    w.jobs["ew_"] = {"prefix": "ew_", "u": u, "accw": ctx["accw"], "hw": ctx["hw"], "sw": ctx["sw"]}
+    w.jobs["ew_"].update(steps=steps, ew_cyc=u + ew.h_write)
+
+
 def _build_wrapper(work: Path) -> Wrapper:
     rng = random.Random(7)
     w = Wrapper(work)
@@ -435,6 +555,18 @@ def _build_wrapper(work: Path) -> Wrapper:
         _mvu(w, prefix)
     _pe(w, "pef_", 2)
     _pe(w, "pe_", 8)
+    vo = {"N": 5, "OW": 6, "OBW": 8, "OIW": 3}
+    ports = [("input", 1, "load"), ("input", 30, "vec"), ("input", 1, "last"), ("output", 1, "busy")]
+    ports += [("output", 8, "m_axis_tdata"), ("output", 1, "m_axis_tvalid"), ("input", 1, "m_axis_tready")]
+    w.inst("hg_vec_out", "vo_", vo, ports + [("output", 1, "m_axis_tlast")])
+    w.jobs["vo_"] = {"prefix": "vo_", "seed": 14, "vectors": 60, "n": 5, "ow": 6, "obw": 8}
+    si = {"F": 5, "XW": 6, "IBW": 8, "FW": 3, "XIW": 4}
+    ports = [("input", 8, "s_axis_tdata"), ("input", 1, "s_axis_tvalid"), ("output", 1, "s_axis_tready")]
+    ports += [("input", 1, "release_slot"), ("output", 1, "avail"), ("input", 3, "rd_idx"), ("output", 6, "rd_data")]
+    w.inst("hg_seq_in", "si_", si, ports)
+    w.jobs["si_"] = {"prefix": "si_", "seed": 15, "steps": 30, "f": 5, "xw": 6}
+    _lstm_ctrl(w, rng)
+    _lstm_ew(w)
     return w
 
 
@@ -508,6 +640,10 @@ def blocks(tmp_path_factory):
         ("stream_given", "mvu2_"),
         ("pe_accumulate", "pef_"),
         ("pe_accumulate", "pe_"),
+        ("vec_out_frames", "vo_"),
+        ("seq_in_steps", "si_"),
+        ("ctrl_schedule", "ct_"),
+        ("ew_steps", "ew_"),
     ],
     ids=lambda v: v.rstrip("_"),
 )

@@ -11,7 +11,19 @@ from ..engines.arith import axis_bits, ubits
 from ..engines.lstm.plan import LstmPlan, memory_images
 from .render import env, write_memories
 
-HW_FILES = ["hg_skid.v", "hg_requant.v", "hg_step.v", "hg_act_lane.v", "hg_lstm_pe.v", "hg_dense_seq.v", "hg_vec_act.v"]
+HW_FILES = [
+    "hg_skid.v",
+    "hg_requant.v",
+    "hg_step.v",
+    "hg_act_lane.v",
+    "hg_seq_in.v",
+    "hg_lstm_ctrl.v",
+    "hg_lstm_pe.v",
+    "hg_lstm_ew.v",
+    "hg_dense_seq.v",
+    "hg_vec_act.v",
+    "hg_vec_out.v",
+]
 
 
 def top_name(plan: LstmPlan) -> str:
@@ -30,7 +42,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
     rows = []
     for r in range(plan.nrow):
         k, u = divmod(r, U)
-        rows.append({"gate": "z_" + "ifco"[k], "u": u, "pe": r % P, "local": r // P})
+        rows.append({"index": r, "gate": "z_" + "ifco"[k], "u": u, "pe": r % P, "local": r // P})
     lt = max(plan.gate.latency, plan.cand.latency)
     head = []
     src, src_w = "hout_flat", plan.h_width
@@ -69,23 +81,10 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         plan.gate_width + plan.state_width + 1 + plan.c_shift_fc, plan.gate_width + plan.cand_width + plan.c_shift_ig
     )
     cxw = max(cxw, plan.c_width) + 2
-    ekw = ubits(U + plan.ew_latency)
     ew = plan.ew_schedule
-
-    def lit(v):
-        return f"{ekw}'d{v}"
-
-    k = {
-        "ew_last": lit(U + ew.h_write - 1),
-        "c_r0": lit(ew.c_read),
-        "c_r1": lit(U + ew.c_read),
-        "c_w0": lit(ew.c_write),
-        "c_w1": lit(U + ew.c_write),
-        "h_w0": lit(ew.h_write),
-        "h_w1": lit(U + ew.h_write),
-    }
     return {
-        "k": k,
+        "ew": ew,
+        "ew_cyc": U + ew.h_write,
         "top": top_name(plan),
         "version": __version__,
         "source": source,

@@ -40,7 +40,7 @@ async def lstm_engine(dut):
     dut.rst.value = 0
     await RisingEdge(dut.clk)
     events: list = []
-    cocotb.start_soon(state_log(dut.state, PERIOD, events))
+    cocotb.start_soon(state_log(dut.u_ctrl.state, PERIOD, events))
     group, per = job["words_per_sequence"], job["n_out"]
     out = []
     latency = None

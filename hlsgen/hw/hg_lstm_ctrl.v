@@ -1,0 +1,144 @@
+// hg_lstm_ctrl: the sparse LSTM engine's controller and activation scanner.
+//
+// Per time step: S_IDLE waits for a whole input step (avail); S_MAC scans the NCOL columns
+// (input features, then the previous hidden state), skips zero activations and broadcasts each
+// non-zero one (col_val, is_rec, col) to the PEs when all have space, until every column is
+// scanned and every PE is idle; then the input slot is released and S_EW runs the element-wise
+// unit for EW_CYC cycles.  After the last step (or every step, RETSEQ) the head layers run one
+// after the other (S_HEAD: start, wait for done) and S_OUT hands the result to the output
+// streamer once it is free.  The exact cycle model is hlsgen/engines/lstm/cycles.py.
+`default_nettype none
+module hg_lstm_ctrl #(
+    parameter integer F      = 8,   // input features
+    parameter integer NCOL   = 24,  // columns: F + U
+    parameter integer COLW   = 5,   // bits of a column index (holds NCOL)
+    parameter integer FW     = 3,   // bits of a feature index (holds F - 1)
+    parameter integer UW     = 4,   // bits of a unit index (holds U - 1)
+    parameter integer T      = 8,   // time steps per sequence
+    parameter integer TCW    = 3,   // bits of the step counter (holds T - 1)
+    parameter integer EKW    = 5,   // bits of the element-wise counter
+    parameter integer EW_CYC = 29,  // element-wise phase: U + its latency
+    parameter integer NPE    = 8,   // processing elements
+    parameter integer NHEAD  = 0,   // layers after the LSTM (0: none)
+    parameter integer HSW    = 1,   // bits of the head stage index
+    parameter integer RETSEQ = 0,   // stream the hidden state after every step
+    parameter integer XW     = 8,   // input value bits
+    parameter integer XSIGN  = 1,   // input values are signed
+    parameter integer SW     = 8,   // quantized state bits
+    parameter integer SSIGN  = 1,   // the state is signed
+    parameter integer AW     = 10   // broadcast activation bits (signed)
+) (
+    input  wire              clk,
+    input  wire              rst,
+    // input buffer
+    input  wire              avail,
+    output wire              release_slot,
+    output wire [FW-1:0]     x_idx,
+    input  wire [XW-1:0]     x_raw,
+    // hidden state
+    output wire [UW-1:0]     h_idx,
+    input  wire [SW-1:0]     h_raw,
+    // processing elements
+    output wire              start_step,  // clears the accumulators
+    output wire              push,
+    output wire [AW-1:0]     col_val,
+    output wire              is_rec,
+    output reg  [COLW-1:0]   col,
+    input  wire [NPE-1:0]    pe_space,
+    input  wire [NPE-1:0]    pe_idle,
+    // element-wise unit
+    output wire              ew_run,
+    output reg  [EKW-1:0]    ew_k,
+    output wire              first_step,
+    // head layers
+    output wire              head_start,
+    output reg  [HSW-1:0]    hs,
+    input  wire              head_step_done,
+    input  wire              head_last_done,
+    // output streamer
+    output wire              out_load,
+    output reg               out_last,   // the vector handed over ends a sequence
+    input  wire              out_busy
+);
+    localparam [2:0] S_IDLE = 3'd0, S_MAC = 3'd1, S_EW = 3'd2, S_HEAD = 3'd3, S_OUT = 3'd4;
+    reg [2:0] state;
+    reg [TCW-1:0] t;
+    reg hrun;
+    assign first_step = (t == {TCW{1'b0}});
+    assign start_step = (state == S_IDLE) && avail;
+    wire mac_done = (state == S_MAC) && (col == NCOL[COLW-1:0]) && (&pe_idle);
+    assign release_slot = mac_done;
+    assign ew_run = (state == S_EW);
+    wire ew_last = ew_run && (ew_k == EW_CYC[EKW-1:0] - 1'b1);
+    assign head_start = (state == S_HEAD) && !hrun;
+    assign out_load = (state == S_OUT) && !out_busy;
+
+    // scanner: input columns first, then the previous hidden state (zero on the first step)
+    assign is_rec = (col >= F[COLW-1:0]);
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [COLW-1:0] xj = is_rec ? {COLW{1'b0}} : col;
+    wire [COLW-1:0] hj = (is_rec && col < NCOL[COLW-1:0]) ? col - F[COLW-1:0] : {COLW{1'b0}};
+    /* verilator lint_on UNUSEDSIGNAL */
+    assign x_idx = xj[FW-1:0];
+    assign h_idx = hj[UW-1:0];
+    wire [AW-1:0] xval = {{(AW - XW) {(XSIGN != 0) & x_raw[XW-1]}}, x_raw};
+    wire [AW-1:0] hval = first_step ? {AW{1'b0}} : {{(AW - SW) {(SSIGN != 0) & h_raw[SW-1]}}, h_raw};
+    assign col_val = is_rec ? hval : xval;
+    wire scanning = (state == S_MAC) && (col != NCOL[COLW-1:0]);
+    wire col_zero = (col_val == {AW{1'b0}});
+    assign push = scanning && !col_zero && (&pe_space);
+    wire scan_adv = scanning && (col_zero || (&pe_space));
+
+    always @(posedge clk) begin
+        if (rst) begin
+            state <= S_IDLE;
+            t <= {TCW{1'b0}};
+            col <= {COLW{1'b0}};
+            ew_k <= {EKW{1'b0}};
+            out_last <= 1'b0;
+            hs <= {HSW{1'b0}};
+            hrun <= 1'b0;
+        end else begin
+            case (state)
+                S_IDLE: if (start_step) begin
+                    state <= S_MAC;
+                    col <= {COLW{1'b0}};
+                end
+                S_MAC: begin
+                    if (scan_adv) col <= col + 1'b1;
+                    if (mac_done) begin
+                        state <= S_EW;
+                        ew_k <= {EKW{1'b0}};
+                    end
+                end
+                S_EW: begin
+                    ew_k <= ew_k + 1'b1;
+                    if (ew_last) begin
+                        out_last <= (t == T[TCW-1:0] - 1'b1);
+                        if (t == T[TCW-1:0] - 1'b1) begin
+                            t <= {TCW{1'b0}};
+                            state <= (NHEAD > 0) ? S_HEAD : S_OUT;
+                        end else begin
+                            t <= t + 1'b1;
+                            state <= (RETSEQ != 0) ? S_OUT : S_IDLE;
+                        end
+                    end
+                end
+                S_HEAD: begin
+                    if (head_start) hrun <= 1'b1;
+                    if (head_step_done) begin
+                        hrun <= 1'b0;
+                        hs <= hs + 1'b1;
+                        if (head_last_done) begin
+                            hs <= {HSW{1'b0}};
+                            state <= S_OUT;
+                        end
+                    end
+                end
+                S_OUT: if (!out_busy) state <= S_IDLE;
+                default: state <= S_IDLE;
+            endcase
+        end
+    end
+endmodule
+`default_nettype wire

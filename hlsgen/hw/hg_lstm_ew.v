@@ -1,0 +1,151 @@
+// hg_lstm_ew: the sparse LSTM engine's element-wise unit and state memories.
+//
+// While `run` (the controller's element-wise phase), counter k issues unit u = k for k < U:
+// z_g[u] = acc_g[u] + bias_g[u] << BS for the four gates (i, f, c, o) is registered, the gate
+// and candidate tables (hg_step) give i, f, o and g, then at fixed offsets after the issue
+//   C_R: c_q[u] is read;  C_W: c = (f * c_q) << SFC + (i * g) << SIG is requantized to the
+//   state type and written;  H_W: h = o * cell(c) (exact, kept for the output) and its
+//   requantized state (the next step's recurrent input) are written.
+// The offsets come from the plan (EwSchedule); the phase lasts U + H_W cycles.  On the
+// sequence's first step the previous state reads as zero (first).  The scanner reads the
+// quantized hidden state through (h_addr, h_q); the exact hidden state leaves as h_flat.
+`default_nettype none
+module hg_lstm_ew #(
+    parameter integer U     = 16,  // units
+    parameter integer UW    = 4,   // bits of a unit index (holds U - 1)
+    parameter integer RIW   = 6,   // bits of a gate row index (holds 4U - 1)
+    parameter integer EKW   = 5,   // bits of k (holds U + H_W)
+    parameter integer ACCW  = 24,  // accumulator bits (signed)
+    parameter integer BW    = 8,   // bias bits (signed)
+    parameter integer BS    = 0,   // bias shift onto the z grid
+    parameter integer ZSW   = 26,  // bits of the biased sum (exact)
+    parameter integer ZW    = 16,  // bits of z (exact, signed)
+    parameter integer GW    = 8,   // gate table output bits (signed)
+    parameter integer GGW   = 8,   // candidate table output bits (signed)
+    parameter integer GLV   = 4,   // gate table levels
+    parameter integer CLV   = 4,   // candidate table levels
+    parameter integer SW    = 8,   // quantized state bits
+    parameter integer SSIGN = 1,   // the state type is signed
+    parameter integer CW    = 16,  // cell state bits (exact, signed)
+    parameter integer CXW   = 20,  // bits of the cell products (exact)
+    parameter integer SFC   = 0,   // (f * c_q) shift onto the c grid
+    parameter integer SIG   = 0,   // (i * g) shift onto the c grid
+    parameter integer ALV   = 4,   // cell table levels
+    parameter integer AOW   = 8,   // cell table output bits (signed)
+    parameter integer LT2   = 5,   // cell table latency (ALV + 1)
+    parameter integer HW    = 16,  // hidden state bits (exact, signed)
+    parameter integer C_R   = 6,   // schedule: c_q read, k - u
+    parameter integer C_W   = 7,   // schedule: c written
+    parameter integer H_W   = 13,  // schedule: h written (the element-wise latency)
+    parameter integer RQC_SHIFT = 0, parameter integer RQC_RND = 0, parameter integer RQC_OVF = 1,
+    parameter integer RQH_SHIFT = 0, parameter integer RQH_RND = 0, parameter integer RQH_OVF = 1,
+    parameter        BFILE  = "lstm_bias.mem",
+    parameter        GTFILE = "lstm_gate_t.mem", parameter GVFILE = "lstm_gate_v.mem",
+    parameter        CTFILE = "lstm_cand_t.mem", parameter CVFILE = "lstm_cand_v.mem",
+    parameter        ATFILE = "lstm_cell_t.mem", parameter AVFILE = "lstm_cell_v.mem"
+) (
+    input  wire              clk,
+    input  wire              run,      // the element-wise phase
+    input  wire [EKW-1:0]    k,        // cycles since the phase began
+    input  wire              first,    // the sequence's first step: previous state is zero
+    input  wire [4*U*ACCW-1:0] z_flat, // gate rows: z_flat[(g*U + u)*ACCW +: ACCW], g = i, f, c, o
+    input  wire [UW-1:0]     h_addr,   // the scanner's read of the quantized hidden state
+    output wire [SW-1:0]     h_q,
+    output wire [U*HW-1:0]   h_flat    // the exact hidden state
+);
+    reg [SW-1:0] hst [0:U-1];   // quantized hidden state (next step's recurrent input)
+    reg [SW-1:0] cst [0:U-1];   // quantized cell state
+    reg [HW-1:0] hout [0:U-1];  // exact hidden state (the LSTM's output)
+    assign h_q = hst[h_addr];
+    reg [BW-1:0] bmem [0:4*U-1];
+    initial $readmemh(BFILE, bmem);
+    wire [UW-1:0] u = k[UW-1:0];
+    wire [RIW-1:0] ur = {{(RIW - UW) {1'b0}}, u};
+    wire [ACCW-1:0] z_row [0:4*U-1];
+    reg [ZW-1:0] zr [0:3];
+    genvar g;
+    generate
+        for (g = 0; g < 4*U; g = g + 1) begin : g_row
+            assign z_row[g] = z_flat[g*ACCW +: ACCW];
+        end
+        for (g = 0; g < 4; g = g + 1) begin : g_gate
+            localparam integer GU = g * U;
+            wire [RIW-1:0] zi = ur + GU[RIW-1:0];
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire signed [ACCW-1:0] za = z_row[zi];
+            wire signed [BW-1:0] bb = bmem[zi];
+            wire signed [ZSW-1:0] zs = $signed({{(ZSW - ACCW) {za[ACCW-1]}}, za})
+                                     + ($signed({{(ZSW - BW) {bb[BW-1]}}, bb}) <<< BS);
+            /* verilator lint_on UNUSEDSIGNAL */
+            always @(posedge clk) zr[g] <= zs[ZW-1:0];
+        end
+    endgenerate
+    wire [GW-1:0] g_i, g_f, g_o;
+    wire [GGW-1:0] g_g;
+    hg_step #(.XW(ZW), .OW(GW), .LEVELS(GLV), .CHW(1), .TFILE(GTFILE), .VFILE(GVFILE))
+        u_gate_i (.clk(clk), .x(zr[0]), .ch(1'b0), .y(g_i));
+    hg_step #(.XW(ZW), .OW(GW), .LEVELS(GLV), .CHW(1), .TFILE(GTFILE), .VFILE(GVFILE))
+        u_gate_f (.clk(clk), .x(zr[1]), .ch(1'b0), .y(g_f));
+    hg_step #(.XW(ZW), .OW(GW), .LEVELS(GLV), .CHW(1), .TFILE(GTFILE), .VFILE(GVFILE))
+        u_gate_o (.clk(clk), .x(zr[3]), .ch(1'b0), .y(g_o));
+    hg_step #(.XW(ZW), .OW(GGW), .LEVELS(CLV), .CHW(1), .TFILE(CTFILE), .VFILE(CVFILE))
+        u_cand (.clk(clk), .x(zr[2]), .ch(1'b0), .y(g_g));
+
+    // cell: c = (f * c_q) << SFC + (i * g) << SIG
+    wire c_rd = (k >= C_R[EKW-1:0]) && (k < U[EKW-1:0] + C_R[EKW-1:0]);
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [EKW-1:0] c_rk = c_rd ? k - C_R[EKW-1:0] : {EKW{1'b0}};
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [SW-1:0] cq_raw = cst[c_rk[UW-1:0]];
+    wire signed [SW:0] cq = first ? {(SW + 1) {1'b0}} : {(SSIGN != 0) & cq_raw[SW-1], cq_raw};
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire signed [CXW-1:0] fc = $signed(g_f) * cq;
+    wire signed [CXW-1:0] ig = $signed(g_i) * $signed(g_g);
+    wire signed [CXW-1:0] c_next = (fc <<< SFC) + (ig <<< SIG);
+    /* verilator lint_on UNUSEDSIGNAL */
+    reg [CW-1:0] c_r;
+    always @(posedge clk) c_r <= c_next[CW-1:0];
+    wire c_wr = (k >= C_W[EKW-1:0]) && (k < U[EKW-1:0] + C_W[EKW-1:0]);
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [EKW-1:0] c_wk = c_wr ? k - C_W[EKW-1:0] : {EKW{1'b0}};
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [SW-1:0] cq_new;
+    hg_requant #(.IW(CW), .SHIFT(RQC_SHIFT), .OW(SW), .OSIGNED(SSIGN), .RND(RQC_RND), .OVF(RQC_OVF))
+        u_rq_c (.x(c_r), .y(cq_new));
+    always @(posedge clk) if (run && c_wr) cst[c_wk[UW-1:0]] <= cq_new;
+
+    // hidden: h = o * cell(c)
+    wire [AOW-1:0] a_c;
+    hg_step #(.XW(CW), .OW(AOW), .LEVELS(ALV), .CHW(1), .TFILE(ATFILE), .VFILE(AVFILE))
+        u_cell (.clk(clk), .x(c_r), .ch(1'b0), .y(a_c));
+    reg [GW*(LT2+1)-1:0] o_sr;
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [GW*(LT2+2)-1:0] o_next = {o_sr, g_o};
+    /* verilator lint_on UNUSEDSIGNAL */
+    always @(posedge clk) o_sr <= o_next[GW*(LT2+1)-1:0];
+    wire signed [GW-1:0] o_d = o_sr[GW*(LT2+1)-1 -: GW];
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire signed [GW+AOW-1:0] h_next = o_d * $signed(a_c);
+    /* verilator lint_on UNUSEDSIGNAL */
+    reg [HW-1:0] h_r;
+    always @(posedge clk) h_r <= h_next[HW-1:0];
+    wire h_wr = (k >= H_W[EKW-1:0]) && (k < U[EKW-1:0] + H_W[EKW-1:0]);
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [EKW-1:0] h_wk = h_wr ? k - H_W[EKW-1:0] : {EKW{1'b0}};
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [SW-1:0] hq_new;
+    hg_requant #(.IW(HW), .SHIFT(RQH_SHIFT), .OW(SW), .OSIGNED(SSIGN), .RND(RQH_RND), .OVF(RQH_OVF))
+        u_rq_h (.x(h_r), .y(hq_new));
+    always @(posedge clk) begin
+        if (run && h_wr) begin
+            hst[h_wk[UW-1:0]] <= hq_new;
+            hout[h_wk[UW-1:0]] <= h_r;
+        end
+    end
+    generate
+        for (g = 0; g < U; g = g + 1) begin : g_hout
+            assign h_flat[g*HW +: HW] = hout[g];
+        end
+    endgenerate
+endmodule
+`default_nettype wire
