@@ -9,6 +9,7 @@ from pathlib import Path
 from ._version import __version__
 from .backends.render import env
 from .ir import Graph
+from .names import comment_text, ident
 
 XILINX_PART = "xc7a100tcsg324-1"
 INTEL_DEVICE = "5CSEMA5F31C6"
@@ -24,7 +25,7 @@ def write_bundle(graph: Graph, engine, plan, out_dir, options: dict) -> dict:
     rtl = rtl_backend.write_rtl(plan, out / "rtl", src, xt, yt)
     hls = hls_backend.write_hls(plan, out / "hls", src, xt, yt)
     ctx = dict(rtl["context"])
-    lib = "".join(ch if ch.isalnum() else "_" for ch in plan.name)
+    lib = ident(plan.name)
     ctx.update(
         sources=rtl["sources"],
         memories=rtl["memories"],
@@ -35,7 +36,8 @@ def write_bundle(graph: Graph, engine, plan, out_dir, options: dict) -> dict:
         clock_ns=round(1000.0 / CLOCK_MHZ, 3),
         lib=lib,
         core=rtl["top"],
-        source_name=Path(str(graph.meta.get("source", ""))).name,
+        source=comment_text(src),
+        source_name=comment_text(Path(str(src)).name),
         x_type=str(graph.input.type),
         out_type=str(graph.output_spec.type),
         version=__version__,

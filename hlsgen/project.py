@@ -12,6 +12,7 @@ import numpy as np
 from .config import Config
 from .errors import HlsgenError
 from .ir import Graph, IRError
+from .names import comment_text
 from .reference import execute
 
 IR_FILE = "model.json"
@@ -192,7 +193,7 @@ def _readme(p: Project) -> str:
     )
     return f"""# hlsgen project
 
-Converted from `{g.meta.get("source")}` by hlsgen.  Conversion: {exact}.
+Converted from `{comment_text(g.meta.get("source"))}` by hlsgen.  Conversion: {exact}.
 
 | file | what it is |
 |---|---|

@@ -196,3 +196,29 @@ def test_corrupt_onnx_is_clear(tmp_path):
     f = tmp_path / "m.onnx"
     f.write_bytes(b"\x08\x07")
     assert_one_line_error(run("info", f), "m.onnx")
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_lambda_code_never_runs(tmp_path, suffix):
+    """A Lambda layer's code would run when Keras deserializes the model: the saved config is
+    read first and the file refused, naming the layer, before anything is deserialized."""
+    import tensorflow as tf
+
+    marker = tmp_path / "ran"
+    fn = eval(f"lambda x: (open({str(marker)!r}, 'w').write('pwned'), x)[1]")  # noqa: S307 (the attack itself)
+    m = tf.keras.Sequential([tf.keras.layers.InputLayer((4,)), tf.keras.layers.Lambda(fn, name="evil")])
+    p = _save(m, tmp_path / f"lam{suffix}")
+    if marker.exists():
+        marker.unlink()  # saving traced the layer once
+    for cmd in (["info", p], ["convert", p, "-o", tmp_path / "o"]):
+        assert_one_line_error(run(*cmd), f"lam{suffix}", "layer 'evil'", "Lambda")
+        assert not marker.exists(), "the Lambda's code ran"
+    assert not (tmp_path / "o").exists()
+
+
+def test_weights_only_h5_is_named(tmp_path):
+    import tensorflow as tf
+
+    m = tf.keras.Sequential([tf.keras.layers.InputLayer((4,)), tf.keras.layers.Dense(2, name="d")])
+    m.save_weights(tmp_path / "w.h5")
+    assert_one_line_error(run("info", tmp_path / "w.h5"), "w.h5", "weights only")

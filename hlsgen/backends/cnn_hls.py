@@ -11,6 +11,7 @@ import numpy as np
 
 from .._version import __version__
 from ..engines.cnn.plan import Act, CnnPlan
+from ..names import comment_text
 from .cnn_verilog import _what, top_name
 from .render import c_int, render_files
 
@@ -152,7 +153,7 @@ def context(plan: CnnPlan, source: str = "") -> dict:
 
 def write_hls(plan: CnnPlan, out_dir, source: str = "", x_type: str = "", out_type: str = "") -> dict:
     """Render the plan as HLS C++ (header, kernel, C test bench); reads only the plan."""
-    ctx = context(plan, source)
+    ctx = context(plan, comment_text(source))
     files = {
         f"{ctx['top']}.h": "hls/cnn_engine.h.j2",
         f"{ctx['top']}.cpp": "hls/cnn_engine.cpp.j2",

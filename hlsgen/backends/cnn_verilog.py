@@ -11,6 +11,7 @@ from .._version import __version__
 from ..assets import hw_file
 from ..engines.arith import axis_bits, ubits
 from ..engines.cnn.plan import Act, CnnPlan, Stage
+from ..names import comment_text, ident
 from .render import env, write_memories
 
 CNN_HW_FILES = [
@@ -31,7 +32,7 @@ CNN_HW_FILES = [
 
 
 def top_name(plan: CnnPlan) -> str:
-    return f"{plan.name}_cnn_top"
+    return f"{ident(plan.name)}_cnn_top"
 
 
 def _lane(act: Act | None, xw: int, ow: int, file_stem: str, chw: int) -> str:
@@ -258,7 +259,7 @@ def write_rtl(plan: CnnPlan, out_dir, source: str = "", x_type: str = "", out_ty
     """Write the top, the hw/ blocks, .mem and .mif images into ``out_dir``; return file lists."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ctx, images = context(plan, source, x_type, out_type)
+    ctx, images = context(plan, comment_text(source), comment_text(x_type), comment_text(out_type))
     top_file = out / f"{ctx['top']}.v"
     top_file.write_text(env().get_template("verilog/cnn_top.v.j2").render(**ctx))
     sources = []

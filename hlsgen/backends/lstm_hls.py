@@ -9,6 +9,7 @@ from .._version import __version__
 from ..engines.arith import TablePlan, lane_type
 from ..engines.lstm.plan import LstmPlan
 from ..fixed import FixedType
+from ..names import comment_text
 from .lstm_verilog import top_name
 from .render import c_int, render_files
 
@@ -162,7 +163,7 @@ def _table(name, t: TablePlan, th_type, v_type, x_type):
 
 def write_hls(plan: LstmPlan, out_dir, source: str = "", x_type: str = "", out_type: str = "") -> dict:
     """Render the plan as HLS C++ (header, kernel, C test bench); reads only the plan."""
-    ctx = context(plan, source, x_type, out_type)
+    ctx = context(plan, comment_text(source), comment_text(x_type), comment_text(out_type))
     files = {
         f"{ctx['top']}.h": "hls/lstm_engine.h.j2",
         f"{ctx['top']}.cpp": "hls/lstm_engine.cpp.j2",

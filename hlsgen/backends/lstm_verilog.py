@@ -9,6 +9,7 @@ from .._version import __version__
 from ..assets import hw_file
 from ..engines.arith import axis_bits, ubits
 from ..engines.lstm.plan import LstmPlan, memory_images
+from ..names import comment_text, ident
 from .render import env, write_memories
 
 HW_FILES = [
@@ -27,10 +28,7 @@ HW_FILES = [
 
 
 def top_name(plan: LstmPlan) -> str:
-    name = "".join(ch if ch.isalnum() else "_" for ch in plan.name)
-    if not name or not name[0].isalpha():
-        name = "m_" + name
-    return f"{name}_lstm_top"
+    return f"{ident(plan.name)}_lstm_top"
 
 
 def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = "") -> dict:
@@ -157,7 +155,7 @@ def write_rtl(plan: LstmPlan, out_dir, source: str = "", x_type: str = "", out_t
     """Write the top, the hw/ blocks, .mem and .mif images into ``out_dir``; return file lists."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ctx = context(plan, source, x_type, out_type)
+    ctx = context(plan, comment_text(source), comment_text(x_type), comment_text(out_type))
     top_file = out / f"{ctx['top']}.v"
     top_file.write_text(env().get_template("verilog/lstm_top.v.j2").render(**ctx))
     sources = []

@@ -8,6 +8,7 @@ from pathlib import Path
 import jinja2
 
 from ..assets import templates_dir
+from ..errors import HlsgenError
 
 
 def env() -> jinja2.Environment:
@@ -20,13 +21,22 @@ def env() -> jinja2.Environment:
     )
 
 
+def inside(out: Path, name: str) -> Path:
+    """``out / name``, refused unless it is a plain file name (names come from models: they
+    never lead outside the output folder)."""
+    p = out / name
+    if Path(name).name != name or name in ("", ".", "..") or p.resolve().parent != out.resolve():
+        raise HlsgenError(f"refusing to write {name!r}: not a plain file name inside the output folder", file=str(out))
+    return p
+
+
 def render_files(ctx: dict, out_dir, files: dict) -> None:
     """Render templates into files: ``{file name: template}``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     e = env()
     for name, tpl in files.items():
-        (out / name).write_text(e.get_template(tpl).render(**ctx))
+        inside(out, name).write_text(e.get_template(tpl).render(**ctx))
 
 
 def _hex(v: int, width: int) -> str:
@@ -57,8 +67,8 @@ def write_memories(out: Path, images: dict) -> list[str]:
     mems = []
     for stem, (words, width) in sorted(images.items()):
         words = [int(w) for w in words] or [0]
-        (out / f"{stem}.mem").write_text(mem_lines(words, width))
-        (out / f"{stem}.mif").write_text(mif_text(words, width))
+        inside(out, f"{stem}.mem").write_text(mem_lines(words, width))
+        inside(out, f"{stem}.mif").write_text(mif_text(words, width))
         mems.append(f"{stem}.mem")
     return mems
 

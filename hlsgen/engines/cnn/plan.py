@@ -33,6 +33,7 @@ import numpy as np
 from ...errors import HlsgenError
 from ...ir import Graph
 from ...ir.nodes import _mac_bounds
+from ...names import ident
 from ..arith import Requant, TablePlan, lane_type, plan_table, signed_bits, ubits
 
 MAX_MUL_A, MAX_MUL_B = 25, 18  # one DSP48 lane: 25 x 18 signed
@@ -616,7 +617,7 @@ def plan_stages(
     for k, n in enumerate(nodes[1:], 1):
         if n.name in fused:
             continue
-        sname = f"s{k}_{_ident(n.name)}"
+        sname = f"s{k}_{ident(n.name)}"
         if n.op == "Add":
             (sa_src, wa, spa, _), (sb_src, wb, spb, _) = take(n.inputs[0]), take(n.inputs[1])
             h, wd, c = geo_of(n.spec.shape)
@@ -726,12 +727,7 @@ def plan_stages(
     stages = linked
     name = graph.meta.get("name") or Path(str(graph.meta.get("source") or "model")).stem
     # the FIFOs' depths are set after planning, from the cycle model (engine.plan_cnn)
-    return CnnPlan(_ident(name), stages, tuple(geo), _width(inp.spec), h * wd * c, x_w, clock_mhz)
-
-
-def _ident(name: str) -> str:
-    s = "".join(ch if ch.isalnum() else "_" for ch in str(name))
-    return s if s and s[0].isalpha() else "m_" + s
+    return CnnPlan(ident(name), stages, tuple(geo), _width(inp.spec), h * wd * c, x_w, clock_mhz)
 
 
 def _window(name, layer, h, w, c, ew, kh, kw, sh, sw, pt, pl, pb, pr, oh, ow) -> Stage:

@@ -29,6 +29,7 @@ from ...errors import HlsgenError
 from ...fixed import FixedType
 from ...ir import Graph
 from ...ir.nodes import _mac_bounds
+from ...names import Idents
 from ..arith import Requant, TablePlan, exact_type, lane_type, plan_table, signed_bits, ubits
 
 MAX_MUL_WIDTH = 48  # widest multiplier operand the engine builds
@@ -150,6 +151,7 @@ class LstmPlan:
     types: LstmTypes | None = None
     head: list = field(default_factory=list)
     out_type: FixedType | None = None  # the engine's output words (signed lane of out_width bits)
+    head_names: dict = field(default_factory=dict)  # head stage identifier -> the model's layer name
     out_width: int = 0
     out_signed: bool = True
     out_count: int = 0
@@ -466,6 +468,9 @@ def _types(lstm, x_spec, matrix, feats, z_width, acc_width, bias_width, bias_shi
 def _plan_head(plan: LstmPlan, graph: Graph, lstm, h_spec):
     width, signed, n, frac = signed_bits(h_spec.lo, h_spec.hi), True, plan.units, h_spec.type.frac
     lo, hi = h_spec.lo, h_spec.hi
+    # the head's layer names become file names and identifiers: ASCII, distinct, and never one
+    # the engine's own memories use (lstm_*); plan.head_names maps them back
+    names = Idents(taken=["lstm", "head"])
     for node in graph.nodes[2:]:
         s = node.spec
         ow = signed_bits(min(s.lo, 0), s.hi)
@@ -474,7 +479,7 @@ def _plan_head(plan: LstmPlan, graph: Graph, lstm, h_spec):
             b = node.bias.raw.astype(np.int64) if node.bias is not None else np.zeros(k.shape[1], dtype=np.int64)
             bfrac = node.bias.type.frac if node.bias is not None else s.type.frac
             stage = HeadStage(
-                node.name,
+                names(node.name),
                 "dense",
                 k.shape[0],
                 k.shape[1],
@@ -495,9 +500,9 @@ def _plan_head(plan: LstmPlan, graph: Graph, lstm, h_spec):
                 raise _fail(node, "types wider than the engine's multipliers/accumulators")
         else:
             fn = node.function
-            stage = HeadStage(node.name, fn, n, n, width, signed, ow, True)
+            stage = HeadStage(names(node.name), fn, n, n, width, signed, ow, True)
             if fn == "step":
-                stage.table = plan_table(node.name, node.step, lo, hi)
+                stage.table = plan_table(stage.name, node.step, lo, hi)
                 stage.value_type = node.step.out_type
                 if stage.table.channels not in (1, n):
                     raise _fail(node, "per-channel table does not match the vector length")
@@ -507,6 +512,7 @@ def _plan_head(plan: LstmPlan, graph: Graph, lstm, h_spec):
         stage.out_type = lane_type(ow, s.type.frac)
         plan.head.append(stage)
         width, n, frac, lo, hi = ow, stage.n_out, s.type.frac, s.lo, s.hi
+    plan.head_names = names.original
     plan.out_width = width
     plan.out_type = lane_type(width, frac)
     plan.out_count = n

@@ -53,6 +53,85 @@ def custom_objects() -> dict:
     return objs
 
 
+# layer classes whose saved config carries code (Keras would run it on load) or names one
+CODE_LAYERS = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
+KNOWN_WRAPPERS = {"Functional", "Sequential", "Model", "InputLayer", "PruneLowMagnitude"}
+
+
+def saved_config(p: Path) -> dict:
+    """The model config a ``.h5`` / ``.keras`` file holds, read as JSON data only."""
+    import json
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as z:
+                if "config.json" not in z.namelist():
+                    raise HlsgenError("a zip file without config.json: not a Keras model", file=str(p))
+                text = z.read("config.json").decode("utf-8")
+        else:
+            import h5py
+
+            with h5py.File(p, "r") as f:
+                text = f.attrs.get("model_config")
+                if text is None:
+                    raise HlsgenError(
+                        "holds weights only (no model config): give the model's JSON or full .h5 file",
+                        file=str(p),
+                    )
+                if isinstance(text, bytes):
+                    text = text.decode("utf-8")
+        cfg = json.loads(text)
+    except HlsgenError:
+        raise
+    except Exception as e:  # corrupt HDF5 / zip / JSON
+        raise HlsgenError(f"cannot read the model config ({type(e).__name__})", file=str(p)) from None
+    if not isinstance(cfg, dict):
+        raise HlsgenError("the model config is not a JSON object", file=str(p))
+    return cfg
+
+
+def _layers(cfg):
+    """Every layer-shaped object (a dict with class_name and config) in a saved config."""
+    if isinstance(cfg, dict):
+        if "class_name" in cfg and isinstance(cfg.get("config"), dict):
+            yield cfg
+        for v in cfg.values():
+            yield from _layers(v)
+    elif isinstance(cfg, list):
+        for v in cfg:
+            yield from _layers(v)
+
+
+def check_config(p: Path, cfg: dict) -> None:
+    """Refuse a saved model whose config would run code when Keras deserializes it: Lambda
+    layers (marshalled Python), custom classes, registered or module-qualified objects
+    hlsgen does not know.  Only the JSON is read here."""
+    import tensorflow as tf
+
+    known = set(dir(tf.keras.layers)) | set(custom_objects()) | KNOWN_WRAPPERS
+    for obj in _layers(cfg):
+        cls = obj.get("class_name")
+        name = obj["config"].get("name", "?")
+        if not isinstance(cls, str):
+            raise HlsgenError("a layer without a class name in the model config", file=str(p), layer=str(name))
+        if cls in CODE_LAYERS or "function_type" in obj["config"] or obj["config"].get("function") is not None:
+            raise HlsgenError(
+                "Lambda layers hold Python code, which hlsgen never runs; replace the layer with a supported one",
+                file=str(p),
+                layer=str(name),
+                layer_type=cls,
+            )
+        looks_like_layer = "trainable" in obj["config"] or "batch_input_shape" in obj["config"]
+        if looks_like_layer and cls not in known:
+            raise HlsgenError(
+                f"unknown layer class {cls!r} (custom objects are never loaded)",
+                file=str(p),
+                layer=str(name),
+                layer_type=cls,
+            )
+
+
 def load_model_file(path) -> object:
     """Load a ``.h5`` / ``.keras`` file (QKeras layers and tfmot pruning wrappers allowed)."""
     p = Path(path)
@@ -69,6 +148,7 @@ def load_model_file(path) -> object:
     tf = quiet_tensorflow()
     import tensorflow_model_optimization as tfmot
 
+    check_config(p, saved_config(p))  # before anything is deserialized: no code from the file runs
     try:
         with tfmot.sparsity.keras.prune_scope():
             model = tf.keras.models.load_model(str(p), custom_objects=custom_objects(), compile=False)
