@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -126,36 +128,62 @@ class Project:
         }
 
     def write(self, output_dir) -> Path:
-        """Write the project atomically: a half-written folder never looks complete."""
+        """Write the project atomically: a half-written folder never looks complete.
+
+        The new project is written beside ``output_dir`` into a temporary folder; an existing
+        project is moved aside, the new one renamed in, and only then the old one deleted (an
+        interrupt leaves either the old or the new project, and the next run cleans up what
+        was left).  Files in an existing project that hlsgen did not write (the user's own,
+        ``vivado/build`` and other tool run folders) move into the new one.  A lock file
+        beside the folder keeps two writers apart.
+        """
         out = Path(output_dir)
+        if out.is_symlink():
+            raise HlsgenError("output path is a symbolic link; give the real folder", file=str(out))
         if out.exists():
             if not out.is_dir():
                 raise HlsgenError("output path exists and is not a directory", file=str(out))
             if any(out.iterdir()) and not (out / MARKER).exists():
                 raise HlsgenError(
-                    "output directory exists, is not empty and was not written by hlsgen; " "choose another -o",
+                    "output directory exists, is not empty and was not written by hlsgen; choose another -o",
                     file=str(out),
                 )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
-            self.graph.save(tmp / IR_FILE)
-            (tmp / REPORT_FILE).write_text(json.dumps(self.report(), indent=1) + "\n")
-            readme = _readme(self)
-            if self.engine_options is not None and self.engine is not None:
-                from .bundle import write_bundle
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise HlsgenError(f"cannot create the output folder ({e.strerror})", file=str(out)) from None
+        with _lock(out):
+            _clean_stale(out)
+            try:
+                tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+            except OSError as e:
+                raise HlsgenError(f"cannot write beside the output folder ({e.strerror})", file=str(out)) from None
+            old = None
+            try:
+                _chmod_umask(tmp)
+                self.graph.save(tmp / IR_FILE)
+                (tmp / REPORT_FILE).write_text(json.dumps(self.report(), indent=1) + "\n")
+                readme = _readme(self)
+                if self.engine_options is not None and self.engine is not None:
+                    from .bundle import write_bundle
 
-                b = write_bundle(self.graph, self.engine_spec, self.plan, tmp, self.engine_options)
-                self.hardware = b["engine"]
-                readme += "\n" + b["readme"]
-            (tmp / "README.md").write_text(readme)
-            (tmp / MARKER).write_text("hlsgen project\n")
-            if out.exists():
-                shutil.rmtree(out)
-            tmp.rename(out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+                    b = write_bundle(self.graph, self.engine_spec, self.plan, tmp, self.engine_options)
+                    self.hardware = b["engine"]
+                    readme += "\n" + b["readme"]
+                (tmp / "README.md").write_text(readme)
+                (tmp / MARKER).write_text("hlsgen project\n")
+                if out.exists():
+                    _keep_user_files(out, tmp)
+                    old = out.parent / f".{out.name}.old-{os.getpid()}"
+                    out.rename(old)
+                tmp.rename(out)
+            except BaseException:
+                if old is not None and old.exists() and not out.exists():
+                    old.rename(out)  # put the previous project back
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
         self.output_dir = out
         return out
 
@@ -181,6 +209,66 @@ class Project:
             except (ValueError, KeyError, TypeError) as e:
                 raise HlsgenError(f"corrupt engine description ({e})", file=str(ef)) from None
         return proj
+
+
+# what hlsgen writes at the top of a project (anything else there is the user's or a tool's)
+GENERATED = {IR_FILE, REPORT_FILE, MARKER, "README.md", "engine.json", "rtl", "hls", "vivado", "vitis_hls", "quartus"}
+GENERATED |= {"work", "verify.json", "synth.json"}  # results of the old design: stale once it is replaced
+GENERATED_SUFFIXES = (".v", ".mem", ".mif", ".f", ".h", ".cpp", ".tcl", ".qsf", ".qpf", ".sdc", ".core", ".json", ".md")
+
+
+@contextlib.contextmanager
+def _lock(out: Path):
+    """An exclusive lock on ``.<name>.lock`` beside the output folder (the loser fails at once)."""
+    import fcntl
+
+    path = out.parent / f".{out.name}.lock"
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
+    except OSError as e:
+        raise HlsgenError(f"cannot create a lock beside the output folder ({e.strerror})", file=str(out)) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise HlsgenError(
+                "another hlsgen is writing this project now; try again when it is done", file=str(out)
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _clean_stale(out: Path):
+    """Temporary and set-aside folders of earlier runs that were killed (we hold the lock)."""
+    for p in out.parent.glob(f".{out.name}.*"):
+        if p.is_dir() and (".tmp-" in p.name or ".old-" in p.name):
+            if ".old-" in p.name and not out.exists():
+                p.rename(out)  # killed between the two renames: the previous project comes back
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def _chmod_umask(path: Path):
+    """mkdtemp creates 0700; a project folder gets the permissions the user's umask gives."""
+    mask = os.umask(0)
+    os.umask(mask)
+    path.chmod(0o777 & ~mask)
+
+
+def _keep_user_files(old: Path, new: Path):
+    """Move what hlsgen did not write from the old project into the new one: unknown top-level
+    entries, and unknown entries inside the generated folders (e.g. vivado/build)."""
+    for entry in old.iterdir():
+        target = new / entry.name
+        if entry.name not in GENERATED and not entry.name.endswith(".core"):
+            if not target.exists():
+                entry.rename(target)
+        elif entry.is_dir() and target.is_dir():
+            for sub in entry.iterdir():
+                t = target / sub.name
+                if not t.exists() and not sub.name.endswith(GENERATED_SUFFIXES):
+                    sub.rename(t)
 
 
 def _readme(p: Project) -> str:

@@ -222,3 +222,58 @@ def test_weights_only_h5_is_named(tmp_path):
     m = tf.keras.Sequential([tf.keras.layers.InputLayer((4,)), tf.keras.layers.Dense(2, name="d")])
     m.save_weights(tmp_path / "w.h5")
     assert_one_line_error(run("info", tmp_path / "w.h5"), "w.h5", "weights only")
+
+
+def test_overwrite_keeps_user_files_and_is_atomic(tmp_path, monkeypatch):
+    """Converting into an existing project keeps the user's files and tool run folders, drops the
+    old design's results; a write that fails half-way leaves the old project as it was; output
+    folders follow the umask; stale temporary folders of killed runs are cleaned up."""
+    import hlsgen
+    from hlsgen import bundle
+
+    out = tmp_path / "p"
+    hlsgen.convert("mlp_tiny", out)
+    (out / "notes.txt").write_text("mine")
+    (out / "vivado" / "build").mkdir()
+    (out / "vivado" / "build" / "run.log").write_text("vivado ran")
+    (out / "verify.json").write_text("{}")
+    (tmp_path / ".p.tmp-killed").mkdir()  # left by a SIGKILL
+    hlsgen.convert("mlp_tiny", out)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "vivado" / "build" / "run.log").read_text() == "vivado ran"
+    assert not (out / "verify.json").exists()
+    assert not (tmp_path / ".p.tmp-killed").exists()
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~_umask())
+    before = {f.relative_to(out): f.read_bytes() for f in out.rglob("*") if f.is_file()}
+
+    def boom(*a, **k):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(bundle, "write_bundle", boom)
+    with pytest.raises(RuntimeError):
+        hlsgen.convert("mlp_tiny", out)
+    after = {f.relative_to(out): f.read_bytes() for f in out.rglob("*") if f.is_file()}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".p.") and p.is_dir()] == []
+
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def test_two_writers_one_loses_with_one_line(tmp_path):
+    """While one hlsgen holds the project's lock, another convert into it fails in one line."""
+    import fcntl
+
+    out = tmp_path / "p"
+    fd = os.open(tmp_path / ".p.lock", os.O_CREAT | os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert_one_line_error(run("convert", "mlp_tiny", "-o", out, "--no-hw"), "another hlsgen is writing")
+    finally:
+        os.close(fd)
+    assert not out.exists()
+    r = run("convert", "mlp_tiny", "-o", out, "--no-hw")
+    assert r.returncode == 0, r.stderr
