@@ -95,14 +95,35 @@ def _parse_fold(items):
     return out
 
 
+def _count(minimum: int):
+    """An argparse type: an integer of at least ``minimum`` (the error names the flag)."""
+
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{v} must be at least {minimum}")
+        return v
+
+    return parse
+
+
 def _load_npy(path, what):
     p = Path(path)
     if not p.is_file():
         raise HlsgenError(f"{what} file not found", file=str(path))
     try:
-        return np.load(p, allow_pickle=False)
+        a = np.load(p, allow_pickle=False)
     except Exception as e:  # numpy raises ValueError/OSError/EOFError on corrupt files
         raise HlsgenError(f"not a readable .npy array ({type(e).__name__})", file=str(path)) from None
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
+        kind = "complex numbers" if getattr(a, "dtype", None) is not None and a.dtype.kind == "c" else "no real numbers"
+        raise HlsgenError(
+            f"the array holds {kind} (dtype {getattr(a, 'dtype', '?')}); give real values", file=str(path)
+        )
+    return a
 
 
 def cmd_predict(args):
@@ -183,14 +204,21 @@ def cmd_prune(args):
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with hlsgen's promise: a usage error is one line on stderr, exit status 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"hlsgen: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    p = argparse.ArgumentParser(prog="hlsgen", description="Compressed neural networks to bit-exact FPGA hardware.")
+    p = _Parser(prog="hlsgen", description="Compressed neural networks to bit-exact FPGA hardware.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("info", help="layer table of a model")
     s.add_argument("model")
     s.add_argument("--config")
-    s.add_argument("--pe", type=int, help="report the LSTM load balance over this many PEs")
+    s.add_argument("--pe", type=_count(1), help="report the LSTM load balance over this many PEs")
     s.set_defaults(fn=cmd_info)
     s = sub.add_parser("convert", help="convert a model to an hlsgen project (IR, RTL, HLS, vendor projects)")
     s.add_argument("model")
@@ -215,7 +243,7 @@ def build_parser():
     s.add_argument("--inputs", help="real-valued inputs .npy (default: held-out digits or random)")
     s.add_argument("--csim", action="store_true", help="also compile and run the HLS C++ (g++)")
     s.add_argument("--rtl", action="store_true", help="also simulate the RTL (cocotb + Verilator)")
-    s.add_argument("--rtl-count", type=int, default=None, help="simulate only the first N inputs in RTL")
+    s.add_argument("--rtl-count", type=_count(1), default=None, help="simulate only the first N inputs in RTL")
     s.add_argument("--json", help="where to write the results (default OUT/verify.json)")
     s.set_defaults(fn=cmd_verify)
     s = sub.add_parser("synth", help="lint, Yosys resource estimates and the summary of a project")
@@ -225,10 +253,10 @@ def build_parser():
     s = sub.add_parser("prune", help="load-balance-aware (ESE) or magnitude pruning of an LSTM, with fine-tuning")
     s.add_argument("model")
     s.add_argument("-o", "--output", required=True, help="pruned model (.h5)")
-    s.add_argument("--pe", type=int, default=8, help="processing elements to balance for (default 8)")
+    s.add_argument("--pe", type=_count(1), default=8, help="processing elements to balance for (default 8)")
     s.add_argument("--density", type=float, default=0.1, help="fraction of weights kept (default 0.1)")
     s.add_argument("--method", choices=["lba", "magnitude"], default="lba")
-    s.add_argument("--epochs", type=int, default=20, help="fine-tuning epochs with the mask held")
+    s.add_argument("--epochs", type=_count(0), default=20, help="fine-tuning epochs with the mask held")
     s.add_argument("--data", help="training data .npz (x_train, y_train, x_test, y_test); default: digits")
     s.set_defaults(fn=cmd_prune)
     return p

@@ -36,21 +36,34 @@ class Config:
             raise HlsgenError(
                 f"unknown config section(s) {sorted(unknown)}; use Model, LayerType, LayerName", file=source
             )
+        for section in ("Model", "LayerType", "LayerName"):
+            if data.get(section) is not None and not isinstance(data[section], dict):
+                raise HlsgenError(
+                    f"{section} must be a mapping (key: value lines), not {type(data[section]).__name__}", file=source
+                )
         self.model = dict(data.get("Model") or {})
         self.by_type = dict(data.get("LayerType") or {})
         self.by_name = dict(data.get("LayerName") or {})
-        self.strip_softmax = bool(self.model.get("StripSoftmax", False))
-        self.approximate = bool(self.model.get("Approximate", False))
+        self.strip_softmax = self._flag("StripSoftmax")
+        self.approximate = self._flag("Approximate")
         self.table_precision = str(self.model.get("TablePrecision", "float32"))
         if self.table_precision not in ("float32", "float64"):
             raise HlsgenError("Model.TablePrecision must be float32 or float64", file=source)
         # validate every type string now, so that a typo fails before conversion starts
-        for where, d in [("Model", {"_": self.model})] + [("LayerType", self.by_type), ("LayerName", self.by_name)]:
+        for where, d in [("Model", {"": self.model})] + [("LayerType", self.by_type), ("LayerName", self.by_name)]:
             for key, entry in d.items():
+                whole = isinstance(entry, dict) and not isinstance(entry.get("Precision"), dict)
                 for k, t in self._entries(entry):
-                    self._parse(t, f"{where}.{key}.{k}")
+                    label = ".".join(x for x in (where, key, "Precision", "" if whole else k) if x)
+                    self._parse(t, label)
         if "InputPrecision" in self.model:
             self._parse(self.model["InputPrecision"], "Model.InputPrecision")
+
+    def _flag(self, key: str) -> bool:
+        v = self.model.get(key, False)
+        if not isinstance(v, bool):
+            raise HlsgenError(f"Model.{key} must be true or false, not {v!r}", file=self.source)
+        return v
 
     @staticmethod
     def _entries(entry):
@@ -59,11 +72,13 @@ class Config:
         p = entry.get("Precision")
         if p is None:
             return []
-        if isinstance(p, str):
-            return [(k, p) for k in KEYS]
-        return list(p.items())
+        if isinstance(p, dict):
+            return list(p.items())
+        return [(k, p) for k in KEYS]
 
     def _parse(self, text, where) -> FixedType:
+        if not isinstance(text, str):
+            raise HlsgenError(f'{where}: a type is written like "ap_fixed<16,6>", not {text!r}', file=self.source)
         try:
             return FixedType.parse(text)
         except ValueError as e:

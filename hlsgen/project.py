@@ -324,6 +324,12 @@ def convert(
     """
     cfg = Config.coerce(config)
     src = resolve_model(model_or_path)
+    if isinstance(src, str):
+        sp = Path(src)
+        if sp.is_dir():
+            raise HlsgenError("is a directory, not a model file (.h5, .keras or .onnx)", file=src)
+        if sp.exists() and not sp.is_file():
+            raise HlsgenError("not a regular file (a pipe or a device?); give a model file", file=src)
     kind = frontend or _frontend_of(src)
     if kind == "keras":
         from .frontends.keras import convert_keras

@@ -20,8 +20,10 @@ def synth_summary(proj: Project, targets: str = "both") -> int:
 
     out, hardware = proj.output_dir, proj.hardware
     if hardware is None:
-        print("no hardware in this project: the model has no engine yet (nothing to synthesize)")
-        return 0
+        raise HlsgenError(
+            "no hardware in this project (no engine maps the model, or engine.json is missing): nothing to synthesize",
+            file=str(out),
+        )
     rtl = out / "rtl"
     warnings = lint(rtl, hardware["sources"], hardware["top"])
     if warnings:

@@ -129,8 +129,11 @@ def verify_hardware(proj: Project, x: np.ndarray, what: str, csim: bool, rtl: bo
 
     hardware = proj.hardware
     if hardware is None:
-        print("note: no hardware in this project (the model has no engine yet): C and RTL simulation skipped")
-        return []
+        raise HlsgenError(
+            "no hardware in this project (no engine maps the model, or engine.json is missing): "
+            "C and RTL simulation cannot run",
+            file=str(proj.output_dir),
+        )
     out = proj.output_dir
     x_raw = proj.quantize_input(x)
     expected = proj.predict_int(x_raw).reshape(len(x_raw), -1)

@@ -277,3 +277,54 @@ def test_two_writers_one_loses_with_one_line(tmp_path):
     assert not out.exists()
     r = run("convert", "mlp_tiny", "-o", out, "--no-hw")
     assert r.returncode == 0, r.stderr
+
+
+def test_bad_values_are_refused_in_one_line(tmp_path):
+    """Values that were accepted silently or crashed: each one line, exit 2, nothing written."""
+    cfg = tmp_path / "c.yml"
+    cases = [
+        (["verify", "P", "--rtl-count", "0"], "--rtl-count"),
+        (["verify", "P", "--rtl-count", "-1"], "--rtl-count"),
+        (["info", "mlp_tiny", "--pe", "0"], "--pe"),
+        (["prune", "lstm_sparse", "-o", tmp_path / "x.h5", "--epochs", "-1"], "--epochs"),
+        (["convert", "cnn_small", "-o", tmp_path / "o", "--fps", "nan"], "--fps"),
+        (["convert", "cnn_small", "-o", tmp_path / "o", "--clock", "0"], "--clock"),
+        (["convert", "cnn_small", "-o", tmp_path / "o", "--clock", "inf"], "--clock"),
+        (["convert", tmp_path, "-o", tmp_path / "o"], "is a directory"),
+    ]
+    for args, word in cases:
+        r = run(*[tmp_path / "p" if a == "P" else a for a in args])
+        assert r.returncode == 2, (args, r.stderr)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert len(lines) <= 2 and word in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+    for text, word in (
+        ("Model: [1, 2]\n", "Model must be a mapping"),
+        ("Model: {StripSoftmax: 'false'}\n", "StripSoftmax must be true or false"),
+        ("Model: {Precision: 42}\n", "Model.Precision"),
+    ):
+        cfg.write_text(text)
+        assert_one_line_error(run("convert", "mlp_tiny", "-o", tmp_path / "o", "--config", cfg), word)
+    assert not (tmp_path / "o").exists()
+    np.save(tmp_path / "z.npy", np.ones((2, 8, 8), dtype=np.complex64))
+    hlsgen_project = tmp_path / "p"
+    assert run("convert", "mlp_tiny", "-o", hlsgen_project, "--no-hw").returncode == 0
+    assert_one_line_error(run("predict", hlsgen_project, tmp_path / "z.npy", "-o", tmp_path / "y.npy"), "complex")
+    fifo = tmp_path / "pipe.h5"
+    os.mkfifo(fifo)
+    assert_one_line_error(run("info", fifo), "pipe.h5", "not a regular file")
+
+
+def test_budget_that_cannot_be_met_is_said(tmp_path):
+    """--dsp 0 / --lanes 1 / an unreachable --fps: the design is the closest one, and convert says
+    exactly which target was missed (also recorded in engine.json)."""
+    for args, words in (
+        (["--dsp", "0"], ["--dsp 0", "conv1, conv2, fc", "3 multiplier lanes"]),
+        (["--lanes", "1"], ["--lanes 1", "3 lanes"]),
+        (["--fps", "1e30"], ["--fps 1e+30", "cannot be met"]),
+    ):
+        r = run("convert", "cnn_small", "-o", tmp_path / "o", *args)
+        assert r.returncode == 0, r.stderr
+        for w in words:
+            assert w in r.stdout, (w, r.stdout)
+        notes = json.loads((tmp_path / "o" / "engine.json").read_text())["plan"]["notes"]
+        assert any(words[0] in n for n in notes), notes

@@ -116,7 +116,10 @@ def test_models_no_engine_maps_still_convert(tmp_path, capsys):
     model.save(path)
     assert main(["convert", str(path), "-o", str(tmp_path / "m")]) == 0
     assert "no hardware engine" in capsys.readouterr().out
-    assert main(["synth", str(tmp_path / "m")]) == 0
+    # a check that cannot run is not a success: synth and verify --csim say why, exit 2
+    assert main(["synth", str(tmp_path / "m")]) == 2
+    assert "no hardware in this project" in capsys.readouterr().err
+    assert main(["verify", str(tmp_path / "m"), "--csim"]) == 2
     one_line_error(run("convert", path, "-o", tmp_path / "n", "--lanes", "4"), "gru.h5", "no hardware engine")
     r = run("convert", "mlp_tiny", "-o", tmp_path / "p", "--pe", "4")
     one_line_error(r, "mlp_tiny.h5", "do not apply to the streaming CNN engine")

@@ -247,7 +247,7 @@ class CnnPlan:
                     "macs_skipped": q.macs_skipped * s.items_in,
                 }
             )
-        return {"mvus": rows, "dsp_lanes": dsp_lanes(self)}
+        return {"mvus": rows, "dsp_lanes": dsp_lanes(self), "notes": list(self.notes)}
 
 
 def dsp_lanes(plan: CnnPlan) -> int:
@@ -443,7 +443,9 @@ def _options(w: np.ndarray, node):
     return sorted(opts)
 
 
-def choose_folding(layers, fold: dict, target_fps: float | None, dsp: int | None, lanes: int, clock_mhz: float):
+def choose_folding(
+    layers, fold: dict, target_fps: float | None, dsp: int | None, lanes: int, clock_mhz: float, notes=None
+):
     """Per MVU layer (PE, SIMD), chosen like FINN's folding but exactly: the smallest
     bottleneck (cycles per frame) that the budget allows, with the fewest lanes.
 
@@ -488,17 +490,31 @@ def choose_folding(layers, fold: dict, target_fps: float | None, dsp: int | None
         return {}
     levels = sorted({c[0] for _, _, cand in table for c in cand})
     choice = None
+    notes = notes if notes is not None else []
     if target_fps:
         goal = clock_mhz * 1e6 / target_fps
         ok = [v for v in levels if v <= goal]
         choice = pick(ok[-1]) if ok else None
+        if choice is None:
+            notes.append(
+                f"--fps {target_fps:g} at {clock_mhz:g} MHz (at most {goal:.1f} cycles per frame) cannot be met "
+                f"within the budget (--lanes {lanes}, --dsp {dsp}); the folding below is the fastest that fits"
+            )
     if choice is None:
         lo, hi = 0, len(levels) - 1
         if pick(levels[hi]) is None:
-            # even the slowest folding exceeds the budget: everything at its minimum
-            return {
-                name: (min(cand, key=lambda c: c[3])[1], min(cand, key=lambda c: c[3])[2]) for name, _, cand in table
-            }
+            # even the slowest folding exceeds the budget: everything at its minimum, and say so
+            least = {name: min(cand, key=lambda c: c[3]) for name, _, cand in table}
+            used = sum(c[3] for c in least.values())
+            used_mul = sum(least[name][3] for name, mul, _ in table if mul)
+            over = []
+            if used > lanes:
+                over.append(f"--lanes {lanes} (the narrowest folding uses {used} lanes, one layer at a time at least)")
+            if dsp is not None and used_mul > dsp:
+                muls = ", ".join(name for name, mul, _ in table if mul)
+                over.append(f"--dsp {dsp} (the fixed-point layers {muls} need at least {used_mul} multiplier lanes)")
+            notes.append("budget not met: " + "; ".join(over) + "; every layer is at its narrowest folding")
+            return {name: (c[1], c[2]) for name, c in least.items()}
         while lo < hi:
             mid = (lo + hi) // 2
             if pick(levels[mid]) is not None:
@@ -588,7 +604,8 @@ def plan_stages(
         elif n.op == "Reshape":
             if len(n.spec.shape) != 1 and math.prod(n.spec.shape[:-1]) != 1:
                 raise _fail(n, f"Reshape to {n.spec.shape} cannot be streamed (Flatten to a vector only)")
-    folding = choose_folding(layers, fold, target_fps, dsp, lanes, clock_mhz)
+    budget_notes: list = []
+    folding = choose_folding(layers, fold, target_fps, dsp, lanes, clock_mhz, budget_notes)
 
     stages: list[Stage] = []
     streams: dict = {}  # IR node -> {"srcs": [(stage, port)] still to hand out, "w", "spec", "bip"}
@@ -727,7 +744,9 @@ def plan_stages(
     stages = linked
     name = graph.meta.get("name") or Path(str(graph.meta.get("source") or "model")).stem
     # the FIFOs' depths are set after planning, from the cycle model (engine.plan_cnn)
-    return CnnPlan(ident(name), stages, tuple(geo), _width(inp.spec), h * wd * c, x_w, clock_mhz)
+    plan = CnnPlan(ident(name), stages, tuple(geo), _width(inp.spec), h * wd * c, x_w, clock_mhz)
+    plan.notes.extend(budget_notes)
+    return plan
 
 
 def _window(name, layer, h, w, c, ew, kh, kw, sh, sw, pt, pl, pb, pr, oh, ow) -> Stage:
