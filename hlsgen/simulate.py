@@ -78,6 +78,11 @@ def run_rtl(
     phase, and the latency from first input to last output (in cycles).
     """
     rtl_dir, work = Path(rtl_dir).resolve(), Path(work_dir).resolve()
+    missing = [s for s in sources if not (rtl_dir / s).is_file()] + [
+        m for m in (extra or {}).get("memories", []) if not (rtl_dir / m).is_file()
+    ]
+    if missing:
+        raise HlsgenError(f"the design is incomplete: {missing[0]} is missing (convert again)", file=str(rtl_dir))
     build = work / "build"
     run_dir = work / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -124,4 +129,10 @@ def run_rtl(
             raise HlsgenError(f"RTL simulation failed ({e}); see {log}") from None
     if not res_file.exists():
         raise HlsgenError(f"RTL simulation produced no result; see {log}")
-    return json.loads(res_file.read_text())
+    res = json.loads(res_file.read_text())
+    if "timeout" in res:
+        raise HlsgenError(
+            f"RTL simulation did not finish within {res['timeout']} cycles (the design hangs: a memory file "
+            f"missing or corrupt?); see {log}"
+        )
+    return res

@@ -328,3 +328,35 @@ def test_budget_that_cannot_be_met_is_said(tmp_path):
             assert w in r.stdout, (w, r.stdout)
         notes = json.loads((tmp_path / "o" / "engine.json").read_text())["plan"]["notes"]
         assert any(words[0] in n for n in notes), notes
+
+
+@pytest.mark.rtl
+def test_incomplete_or_hanging_design_ends_in_one_line(tmp_path):
+    """verify --rtl with a memory file deleted stops at once naming it (it ran for over ten
+    minutes before); a simulation that does not finish in its cycle bound ends with a message."""
+    from hlsgen.errors import HlsgenError
+    from hlsgen.simulate import run_rtl
+
+    out = tmp_path / "p"
+    assert run("convert", "mlp_tiny", "-o", out).returncode == 0
+    hw = json.loads((out / "engine.json").read_text())
+    victim = hw["memories"][0]
+    (out / "rtl" / victim).unlink()
+    assert_one_line_error(run("verify", out, "--rtl", "--rtl-count", "2"), victim, "missing")
+    # the bound itself: a run given far too few cycles
+    import hlsgen
+
+    proj = hlsgen.convert("mlp_tiny", tmp_path / "q")
+    x = proj.quantize_input(np.zeros((2, 64)))
+    with pytest.raises(HlsgenError, match="did not finish within 5 cycles"):
+        run_rtl(
+            tmp_path / "q" / "rtl",
+            proj.hardware["top"],
+            proj.hardware["sources"],
+            x.reshape(2, -1),
+            proj.predict_int(x).reshape(2, -1),
+            proj.hardware["obw"],
+            tmp_path / "w",
+            test_module="cnn_tb",
+            extra={"probe": 1, "ibw": 8, "timeout_cycles": 5},
+        )

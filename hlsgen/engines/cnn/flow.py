@@ -49,7 +49,13 @@ def rtl_check(
         p_bubble=p_bubble,
         p_stall=p_stall,
         test_module="cnn_tb",
-        extra={"probe": probe, "ibw": axis_bits(plan.in_width)},
+        extra={
+            "probe": probe,
+            "ibw": axis_bits(plan.in_width),
+            # bubbles and stalls slow a run down a few times at most: far beyond that, it hangs
+            "timeout_cycles": int(20 * (plan.timing["latency"] + plan.timing["period"] * n) + 20000),
+            "memories": list(rtl.get("memories", [])),
+        },
     )
     # the planner's own run of the cycle model (FIFO sizing) already holds the first frames
     timed = plan.timing.get("last_out", [])

@@ -67,6 +67,9 @@ def rtl_check(
 
     x_raw = np.asarray(x_raw, dtype=np.int64)
     expected = predict_int(graph, x_raw).reshape(x_raw.shape[0], -1)
+    cy = sequence_cycles(plan, x_raw, steps_of(graph))
+    # bubbles and stalls slow a run down a few times at most: far beyond that, it hangs
+    bound = int(20 * (cy["compute"].sum() + plan.out_count * len(x_raw)) + 20000)
     res = run_rtl(
         rtl_dir,
         rtl["top"],
@@ -78,8 +81,8 @@ def rtl_check(
         seed=seed,
         p_bubble=p_bubble,
         p_stall=p_stall,
+        extra={"timeout_cycles": bound, "memories": list(rtl.get("memories", []))},
     )
-    cy = sequence_cycles(plan, x_raw, steps_of(graph))
     mac_model = cy["mac"].reshape(-1).tolist()
     res["mac_model_equal"] = [int(v) for v in res["mac"]] == mac_model
     res["ew_model_equal"] = all(int(v) == plan.units + plan.ew_latency for v in res["ew"]) and len(res["ew"]) == len(
