@@ -219,7 +219,9 @@ GENERATED_SUFFIXES = (".v", ".mem", ".mif", ".f", ".h", ".cpp", ".tcl", ".qsf", 
 
 @contextlib.contextmanager
 def _lock(out: Path):
-    """An exclusive lock on ``.<name>.lock`` beside the output folder (the loser fails at once)."""
+    """An exclusive lock on ``.<name>.lock`` beside the output folder while the project is
+    written (the loser fails at once); the lock file is removed again, so nothing stays
+    outside the output folder."""
     import fcntl
 
     path = out.parent / f".{out.name}.lock"
@@ -227,14 +229,22 @@ def _lock(out: Path):
         fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o666)
     except OSError as e:
         raise HlsgenError(f"cannot create a lock beside the output folder ({e.strerror})", file=str(out)) from None
+    busy = HlsgenError("another hlsgen is writing this project now; try again when it is done", file=str(out))
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise HlsgenError(
-                "another hlsgen is writing this project now; try again when it is done", file=str(out)
-            ) from None
-        yield
+            raise busy from None
+        try:  # the holder before us may have removed the file we opened: then it is not our lock
+            if os.stat(path).st_ino != os.fstat(fd).st_ino:
+                raise busy
+        except FileNotFoundError:
+            raise busy from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # while still holding it
     finally:
         os.close(fd)
 

@@ -118,10 +118,10 @@ def test_folding_meets_budget_and_bad_folds_are_refused():
 @pytest.mark.rtl
 @pytest.mark.gxx
 @pytest.mark.parametrize("name", ZOO_CNNS)
-def test_zoo_cnn_every_heldout_image(name, tmp_path):
-    """RTL (bubbles and back-pressure) and C simulation (ap and ac) equal the reference on all
-    450 held-out digits; the first frames' timing equals the cycle model; the reference equals
-    QKeras (checked when the zoo was built and by test_zoo)."""
+def test_zoo_cnn_every_heldout_image(name, tmp_path, rtl_frames=150):
+    """C simulation (ap and ac) equals the reference on all 450 held-out digits, and the RTL
+    (bubbles and back-pressure) on the first 150 (all 450 in make regress); the first frames'
+    timing equals the cycle model; the reference equals QKeras (test_zoo)."""
     from hlsgen.zoo.build import digits
 
     proj = convert(name, tmp_path / "out")
@@ -133,13 +133,30 @@ def test_zoo_cnn_every_heldout_image(name, tmp_path):
         y = csim({"top": hw["hls_top"]}, tmp_path / "out" / "hls", x, tmp_path / "csim", flavour)
         assert np.array_equal(y, expected)
     res = rtl_check(
-        proj.graph, proj.plan, hw, tmp_path / "out" / "rtl", x, tmp_path / "work", p_bubble=0.2, p_stall=0.3
+        proj.graph,
+        proj.plan,
+        hw,
+        tmp_path / "out" / "rtl",
+        x[:rtl_frames],
+        tmp_path / "work",
+        p_bubble=0.2,
+        p_stall=0.3,
     )
     assert res["ok"], {k: res[k] for k in ("mismatches", "bad_tlast", "last_out", "model_last_out")}
     if name in ("cnn_binary", "cnn_ternary", "cnn_po2"):
         assert all(s.p.datapath in ("shift", "xnor") for s in proj.plan.mvus)
     if name == "cnn_binary":  # binary activations into binary layers: XNOR-popcount
         assert [s.p.datapath for s in proj.plan.mvus] == ["shift", "xnor", "xnor"]
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+@pytest.mark.rtl
+@pytest.mark.gxx
+@pytest.mark.parametrize("name", ZOO_CNNS)
+def test_zoo_cnn_every_heldout_image_in_rtl(name, tmp_path):
+    """The same, with all 450 held-out digits through the RTL."""
+    test_zoo_cnn_every_heldout_image(name, tmp_path, rtl_frames=450)
 
 
 @pytest.mark.rtl
