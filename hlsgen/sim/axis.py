@@ -7,9 +7,11 @@ happens.  Long waits are spent on value-change triggers, not per cycle.
 
 from __future__ import annotations
 
+import json
+import os
 import random
 
-from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.triggers import FallingEdge, RisingEdge, SimTimeoutError, with_timeout
 from cocotb.utils import get_sim_time
 
 
@@ -66,3 +68,16 @@ async def state_log(sig, period_ns: int, events: list):
     while True:
         await sig.value_change
         events.append((get_sim_time("ns") // period_ns, int(sig.value)))
+
+
+async def bounded(job: dict, period_ns: int, coro):
+    """Wait for ``coro`` (the outputs), at most job["timeout_cycles"] clock cycles: a design that
+    hangs (a memory file missing, say) ends the run with a result that says so."""
+    limit = job.get("timeout_cycles")
+    if not limit:
+        return await coro
+    try:
+        return await with_timeout(coro, limit * period_ns, "ns")
+    except SimTimeoutError:
+        json.dump({"timeout": limit}, open(os.environ["HLSGEN_TB_OUT"], "w"))
+        raise

@@ -12,24 +12,11 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge, SimTimeoutError, with_timeout
+from cocotb.triggers import ClockCycles, RisingEdge
 
-from .axis import sink, source, state_log
+from .axis import bounded, sink, source, state_log
 
 PERIOD = 10
-
-
-async def _bounded(job, coro):
-    """Wait for the outputs, at most job["timeout_cycles"] clock cycles (a design that hangs,
-    e.g. with a memory file missing, ends the run with a result saying so)."""
-    limit = job.get("timeout_cycles")
-    if not limit:
-        return await coro
-    try:
-        return await with_timeout(coro, limit * PERIOD, "ns")
-    except SimTimeoutError:
-        json.dump({"timeout": limit}, open(os.environ["HLSGEN_TB_OUT"], "w"))
-        raise
 
 
 S_IDLE, S_MAC, S_EW, S_HEAD, S_OUT = range(5)
@@ -63,14 +50,16 @@ async def lstm_engine(dut):
         # the first sequence alone, without stalls: its latency is checked against the model
         log = {"group": group}
         cocotb.start_soon(source(dut, dut.clk, words[:group], 0.0, rng, PERIOD, log))
-        out += await _bounded(job, sink(dut, dut.clk, per, 0.0, rng, PERIOD, log))
+        out += await bounded(job, PERIOD, sink(dut, dut.clk, per, 0.0, rng, PERIOD, log))
         latency = int((log["last_out"] - log["first_in"]) // PERIOD + 1)
         words, n_rest = words[group:], n_out - per
     else:
         n_rest = n_out
     log = {"group": group}
     cocotb.start_soon(source(dut, dut.clk, words, job["p_bubble"], rng, PERIOD, log))
-    out += await _bounded(job, sink(dut, dut.clk, n_rest, job["p_stall"], random.Random(job["seed"] + 1), PERIOD, log))
+    out += await bounded(
+        job, PERIOD, sink(dut, dut.clk, n_rest, job["p_stall"], random.Random(job["seed"] + 1), PERIOD, log)
+    )
     got = [d - (1 << obw) if d >> (obw - 1) else d for d, _ in out]
     lasts = [last for _, last in out]
     exp = job["expected"]
