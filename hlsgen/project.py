@@ -283,7 +283,9 @@ def _keep_user_files(old: Path, new: Path):
 
 def _readme(p: Project) -> str:
     g = p.graph
-    rows = "\n".join(f"| {r['name']} | {r['op']} | {r['shape']} | `{r['type']}` | {r['weights']} |" for r in g.table())
+    rows = "\n".join(
+        f"| {comment_text(r['name'])} | {r['op']} | {r['shape']} | `{r['type']}` | {r['weights']} |" for r in g.table()
+    )
     exact = (
         "exact (bit-for-bit equal to the source framework)"
         if g.meta.get("exact", True)

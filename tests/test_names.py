@@ -72,3 +72,30 @@ def test_hostile_layer_and_file_names_stay_data(tmp_path):
     x = random_inputs(g, 8, 1)
     y = csim({"top": hw["hls_top"]}, out / "hls", x, tmp_path / "csim", "ap")
     assert np.array_equal(y, predict_int(g, x).reshape(len(x), -1))
+
+
+@pytest.mark.gxx
+def test_hostile_cnn_layer_names_stay_data(tmp_path):
+    """CNN stage comments carry layer names: a name with a newline and C preprocessor text
+    reaches no generated file as a line; the RTL lints and the C++ equals the reference."""
+    from hlsgen.backends.csim import csim
+    from hlsgen.engines.cnn.synthetic import random_cnn
+    from hlsgen.project import Project
+    from hlsgen.reference.execute import predict_int
+    from hlsgen.simulate import lint
+
+    g = random_cnn(3)
+    g = _renamed(g, {n.name: f"l{k}\n#error injected {k}" for k, n in enumerate(g.nodes[1:])})
+    out = tmp_path / "o"
+    p = Project(g)
+    p.engine_options = {}
+    p.write(out)
+    hw = p.hardware
+    assert lint(out / "rtl", hw["sources"], hw["top"]) == ""
+    for f in out.rglob("*"):
+        if f.is_file() and f.suffix in (".v", ".h", ".cpp", ".tcl", ".qsf", ".core", ".md", ".sdc"):
+            assert not any(line.startswith("#error") for line in f.read_text().splitlines()), f
+    t = g.input.type
+    x = np.random.default_rng(0).integers(t.min_raw, t.max_raw, size=(6,) + tuple(g.input.shape), endpoint=True)
+    y = csim({"top": hw["hls_top"]}, out / "hls", x, tmp_path / "csim", "ap")
+    assert np.array_equal(y, predict_int(g, x).reshape(len(x), -1))

@@ -86,6 +86,11 @@ def _table_words(act: Act, channels: list[int], chw: int):
 
 
 def _what(s: Stage) -> str:
+    """A one-line comment on a stage (layer names from the model are escaped)."""
+    return comment_text(_describe(s))
+
+
+def _describe(s: Stage) -> str:
     q = s.p
     if s.kind == "mvu":
         return (
@@ -238,7 +243,9 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
                 lanes=lanes,
             )
         stages.append(d)
-    layers = " -> ".join(f"{s.layers[0]}" for s in plan.stages[1:-1] if s.kind not in ("window", "fifo", "dup"))
+    layers = comment_text(
+        " -> ".join(f"{s.layers[0]}" for s in plan.stages[1:-1] if s.kind not in ("window", "fifo", "dup"))
+    )
     ctx = {
         "top": top_name(plan),
         "version": __version__,
