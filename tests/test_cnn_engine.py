@@ -10,9 +10,10 @@ from hlsgen.backends.cnn_hls import write_hls
 from hlsgen.backends.cnn_verilog import write_rtl
 from hlsgen.backends.csim import csim
 from hlsgen.engines.cnn import plan_cnn
+from hlsgen.engines.cnn.cycles import Deadlock, bound, simulate
 from hlsgen.engines.cnn.flow import rtl_check
-from hlsgen.engines.cnn.plan import conv_matrix, tile_counts
-from hlsgen.engines.cnn.synthetic import random_cnn
+from hlsgen.engines.cnn.plan import conv_matrix, lane_codes, plan_stages, stored_tiles, tile_counts
+from hlsgen.engines.cnn.synthetic import cnv, random_cnn
 from hlsgen.engines.lstm.synthetic import random_inputs
 from hlsgen.errors import HlsgenError
 from hlsgen.project import convert
@@ -83,6 +84,68 @@ def test_zero_tiles_are_skipped_and_counted():
     assert tile_counts(w, 1, 1).tolist() == [1, 1, 1, 1]  # an all-zero group still costs one tile
     assert tile_counts(w, 2, 4).tolist() == [1, 1]
     assert tile_counts(w, 4, 2).tolist() == [2]
+
+
+def test_stored_tiles_are_the_non_zero_blocks_in_read_order():
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        pe, simd = int(rng.choice([1, 2, 4])), int(rng.choice([1, 3, 4]))
+        nf, sf = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+        w = rng.integers(-3, 4, size=(sf * simd, nf * pe)) * (rng.random((sf * simd, nf * pe)) < 0.3)
+        if trial % 5 == 0:
+            w[:, :pe] = 0  # a group with no non-zero tile
+        tiles = stored_tiles(w, pe, simd, "mul")
+        want = []  # tile by tile: group g, input fold s, block [PE, SIMD]
+        for g in range(nf):
+            blocks = [(s, w[s * simd : (s + 1) * simd, g * pe : (g + 1) * pe].T) for s in range(sf)]
+            nz = [(s, b) for s, b in blocks if np.any(b)] or [blocks[0]]
+            want += [(s, int(k == len(nz) - 1), b) for k, (s, b) in enumerate(nz)]
+        assert len(tiles) == len(want) == tile_counts(w, pe, simd).sum()
+        for k, (s, last, b) in enumerate(want):
+            assert (tiles.sf[k], tiles.last[k]) == (s, last)
+            assert np.array_equal(tiles.codes[k], b)
+    po2 = np.array([[4, -1], [0, -8]])
+    assert lane_codes(po2, "shift").tolist() == [[2 << 2 | 1, 0 << 2 | 2 | 1], [0, 3 << 2 | 2 | 1]]
+    assert lane_codes(po2, "xnor").tolist() == [[0, 1], [0, 1]]
+
+
+def test_event_model_equals_the_clocked_model():
+    """The cycle model jumps from event to event; run clock by clock it must give the same
+    cycle for every frame and the same FIFO peaks, with roomy, random and one-deep FIFOs
+    (back-pressure, a branch that must wait, deadlock)."""
+    rng = np.random.default_rng(7)
+    compared = deadlocks = 0
+    for seed in range(70):
+        try:
+            plan = plan_stages(random_cnn(seed), {}, None, None, int(rng.choice([1, 8, 64])), 200.0)
+        except HlsgenError:
+            continue
+        for trial in range(3):
+            for s in plan.stages:
+                if s.kind == "fifo":
+                    s.p.depth = [s.items_in + 2, int(rng.integers(1, s.items_in + 3)), 1][trial]
+            got = []
+            for clocked in (True, False):
+                try:
+                    got.append(simulate(plan, 3, clocked=clocked))
+                except Deadlock:
+                    got.append("deadlock")
+            assert got[0] == got[1], (seed, trial)
+            compared += 1
+            deadlocks += got[0] == "deadlock"
+    assert compared > 150 and 0 < deadlocks < compared
+
+
+@pytest.mark.parametrize("weights,lanes", [("ternary", 2048), ("binary", 64)])
+def test_cnv_plans_at_the_bottleneck(weights, lanes):
+    """FINN's CNV topology (32 x 32 x 3, 1.5 M weights) plans in seconds and streams at its
+    bottleneck: a frame every max over layers of (stored tiles x items) cycles."""
+    plan = plan_cnn(cnv(1, weights), lanes=lanes)
+    slowest = max(s.p.tiles * s.items_in for s in plan.mvus)
+    assert plan.timing["period"] == slowest
+    assert sum(s.p.lanes for s in plan.mvus) <= lanes
+    if weights == "ternary":
+        assert plan.timing["period"] == max(bound(plan).values())  # dense at this folding
 
 
 def test_depthwise_matrix_is_block_diagonal():

@@ -7,8 +7,6 @@ datapath (multiplier or shift codes), accumulator widths and activation lanes.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .._version import __version__
 from ..engines.cnn.plan import Act, CnnPlan
 from ..names import comment_text
@@ -87,7 +85,7 @@ def context(plan: CnnPlan, source: str = "") -> dict:
                 }
             else:
                 geo = {key: getattr(w, key) for key in ("h", "w", "c", "kh", "kw", "sh", "sw", "pt", "pl", "oh", "ow")}
-            codes = [c for _, _, c in q.entries]
+            codes = q.entries.codes
             d.update(geo)
             d.update(
                 kind="conv",
@@ -104,12 +102,12 @@ def context(plan: CnnPlan, source: str = "") -> dict:
                 ea=q.x_exp,
                 sa=q.sa,
                 sb=q.sb,
-                sf_list=", ".join(str(sf) for sf, _, _ in q.entries),
-                last_list=", ".join("true" if last else "false" for _, last, _ in q.entries),
+                sf_list=", ".join(map(str, q.entries.sf.tolist())),
+                last_list=", ".join("true" if last else "false" for last in q.entries.last.tolist()),
                 codes=", ".join(
-                    "{" + ", ".join("{" + ", ".join(str(int(v)) for v in row) + "}" for row in c) + "}" for c in codes
+                    "{" + ", ".join("{" + ", ".join(map(str, row)) + "}" for row in c) + "}" for c in codes.tolist()
                 ),
-                code_int=c_int(np.concatenate([c.reshape(-1) for c in codes])),
+                code_int=c_int(codes.reshape(-1)),
                 bias=", ".join(str(int(v)) for v in q.bias),
                 bias_int=c_int(q.bias),
                 act=_act(q.act),

@@ -12,7 +12,7 @@ from ..assets import hw_file
 from ..engines.arith import axis_bits, ubits
 from ..engines.cnn.plan import Act, CnnPlan, Stage
 from ..names import comment_text, ident
-from .render import env, write_memories
+from .render import env, pack_words, write_memories
 
 CNN_HW_FILES = [
     "hg_requant.v",
@@ -195,19 +195,17 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
                     mems[f"{stem}_v"] = (vw, vwd)
             sfw = ubits(max(q.sf - 1, 1))
             cw = q.code_width
-            words = []
             ncodes = pe if q.diag else pe * q.simd
-            for _sf, last, codes in q.entries:
-                v = int(last)
-                # lane (p, s) at bits (p*SIMD + s)*CW; a diagonal (depthwise) tile keeps (p, p) only
-                flat = np.diagonal(codes) if q.diag else codes.reshape(-1)
-                lanes_v = 0
-                for k, c in enumerate(flat):
-                    lanes_v |= (int(c) & ((1 << cw) - 1)) << (k * cw)
-                words.append((v << (ncodes * cw)) | lanes_v)
+            # lane (p, s) at bits (p*SIMD + s)*CW; a diagonal (depthwise) tile keeps (p, p) only
+            flat = (
+                np.diagonal(q.entries.codes, axis1=1, axis2=2)
+                if q.diag
+                else q.entries.codes.reshape(len(q.entries), -1)
+            )
+            words = pack_words(flat & ((1 << cw) - 1), cw, q.entries.last)
             mw = 1 + ncodes * cw
             mems[f"{s.name}_w"] = (words, mw)
-            mems[f"{s.name}_s"] = ([sf for sf, _, _ in q.entries], sfw)
+            mems[f"{s.name}_s"] = (q.entries.sf.tolist(), sfw)
             bw = q.bias_width
             bwords = []
             for g in range(1 << nfw):

@@ -62,6 +62,19 @@ def mif_text(values, width: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pack_words(fields, width: int, top=None) -> list[int]:
+    """Pack the rows of ``fields`` [N, L] (non-negative, below 2^width) into one word each:
+    field k at bits [k*width, (k+1)*width), and ``top`` [N] (0/1) above them if given."""
+    import numpy as np
+
+    f = np.asarray(fields, dtype=np.int64).reshape(len(fields), -1)
+    bits = ((f[:, :, None] >> np.arange(width)) & 1).reshape(len(f), -1)
+    if top is not None:
+        bits = np.concatenate([bits, np.asarray(top, dtype=np.int64).reshape(-1, 1)], axis=1)
+    packed = np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
 def write_memories(out: Path, images: dict) -> list[str]:
     """Every memory as ``STEM.mem`` ($readmemh) and ``STEM.mif`` (Quartus); returns the .mem names."""
     mems = []

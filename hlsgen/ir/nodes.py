@@ -157,7 +157,19 @@ class Node:
 
 # ------------------------------------------------------------------ helpers
 def _mac_bounds(w: np.ndarray, xlo: int, xhi: int, axis: int = 0):
-    """Exact per-output bounds of sum_i w[i, j] * x[i] for x in [xlo, xhi]."""
+    """Exact per-output bounds of sum_i w[i, j] * x[i] for x in [xlo, xhi] (integer ``w``;
+    the bounds come back as Python integers, exact at any width)."""
+    if w.size:
+        # int64 is exact when no partial sum can reach 2^62 (object arithmetic is slow at scale)
+        wmax = max(abs(int(w.max())), abs(int(w.min())))
+        if wmax * max(abs(int(xlo)), abs(int(xhi)), 1) * w.shape[axis] < 2**62:
+            wi = w.astype(np.int64)
+            wpos, wneg = np.where(wi > 0, wi, 0), np.where(wi < 0, wi, 0)
+            xlo, xhi = int(xlo), int(xhi)
+            hi = (wpos * xhi + wneg * xlo).sum(axis=axis)
+            lo = (wpos * xlo + wneg * xhi).sum(axis=axis)
+            return lo.astype(object), hi.astype(object)
+    w = w.astype(object)
     wpos = np.where(w > 0, w, 0)
     wneg = np.where(w < 0, w, 0)
     hi = (wpos * xhi + wneg * xlo).sum(axis=axis)
@@ -229,7 +241,7 @@ class Dense(Node):
         n_in, n_out = self.kernel.raw.shape
         if x.shape[-1] != n_in:
             raise IRError(f"Dense '{self.name}': input has {x.shape[-1]} features, kernel expects {n_in}")
-        lo, hi = _mac_bounds(self.kernel.raw.astype(object), x.lo, x.hi)
+        lo, hi = _mac_bounds(self.kernel.raw, x.lo, x.hi)
         frac = x.type.frac + self.kernel.type.frac
         lo, hi, frac, _, _ = _add_bias(self.name, lo, hi, frac, self.bias)
         lo, hi = min(lo.min(), 0), max(hi.max(), 0)
@@ -309,7 +321,7 @@ class Conv(Node):
                     + (" (padded)" if b or e else "")
                 )
             spatial.append((n + b + e - kk) // s + 1)
-        kobj = k.astype(object)
+        kobj = k
         if self.depthwise:
             flat = kobj.reshape(-1, k.shape[-2] * k.shape[-1])
         else:
@@ -531,8 +543,8 @@ class LSTM(Node):
 
 def lstm_z_spec(name, kernel: Weight, recurrent: Weight, bias, state_type: FixedType, x: TensorSpec, gates: int):
     """Exact spec of the gate pre-activations z = x W + Q(h) U + b."""
-    klo, khi = _mac_bounds(kernel.raw.astype(object), x.lo, x.hi)
-    rlo, rhi = _mac_bounds(recurrent.raw.astype(object), state_type.min_raw, state_type.max_raw)
+    klo, khi = _mac_bounds(kernel.raw, x.lo, x.hi)
+    rlo, rhi = _mac_bounds(recurrent.raw, state_type.min_raw, state_type.max_raw)
     fk, fr = x.type.frac + kernel.type.frac, state_type.frac + recurrent.type.frac
     f = max(fk, fr)
     lo = klo * (1 << (f - fk)) + rlo * (1 << (f - fr))

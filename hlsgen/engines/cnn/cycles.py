@@ -4,6 +4,14 @@ register by register (data is not modelled, only when items move).
 Each class mirrors one Verilog block: ``s_ready``/``m_valid`` are its combinational outputs
 from the current registers, ``tick`` computes the registers after the next clock edge.  The
 RTL simulation checks the cycle of every frame's last output word against this model.
+
+The run is event by event, not clock by clock: with its inputs held, each block says for how
+many clock edges its outputs stay as they are (``span``: a block that is waiting stays so for
+ever; a matrix-vector unit walking its tiles, a counter or a FIFO filling at one item per
+clock until a known edge) and moves over the quiet edges in one step (``skip``).  All
+blocks then jump to the first edge at which any output may change.  Between events nothing
+any block sees changes, so the result is the clocked run's, edge for edge
+(``simulate(..., clocked=True)`` runs it clock by clock; a test holds the two equal).
 """
 
 from __future__ import annotations
@@ -15,12 +23,38 @@ class Deadlock(RuntimeError):
     """The modelled engine stops moving (a FIFO too small on a branch that must wait)."""
 
 
-class _Gather:  # hw/hg_gather.v, hw/hg_gpool.v
+NEVER = 1 << 62  # a span: the block's outputs never change while its inputs are held
+
+
+class _Block:
+    """``span(t, s_valid, m_ready)``: h >= 1 such that the next h - 1 edges with these inputs
+    (``s_valid``: an item is taken; ``m_ready``: the consumer is ready) leave the outputs
+    unchanged and only move counters, which ``skip(j)`` applies at once."""
+
+    def span(self, t, s_valid, m_ready) -> int:
+        return 1
+
+    def skip(self, j: int, s_valid, m_ready):
+        pass
+
+
+class _Gather(_Block):  # hw/hg_gather.v, hw/hg_gpool.v
     def __init__(self, n):
         self.n, self.k, self.cfull, self.mv = n, 0, False, False
 
     def s_ready(self, m_ready):
         return not self.cfull
+
+    def span(self, t, s_valid, m_ready):
+        if self.cfull:
+            return 1 if (not self.mv) or m_ready else NEVER
+        if self.mv and m_ready:
+            return 1
+        return self.n - self.k if s_valid else NEVER  # collecting: k counts up to the last
+
+    def skip(self, j, s_valid, m_ready):
+        if s_valid and not self.cfull:
+            self.k += j
 
     def tick(self, t, s_valid, m_ready):
         free = (not self.mv) or m_ready
@@ -41,22 +75,30 @@ class _Gather:  # hw/hg_gather.v, hw/hg_gpool.v
                 self.mv = False
 
 
-class _Window:  # hw/hg_window.v
+class _Window(_Block):  # hw/hg_window.v
     def __init__(self, p):
         self.p = p
         self.r = self.c = 0
         self.mv = False
+        self.rin = [p.pt <= r < p.pt + p.h for r in range(p.ph)]  # a row / column of the image,
+        self.cin = [p.pl <= c < p.pl + p.w for c in range(p.pw)]  # not of the padding
+        self.rowe = [bool(v) for v in p.rowe]
+        self.cole = [bool(v) for v in p.cole]
 
     def _flags(self, m_ready):
-        p = self.p
-        inside = p.pt <= self.r < p.pt + p.h and p.pl <= self.c < p.pl + p.w
-        emit = bool(p.rowe[self.r] and p.cole[self.c])
+        inside = self.rin[self.r] and self.cin[self.c]
+        emit = self.rowe[self.r] and self.cole[self.c]
         room = (not emit) or (not self.mv) or m_ready
         return inside, emit, room
 
     def s_ready(self, m_ready):
         inside, _, room = self._flags(m_ready)
         return inside and room
+
+    def span(self, t, s_valid, m_ready):
+        inside, _, room = self._flags(m_ready)
+        go = room and ((not inside) or s_valid)
+        return NEVER if not go and not (self.mv and m_ready) else 1
 
     def tick(self, t, s_valid, m_ready):
         inside, emit, room = self._flags(m_ready)
@@ -73,7 +115,7 @@ class _Window:  # hw/hg_window.v
             self.mv = False
 
 
-class _Mvu:  # hw/hg_mvu.v
+class _Mvu(_Block):  # hw/hg_mvu.v
     def __init__(self, q):
         self.T, self.lat, self.nb = q.tiles, q.lat, q.nb
         self.xfull = self.iss = False
@@ -87,6 +129,27 @@ class _Mvu:  # hw/hg_mvu.v
 
     def s_ready(self, m_ready):
         return not self.xfull
+
+    def span(self, t, s_valid, m_ready):
+        at_end = self.a == self.T - 1
+        if s_valid and not self.xfull:
+            return 1
+        if self.xfull and not self.inuse[self.np] and ((not self.iss) or at_end):
+            return 1  # a vector starts
+        if self.ofull[self.rd] and ((not self.mv) or m_ready):
+            return 1  # a result leaves
+        if self.mv and m_ready:
+            return 1
+        h = NEVER
+        if self.iss:
+            h = self.T - self.a  # walking the tiles; the edge at the last one is an event
+        if self.pending:
+            h = min(h, self.pending[0][0] - t + 1)  # a result reaches its buffer
+        return h
+
+    def skip(self, j, s_valid, m_ready):
+        if self.iss:
+            self.a += j
 
     def tick(self, t, s_valid, m_ready):
         at_end = self.a == self.T - 1
@@ -121,7 +184,7 @@ class _Mvu:  # hw/hg_mvu.v
             self.inuse[np_old] = True
 
 
-class _Proc:  # hw/hg_proc.v
+class _Proc(_Block):  # hw/hg_proc.v
     def __init__(self, cost):
         self.cost = cost
         self.xfull = self.busy = self.mv = False
@@ -129,6 +192,19 @@ class _Proc:  # hw/hg_proc.v
 
     def s_ready(self, m_ready):
         return not self.xfull
+
+    def span(self, t, s_valid, m_ready):
+        if (s_valid and not self.xfull) or (self.mv and m_ready) or (self.xfull and not self.busy):
+            return 1
+        if self.busy and self.cnt < self.cost - 1:
+            return self.cost - self.cnt  # counting; the edge at the last cycle is an event
+        if self.busy and not self.mv:
+            return 1  # done and the output is free: the result moves
+        return NEVER  # idle, or done and waiting for the consumer
+
+    def skip(self, j, s_valid, m_ready):
+        if self.busy and self.cnt < self.cost - 1:
+            self.cnt += j
 
     def tick(self, t, s_valid, m_ready):
         fin = self.busy and self.cnt == self.cost - 1
@@ -146,12 +222,23 @@ class _Proc:  # hw/hg_proc.v
             self.mv = False
 
 
-class _P2s:  # hw/hg_p2s.v
+class _P2s(_Block):  # hw/hg_p2s.v
     def __init__(self, n):
         self.n, self.k, self.xfull, self.mv = n, 0, False, False
 
     def s_ready(self, m_ready):
         return not self.xfull
+
+    def span(self, t, s_valid, m_ready):
+        if (s_valid and not self.xfull) or not self.mv:
+            return 1 if (s_valid and not self.xfull) or self.xfull else NEVER
+        if not m_ready:
+            return NEVER
+        return self.n - self.k  # sending the parts; the last one is an event
+
+    def skip(self, j, s_valid, m_ready):
+        if self.mv and m_ready:
+            self.k += j
 
     def tick(self, t, s_valid, m_ready):
         lastk = self.k == self.n - 1
@@ -168,26 +255,44 @@ class _P2s:  # hw/hg_p2s.v
             self.xfull = True
 
 
-class _Fifo:  # hw/hg_fifo.v
+class _Fifo(_Block):  # hw/hg_fifo.v
     def __init__(self, depth):
         self.d, self.n, self.peak = depth, 0, 0
-
-    @property
-    def mv(self):
-        return self.n > 0
+        self.mv = False  # not empty
 
     def s_ready(self, m_ready):
         return self.n != self.d
+
+    def span(self, t, s_valid, m_ready):
+        dn = int(s_valid) - int(self.n > 0 and m_ready)
+        if dn == 0:
+            return NEVER
+        if dn > 0:
+            return 1 if self.n == 0 else self.d - self.n  # filling: full is an event
+        return 1 if self.n == self.d else self.n  # draining: empty is an event
+
+    def skip(self, j, s_valid, m_ready):
+        self.n += j * (int(s_valid) - int(self.n > 0 and m_ready))
+        self.peak = max(self.peak, self.n)
+        self.mv = self.n > 0
 
     def tick(self, t, s_valid, m_ready):
         pop = self.n > 0 and m_ready
         self.n += int(s_valid) - int(pop)
         self.peak = max(self.peak, self.n)
+        self.mv = self.n > 0
 
 
 class _Dup:  # hw/hg_dup.v: one stream to two, each branch takes the item when it can
     def __init__(self):
         self.v = [False, False]
+
+    def span_ports(self, t, takes, m_readys):
+        new = [True, True] if takes[0] else [v and not r for v, r in zip(self.v, m_readys, strict=True)]
+        return NEVER if new == self.v else 1
+
+    def skip_ports(self, j, takes, m_readys):
+        pass
 
     def mvs(self):
         return list(self.v)
@@ -205,6 +310,13 @@ class _Dup:  # hw/hg_dup.v: one stream to two, each branch takes the item when i
 class _Add:  # hw/hg_add.v: joins two streams item by item
     def __init__(self):
         self.mv = False
+
+    def span_ports(self, t, takes, m_readys):
+        new = True if takes[0] and takes[1] else (False if m_readys[0] else self.mv)
+        return NEVER if new == self.mv else 1
+
+    def skip_ports(self, j, takes, m_readys):
+        pass
 
     def mvs(self):
         return [self.mv]
@@ -239,7 +351,7 @@ def _model(s: Stage):
     raise AssertionError(s.kind)
 
 
-def simulate(plan: CnnPlan, frames: int, lead: int = 1, max_cycles: int | None = None) -> dict:
+def simulate(plan: CnnPlan, frames: int, lead: int = 1, max_cycles: int | None = None, clocked: bool = False) -> dict:
     """Run ``frames`` frames with the input always valid and the output always ready.
 
     ``lead``: clock edges out of reset before the first input word can arrive (the engine
@@ -247,19 +359,32 @@ def simulate(plan: CnnPlan, frames: int, lead: int = 1, max_cycles: int | None =
     Returns ``last_out``: the cycle (counted from the first input word's transfer) in which
     each frame's last output word is transferred, and ``period``: the steady-state cycles
     per frame (difference of the last two frames; the first frame's latency when frames = 1).
+    ``clocked``: one clock edge per step (the reference the event-by-event run is held to).
     """
     st = [_model(s) for s in plan.stages]
     idx = {s.name: i for i, s in enumerate(plan.stages)}
     n = len(st)
+    multi = [hasattr(m, "tick_ports") for m in st]  # dup (two outputs), add (two inputs)
     ins = [[(idx[a], pa) for a, pa in s.srcs] for s in plan.stages]
-    nouts = [2 if s.kind == "dup" else 1 for s in plan.stages]
-    consumer = [[None] * k for k in nouts]  # (stage, its input port) of every output port
+    consumer = [[None] * (2 if s.kind == "dup" else 1) for s in plan.stages]  # (stage, port) per output
     for j, srcs in enumerate(ins):
         for port, (i, pi) in enumerate(srcs):
             consumer[i][pi] = (j, port)
+    # one-in one-out stages carry scalar signals; dup and add lists (one entry per port)
+    src1 = [ins[j][0] if ins[j] and not multi[j] else None for j in range(n)]
+    cons1 = [consumer[j][0] if not multi[j] else None for j in range(n)]
+    order = list(range(n - 1, -1, -1))
+    out_dup = [st[j].mvs if multi[j] and plan.stages[j].kind == "dup" else None for j in range(n)]
 
-    def mvs(m):
-        return m.mvs() if hasattr(m, "mvs") else [m.mv]
+    def valid_of(vout, i, pi):
+        v = vout[i]
+        return v[pi] if isinstance(v, list) else v
+
+    def ready_of(ready, c):
+        if c is None:
+            return True
+        r = ready[c[0]]
+        return r[c[1]] if isinstance(r, list) else r
 
     words_in = plan.stages[0].items_in * frames
     words_out = plan.out_count
@@ -272,36 +397,75 @@ def simulate(plan: CnnPlan, frames: int, lead: int = 1, max_cycles: int | None =
         [getattr(s.p, "tiles", 0) + 20 for s in plan.stages] + [getattr(s.p, "cost", 0) for s in plan.stages]
     )
     last_move = t
+    ready = [None] * n
+    m_ready = [None] * n
+    takes = [None] * n
     while len(last_out) < frames:
-        if t > limit or t - last_move > quiet_max:
+        if t - last_move > quiet_max:
             raise Deadlock(f"cycle model: nothing moved for {t - last_move} cycles (deadlock)")
+        if t > limit:
+            raise Deadlock(f"cycle model: {frames} frames not done in {limit} cycles")
         # valid from the registers; ready flows backwards (it may depend on the consumer's)
-        vout = [mvs(m) for m in st]
+        vout = [out_dup[j]() if out_dup[j] else st[j].mv for j in range(n)]
         src_valid = t >= 0 and sent < words_in
-        in_valid = [[vout[i][pi] for i, pi in ins[j]] or [src_valid] for j in range(n)]
-        ready = [None] * n
-        m_ready = [None] * n
-        for j in range(n - 1, -1, -1):
-            m_ready[j] = [True if c is None else ready[c[0]][c[1]] for c in consumer[j]]
+        for j in order:
             m = st[j]
-            if hasattr(m, "s_ready_port"):
-                ready[j] = [m.s_ready_port(k, in_valid[j], m_ready[j]) for k in range(len(in_valid[j]))]
+            if multi[j]:
+                iv = [valid_of(vout, i, pi) for i, pi in ins[j]]
+                mr = [ready_of(ready, c) for c in consumer[j]]
+                r = [m.s_ready_port(k, iv, mr) for k in range(len(iv))]
+                ready[j], m_ready[j] = r, mr
+                takes[j] = [v and q for v, q in zip(iv, r, strict=True)]
             else:
-                ready[j] = [m.s_ready(m_ready[j][0])]
-        if src_valid and ready[0][0]:
-            sent += 1
-        if vout[-1][0]:
-            got += 1
+                mr = ready_of(ready, cons1[j])
+                r = m.s_ready(mr)
+                ready[j], m_ready[j] = r, mr
+                sv = valid_of(vout, *src1[j]) if src1[j] is not None else src_valid
+                takes[j] = sv and r
+        src_take = takes[0]
+        out_valid = vout[-1]
+        # how many edges every signal above stays as it is (1: the next edge may change one)
+        dt = 1
+        if not clocked:
+            dt = NEVER
+            for j in order:
+                m = st[j]
+                h = m.span_ports(t, takes[j], m_ready[j]) if multi[j] else m.span(t, takes[j], m_ready[j])
+                if h < dt:
+                    dt = h
+                    if h == 1:
+                        break
+            if t < 0:
+                dt = min(dt, -t)  # the first input word arrives at cycle 0
+            if src_take:
+                dt = min(dt, words_in - sent)
+            if out_valid:
+                dt = min(dt, words_out - got % words_out)
+            if dt >= NEVER:
+                raise Deadlock("cycle model: every stage waits on another (deadlock)")
+            if dt > 1:
+                for j in range(n):
+                    if multi[j]:
+                        st[j].skip_ports(dt - 1, takes[j], m_ready[j])
+                    else:
+                        st[j].skip(dt - 1, takes[j], m_ready[j])
+                t += dt - 1
+        if src_take:
+            sent += dt
+        if out_valid:
+            got += dt
             if got % words_out == 0:
                 last_out.append(t)
-        for j, m in enumerate(st):
-            takes = [v and r for v, r in zip(in_valid[j], ready[j], strict=True)]
-            if any(takes):
-                last_move = t
-            if hasattr(m, "tick_ports"):
-                m.tick_ports(t, takes, m_ready[j])
+        for j in range(n):
+            m = st[j]
+            if multi[j]:
+                if any(takes[j]):
+                    last_move = t
+                m.tick_ports(t, takes[j], m_ready[j])
             else:
-                m.tick(t, takes[0], m_ready[j][0])
+                if takes[j]:
+                    last_move = t
+                m.tick(t, takes[j], m_ready[j])
         t += 1
     period = last_out[-1] - last_out[-2] if frames > 1 else last_out[0] + 1
     peaks = {s.name: m.peak for s, m in zip(plan.stages, st, strict=False) if s.kind == "fifo"}
@@ -319,25 +483,45 @@ def size_fifos(plan: CnnPlan, frames: int = 4) -> dict:
     for s in fifos:
         s.p.depth = res["fifo_peaks"][s.name] + 1
     # a FIFO that never holds more than one item may not be needed at all: drop it where the
-    # model shows the frame period and latency do not suffer (wide items cost flip-flops)
-    for s in fifos:
-        if s.p.depth > 2:
-            continue
-        user = next(x for x in plan.stages if (s.name, 0) in x.srcs)
-        port = user.srcs.index((s.name, 0))
-        kept = plan.stages
-        plan.stages = [x for x in plan.stages if x is not s]
-        user.srcs[port] = s.srcs[0]
-        try:
-            r = simulate(plan, frames)
-        except Deadlock:
-            r = None
-        if r is not None and r["period"] <= res["period"] and r["latency"] <= res["latency"]:
-            res = r
-        else:
-            plan.stages = kept
-            user.srcs[port] = (s.name, 0)
+    # model shows the frame period and latency do not suffer (wide items cost flip-flops).
+    # All such FIFOs are tried together first (one run); one by one only if that costs cycles.
+    small = [s for s in fifos if s.p.depth <= 2]
+    if small:
+        r = _without(plan, small, frames, res)
+        if r is not None:
+            return r
+        for s in small:
+            r = _without(plan, [s], frames, res)
+            if r is not None:
+                res = r
     return res
+
+
+def _without(plan: CnnPlan, drop: list, frames: int, res: dict) -> dict | None:
+    """Remove the FIFOs ``drop`` if the modelled period and latency stay within ``res``:
+    returns the new timing, or None (and the plan as it was)."""
+    src_of = {s.name: s.srcs[0] for s in drop}
+
+    def upstream(src):  # through a chain of dropped FIFOs to a kept stage
+        while src[0] in src_of:
+            src = src_of[src[0]]
+        return src
+
+    kept = plan.stages
+    saved = [(x, list(x.srcs)) for x in kept]
+    plan.stages = [x for x in kept if x.name not in src_of]
+    for x in plan.stages:
+        x.srcs[:] = [upstream(src) for src in x.srcs]
+    try:
+        r = simulate(plan, frames)
+    except Deadlock:
+        r = None
+    if r is not None and r["period"] <= res["period"] and r["latency"] <= res["latency"]:
+        return r
+    plan.stages = kept
+    for x, srcs in saved:
+        x.srcs[:] = srcs
+    return None
 
 
 def bound(plan: CnnPlan) -> dict:

@@ -150,6 +150,21 @@ class WindowParams:
 
 
 @dataclass
+class Tiles:
+    """The stored PE x SIMD tiles of a matrix-vector unit in the order they are read: per
+    output group, its non-zero tiles by input fold (one zero tile when the group has none).
+    ``sf`` [T]: input fold index; ``last`` [T]: 1 on a group's last tile; ``codes``
+    [T, PE, SIMD]: the lanes' weight codes."""
+
+    sf: np.ndarray
+    last: np.ndarray
+    codes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.sf)
+
+
+@dataclass
 class MvuParams:
     """``mvu``: an [n, m] matrix folded PE (outputs) x SIMD (inputs) into nf x sf tiles, of
     which only ``entries`` (sf index, last-of-group flag, codes [PE, SIMD]) are stored."""
@@ -170,7 +185,7 @@ class MvuParams:
     bias_width: int
     sa: int  # product shift onto the value grid
     sb: int  # bias shift onto the value grid
-    entries: list
+    entries: Tiles
     tiles: int
     act: Act | None
     lat: int  # the activation lanes' latency
@@ -308,6 +323,36 @@ def tile_counts(w: np.ndarray, pe: int, simd: int) -> np.ndarray:
     return np.maximum(t.sum(axis=0), 1)
 
 
+def lane_codes(rel: np.ndarray, datapath: str) -> np.ndarray:
+    """The weight code of every matrix entry: the weight (mul); sign bit (xnor, 1 for -1);
+    exponent << 2 | negative << 1 | non-zero (shift, exponents relative to the smallest)."""
+    if datapath == "xnor":
+        return (rel < 0).astype(np.int64)
+    if datapath == "shift":
+        mag = np.abs(rel)
+        e = np.zeros_like(rel)
+        nz = rel != 0
+        e[nz] = np.log2(mag[nz]).round().astype(np.int64)
+        return (e << 2) | ((rel < 0).astype(np.int64) << 1) | nz.astype(np.int64)
+    return rel.astype(np.int64)
+
+
+def stored_tiles(rel: np.ndarray, pe: int, simd: int, datapath: str) -> Tiles:
+    """Cut the [n, m] matrix into PE x SIMD tiles and keep the non-zero ones (see :class:`Tiles`)."""
+    n, m = rel.shape
+    sf, nf = n // simd, m // pe
+    blocks = lane_codes(rel, datapath).reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)  # [nf, sf, PE, SIMD]
+    nzt = (rel.reshape(sf, simd, nf, pe) != 0).any(axis=(1, 3)).T  # [nf, sf]
+    empty = ~nzt.any(axis=1)
+    keep = nzt.copy()
+    keep[empty, 0] = True  # a group with no non-zero tile still stores one (zero) tile
+    g_idx, s_idx = np.nonzero(keep)  # row-major: by group, then input fold
+    last = np.zeros(len(g_idx), dtype=np.int64)
+    if len(g_idx):
+        last[np.r_[np.flatnonzero(np.diff(g_idx)), len(g_idx) - 1]] = 1
+    return Tiles(s_idx.astype(np.int64), last, blocks[g_idx, s_idx])
+
+
 def _datapath(node, w: np.ndarray):
     """'mul' with weights as they are, or 'shift' with codes when every weight is 0 or +-2^k."""
     nz = np.abs(w[w != 0])
@@ -356,7 +401,7 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int,
         code_w = signed_bits(min(int(w.min()), 0), max(int(w.max()), 0))
         if code_w > MAX_MUL_A + MAX_WIDTH:
             raise _fail(node, f"weights of {code_w} bits are too wide")
-    lo, hi = _mac_bounds(rel.astype(object), min(x_spec.lo, 0), max(x_spec.hi, 0))
+    lo, hi = _mac_bounds(rel, min(x_spec.lo, 0), max(x_spec.hi, 0))
     acc_w = signed_bits(min(int(lo.min()), 0), max(int(hi.max()), 0))
     spec = node.spec
     vf = spec.type.frac
@@ -371,25 +416,9 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int,
     val_w = _width(spec)
     if max(acc_w + sa, bias_w + sb, val_w) > MAX_WIDTH:
         raise _fail(node, f"accumulator of {max(acc_w + sa, bias_w + sb)} bits is too wide (max {MAX_WIDTH})")
-    # tiles: per output group, the non-zero PE x SIMD blocks (one zero block if none)
-    entries = []
-    nzt = (rel.reshape(sf, simd, nf, pe) != 0).any(axis=(1, 3))
-    for g in range(nf):
-        sfs = [int(s) for s in np.flatnonzero(nzt[:, g])] or [0]
-        for k, s in enumerate(sfs):
-            blk = rel[s * simd : (s + 1) * simd, g * pe : (g + 1) * pe].T  # [PE, SIMD]
-            if datapath == "xnor":
-                codes = (blk < 0).astype(np.int64)  # 1: weight -1
-            elif datapath == "shift":
-                nzb = blk != 0
-                e = np.zeros_like(blk)
-                e[nzb] = np.log2(np.abs(blk[nzb])).astype(np.int64)
-                codes = (e << 2) | ((blk < 0).astype(np.int64) << 1) | nzb.astype(np.int64)
-            else:
-                codes = blk
-            if diag and np.any(codes[~np.eye(pe, dtype=bool)] != 0):
-                raise AssertionError(f"{node.name}: a depthwise tile is not diagonal")
-            entries.append((s, int(k == len(sfs) - 1), codes))
+    entries = stored_tiles(rel, pe, simd, datapath)
+    if diag and np.any(entries.codes[:, ~np.eye(pe, dtype=bool)] != 0):
+        raise AssertionError(f"{node.name}: a depthwise tile is not diagonal")
     tiles = len(entries)
     lat = act.latency if act else 1
     depthwise = bool(node.op == "Conv" and node.depthwise)

@@ -147,3 +147,56 @@ def random_cnn(seed: int, name: str = "synthetic") -> Graph:
     g.meta["name"] = name
     g.meta["source"] = f"synthetic(seed={seed})"
     return g
+
+
+def _thresholds(rng, name, src, spec, bipolar: bool, fan_in: int, w_mag: int):
+    """A batch norm folded into a quantized activation: per-channel thresholds spread over
+    the accumulator's likely range (about sqrt(fan_in) products of magnitude w_mag)."""
+    c = spec.shape[-1]
+    spread = max(1, int(np.sqrt(fan_in) * w_mag))
+    if bipolar:  # sign activations +-1 (the next layer uses XNOR-popcount)
+        br = rng.integers(-spread // 4, spread // 4 + 1, size=(c, 1))
+        vals = np.tile(np.array([-1, 1]), (c, 1))
+        out = FixedType(2, 2)
+    else:  # 2-bit unsigned activations: three thresholds per channel
+        base = rng.integers(-spread // 2, 1, size=(c, 1))
+        br = np.sort(base + rng.integers(0, spread + 1, size=(c, 3)), axis=1)
+        vals = np.tile(np.arange(4), (c, 1))
+        out = FixedType(2, 2, False)
+    br = np.clip(br, int(spec.lo), int(spec.hi) + 1)
+    return Activation(name, [src], function="step", step=StepFunction(spec.type, out, br, vals, "synthetic"))
+
+
+def cnv(seed: int = 0, weights: str = "ternary", name: str = "cnv") -> Graph:
+    """FINN's CNV topology with random weights (hardware figures, not accuracy): a 32 x 32 x 3
+    8-bit image; conv 64, 64, pool, 128, 128, pool, 256, 256 (3 x 3, valid); dense 512, 512, 10.
+    ``weights``: ``ternary`` with 2-bit activations (CNV-w2a2) or ``binary`` with sign
+    activations (CNV-w1a1, XNOR-popcount after the first layer)."""
+    if weights not in ("ternary", "binary"):
+        raise ValueError(f"cnv: weights must be ternary or binary, not {weights!r}")
+    rng = np.random.default_rng(seed)
+    bipolar = weights == "binary"
+    g = Graph([Input("input", [], shape=(32, 32, 3), type=FixedType(8, 8, False))])
+    src = "input"
+
+    def w(shape):
+        if bipolar:
+            return Weight(np.where(rng.random(shape) < 0.5, -1, 1), FixedType(2, 2), "binary")
+        return Weight(rng.integers(-1, 2, size=shape), FixedType(2, 2), "ternary")
+
+    plan = [64, 64, "pool", 128, 128, "pool", 256, 256]
+    for i, c in enumerate(plan):
+        if c == "pool":
+            src = _add(g, Pool(f"pool{i}", [src], mode="max", pool_size=(2, 2), strides=(2, 2))).name
+            continue
+        cin = g[src].spec.shape[-1]
+        src = _add(g, Conv(f"conv{i}", [src], kernel=w((3, 3, cin, c)), strides=(1, 1), padding="valid")).name
+        src = _add(g, _thresholds(rng, f"act{i}", src, g[src].spec, bipolar, 9 * cin, 1)).name
+    src = _add(g, Reshape("flatten", [src], shape=(int(np.prod(g[src].spec.shape)),))).name
+    for i, n in enumerate([512, 512]):
+        src = _add(g, Dense(f"fc{i}", [src], kernel=w((g[src].spec.shape[-1], n)))).name
+        src = _add(g, _thresholds(rng, f"fact{i}", src, g[src].spec, bipolar, g[src].spec.shape[-1], 1)).name
+    _add(g, Dense("fc_out", [src], kernel=w((512, 10))))
+    g.meta["name"] = name
+    g.meta["source"] = f"synthetic CNV-{'w1a1' if bipolar else 'w2a2'}(seed={seed})"
+    return g

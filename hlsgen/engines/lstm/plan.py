@@ -357,8 +357,8 @@ def plan_lstm(
 
     # accumulator: a partial sum of a row lies between the sums of its negative and positive
     # terms; one accumulator serves many rows, so take the extremes over rows
-    klo, khi = _mac_bounds(lstm.kernel.raw.astype(object), x_lo, x_hi)
-    rlo, rhi = _mac_bounds(lstm.recurrent.raw.astype(object), st.min_raw, st.max_raw)
+    klo, khi = _mac_bounds(lstm.kernel.raw, x_lo, x_hi)
+    rlo, rhi = _mac_bounds(lstm.recurrent.raw, st.min_raw, st.max_raw)
     acc_lo = min(0, int(min(klo)) * (1 << shift_x) + int(min(rlo)) * (1 << shift_h))
     acc_hi = max(0, int(max(khi)) * (1 << shift_x) + int(max(rhi)) * (1 << shift_h))
     acc_width = signed_bits(acc_lo, acc_hi)
