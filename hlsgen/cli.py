@@ -204,6 +204,24 @@ def cmd_prune(args):
     )
 
 
+def cmd_zoo(args):
+    from . import zoo
+
+    if args.name is None:
+        for n in zoo.NAMES + zoo.GENERATED:
+            about = "generated: random weights, hardware figures only" if n in zoo.GENERATED else "trained on digits"
+            print(f"{n:12s} {about}")
+        return 0
+    if args.output is None:
+        raise HlsgenError("give -o FILE.h5 (where to write the model)")
+    try:
+        out = zoo.write(args.name, args.output)
+    except ValueError as e:
+        raise HlsgenError(str(e)) from None
+    print(f"wrote {out}")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with hlsgen's promise: a usage error is one line on stderr, exit status 2."""
 
@@ -259,6 +277,10 @@ def build_parser():
     s.add_argument("--epochs", type=_count(0), default=20, help="fine-tuning epochs with the mask held")
     s.add_argument("--data", help="training data .npz (x_train, y_train, x_test, y_test); default: digits")
     s.set_defaults(fn=cmd_prune)
+    s = sub.add_parser("zoo", help="list the zoo, or write one of its models to a file")
+    s.add_argument("name", nargs="?", help="zoo model (none: list them)")
+    s.add_argument("-o", "--output", help="the model file to write (.h5)")
+    s.set_defaults(fn=cmd_zoo)
     return p
 
 

@@ -386,6 +386,12 @@ def resolve_model(m):
 
             if str(m) in zoo.NAMES:
                 return str(zoo.path(str(m)))
+            if str(m) in zoo.GENERATED:
+                raise HlsgenError(
+                    f"{m} is a generated zoo model (random weights, 6 MB): write it first with "
+                    f"`hlsgen zoo {m} -o {m}.h5` and give that file",
+                    file=str(m),
+                )
         return str(m)
     return m
 

@@ -346,3 +346,48 @@ def test_qkeras_residual_block_end_to_end(tmp_path, capsys):
     assert main(["verify", str(tmp_path / "out"), "--csim", "--rtl", "--rtl-count", "64"]) == 0
     out = capsys.readouterr().out
     assert out.count("0 mismatches -> EQUAL") == 4 and "equal to the cycle model" in out, out
+
+
+@pytest.mark.keras
+def test_zoo_cnv_is_written_on_request_and_streams_at_the_asked_rate(tmp_path, capsys):
+    """The generated CNV zoo model: listed, refused by name with the command to write it,
+    written by `hlsgen zoo`, converted exactly at a FINN-like rate (5,000 frames/s)."""
+    from hlsgen.cli import main
+
+    assert main(["zoo"]) == 0
+    assert "cnv_w1a1" in capsys.readouterr().out
+    assert main(["convert", "cnv_w1a1", "-o", str(tmp_path / "p")]) == 2
+    assert "hlsgen zoo cnv_w1a1 -o cnv_w1a1.h5" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+    assert main(["zoo", "nope", "-o", str(tmp_path / "m.h5")]) == 2
+    assert "not a zoo model" in capsys.readouterr().err
+    f = tmp_path / "zoo" / "cnv_w1a1.h5"
+    assert main(["zoo", "cnv_w1a1", "-o", str(f)]) == 0
+    assert [p.name for p in f.parent.iterdir()] == ["cnv_w1a1.h5"]  # no temporary left
+    proj = convert(str(f), tmp_path / "p", engine={"target_fps": 5000, "lanes": 4096})
+    assert proj.graph.meta.get("exact", True)
+    plan = proj.plan
+    assert plan.timing["period"] <= 200e6 / 5000
+    assert plan.timing["period"] == max(s.p.tiles * s.items_in for s in plan.mvus)
+    kinds = [s.p.datapath for s in plan.mvus]
+    assert kinds[0] == "shift" and set(kinds[1:]) == {"xnor"}  # 8-bit pixels, then XNOR-popcount
+    assert plan.summary()["dsp_lanes"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+@pytest.mark.rtl
+@pytest.mark.gxx
+def test_zoo_cnv_end_to_end(tmp_path):
+    """CNV-w2a2 through QKeras, C simulation (ap and ac) and RTL on two frames (~15 minutes)."""
+    from hlsgen import zoo
+    from hlsgen.verify import verify_against_source, verify_hardware
+
+    f = zoo.write("cnv_w2a2", tmp_path / "cnv_w2a2.h5")
+    proj = convert(str(f), tmp_path / "p", engine={"target_fps": 5000, "lanes": 4096})
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(8, 32, 32, 3)).astype(np.float64)
+    assert verify_against_source(proj, x)["equal"]
+    checks = verify_hardware(proj, x, "random pixels", True, True, 2)
+    assert all(c["mismatches"] == 0 for c in checks), checks
+    assert all(c.get("cycles_equal_model", True) for c in checks)

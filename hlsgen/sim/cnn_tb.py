@@ -24,7 +24,8 @@ PERIOD = 10
 
 @cocotb.test()
 async def cnn_engine(dut):
-    job = json.load(open(os.environ["HLSGEN_TB"]))
+    with open(os.environ["HLSGEN_TB"]) as f:
+        job = json.load(f)
     rng = random.Random(job["seed"])
     ibw = job["ibw"]
     words = [w & ((1 << ibw) - 1) for w in job["inputs"]]

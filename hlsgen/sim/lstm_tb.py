@@ -29,7 +29,8 @@ def phases(events):
 
 @cocotb.test()
 async def lstm_engine(dut):
-    job = json.load(open(os.environ["HLSGEN_TB"]))
+    with open(os.environ["HLSGEN_TB"]) as f:
+        job = json.load(f)
     rng = random.Random(job["seed"])
     words = job["inputs"]  # flat list, sequence-major
     n_out = job["n_out"] * job["sequences"]
