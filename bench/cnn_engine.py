@@ -1,6 +1,8 @@
 """Benchmark of the streaming CNN engine on the zoo CNNs (prints figures; not a test).
 
     python bench/cnn_engine.py [--models cnn_small,...] [--skip-yosys] [--skip-hls4ml]
+                               [--scale cnv_w2a2,cnv_w1a1,mnist_cnn | --skip-scale]
+                               [--frames N] [--yosys-timeout S]
 
 Per model:
 1. Held-out accuracy (hlsgen's integer reference = QKeras), folding, DSP lanes, cycles per frame
@@ -8,6 +10,11 @@ Per model:
 2. Resources from Yosys (7-series synth_xilinx, Cyclone V synth_intel_alm).
 3. Against hls4ml on the same QKeras model: wall time of convert + C simulation of the 450
    held-out images, and how many outputs of each tool differ from QKeras's own forward pass.
+4. Scale: FINN's CNV (w2a2, w1a1; the zoo's random-weight models) and a model shaped like
+   hls4ml's example ``qkeras_mnist_cnn`` (random weights) at a stated frame rate: the time of
+   every step (convert and its planning, C simulation, Verilator build + RTL run on a few
+   frames, Yosys 7-series up to a time limit), cycles per frame against the bottleneck bound,
+   lanes and resources.
 """
 
 from __future__ import annotations
@@ -19,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
 ZOO_CNNS = ["cnn_small", "cnn_binary", "cnn_ternary", "cnn_po2", "cnn_dw"]
 
 
@@ -105,13 +111,122 @@ def versus_hls4ml(name: str, with_hls4ml: bool) -> dict:
     return out
 
 
+SCALE = {  # model: (frames/s asked at 200 MHz, lane budget)
+    "cnv_w2a2": (5000, 4096),
+    "cnv_w1a1": (5000, 4096),
+    "mnist_cnn": (100_000, 1024),
+}
+
+
+def mnist_cnn(path: Path) -> Path:
+    """hls4ml's example ``qkeras_mnist_cnn`` in shape (28 x 28 x 1; conv 16 3x3 ReLU, 6-bit
+    quantized ReLU, pool, conv 16, pool, dense 10; 6-bit weights), with random weights and an
+    8-bit input quantizer (the example has none; hlsgen needs the input grid)."""
+    import tensorflow as tf
+    from qkeras import QActivation, QConv2D, QDense
+
+    L = tf.keras.layers
+    q = "quantized_bits(6,0,alpha=1)"
+    model = tf.keras.Sequential(
+        [
+            L.InputLayer((28, 28, 1)),
+            QActivation("quantized_bits(8,0,keep_negative=False)", name="input_q"),
+            QConv2D(16, 3, kernel_quantizer=q, bias_quantizer=q, activation="relu", name="q_conv2d"),
+            QActivation("quantized_relu(6,0)", name="q_activation"),
+            L.MaxPooling2D(2, name="max_pooling2d"),
+            QConv2D(16, 3, kernel_quantizer=q, bias_quantizer=q, activation="relu", name="q_conv2d_1"),
+            QActivation("quantized_relu(6,0)", name="q_activation_1"),
+            L.MaxPooling2D(2, name="max_pooling2d_1"),
+            L.Flatten(name="flatten"),
+            QDense(10, kernel_quantizer=q, bias_quantizer=q, name="q_dense"),
+        ],
+        name="mnist_cnn",
+    )
+    rng = np.random.default_rng(1)
+    for w in model.weights:
+        w.assign((rng.standard_normal(w.shape) * 0.3).astype(np.float32))
+    model.save(path, include_optimizer=False)
+    return path
+
+
+def scale_figures(name: str, frames: int, yosys_timeout: float | None) -> dict:
+    import hlsgen
+    from hlsgen import zoo
+    from hlsgen.backends.csim import csim
+    from hlsgen.engines.cnn.cycles import bound
+    from hlsgen.engines.cnn.engine import plan_cnn
+    from hlsgen.engines.cnn.flow import rtl_check
+    from hlsgen.engines.lstm.synthetic import random_inputs
+    from hlsgen.errors import HlsgenError
+
+    fps, lanes = SCALE[name]
+    row = {"model": name}
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        f = mnist_cnn(d / "m.h5") if name == "mnist_cnn" else zoo.write(name, d / f"{name}.h5")
+        options = {"target_fps": fps, "lanes": lanes}
+        t0 = time.time()
+        proj = hlsgen.convert(str(f), d / "p", engine=options)
+        row["convert s"] = round(time.time() - t0, 1)
+        t0 = time.time()
+        plan = plan_cnn(proj.graph, **options)  # the planning part of convert, again on its own
+        row["plan s"] = round(time.time() - t0, 1)
+        b = max(bound(plan).values())
+        period = plan.timing["period"]
+        row.update(
+            {
+                "fps asked": fps,
+                "cycles/frame": period,
+                "bound": int(round(b)),
+                "ratio": round(period / b, 3),
+                "frames/s": int(200e6 / period),
+                "lanes": sum(s.p.lanes for s in plan.mvus),
+                "DSP lanes": plan.summary()["dsp_lanes"],
+            }
+        )
+        x = random_inputs(proj.graph, frames, 1, zero_fraction=0.3)
+        hw = proj.hardware
+        t0 = time.time()
+        csim({"top": hw["hls_top"]}, d / "p" / "hls", x, d / "w", "ap")
+        row[f"C sim {frames} fr. s"] = round(time.time() - t0, 1)
+        t0 = time.time()
+        res = rtl_check(proj.graph, plan, hw, d / "p" / "rtl", x, d / "rtl", probe=min(2, frames))
+        row[f"RTL {frames} fr. s"] = round(time.time() - t0, 1)
+        row["RTL equal"] = res["mismatches"] == 0 and res["cycles_equal"]
+        if yosys_timeout:
+            from hlsgen.synth import run_yosys
+
+            t0 = time.time()
+            try:
+                r = run_yosys(d / "p" / "rtl", hw["top"], hw["sources"], "xilinx", timeout=yosys_timeout)
+                row.update({f"7s {k}": r[k] for k in ("LUT", "FF", "BRAM", "DSP")})
+            except HlsgenError as e:
+                row["7s LUT"] = str(e).split(":")[-1].strip()[:40]
+            row["Yosys s"] = round(time.time() - t0, 1)
+    return row
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(ZOO_CNNS))
     ap.add_argument("--skip-yosys", action="store_true")
     ap.add_argument("--skip-hls4ml", action="store_true")
+    ap.add_argument("--scale", default=",".join(SCALE), help="scale models (FINN's CNV, hls4ml's MNIST CNN)")
+    ap.add_argument("--skip-scale", action="store_true")
+    ap.add_argument("--frames", type=int, default=2, help="frames in C simulation and RTL at scale")
+    ap.add_argument("--yosys-timeout", type=float, default=3600, help="seconds for Yosys at scale (0: skip)")
+    ap.add_argument("--only-scale", action="store_true")
     a = ap.parse_args(argv)
     from hlsgen.table import format_table
+
+    if not a.skip_scale:
+        rows = [scale_figures(n, a.frames, a.yosys_timeout or None) for n in a.scale.split(",")]
+        print(f"At scale (random weights; RTL on {a.frames} frames with back-pressure; 200 MHz stated):")
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        print(format_table([{c: r.get(c, "") for c in cols} for r in rows], cols))
+        print()
+        if a.only_scale:
+            return
 
     names = a.models.split(",")
     rows = [engine_figures(n, not a.skip_yosys) for n in names]

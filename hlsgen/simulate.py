@@ -42,8 +42,9 @@ def verilator_runner():
     flags = os.environ.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_PCH_I" not in flags:
         os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
-    logging.getLogger("Verilator").setLevel(logging.WARNING)  # the runner logs every command at INFO
-    return get_runner("verilator")
+    runner = get_runner("verilator")
+    runner.log.setLevel(logging.WARNING)  # it logs every command at INFO (its __init__ sets INFO)
+    return runner
 
 
 def lint(rtl_dir, sources, top) -> str:

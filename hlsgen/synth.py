@@ -64,13 +64,19 @@ def script(top: str, sources: list[str], target: str, stat_file: str) -> str:
     )
 
 
-def run_yosys(rtl_dir, top: str, sources: list[str], target: str) -> dict:
-    """Synthesize in ``rtl_dir`` (memory images are read from there); returns the resource counts."""
+def run_yosys(rtl_dir, top: str, sources: list[str], target: str, timeout: float | None = None) -> dict:
+    """Synthesize in ``rtl_dir`` (memory images are read from there); returns the resource counts.
+    ``timeout``: seconds before Yosys is stopped (HlsgenError)."""
     rtl_dir = Path(rtl_dir)
     ys, stat = f"synth_{target}.ys", f"synth_{target}.json"
     (rtl_dir / ys).write_text(script(top, sources, target, stat))
     log = rtl_dir / f"synth_{target}.log"
-    r = subprocess.run([*yosys_cmd(), "-q", "-l", log.name, ys], cwd=rtl_dir, capture_output=True, text=True)
+    try:
+        r = subprocess.run(
+            [*yosys_cmd(), "-q", "-l", log.name, ys], cwd=rtl_dir, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise HlsgenError(f"Yosys ({target}) did not finish in {timeout:g} s", file=str(log)) from None
     if r.returncode:
         tail = (r.stderr or r.stdout).strip().splitlines()[-2:]
         if "assert" in " ".join(tail).lower():
