@@ -31,8 +31,13 @@ def sweep_config(i: int) -> dict:
 
 def run_config(cfg: dict, tmp_path, frames: int = 24):
     g = random_cnn(cfg["seed"])
-    plan = plan_cnn(g, lanes=cfg["lanes"])
-    x = random_inputs(g, frames, cfg["seed"])
+    check_design(g, plan_cnn(g, lanes=cfg["lanes"]), tmp_path, cfg["seed"], cfg["p"], frames)
+
+
+def check_design(g, plan, tmp_path, seed: int, p: float, frames: int = 24):
+    """Lint, C simulation (ap and ac) and RTL with back-pressure against the reference; the
+    first frames' cycles against the model."""
+    x = random_inputs(g, frames, seed)
     expected = predict_int(g, x).reshape(frames, -1)
     rtl = write_rtl(plan, tmp_path / "rtl")
     assert lint(tmp_path / "rtl", rtl["sources"], rtl["top"]) == ""
@@ -47,9 +52,9 @@ def run_config(cfg: dict, tmp_path, frames: int = 24):
         tmp_path / "rtl",
         x,
         tmp_path / "work",
-        seed=cfg["seed"],
-        p_bubble=cfg["p"],
-        p_stall=cfg["p"],
+        seed=seed,
+        p_bubble=p,
+        p_stall=p,
         probe=3,
     )
     assert res["mismatches"] == 0 and res["bad_tlast"] == 0, res["first_mismatches"]
@@ -276,8 +281,6 @@ def _tiny_graph(extra):
 
 
 def test_planner_refuses_what_it_cannot_stream():
-    from hlsgen.ir import Add
-
     def big_kernel(rng, Conv, Weight, FixedType):
         k = Weight(rng.integers(-3, 4, size=(5, 5, 2, 4)), FixedType(4, 1))
         return [Conv("conv_big", ["input"], kernel=k, strides=(1, 1), padding="same")]
@@ -285,13 +288,37 @@ def test_planner_refuses_what_it_cannot_stream():
     with pytest.raises(HlsgenError, match=r"layer 'conv_big' \(Conv\): kernel 5x5 is larger than its 3x3 input"):
         plan_cnn(_tiny_graph(big_kernel))
 
-    def fan_out(rng, Conv, Weight, FixedType):
-        k = Weight(rng.integers(-3, 4, size=(1, 1, 2, 2)), FixedType(4, 1))
-        convs = [Conv(f"b{j}", ["input"], kernel=k, strides=(1, 1)) for j in range(3)]
-        return [*convs, Add("s01", ["b0", "b1"]), Add("s012", ["s01", "b2"])]
 
-    with pytest.raises(HlsgenError, match=r"layer 'input' \(Input\): feeds more than two layers"):
-        plan_cnn(_tiny_graph(fan_out))
+@pytest.mark.rtl
+@pytest.mark.gxx
+def test_a_stream_feeds_any_number_of_layers(tmp_path):
+    """The input feeds three branches and a residual output feeds two adds and a conv: chains
+    of two-way forks, FIFOs sized by the cycle model, exact in C simulation and RTL."""
+    from hlsgen.ir import Add, Dense, Reshape
+
+    def fan_out(rng, Conv, Weight, FixedType):
+        def k(cin, cout, size=1):
+            return Weight(rng.integers(-3, 4, size=(size, size, cin, cout)), FixedType(4, 1))
+
+        convs = [Conv(f"b{j}", ["input"], kernel=k(2, 2, 1 + j % 2), strides=(1, 1), padding="same") for j in range(3)]
+        return [
+            *convs,
+            Add("s01", ["b0", "b1"]),
+            Add("s012", ["s01", "b2"]),
+            Conv("c3", ["s012"], kernel=k(2, 2, 3), strides=(1, 1), padding="same"),
+            Add("s3", ["c3", "s012"]),
+            Add("s4", ["s012", "s3"]),
+            Reshape("flat", ["s4"], shape=(18,)),
+            Dense("fc", ["flat"], kernel=Weight(rng.integers(-3, 4, size=(18, 4)), FixedType(4, 1))),
+        ]
+
+    g = _tiny_graph(fan_out)
+    g.infer()
+    g.meta["name"] = "fan_out"
+    plan = plan_cnn(g, lanes=4)
+    forks = [s for s in plan.stages if s.kind == "dup"]
+    assert len(forks) == 2 + 2  # input: 3 users; s012: 3 users
+    check_design(g, plan, tmp_path, seed=5, p=0.3, frames=12)
 
 
 @pytest.mark.keras

@@ -532,6 +532,8 @@ def _build_wrapper(work: Path) -> Wrapper:
     _stream(w, "hg_add", "add_", add, [("a", 15), ("b", 12)], [("m", 21)], job)
     _window(w, "win1_", 5, 4, 2, 4, 3, 2, 2, 1, 1, 0, 1, 1)
     _window(w, "win2_", 4, 6, 1, 3, 2, 3, 1, 2, 0, 1, 0, 1)
+    _window(w, "win3_", 1, 7, 2, 3, 1, 3, 1, 2, 0, 1, 0, 1)  # one row: no line buffer
+    _window(w, "win4_", 5, 1, 1, 5, 2, 1, 1, 1, 1, 0, 0, 0)  # one column: the line buffer is a register
     # hg_proc around a stage whose result is work + 1
     for d, width, n in (("input", 8, "s_data"), ("output", 9, "m_data")):
         w.port(d, width, "proc_" + n)
@@ -630,6 +632,8 @@ def blocks(tmp_path_factory):
         ("stream_add", "add_"),
         ("stream_window", "win1_"),
         ("stream_window", "win2_"),
+        ("stream_window", "win3_"),
+        ("stream_window", "win4_"),
         ("stream_proc", "proc_"),
         ("step_table", "step_"),
         ("pool_reduce_all", "prs_"),

@@ -5,7 +5,7 @@
 // memory WFILE holds, output group by output group, only the tiles that are not all zero:
 // {last, codes[PE][SIMD]} (last: the group's final tile); SFILE which SIMD chunk of x each reads.
 // One tile per cycle; all-zero tiles cost nothing.  Datapath (DP): 0 = multipliers (codes are
-// signed CW-bit weights), 1 = shifts (codes {e, sign, nonzero}: +-(x << e), no multiplier),
+// signed CW-bit weights), 1 = shifts (codes {e, sign, nonzero}: +-(x << e), no multiplier; CW = 2: no e, ternary),
 // 2 = XNOR-popcount (binary weights, code 1 = -1, on inputs that are all +-2^EA: a tile adds
 // (2 * popcount(xnor(x >= 0, w > 0)) - SIMD) << EA).
 // DIAG = 1 (depthwise layers, PE = SIMD over channels): lane p multiplies only element p of
@@ -135,7 +135,12 @@ module hg_mvu #(
                     /* verilator lint_off UNUSEDSIGNAL */
                     wire [AW+XW-1:0] xe = {{AW{xv[XW-1]}}, xv};
                     /* verilator lint_on UNUSEDSIGNAL */
-                    wire [AW-1:0] sh = xe[AW-1:0] << cv[CW-1:2];
+                    wire [AW-1:0] sh;
+                    if (CW > 2) begin : g_exp  // power of two: a shift by the exponent
+                        assign sh = xe[AW-1:0] << cv[CW-1:2];
+                    end else begin : g_one  // ternary: add, subtract or skip
+                        assign sh = xe[AW-1:0];
+                    end
                     assign prod = !cv[0] ? {AW{1'b0}} : (cv[1] ? -sh : sh);
                 end
                 assign part[s+1] = part[s] + prod;

@@ -1,9 +1,13 @@
 // hg_window: sliding windows over a raster stream of pixels (C elements of EW bits).
-// The line buffer is a shift register of (KH-1) padded rows plus KW pixels (TAPS); on Xilinx
-// the long runs between taps map to SRLs.  The generator walks the padded image (PH x PW)
-// one position per cycle: inimg the image it takes a pixel, in the padding it shifts in
-// zeros.  Where ROWE[r] & COLE[c] (stride and output extent, precomputed) it emits the
-// window ending at (r, c), element (ky, kx, ch) at bits [((ky*KW + kx)*C + ch)*EW +: EW].
+// The generator walks the padded image (PH x PW) one position per cycle: inside the image
+// it takes a pixel, in the padding it shifts in zeros.  Where ROWE[r] & COLE[c] (stride and
+// output extent, precomputed) it emits the window ending at (r, c), element (ky, kx, ch) at
+// bits [((ky*KW + kx)*C + ch)*EW +: EW].
+// Line buffer in RAM (FINN-style): one word per padded column holds that column's pixels of
+// the KH-1 rows above, (KH-1)*C*EW bits, PW words (block RAM or LUTRAM); the window itself is
+// KW columns of KH pixels in registers.  At position (r, c) the word of column c is read
+// (fetched one cycle ahead: the next position is known) and written back with the new pixel
+// on top, so the RAM has one read and one write port at different addresses.
 `default_nettype none
 module hg_window #(
     parameter integer C    = 1,
@@ -29,7 +33,7 @@ module hg_window #(
     input  wire                  m_ready
 );
     localparam integer PX = C * EW;
-    localparam integer TAPS = (KH - 1) * PW + KW;
+    localparam integer LB = (KH - 1) * PX;  // a line-buffer word: one column of the rows above
     reg [RW-1:0] r;
     reg [CWB-1:0] c;
     wire inimg = ROWI[r] && COLI[c];
@@ -39,15 +43,36 @@ module hg_window #(
     assign s_ready = inimg && room;
     wire go = room && (!inimg || s_valid);
     wire [PX-1:0] pix = inimg ? s_data : {PX{1'b0}};
-    // the line buffer after this cycle's shift: newest pixel in slot 0
-    wire [TAPS*PX-1:0] nsr;
+    wire [CWB-1:0] c_next = (c == PW[CWB-1:0] - 1'b1) ? {CWB{1'b0}} : c + 1'b1;
+    // the new window column: this pixel on top of column c of the KH-1 rows above (row r-1 next)
+    wire [KH*PX-1:0] col;
     generate
-        if (TAPS > 1) begin : g_shift
-            reg [(TAPS-1)*PX-1:0] sr;  // the TAPS-1 most recent pixels
-            assign nsr = {sr, pix};
-            always @(posedge clk) if (go) sr <= nsr[(TAPS-1)*PX-1:0];
-        end else begin : g_one
-            assign nsr = pix;
+        if (KH > 1 && PW > 1) begin : g_ram
+            reg [LB-1:0] mem [0:PW-1];
+            reg [LB-1:0] above;  // mem[c]: read one position ahead, or again while waiting
+            assign col = {above, pix};
+            always @(posedge clk) begin
+                if (go && !rst)
+                    mem[c] <= col[LB-1:0];  // the newest KH-1 rows of column c
+                above <= mem[(go && !rst) ? c_next : c];
+            end
+        end else if (KH > 1) begin : g_reg  // one column: the rows above fit a register
+            reg [LB-1:0] above;
+            assign col = {above, pix};
+            always @(posedge clk) if (go && !rst) above <= col[LB-1:0];
+        end else begin : g_row
+            assign col = pix;
+        end
+    endgenerate
+    // the window: the KW-1 previous columns in registers, the new one from col
+    wire [KW*KH*PX-1:0] cols;  // column kx = KW-1 is the newest
+    generate
+        if (KW > 1) begin : g_cols
+            reg [(KW-1)*KH*PX-1:0] prev;
+            assign cols = {col, prev};
+            always @(posedge clk) if (go && !rst) prev <= cols[KW*KH*PX-1:KH*PX];
+        end else begin : g_col
+            assign cols = col;
         end
     endgenerate
     wire [KH*KW*PX-1:0] win;
@@ -55,7 +80,8 @@ module hg_window #(
     generate
         for (ky = 0; ky < KH; ky = ky + 1) begin : g_ky
             for (kx = 0; kx < KW; kx = kx + 1) begin : g_kx
-                assign win[(ky*KW + kx)*PX +: PX] = nsr[((KH-1-ky)*PW + (KW-1-kx))*PX +: PX];
+                // column kx holds rows r-KH+1 .. r from bit 0 up: pixel (ky, kx) is row r-(KH-1-ky)
+                assign win[(ky*KW + kx)*PX +: PX] = cols[(kx*KH + (KH-1-ky))*PX +: PX];
             end
         end
     endgenerate
@@ -66,12 +92,9 @@ module hg_window #(
             m_valid <= 1'b0;
         end else begin
             if (go) begin
-                if (c == PW[CWB-1:0] - 1'b1) begin
-                    c <= {CWB{1'b0}};
+                c <= c_next;
+                if (c == PW[CWB-1:0] - 1'b1)
                     r <= (r == PH[RW-1:0] - 1'b1) ? {RW{1'b0}} : r + 1'b1;
-                end else begin
-                    c <= c + 1'b1;
-                end
             end
             if (go && emit) begin
                 m_data <= win;

@@ -63,8 +63,11 @@ class StreamingCnnEngine(Engine):
         for r in plan.summary()["mvus"]:
             lines.append(
                 f"    {r['layer']}: PE {r['pe']} x SIMD {r['simd']}, {r['datapath']} datapath, "
-                f"{r['tiles']}/{r['tiles_dense']} tiles, {r['macs_skipped']} of {r['macs']} MACs skipped per frame"
+                f"{r['tiles']}/{r['tiles_dense']} tiles, {r['macs_skipped']} of {r['macs']} MACs skipped per frame; "
+                f"weights {r['weight_words']} x {r['weight_bits']} bits"
             )
+        for r in plan.summary()["line_buffers"]:
+            lines.append(f"    {r['layer']}: line buffer {r['words']} x {r['bits']} bits (RAM)")
         return lines + [f"  note: {n}" for n in plan.notes]
 
     def rtl_check(self, graph, plan, hardware, rtl_dir, x_raw, work_dir, seed: int = 1) -> dict:

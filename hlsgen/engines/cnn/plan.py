@@ -129,7 +129,7 @@ class ActParams:
 class WindowParams:
     """``window``: sliding windows over a zero-padded h x w x c image (padded ph x pw; pads
     pt, pl before), kernel kh x kw, stride sh x sw, output oh x ow; rowe / cole: a window
-    ends in this padded row / column; taps: the line buffer's length in pixels."""
+    ends in this padded row / column."""
 
     h: int
     w: int
@@ -146,7 +146,6 @@ class WindowParams:
     ow: int
     rowe: list
     cole: list
-    taps: int
 
 
 @dataclass
@@ -260,9 +259,17 @@ class CnnPlan:
                     "items": s.items_in,
                     "macs": q.macs * s.items_in,
                     "macs_skipped": q.macs_skipped * s.items_in,
+                    # {last, codes} per stored tile (hw/hg_mvu.v WFILE)
+                    "weight_words": q.tiles,
+                    "weight_bits": 1 + q.lanes * q.code_width,
                 }
             )
-        return {"mvus": rows, "dsp_lanes": dsp_lanes(self), "notes": list(self.notes)}
+        buffers = [  # hw/hg_window.v: a word per padded column, the KH-1 rows above
+            {"stage": s.name, "layer": s.layers[0], "words": s.p.pw, "bits": (s.p.kh - 1) * s.in_elems * s.in_width}
+            for s in self.stages
+            if s.kind == "window" and s.p.kh > 1 and s.p.pw > 1
+        ]
+        return {"mvus": rows, "line_buffers": buffers, "dsp_lanes": dsp_lanes(self), "notes": list(self.notes)}
 
 
 def dsp_lanes(plan: CnnPlan) -> int:
@@ -394,8 +401,8 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int,
         code_w = 1
     elif datapath == "shift":
         rel = np.where(w != 0, np.sign(w) * (np.abs(w) >> emin), 0)
-        eb = max(1, ubits(emax - emin))
-        code_w = 2 + eb
+        # code {exponent, negative, non-zero}; ternary weights (one magnitude) need no exponent
+        code_w = 2 + (ubits(emax - emin) if emax > emin else 0)
     else:
         rel = w
         code_w = signed_bits(min(int(w.min()), 0), max(int(w.max()), 0))
@@ -602,10 +609,6 @@ def plan_stages(
                 n,
                 f"the streaming CNN engine does not build {n.op} (Conv, Dense, Pool, Activation, Flatten, Add)",
             )
-        if len(users[n.name]) > 2:
-            raise _fail(n, f"feeds {len(users[n.name])} layers; the engine forks a stream in two at most")
-    if len(users[inp.name]) > 2:
-        raise _fail(inp, "feeds more than two layers; the engine forks a stream in two at most")
     if graph.output != nodes[-1].name or users[nodes[-1].name]:
         raise _fail(nodes[-1], "the engine streams the last layer's output only")
     geo = _spatial(inp.spec.shape)
@@ -640,15 +643,18 @@ def plan_stages(
     streams: dict = {}  # IR node -> {"srcs": [(stage, port)] still to hand out, "w", "spec", "bip"}
 
     def emit(node_name, src, w, spec, bip):
-        """The stream of an IR node leaves ``src``; a node with two users gets a fork."""
-        if len(users[node_name]) == 2:
+        """The stream of an IR node leaves ``src``; a node with k > 1 users gets a chain of
+        k - 1 two-way forks (fork i feeds user i and the next fork; the last, two users)."""
+        srcs = []
+        for i in range(len(users[node_name]) - 1):
             h, wd, c = geo_of(spec.shape)
             items = h * wd
-            dup = Stage(f"{src[0]}_fork", "dup", [node_name], c, w, c, w, items, items, DupParams(), [src])
+            name = f"{src[0]}_fork" if i == 0 else f"{srcs[0][0]}{i}"
+            dup = Stage(name, "dup", [node_name], c, w, c, w, items, items, DupParams(), [src])
             stages.append(dup)
-            srcs = [(dup.name, 0), (dup.name, 1)]
-        else:
-            srcs = [src]
+            srcs.append((dup.name, 0))
+            src = (dup.name, 1)
+        srcs.append(src)
         streams[node_name] = {"srcs": srcs, "w": w, "spec": spec, "bip": bip}
 
     def take(node_name):
@@ -798,6 +804,5 @@ def _window(name, layer, h, w, c, ew, kh, kw, sh, sw, pt, pl, pb, pr, oh, ow) ->
         ow=ow,
         rowe=rowe,
         cole=cole,
-        taps=(kh - 1) * pw + kw,
     )
     return Stage(name, "window", [layer], c, ew, kh * kw * c, ew, h * w, oh * ow, p)
