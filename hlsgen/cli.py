@@ -156,6 +156,16 @@ def cmd_verify(args):
             raise e.located(file=args.inputs) from None
     source = proj.graph.meta.get("source")
     hw = args.csim or args.rtl
+    digest = proj.graph.meta.get("source_sha256")
+    if source and digest and Path(source).is_file():
+        from .project import file_sha256
+
+        if file_sha256(source) != digest:
+            raise HlsgenError(
+                "the source model changed since this project was converted (its SHA-256 differs); "
+                "convert it again to compare",
+                file=source,
+            )
     if source and Path(source).exists():
         result = verify_against_source(proj, x)
         for c in result["checks"]:
@@ -172,6 +182,8 @@ def cmd_verify(args):
         )
     out = Path(args.json) if args.json else Path(args.project) / "verify.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
+    for note in result.get("notes", []):
+        print(f"note: {note}")
     for check in result["checks"]:
         status = "EQUAL" if check["mismatches"] == 0 else "DIFFERENT"
         print(

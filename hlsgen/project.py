@@ -355,6 +355,10 @@ def convert(
         graph = convert_onnx(src, cfg)
     else:
         raise HlsgenError(f"no frontend for this model ({kind})", file=str(src))
+    if isinstance(src, str) and Path(src).is_file():
+        # absolute, so that verify finds it from any directory; the hash tells a replaced file
+        graph.meta["source"] = str(Path(src).resolve())
+        graph.meta["source_sha256"] = file_sha256(src)
     proj = Project(graph)
     if proj.engine is not None and hardware:
         proj.engine_options = dict(engine or {})
@@ -376,6 +380,16 @@ def convert(
 def load(output_dir) -> Project:
     """Open a project written by :func:`convert`."""
     return Project.load(output_dir)
+
+
+def file_sha256(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def resolve_model(m):

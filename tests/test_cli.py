@@ -90,6 +90,25 @@ def test_output_is_deterministic(tmp_path):
         assert (a / f).read_bytes() == (b / f).read_bytes()
 
 
+def test_verify_finds_the_source_from_anywhere_and_notices_a_replaced_one(tmp_path):
+    """The source is recorded absolute with its SHA-256: verify from another directory still
+    compares with the framework; a source file replaced by another model is refused."""
+    import shutil
+
+    from hlsgen import zoo
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    shutil.copyfile(zoo.path("mlp_tiny"), work / "m.h5")
+    assert run("convert", "m.h5", "-o", "p", "--no-hw", cwd=work).returncode == 0
+    r = run("verify", work / "p", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert "reference vs source framework" in r.stdout and "EQUAL" in r.stdout
+    shutil.copyfile(zoo.path("cnn_small"), work / "m.h5")
+    assert_one_line_error(run("verify", work / "p", cwd=elsewhere), "m.h5", "changed since", "convert it again")
+
+
 def test_missing_file(tmp_path):
     out = tmp_path / "out"
     r = run("convert", tmp_path / "nope.h5", "-o", out)
