@@ -27,12 +27,24 @@ def default_inputs(proj: Project) -> tuple[np.ndarray, str]:
         return xte.reshape((-1,) + shape).astype(np.float64), "held-out digits"
     t = proj.input_type
     rng = np.random.default_rng(0)
+    n = random_count(proj.graph)
     if onnx_in is not None:
         from .frontends.onnx.io import onnx_random_inputs
 
-        return onnx_random_inputs(proj.graph, rng, 256), "random values over the input quantizer's range"
-    raw = rng.integers(t.min_raw, t.max_raw, size=(256,) + shape, endpoint=True)
+        return onnx_random_inputs(proj.graph, rng, n), "random values over the input quantizer's range"
+    raw = rng.integers(t.min_raw, t.max_raw, size=(n,) + shape, endpoint=True)
     return t.to_float(raw), "random values on the input grid"
+
+
+def random_count(graph, budget: float = 512e6) -> int:
+    """How many random inputs verify draws: 256, fewer for a large model (about ``budget``
+    MACs in all, at least 16: a CIFAR-size CNN of 60 M MACs gets 16)."""
+    macs = 0
+    for node in graph:
+        k = getattr(node, "kernel", None)
+        if k is not None:
+            macs += k.raw.size * max(1, int(np.prod(node.spec.shape[:-1])))
+    return int(min(256, max(16, budget // max(macs, 1))))
 
 
 FLOAT32_MANTISSA = 24

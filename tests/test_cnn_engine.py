@@ -141,6 +141,13 @@ def test_event_model_equals_the_clocked_model():
     assert compared > 150 and 0 < deadlocks < compared
 
 
+def test_verify_draws_fewer_random_inputs_for_a_large_model():
+    from hlsgen.verify import random_count
+
+    assert random_count(random_cnn(3)) == 256
+    assert random_count(cnv(0)) == 16  # 60 M MACs per frame: C simulation stays in seconds
+
+
 @pytest.mark.parametrize("weights,lanes", [("ternary", 2048), ("binary", 64)])
 def test_cnv_plans_at_the_bottleneck(weights, lanes):
     """FINN's CNV topology (32 x 32 x 3, 1.5 M weights) plans in seconds and streams at its
