@@ -135,8 +135,11 @@ def cmd_predict(args):
         y = proj.predict_int(x) if args.raw else proj.predict(x)
     except HlsgenError as e:
         raise e.located(file=args.inputs) from None
-    np.save(args.output, y)
-    print(f"wrote {args.output} {y.shape} ({'raw integers of ' if args.raw else ''}{proj.output_type})")
+    out = Path(args.output)
+    if out.suffix != ".npy":  # numpy.save would add it: say the name actually written
+        out = out.with_name(out.name + ".npy")
+    np.save(out, y)
+    print(f"wrote {out} {y.shape} ({'raw integers of ' if args.raw else ''}{proj.output_type})")
     return 0
 
 

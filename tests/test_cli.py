@@ -74,6 +74,9 @@ def test_info_convert_predict_verify(project, tmp_path):
     import hlsgen
 
     assert np.array_equal(np.load(tmp_path / "y.npy"), hlsgen.load(project).predict(x))
+    r = main_run("predict", project, tmp_path / "x.npy", "-o", tmp_path / "y2")  # numpy adds .npy
+    assert r.returncode == 0 and f"wrote {tmp_path / 'y2.npy'} " in r.stdout, r.stdout
+    assert np.array_equal(np.load(tmp_path / "y2.npy"), np.load(tmp_path / "y.npy"))
     r = run("predict", project, tmp_path / "x.npy", "-o", tmp_path / "yr.npy", "--raw")
     assert r.returncode != 0  # floats are not raw integers
     r = run("verify", project)
