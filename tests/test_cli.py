@@ -161,6 +161,21 @@ def test_unsupported_layer_file(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_several_inputs_or_outputs_are_named(tmp_path):
+    import tensorflow as tf
+
+    L = tf.keras.layers
+    a, b = tf.keras.Input((4,), name="a"), tf.keras.Input((4,), name="b")
+    two_in = _save(tf.keras.Model([a, b], L.Dense(3, name="d")(L.Add()([a, b]))), tmp_path / "two_in.h5")
+    x = tf.keras.Input((4,), name="x")
+    two_out = _save(tf.keras.Model(x, [L.Dense(3, name="d1")(x), L.Dense(2, name="d2")(x)]), tmp_path / "two_out.h5")
+    r = main_run("convert", two_in, "-o", tmp_path / "o")
+    assert_one_line_error(r, "two_in.h5", "2 inputs (a, b)", "one input and one output")
+    r = main_run("convert", two_out, "-o", tmp_path / "o")
+    assert_one_line_error(r, "two_out.h5", "2 outputs (d1, d2)")
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize(
     "quantizer, words",
     [

@@ -241,6 +241,14 @@ class KerasConverter:
         layers = list(model.layers)
         if not layers:
             raise HlsgenError("the model has no layers", file=self.file)
+        for what, tensors in (("inputs", model.inputs), ("outputs", model.outputs)):
+            if len(tensors or []) > 1:
+                names = ", ".join(t.name.split("/")[0].split(":")[0] for t in tensors)
+                raise HlsgenError(
+                    f"the model has {len(tensors)} {what} ({names}); hlsgen converts models with one input "
+                    "and one output (split the model, or convert each part)",
+                    file=self.file,
+                )
         if type(layers[0]).__name__ != "InputLayer":
             # Sequential models built without an explicit InputLayer
             self.input_layer(model, None)
