@@ -155,6 +155,9 @@ def test_prune_bad_input(tmp_path):
     bad = tmp_path / "d.npz"
     bad.write_text("not npz")
     one_line_error(run("prune", "lstm_sparse", "-o", tmp_path / "x.h5", "--data", bad), str(bad), "npz")
+    one_line_error(run("prune", "lstm_sparse", "-o", tmp_path), str(tmp_path), "is a directory")
+    one_line_error(run("prune", "lstm_sparse", "-o", tmp_path / "pruned"), "pruned", "ending in .h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]  # nothing written
 
 
 def test_yosys_latch_check_can_fail(tmp_path):

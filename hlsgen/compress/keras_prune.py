@@ -9,6 +9,7 @@ non-zero counts of the quantized weights the hardware will hold.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,11 @@ def prune_model(model_path, output, pe: int, density: float, method: str, epochs
     from ..frontends.keras.loader import load_model_file, quiet_tensorflow
 
     quiet_tensorflow()
+    out = Path(output)
+    if out.is_dir():
+        raise HlsgenError("-o is a directory; give the pruned model's file name (.h5)", file=str(out))
+    if out.suffix.lower() != ".h5":
+        raise HlsgenError("-o: the pruned model is written as Keras .h5; give a name ending in .h5", file=str(out))
     if not 0 < density <= 1:
         raise HlsgenError(f"--density {density}: must be in (0, 1]")
     if pe < 1:
@@ -115,9 +121,11 @@ def prune_model(model_path, output, pe: int, density: float, method: str, epochs
     except HlsgenError as e:
         raise e.located(file=str(model_path)) from None
     acc = res["accuracy"]
-    out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out, include_optimizer=False)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
+        part = Path(tmp) / "model.h5"  # whole, then renamed: never half a file at -o
+        model.save(part, include_optimizer=False)
+        part.replace(out)
     names = ", ".join(n for n, _ in res["masks"])
     print(f"pruned {names} of {model_path}: {method}, density {density:.1%}, {pe} PEs")
     print(
