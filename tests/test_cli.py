@@ -161,6 +161,19 @@ def test_unsupported_layer_file(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_qlstm_saved_as_keras_zip_is_read(tmp_path):
+    """Keras 2.15 cannot replay a QLSTM's recorded build shapes from a .keras file; hlsgen
+    rebuilds it from the config and loads the weights: the same model as the .h5."""
+    from hlsgen import zoo
+    from hlsgen.frontends.keras.loader import load_model_file
+
+    load_model_file(zoo.path("lstm_sparse")).save(tmp_path / "l.keras")
+    r = main_run("convert", tmp_path / "l.keras", "-o", tmp_path / "p", "--no-hw")
+    assert r.returncode == 0 and "exact" in r.stdout, r.stderr
+    r = main_run("verify", tmp_path / "p")
+    assert r.returncode == 0 and "0 mismatches -> EQUAL" in r.stdout, r.stdout + r.stderr
+
+
 def test_several_inputs_or_outputs_are_named(tmp_path):
     import tensorflow as tf
 
