@@ -49,7 +49,7 @@ test: $(STAMP) lint
 	$(PY) -m pytest -m "not slow" -q
 
 regress: $(STAMP)
-	HLSGEN_HYPOTHESIS_SCALE=10 $(PY) -m pytest -q tests/test_keras_random.py
+	HLSGEN_HYPOTHESIS_SCALE=10 $(PY) -m pytest -q tests/test_keras_random.py tests/test_cli_fuzz.py
 	$(PY) -m pytest -m "slow" -q
 
 convert: $(STAMP) $(if $(GEN),$(SRC))
