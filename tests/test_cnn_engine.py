@@ -298,6 +298,32 @@ def test_planner_refuses_what_it_cannot_stream():
 
 @pytest.mark.rtl
 @pytest.mark.gxx
+def test_depthwise_with_a_channel_multiplier(tmp_path):
+    """Depthwise 3x3 with 3 outputs per channel: a block-sparse matrix whose zero tiles are
+    skipped (not the one-lane-per-channel diagonal); exact in C simulation and RTL."""
+    from hlsgen.fixed import FixedType
+    from hlsgen.ir import Conv, Dense, Graph, Input, Reshape, Weight
+
+    rng = np.random.default_rng(4)
+    k = Weight(rng.integers(-3, 4, size=(3, 3, 2, 3)), FixedType(4, 1))
+    g = Graph(
+        [
+            Input("input", [], shape=(5, 4, 2), type=FixedType(4, 1, False)),
+            Conv("dw", ["input"], kernel=k, strides=(1, 1), padding="same", depthwise=True),
+            Reshape("flat", ["dw"], shape=(120,)),
+            Dense("fc", ["flat"], kernel=Weight(rng.integers(-3, 4, size=(120, 4)), FixedType(4, 1))),
+        ]
+    )
+    g.infer()
+    g.meta["name"] = "dw_mult"
+    plan = plan_cnn(g, fold={"dw": (3, 1)}, lanes=64)  # a group: one channel's 3 outputs
+    dw = plan.mvus[0].p
+    assert not dw.diag and dw.tiles <= dw.nf * dw.sf // 2  # the other channel's rows skipped
+    check_design(g, plan, tmp_path, seed=4, p=0.3, frames=12)
+
+
+@pytest.mark.rtl
+@pytest.mark.gxx
 def test_a_stream_feeds_any_number_of_layers(tmp_path):
     """The input feeds three branches and a residual output feeds two adds and a conv: chains
     of two-way forks, FIFOs sized by the cycle model, exact in C simulation and RTL."""
