@@ -51,6 +51,7 @@ test: $(STAMP) lint
 regress: $(STAMP)
 	HLSGEN_HYPOTHESIS_SCALE=10 $(PY) -m pytest -q tests/test_keras_random.py tests/test_cli_fuzz.py
 	$(PY) -m pytest -m "slow" -q
+	$(PY) bench/campaign.py --configs 200 --frames 512
 
 convert: $(STAMP) $(if $(GEN),$(SRC))
 	$(VENV)/bin/hlsgen convert $(SRC) -o $(OUT) $(CONVERT_FLAGS)
