@@ -296,6 +296,7 @@ def test_planner_refuses_what_it_cannot_stream():
         plan_cnn(_tiny_graph(big_kernel))
 
 
+@pytest.mark.slow
 @pytest.mark.rtl
 @pytest.mark.gxx
 def test_depthwise_with_a_channel_multiplier(tmp_path):
