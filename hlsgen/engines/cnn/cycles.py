@@ -318,9 +318,6 @@ class _Add:  # hw/hg_add.v: joins two streams item by item
     def skip_ports(self, j, takes, m_readys):
         pass
 
-    def mvs(self):
-        return [self.mv]
-
     def s_ready_port(self, port, in_valids, m_readys):
         return in_valids[1 - port] and ((not self.mv) or m_readys[0])
 
@@ -374,7 +371,7 @@ def simulate(plan: CnnPlan, frames: int, lead: int = 1, max_cycles: int | None =
     src1 = [ins[j][0] if ins[j] and not multi[j] else None for j in range(n)]
     cons1 = [consumer[j][0] if not multi[j] else None for j in range(n)]
     order = list(range(n - 1, -1, -1))
-    out_dup = [st[j].mvs if multi[j] and plan.stages[j].kind == "dup" else None for j in range(n)]
+    out_dup = [m.mvs if isinstance(m, _Dup) else None for m in st]  # the one block with two outputs
 
     def valid_of(vout, i, pi):
         v = vout[i]
