@@ -33,7 +33,7 @@ def _print_table(rows, cols):
 def cmd_info(args):
     from .project import convert
 
-    proj = convert(args.model, None, args.config)
+    proj = convert(args.model, None, args.config, weights=args.weights)
     g = proj.graph
     print(f"{g.meta.get('source')}: {'exact' if g.meta.get('exact') else 'APPROXIMATE'}")
     _print_table(g.table(), ["name", "op", "shape", "type", "weights"])
@@ -66,9 +66,20 @@ def cmd_convert(args):
     from .project import convert
 
     opts = engine_options(args)
-    proj = convert(args.model, args.output, args.config, engine=None if args.no_hw else opts, hardware=not args.no_hw)
+    proj = convert(
+        args.model,
+        args.output,
+        args.config,
+        engine=None if args.no_hw else opts,
+        hardware=not args.no_hw,
+        weights=args.weights,
+    )
     g = proj.graph
     print(f"wrote {proj.output_dir} ({len(g.nodes)} nodes, {'exact' if g.meta.get('exact') else 'APPROXIMATE'})")
+    from .verify import overflow_line
+
+    for name, c in ((g.meta.get("measured_error") or {}).get("overflow") or {}).items():
+        print(f"  warning: {overflow_line(name, c)} (measured on the error-measurement inputs)")
     if args.no_hw:
         return 0
     if proj.engine_spec is not None and proj.engine_options is None:
@@ -159,15 +170,16 @@ def cmd_verify(args):
             raise e.located(file=args.inputs) from None
     source = proj.graph.meta.get("source")
     hw = args.csim or args.rtl
-    digest = proj.graph.meta.get("source_sha256")
-    if source and digest and Path(source).is_file():
-        from .project import file_sha256
+    from .project import file_sha256
 
-        if file_sha256(source) != digest:
+    meta = proj.graph.meta
+    for key, what in (("source", "source model"), ("weights", "weights file")):
+        f, digest = meta.get(key), meta.get(f"{key}_sha256")
+        if f and digest and Path(f).is_file() and file_sha256(f) != digest:
             raise HlsgenError(
-                "the source model changed since this project was converted (its SHA-256 differs); "
+                f"the {what} changed since this project was converted (its SHA-256 differs); "
                 "convert it again to compare",
-                file=source,
+                file=f,
             )
     if source and Path(source).exists():
         result = verify_against_source(proj, x)
@@ -244,6 +256,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"hlsgen: error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
+WEIGHTS_HELP = "weights .h5 of a model given as Keras JSON (default: X_weights.h5 or X.h5 beside X.json)"
+
+
 def build_parser():
     p = _Parser(prog="hlsgen", description="Compressed neural networks to bit-exact FPGA hardware.")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -251,12 +266,14 @@ def build_parser():
     s = sub.add_parser("info", help="layer table of a model")
     s.add_argument("model")
     s.add_argument("--config")
+    s.add_argument("--weights", help=WEIGHTS_HELP)
     s.add_argument("--pe", type=_count(1), help="report the LSTM load balance over this many PEs")
     s.set_defaults(fn=cmd_info)
     s = sub.add_parser("convert", help="convert a model to an hlsgen project (IR, RTL, HLS, vendor projects)")
     s.add_argument("model")
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--config")
+    s.add_argument("--weights", help=WEIGHTS_HELP)
     from .engines import all_options
 
     for o in all_options():

@@ -206,6 +206,21 @@ class FixedType:
             q = self._shift_left_bounded(raw, -shift)
         return self._overflow(q)
 
+    def overflows(self, raw, src: FixedType) -> np.ndarray:
+        """Where :meth:`requantize` of raw values of ``src`` leaves this type's range (after
+        rounding), i.e. where the overflow mode (wrap or saturation) changes the value."""
+        raw = np.asarray(raw, dtype=np.int64)
+        shift = src.frac - self.frac
+        if shift > 0:
+            q = _shift_right_round(raw, shift, self.rounding)
+            return (q > self.max_raw) | (q < self.min_raw)
+        s = -shift  # raw << s fits iff raw lies within the bounds shifted right (exact, no int64 overflow)
+        if s >= 63:
+            return raw != 0
+        hi = self.max_raw >> s
+        lo = -((-self.min_raw) >> s)
+        return (raw > hi) | (raw < lo)
+
     def _shift_left_bounded(self, raw: np.ndarray, s: int) -> np.ndarray:
         """``raw << s`` where it matters to this type's overflow mode, without int64 overflow.
 

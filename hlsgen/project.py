@@ -316,6 +316,7 @@ def convert(
     frontend: str | None = None,
     engine: dict | None = None,
     hardware: bool = True,
+    weights=None,
 ) -> Project:
     """Convert a model (Keras/QKeras object, ``.h5`` / ``.keras`` path, or zoo name) to a Project.
 
@@ -333,6 +334,9 @@ def convert(
         for models an engine supports (defaults used when None).
     hardware : bool
         False: write the IR and report only, even when an engine supports the model.
+    weights : str | Path, optional
+        The weights ``.h5`` of a model given as Keras JSON (hls4ml's examples ship them
+        this way); by default ``X_weights.h5`` or ``X.h5`` beside ``X.json``.
     """
     cfg = Config.coerce(config)
     src = resolve_model(model_or_path)
@@ -343,10 +347,16 @@ def convert(
         if sp.exists() and not sp.is_file():
             raise HlsgenError("not a regular file (a pipe or a device?); give a model file", file=src)
     kind = frontend or _frontend_of(src)
+    if weights is not None and not (isinstance(src, str) and Path(src).suffix.lower() == ".json"):
+        raise HlsgenError("--weights goes with a model .json; this model holds its own weights", file=str(src))
     if kind == "keras":
         from .frontends.keras import convert_keras
 
-        graph = convert_keras(src, cfg)
+        if isinstance(src, str) and Path(src).suffix.lower() == ".json" and Path(src).is_file():
+            from .frontends.keras.loader import weights_beside
+
+            weights = weights if weights is not None else weights_beside(Path(src))
+        graph = convert_keras(src, cfg, weights)
     elif kind == "onnx":
         from .frontends.onnx import convert_onnx
 
@@ -359,6 +369,9 @@ def convert(
         # absolute, so that verify finds it from any directory; the hash tells a replaced file
         graph.meta["source"] = str(Path(src).resolve())
         graph.meta["source_sha256"] = file_sha256(src)
+        if weights is not None and Path(weights).is_file():
+            graph.meta["weights"] = str(Path(weights).resolve())
+            graph.meta["weights_sha256"] = file_sha256(weights)
     proj = Project(graph)
     if proj.engine is not None and hardware:
         proj.engine_options = dict(engine or {})

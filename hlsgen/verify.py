@@ -58,12 +58,17 @@ def float32_risk(proj: Project) -> str | None:
     return None
 
 
-def framework_outputs(source: str, x: np.ndarray, float64: bool = False) -> np.ndarray:
-    """Forward pass of the source model in its own framework (float32 as it runs, or float64)."""
-    if Path(source).suffix.lower() in (".h5", ".keras", ".hdf5"):
-        from .frontends.keras.loader import float64_model, load_model_file
+def framework_outputs(
+    source: str, x: np.ndarray, float64: bool = False, strip: str | None = None, weights: str | None = None
+) -> np.ndarray:
+    """Forward pass of the source model in its own framework (float32 as it runs, or float64);
+    ``strip`` names the layer whose final softmax the conversion removed (logits compared)."""
+    if Path(source).suffix.lower() in (".h5", ".keras", ".hdf5", ".json"):
+        from .frontends.keras.loader import float64_model, load_model_file, logits_model
 
-        model = load_model_file(source)
+        model = load_model_file(source, weights)
+        if strip:
+            model = logits_model(model, strip)
         if float64:
             with float64_model(model) as m64:
                 return np.asarray(m64.predict(x, verbose=0, batch_size=256), dtype=np.float64)
@@ -83,10 +88,20 @@ def verify_against_source(proj: Project, x: np.ndarray | None = None) -> dict:
     if proj.is_onnx:
         return _verify_onnx(proj, source, x, what)
     # compare on inputs already on the input grid (what the hardware receives)
-    xq = g.input.type.to_float(proj.quantize_input(x))
+    xf = np.asarray(x, dtype=np.float64)
+    xq = g.input.type.to_float(proj.quantize_input(xf))
+    off = np.flatnonzero(np.any((xq != xf).reshape(len(xf), -1), axis=1))
     y_ref = proj.predict(xq)
     risk = float32_risk(proj)
-    y_fw = framework_outputs(source, xq, float64=risk is not None)
+    # the raw off-grid inputs go through the framework in the same pass
+    y_all = framework_outputs(
+        source,
+        np.concatenate([xq, xf[off]]),
+        float64=risk is not None,
+        strip=g.meta.get("stripped_softmax"),
+        weights=g.meta.get("weights"),
+    )
+    y_fw, y_raw = y_all[: len(xq)], y_all[len(xq) :]
     if y_fw.shape != y_ref.shape:
         raise HlsgenError(f"framework output shape {y_fw.shape} differs from the reference {y_ref.shape}", file=source)
     mism = int(np.count_nonzero(y_ref != y_fw))
@@ -101,17 +116,51 @@ def verify_against_source(proj: Project, x: np.ndarray | None = None) -> dict:
             "max_abs_difference": float(np.max(np.abs(y_ref - y_fw))) if y_ref.size else 0.0,
         }
     ]
-    return {
+    result = {
         "equal": mism == 0 and bool(g.meta.get("exact", True)),
         "exact_conversion": g.meta.get("exact", True),
         "checks": checks,
+        "notes": [],
     }
+    result["notes"] += overflow_notes(result, g, proj.quantize_input(xf))
+    if len(off):
+        t = g.input.type
+        differ = int(np.count_nonzero(np.any((y_raw != y_ref[off]).reshape(len(off), -1), axis=1)))
+        result["off_grid"] = {"vectors": int(len(off)), "input_type": str(t), "outputs_differ_on_raw_inputs": differ}
+        result["notes"].append(
+            f"{len(off)} of {len(xf)} inputs are off the input grid {t} and were quantized to it before "
+            f"comparing (as the hardware receives them); on the raw inputs the source model's outputs differ "
+            f"for {differ} of them. Quantize the data to {t} before it reaches the model, or set "
+            f"Model: InputPrecision to the data's type"
+        )
+    return result
+
+
+def overflow_notes(result: dict, graph, x_raw) -> list[str]:
+    """Record (``result["overflow"]``) and explain every configured result precision whose
+    range these inputs exceeded: hls4ml's default ``ap_fixed<16,6>`` wraps silently."""
+    from .reference.execute import overflow_counts
+
+    counts = overflow_counts(graph, x_raw)
+    if counts:
+        result["overflow"] = counts
+    return [overflow_line(name, c) for name, c in counts.items()]
+
+
+def overflow_line(name: str, c: dict) -> str:
+    what = "wrap around (WRAP)" if c["mode"] == "WRAP" else f"saturate ({c['mode']})"
+    return (
+        f"'{name}': {c['values']} of {c['of']} values overflow {c['type']} and {what}; "
+        "give it more integer bits" + (" or AP_SAT" if c["mode"] == "WRAP" else "")
+    )
 
 
 def _verify_onnx(proj: Project, source: str, x, what: str) -> dict:
     """The reference against ONNX Runtime (default CPU session), value for value."""
     from .frontends.onnx.io import run_onnxruntime
+    from .frontends.onnx.loader import load_onnx, uses_qonnx
 
+    qonnx = uses_qonnx(load_onnx(source))
     y_rt = run_onnxruntime(source, x, proj.graph)
     y_ref = proj.predict(x)
     if y_rt.shape != y_ref.shape:
@@ -124,7 +173,11 @@ def _verify_onnx(proj: Project, source: str, x, what: str) -> dict:
         {
             "name": "reference vs ONNX Runtime",
             "inputs": what,
-            "framework_precision": "ONNX Runtime CPU, default graph optimizations",
+            "framework_precision": (
+                "QONNX execution: QONNX operators as standard ones, ONNX Runtime CPU node by node in float32"
+                if qonnx
+                else "ONNX Runtime CPU, default graph optimizations"
+            ),
             "vectors": int(len(x)),
             "values": int(y_ref.size),
             "mismatches": mism,

@@ -40,6 +40,21 @@ def test_requantize_matches_fraction(dst, src, data):
 
 
 @settings(max_examples=400, deadline=None, derandomize=True)
+@given(dst=types, src=types, data=st.data())
+def test_overflows_matches_fraction(dst, src, data):
+    """Where requantize's overflow mode acts: the value rounded at dst's precision, with room
+    to spare (Fraction oracle), lies outside dst's range."""
+    raws = data.draw(st.lists(st.integers(src.min_raw, src.max_raw), min_size=1, max_size=20))
+    got = dst.overflows(np.array(raws, dtype=np.int64), src)
+    want = []
+    for r in raws:
+        v = Fraction(r) / Fraction(2) ** src.frac
+        q = fraction_convert(v, dst.width + 200, dst.integer + 200, True, dst.rounding, "SAT")
+        want.append(not dst.min_raw <= q <= dst.max_raw)
+    assert got.tolist() == want
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
 @given(dst=types, xs=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=20))
 def test_quantize_float_matches_fraction(dst, xs):
     got = dst.quantize(np.array(xs))

@@ -549,6 +549,115 @@ def test_qonnx_graph_equals_the_qonnx_definition(tmp_path):
     assert any(w.kind == "binary" for n in proj.graph for w in n.weights().values())
 
 
+_ROUNDING = {  # QONNX's rounding modes, written independently of hlsgen
+    "ROUND": np.round,
+    "HALF_EVEN": np.round,
+    "FLOOR": np.floor,
+    "CEIL": np.ceil,
+    "DOWN": np.trunc,
+    "UP": lambda v: np.copysign(np.ceil(np.abs(v)), v),
+    "HALF_UP": lambda v: np.copysign(np.floor(np.abs(v) + np.float32(0.5)), v),
+    "HALF_DOWN": lambda v: np.copysign(np.ceil(np.abs(v) - np.float32(0.5)), v),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(_ROUNDING))
+def test_qonnx_ops_as_standard_onnx_equal_their_definition(mode):
+    """The rewrite verify runs in ONNX Runtime: Quant in every rounding mode (halves included),
+    signed/unsigned/narrow/1-bit, BipolarQuant and Trunc, against the QONNX definitions."""
+    import onnxruntime as ort
+
+    from hlsgen.frontends.onnx.qonnx import as_standard_onnx
+
+    f = np.float32
+    x = np.concatenate([np.arange(-40, 41) / f(4), RNG.uniform(-12, 12, 400)]).astype(f)
+    cases = [(4, 1, 0), (4, 1, 1), (3, 0, 0), (5, 0, 1), (1, 1, 0), (8, 1, 0)]
+    for bits, signed, narrow in cases:
+        g = G()
+        s, zp = f(0.5), f(0 if signed else 1)
+        y = g.op(
+            "Quant",
+            ["x", g.c(s), g.c(zp), g.c(f(bits))],
+            domain=QONNX,
+            signed=signed,
+            narrow=narrow,
+            rounding_mode=mode,
+        )
+        m = as_standard_onnx(g.model((), y, domains=[QONNX]))
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        got = ort.InferenceSession(m.SerializeToString(), so).run(None, {"x": x})[0]
+        v = x / s + zp
+        if bits == 1 and signed:
+            q = np.where(v >= 0, f(1), f(-1))
+        else:
+            lo = -(2 ** (bits - 1)) + narrow if signed else 0
+            hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1 - narrow
+            q = _ROUNDING[mode](np.clip(v, f(lo), f(hi)))
+        want = ((q - zp) * s).astype(f)
+        assert np.array_equal(got, want), (bits, signed, narrow, got[got != want][:5], want[got != want][:5])
+    g = G()
+    y = g.op("Trunc", ["x", g.c(f(0.25)), g.c(f(0)), g.c(f(8)), g.c(f(5))], domain=QONNX, rounding_mode=mode)
+    y = g.op("BipolarQuant", [y, g.c(f(0.75))], domain=QONNX)
+    m = as_standard_onnx(g.model((), y, domains=[QONNX]))
+    got = ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})[0]
+    t = (_ROUNDING[mode](np.round(x / f(0.25)) / f(8)) * f(0.25)).astype(f)
+    assert np.array_equal(got, (np.where(t >= 0, 1.0, -1.0) * f(0.75)).astype(f))
+
+
+def test_qonnx_file_verifies_against_its_own_execution(tmp_path):
+    """`verify` on a QONNX file: ONNX Runtime cannot run Quant, so the file runs with QONNX's
+    operators as standard ones (before: "Quant(-1) is not a registered function/op")."""
+    from hlsgen.verify import verify_against_source
+
+    m, x = m_qonnx()
+    proj = convert(save(m, tmp_path), hardware=False)
+    r = verify_against_source(proj, x)
+    assert r["equal"] and r["checks"][0]["mismatches"] == 0 and r["checks"][0]["vectors"] == len(x)
+    assert "QONNX" in r["checks"][0]["framework_precision"]
+
+
+def _fixed_batch(m, n=1):
+    for vi_ in list(m.graph.input) + list(m.graph.output):
+        dims = vi_.type.tensor_type.shape.dim
+        if dims:
+            dims[0].ClearField("dim_param")
+            dims[0].dim_value = n
+    return m
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_fixed_batch_exports_verify(batch, tmp_path):
+    """tf2onnx / Brevitas export with a batch fixed in the file (before: "Got: 256 Expected: 1")."""
+    from hlsgen.verify import verify_against_source
+
+    m, x = m_conv1d_relu_maxpool_gemm()
+    path = save(_fixed_batch(m, batch), tmp_path)
+    proj = convert(path, hardware=False)
+    r = verify_against_source(proj, x.astype(np.float32))
+    assert r["equal"] and r["checks"][0]["vectors"] == len(x) == 400
+
+
+def test_strip_softmax_for_onnx(tmp_path):
+    """StripSoftmax works for ONNX as for Keras: the final Softmax goes, verify compares logits."""
+    from hlsgen.verify import verify_against_source
+
+    m, x = m_conv1d_relu_maxpool_gemm()
+    logits = m.graph.output[0].name
+    m.graph.node.append(helper.make_node("Softmax", [logits], ["probs"], name="softmax_head", axis=1))
+    del m.graph.output[:]
+    m.graph.output.append(helper.make_tensor_value_info("probs", TP.FLOAT, [None, 5]))
+    path = save(m, tmp_path)
+    with pytest.raises(HlsgenError, match="softmax_head"):
+        convert(path, hardware=False)
+    proj = convert(path, config={"Model": {"StripSoftmax": True}}, hardware=False)
+    x = x.astype(np.float32)
+    r = verify_against_source(proj, x)
+    assert r["equal"] and r["checks"][0]["values"] == x.shape[0] * 5
+    # the logits, not the probabilities ONNX Runtime returns for the file
+    assert not np.array_equal(proj.predict(x), run_onnxruntime(path, x))
+
+
 # ---------------------------------------------------------------- bad input: one line naming the node, exit 2
 def _cli(*args):
     import os

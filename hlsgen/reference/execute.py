@@ -227,6 +227,23 @@ def trace(graph: Graph, x_raw) -> dict[str, np.ndarray]:
     return vals
 
 
+def overflow_counts(graph: Graph, x_raw) -> dict[str, dict]:
+    """Per requantization node (a configured result precision): how many of its values left
+    the type's range on these inputs, so wrapped or saturated.  Only nodes where it happened."""
+    vals = trace(graph, x_raw)
+    out = {}
+    for node in graph.nodes:
+        if node.op != "Activation" or node.function != "requant":
+            continue
+        x = vals[node.inputs[0]]
+        if node.relu:
+            x = np.maximum(x, 0)
+        n = int(np.count_nonzero(node.type.overflows(x, graph[node.inputs[0]].spec.type)))
+        if n:
+            out[node.name] = {"values": n, "of": int(x.size), "type": str(node.type), "mode": node.type.overflow}
+    return out
+
+
 def predict_int(graph: Graph, x_raw) -> np.ndarray:
     """Raw output integers (on ``graph.output_spec.type``'s grid)."""
     return trace(graph, x_raw)[graph.output]
@@ -244,4 +261,4 @@ def predict(graph: Graph, x) -> np.ndarray:
     return graph.output_spec.type.to_float(raw)
 
 
-__all__ = ["predict", "predict_int", "trace", "quantize_input", "lstm_steps"]
+__all__ = ["predict", "predict_int", "trace", "quantize_input", "lstm_steps", "overflow_counts"]

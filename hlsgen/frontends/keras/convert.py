@@ -108,7 +108,31 @@ class KerasConverter:
             try:
                 step = tabulate(fn, spec, channels=c, source=label, float_dtype=self.cfg.table_precision)
             except ProbeError as e:
-                raise HlsgenError(f"{e}", file=self.file, layer=lname, layer_type=ltype) from None
+                # a float result (plain BatchNormalization, ...): the config's result precision
+                # for that layer quantizes it, as hls4ml does; otherwise say how to give one
+                rt = self.cfg.precision(lname, ltype, "result")
+                if rt is None:
+                    raise HlsgenError(
+                        f"{e}, or give it a result precision in the config "
+                        f"(LayerName: {{{lname}: {{Precision: {{result: ap_fixed<16,6>}}}}}})",
+                        file=self.file,
+                        layer=lname,
+                        layer_type=ltype,
+                    ) from None
+                fns.append(
+                    (
+                        lambda t, rt=rt: self.tf.constant(
+                            rt.to_float(rt.quantize(np.asarray(t, np.float64))).astype(np.float32)
+                        ),
+                        False,
+                        f"quantize {rt}",
+                    )
+                )
+                try:
+                    step = tabulate(fn, spec, channels=c, source=label, float_dtype=self.cfg.table_precision)
+                except ProbeError as e2:
+                    raise HlsgenError(f"{e2}", file=self.file, layer=lname, layer_type=ltype) from None
+                self.approximations.append(f"{lname}: float {ltype} output quantized to {rt} (config)")
             node = self.add(Activation(self.unique(base), [chain.node], function="step", step=step))
         new = Chain(node.name, chain.rank, origin=lname)
         self.out[inbound_name] = new
@@ -195,6 +219,7 @@ class KerasConverter:
         elif name == "softmax":
             if self.cfg.strip_softmax and last:
                 self.notes.append(f"{layer.name}: final softmax removed (StripSoftmax); outputs are logits")
+                self.graph.meta["stripped_softmax"] = layer.name
                 return
             self.fail(
                 layer,
@@ -295,7 +320,7 @@ class KerasConverter:
 
     def measure_error(self, n: int = 256) -> dict:
         """Error of an approximate conversion against the float model, on inputs from the input grid."""
-        from ...reference.execute import predict
+        from ...reference.execute import overflow_counts, predict
 
         t = self.graph.input.type
         rng = np.random.default_rng(0)
@@ -303,7 +328,13 @@ class KerasConverter:
         # inputs spread over the central part of the input range, on the input grid
         x = t.to_float(rng.integers(lo // 4, hi // 4, size=(n,) + tuple(self.graph.input.shape), endpoint=True))
         y_ref = predict(self.graph, x)
-        y_fw = np.asarray(self.model.predict(x.astype(np.float32), verbose=0), dtype=np.float64)
+        overflow = overflow_counts(self.graph, self.graph.input.type.quantize(x))
+        model = self.model
+        if self.graph.meta.get("stripped_softmax"):
+            from .loader import logits_model
+
+            model = logits_model(model, self.graph.meta["stripped_softmax"])
+        y_fw = np.asarray(model.predict(x.astype(np.float32), verbose=0), dtype=np.float64)
         err = np.abs(y_ref - y_fw)
         return {
             "vectors": n,
@@ -311,6 +342,7 @@ class KerasConverter:
             "max_abs": float(err.max()),
             "mean_abs": float(err.mean()),
             "max_abs_output": float(np.abs(y_fw).max()),
+            "overflow": overflow,
         }
 
     def input_layer(self, model, layer):
@@ -515,12 +547,13 @@ def _float_rnn(cv, layer, ins, last):
     )
 
 
-def convert_keras(model_or_path, config=None) -> Graph:
-    """Convert a Keras/QKeras model (object or .h5/.keras path) to an IR graph."""
+def convert_keras(model_or_path, config=None, weights=None) -> Graph:
+    """Convert a Keras/QKeras model (object, .h5/.keras path, or .json path with ``weights``)
+    to an IR graph."""
     cfg = Config.coerce(config)
     if isinstance(model_or_path, (str, bytes)) or hasattr(model_or_path, "__fspath__"):
         file = str(model_or_path)
-        model = load_model_file(file)
+        model = load_model_file(file, weights)
     else:
         file = None
         model = strip_pruning(model_or_path)

@@ -70,10 +70,15 @@ def saved_config(p: Path) -> dict:
                 if "config.json" not in z.namelist():
                     raise HlsgenError("a zip file without config.json: not a Keras model", file=str(p))
                 text = z.read("config.json").decode("utf-8")
+                if "metadata.json" in z.namelist():
+                    version = json.loads(z.read("metadata.json").decode("utf-8")).get("keras_version")
+                    refuse_keras3(p, version)
         else:
             import h5py
 
             with h5py.File(p, "r") as f:
+                version = f.attrs.get("keras_version")
+                refuse_keras3(p, version.decode() if isinstance(version, bytes) else version)
                 text = f.attrs.get("model_config")
                 if text is None:
                     raise HlsgenError(
@@ -90,6 +95,16 @@ def saved_config(p: Path) -> dict:
     if not isinstance(cfg, dict):
         raise HlsgenError("the model config is not a JSON object", file=str(p))
     return cfg
+
+
+def refuse_keras3(p: Path, version) -> None:
+    """A file saved by Keras 3 cannot be read by Keras 2 (TF 2.15, which QKeras needs): say so."""
+    if isinstance(version, str) and version.split(".")[0].isdigit() and int(version.split(".")[0]) >= 3:
+        raise HlsgenError(
+            f"saved by Keras {version}; hlsgen reads Keras 2 files (QKeras runs on TF 2.15's Keras 2): "
+            "save the model with tf-keras / TF <= 2.15 as .h5, or export it to ONNX and convert that",
+            file=str(p),
+        )
 
 
 def _layers(cfg):
@@ -133,7 +148,7 @@ def check_config(p: Path, cfg: dict) -> None:
             )
 
 
-def _keras_zip_rebuilt(tf, tfmot, p: Path):
+def _keras_zip_rebuilt(p: Path):
     """A ``.keras`` file whose recorded build shapes Keras 2.15 cannot replay (QLSTM: "as_list()
     is not defined on an unknown TensorShape"): rebuild the model from its (already checked)
     config without them, through its InputLayer, then load the weights.  None if that fails."""
@@ -153,25 +168,79 @@ def _keras_zip_rebuilt(tf, tfmot, p: Path):
         with zipfile.ZipFile(p) as z:
             cfg = json.loads(z.read("config.json"))
         drop_build(cfg)
-        with tfmot.sparsity.keras.prune_scope():
-            model = tf.keras.models.model_from_json(json.dumps(cfg), custom_objects=custom_objects())
-            model.load_weights(str(p))
+        model = model_from_config(cfg)
+        model.load_weights(str(p))
         return model
     except Exception:
         return None
 
 
-def load_model_file(path) -> object:
-    """Load a ``.h5`` / ``.keras`` file (QKeras layers and tfmot pruning wrappers allowed)."""
+#: a model JSON larger than this is not a Keras architecture
+MAX_JSON_BYTES = 64 << 20
+
+
+def weights_beside(p: Path) -> Path | None:
+    """The weights file hls4ml's examples ship beside ``X.json``: ``X_weights.h5``, else ``X.h5``."""
+    for cand in (p.with_name(p.stem + "_weights.h5"), p.with_suffix(".h5")):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _load_json_model(p: Path, weights) -> object:
+    """A model JSON (``model.to_json()``) with its weights file, as hls4ml's examples ship them."""
+    if p.stat().st_size > MAX_JSON_BYTES:
+        raise HlsgenError("too large for a model JSON", file=str(p))
+    try:
+        cfg = json.loads(p.read_text(encoding="utf-8"))
+    except Exception as e:
+        raise HlsgenError(f"not a readable model JSON ({type(e).__name__})", file=str(p)) from None
+    if not isinstance(cfg, dict) or "class_name" not in cfg or "config" not in cfg:
+        raise HlsgenError("not a Keras model JSON (no class_name and config at the top)", file=str(p))
+    check_config(p, cfg)
+    w = Path(weights) if weights else weights_beside(p)
+    if w is None:
+        raise HlsgenError(
+            f"a model JSON holds no weights; give the weights file with --weights W.h5 "
+            f"(none found beside it as {p.stem}_weights.h5 or {p.stem}.h5)",
+            file=str(p),
+        )
+    if not w.is_file():
+        raise HlsgenError("weights file not found", file=str(w))
+    with open(w, "rb") as f:
+        if not f.read(8).startswith(_H5_MAGIC):
+            raise HlsgenError("not an HDF5 weights file", file=str(w))
+    try:
+        model = model_from_config(cfg)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise HlsgenError(f"cannot build the model ({type(e).__name__}: {first[:200]})", file=str(p)) from None
+    try:
+        model.load_weights(str(w))
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise HlsgenError(
+            f"the weights do not fit the model of {p.name} ({type(e).__name__}: {first[:200]})", file=str(w)
+        ) from None
+    return strip_pruning(model)
+
+
+def load_model_file(path, weights=None) -> object:
+    """Load a ``.h5`` / ``.keras`` file, or a model ``.json`` with its weights ``.h5`` (found
+    beside it when ``weights`` is None).  QKeras layers and tfmot pruning wrappers allowed."""
     p = Path(path)
     if not p.exists():
         raise HlsgenError("file not found", file=str(path))
     if p.is_dir():
-        raise HlsgenError("is a directory, not a model file (.h5 or .keras)", file=str(path))
+        raise HlsgenError("is a directory, not a model file (.h5, .keras, or .json with weights)", file=str(path))
     with open(p, "rb") as f:
         head = f.read(8)
     if not head:
         raise HlsgenError("file is empty", file=str(path))
+    if p.suffix.lower() == ".json" or head.lstrip()[:1] == b"{":
+        return _load_json_model(p, weights)
+    if weights is not None:
+        raise HlsgenError("--weights goes with a model .json; this file holds its own weights", file=str(path))
     if not (head.startswith(_H5_MAGIC) or head.startswith(_ZIP_MAGIC)):
         raise HlsgenError("not a Keras model file (expected an HDF5 .h5 or a zip .keras file)", file=str(path))
     tf = quiet_tensorflow()
@@ -182,7 +251,7 @@ def load_model_file(path) -> object:
         with tfmot.sparsity.keras.prune_scope():
             model = tf.keras.models.load_model(str(p), custom_objects=custom_objects(), compile=False)
     except Exception as e:  # Keras raises many types for corrupt files
-        model = _keras_zip_rebuilt(tf, tfmot, p) if head.startswith(_ZIP_MAGIC) else None
+        model = _keras_zip_rebuilt(p) if head.startswith(_ZIP_MAGIC) else None
         if model is None:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise HlsgenError(f"cannot read the model ({type(e).__name__}: {first[:200]})", file=str(path)) from None
@@ -238,11 +307,64 @@ def float64_model(model):
     old = tf.keras.backend.floatx()
     tf.keras.backend.set_floatx("float64")
     try:
-        m64 = model.__class__.from_config(cfg, custom_objects=custom_objects())
-        m64.set_weights(values)
-        yield m64
+        yield rebuild(model, cfg, values)
     finally:
         tf.keras.backend.set_floatx(old)
+
+
+def rebuild(model, cfg: dict, weights: list):
+    """A new model of ``model``'s class from an edited ``get_config()``, with these weights."""
+    new = model.__class__.from_config(quantizer_objects(cfg), custom_objects=custom_objects())
+    new.set_weights(weights)
+    return new
+
+
+def model_from_config(cfg: dict):
+    """A Sequential or functional model from its saved (already checked) config, quantizer
+    objects restored."""
+    tf = quiet_tensorflow()
+    import tensorflow_model_optimization as tfmot
+
+    cls = {"Sequential": tf.keras.Sequential}.get(cfg["class_name"], tf.keras.Model)
+    with tfmot.sparsity.keras.prune_scope():
+        return cls.from_config(quantizer_objects(cfg["config"]), custom_objects=custom_objects())
+
+
+def quantizer_objects(cfg):
+    """``cfg`` with every serialized QKeras quantizer turned back into its object.
+
+    QActivation(quantized_relu(...)) serializes its quantizer as a dict, and its constructor
+    needs the object back (Keras 2.15 rebuilds it only from legacy h5 configs).  Only classes
+    QKeras registers are built; anything else stays data."""
+    tf = quiet_tensorflow()
+    objs = custom_objects()
+
+    def walk(o):
+        if isinstance(o, dict):
+            cls = objs.get(o.get("class_name"))
+            if (
+                isinstance(cls, type)
+                and not issubclass(cls, tf.keras.layers.Layer)
+                and isinstance(o.get("config"), dict)
+            ):
+                return tf.keras.utils.deserialize_keras_object(o, custom_objects=objs)
+            return {k: walk(v) for k, v in o.items()}
+        if isinstance(o, list):
+            return [walk(v) for v in o]
+        return o
+
+    return walk(cfg)
+
+
+def logits_model(model, layer_name: str):
+    """``model`` with the softmax of ``layer_name`` (an Activation layer, or a layer's
+    ``activation``) replaced by the identity: the logits that StripSoftmax keeps."""
+    cfg = model.get_config()
+    lcfg = _layer_config(cfg, layer_name)
+    if lcfg is None or "activation" not in lcfg:
+        raise HlsgenError(f"no softmax in layer '{layer_name}' to strip", layer=layer_name)
+    lcfg["activation"] = "linear"
+    return rebuild(model, cfg, model.get_weights())
 
 
 _WEIGHT_QUANTIZERS = (

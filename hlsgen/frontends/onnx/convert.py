@@ -135,7 +135,10 @@ class OnnxConverter:
         if len(inputs) != 1:
             self.fail(f"the graph has {len(inputs)} activation inputs; hlsgen streams exactly one")
         self.graph_input(inputs[0])
-        for node in self.g.node:
+        if len(self.g.output) != 1:
+            self.fail(f"the graph has {len(self.g.output)} outputs; hlsgen streams exactly one")
+        nodes, out_name = self.strip_softmax(list(self.g.node), self.g.output[0].name)
+        for node in nodes:
             self.cur = node
             if node.op_type == "Constant":
                 a = self.attrs(node)
@@ -162,9 +165,7 @@ class OnnxConverter:
             if out is not None:
                 self.vals[node.output[0]] = out
         self.cur = None
-        if len(self.g.output) != 1:
-            self.fail(f"the graph has {len(self.g.output)} outputs; hlsgen streams exactly one")
-        out = self.vals.get(self.g.output[0].name)
+        out = self.vals.get(out_name)
         if not isinstance(out, Val):
             self.fail("the graph output is a constant")
         self.graph_output(out)
@@ -183,6 +184,18 @@ class OnnxConverter:
             self.graph.meta["measured_error"] = self.measure_error()
         return self.graph
 
+    def strip_softmax(self, nodes: list, out_name: str) -> tuple[list, str]:
+        """Drop the Softmax that computes the graph output when the config asks (StripSoftmax):
+        the output is then its input, the logits (argmax unchanged)."""
+        prod = next((n for n in nodes if out_name in n.output), None)
+        if not self.cfg.strip_softmax or prod is None or prod.op_type != "Softmax":
+            return nodes, out_name
+        if len(self.consumers.get(prod.input[0], [])) != 1:
+            return nodes, out_name
+        self.notes.append(f"{node_label(prod)}: final softmax removed (StripSoftmax); outputs are logits")
+        self.meta["stripped_softmax"] = prod.input[0]
+        return [n for n in nodes if n is not prod], prod.input[0]
+
     def measure_error(self, n: int = 256) -> dict:
         """The approximate graph against ONNX Runtime on random inputs over the input quantizer's range."""
         from ...reference.execute import predict_int
@@ -190,7 +203,7 @@ class OnnxConverter:
 
         x = onnx_random_inputs(self.graph, np.random.default_rng(0), n)
         y = output_to_onnx(self.graph, predict_int(self.graph, quantize_input(self.graph, x))).astype(np.float64)
-        yr = run_onnxruntime(self.file, x).astype(np.float64)
+        yr = run_onnxruntime(self.file, x, self.graph).astype(np.float64)
         err = np.abs(y - yr)
         return {
             "vectors": n,

@@ -88,18 +88,64 @@ def onnx_random_inputs(graph, rng, n: int) -> np.ndarray:
     return rng.uniform(lo, hi, size=shape).astype(np.float32)
 
 
-def run_onnxruntime(source: str, x, graph=None) -> np.ndarray:
-    """The model's output in ONNX Runtime (CPU, default options) for an ONNX-layout batch."""
-    import onnxruntime as ort
+def runtime_model(source: str, graph=None):
+    """The model ONNX Runtime should run to compare with ``graph``, and the session options.
 
+    QONNX operators become standard operators, run without graph optimizations (QONNX's
+    executor evaluates node by node in float32); a softmax that StripSoftmax removed is cut
+    off (its input becomes the output).  Anything else runs as the user's ONNX Runtime runs it.
+    """
+    import onnxruntime as ort
+    from onnx import helper
+
+    from .loader import load_onnx, uses_qonnx
+
+    model = load_onnx(source)
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    sess = ort.InferenceSession(str(source), so, providers=["CPUExecutionProvider"])
+    if uses_qonnx(model):
+        from .qonnx import as_standard_onnx
+
+        model = as_standard_onnx(model, str(source))
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    cut = (graph.meta.get("onnx", {}) if graph is not None else {}).get("stripped_softmax")
+    if cut:
+        out = model.graph.output[0]
+        del model.graph.output[:]
+        model.graph.output.append(helper.make_tensor_value_info(cut, out.type.tensor_type.elem_type, None))
+    return model, so
+
+
+def run_onnxruntime(source: str, x, graph=None) -> np.ndarray:
+    """The model's output in ONNX Runtime (CPU) for an ONNX-layout batch.
+
+    A batch dimension fixed in the file (1 in most exports) is honoured: the batch runs in
+    slices of that size.
+    """
+    import onnxruntime as ort
+
+    model, so = runtime_model(source, graph)
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
+    info = graph.meta.get("onnx", {}) if graph is not None else {}
+    b_in = info.get("input", {}).get("batch_axis", 0)
+    b_out = info.get("output", {}).get("batch_axis", 0)
     x = np.asarray(x)
     if inp.type == "tensor(float)":
         x = x.astype(np.float32)
+    fixed = inp.shape[b_in] if len(inp.shape) > b_in else None
+    step = fixed if isinstance(fixed, int) and fixed > 0 else 1024
+    n = x.shape[b_in]
+    if n == step or (n < step and fixed != step):  # one run, as the file takes it
+        return sess.run(None, {inp.name: x})[0]
     outs = []
-    for k in range(0, len(x), 1024):
-        outs.append(sess.run(None, {inp.name: x[k : k + 1024]})[0])
-    return np.concatenate(outs, axis=0)
+    for k in range(0, n, step):
+        part = np.take(x, np.arange(k, min(k + step, n)), axis=b_in)
+        short = step - part.shape[b_in]
+        if fixed == step and short:  # the last slice padded to the fixed batch
+            pad = [(0, 0)] * part.ndim
+            pad[b_in] = (0, short)
+            part = np.pad(part, pad)
+        y = sess.run(None, {inp.name: part})[0]
+        outs.append(np.take(y, np.arange(min(step, n - k)), axis=b_out))
+    return np.concatenate(outs, axis=b_out)
