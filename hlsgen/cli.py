@@ -76,6 +76,9 @@ def cmd_convert(args):
     )
     g = proj.graph
     print(f"wrote {proj.output_dir} ({len(g.nodes)} nodes, {'exact' if g.meta.get('exact') else 'APPROXIMATE'})")
+    for n in g.meta.get("notes", []):
+        if n.startswith("hls4ml keys"):
+            print(f"  note: {n}")
     from .verify import overflow_line
 
     for name, c in ((g.meta.get("measured_error") or {}).get("overflow") or {}).items():

@@ -27,10 +27,44 @@ DEFAULT_PRECISION = "ap_fixed<16,6,AP_RND_CONV,AP_SAT>"
 KEYS = ("weight", "bias", "result")
 
 
+#: keys of an hls4ml configuration file that name the model
+HLS4ML_MODEL_KEYS = ("KerasJson", "KerasH5", "KerasModel", "OnnxModel")
+
+
+def hls4ml_model(path) -> tuple[str, str | None] | None:
+    """(model file, weights file or None) that an hls4ml configuration file names, relative to
+    its folder; None if the YAML is not an hls4ml configuration."""
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not isinstance(data, dict) or not any(k in data for k in HLS4ML_MODEL_KEYS):
+        return None
+    for k in HLS4ML_MODEL_KEYS:
+        if k in data and not isinstance(data[k], str):
+            raise HlsgenError(f"{k} must be a file name", file=str(path))
+
+    def beside(name):
+        q = Path(name)
+        return str(q if q.is_absolute() else p.parent / q)
+
+    if "KerasJson" in data:
+        return beside(data["KerasJson"]), beside(data["KerasH5"]) if "KerasH5" in data else None
+    if "KerasModel" in data:
+        return beside(data["KerasModel"]), None
+    if "OnnxModel" in data:
+        return beside(data["OnnxModel"]), None
+    return beside(data["KerasH5"]), None  # a full model saved as .h5
+
+
 class Config:
     def __init__(self, data: dict | None = None, source: str = "config"):
         data = dict(data or {})
         self.source = source
+        self.ignored: list[str] = []  # keys of an hls4ml config that hlsgen did not use
         unknown = set(data) - {"Model", "LayerType", "LayerName"}
         if unknown:
             raise HlsgenError(
@@ -85,6 +119,44 @@ class Config:
             raise HlsgenError(f"{where}: {e}", file=self.source) from None
 
     @classmethod
+    def from_hls4ml(cls, hls: dict, source: str) -> Config:
+        """An hls4ml ``HLSConfig`` (Model / LayerType / LayerName with Precision, ReuseFactor,
+        Strategy, ...): the precisions are kept; every other key is named in ``ignored``."""
+        ignored: list[str] = []
+        data: dict = {}
+        for section, value in hls.items():
+            if section not in ("Model", "LayerType", "LayerName") or not isinstance(value, dict):
+                ignored.append(f"HLSConfig.{section}")
+                continue
+            entries = {"": value} if section == "Model" else value
+            out: dict = {}
+            for key, entry in entries.items():
+                where = ".".join(x for x in ("HLSConfig", section, str(key)) if x)
+                if not isinstance(entry, dict):
+                    ignored.append(where)
+                    continue
+                kept: dict = {}
+                for k, v in entry.items():
+                    if k != "Precision":
+                        ignored.append(f"{where}.{k}")
+                    elif isinstance(v, dict):
+                        default = v.get("default")
+                        p = {t: v.get(t, default) for t in KEYS if v.get(t, default) not in (None, "auto")}
+                        ignored += [f"{where}.Precision.{t}" for t in v if t not in (*KEYS, "default")]
+                        ignored += [f"{where}.Precision.{t} (auto)" for t in KEYS if v.get(t, default) == "auto"]
+                        if p:
+                            kept["Precision"] = p
+                    elif v == "auto":
+                        ignored.append(f"{where}.Precision (auto)")
+                    else:
+                        kept["Precision"] = v
+                out[key] = kept
+            data[section] = out[""] if section == "Model" else out
+        cfg = cls(data, source)
+        cfg.ignored = ignored
+        return cfg
+
+    @classmethod
     def load(cls, path) -> Config:
         import yaml
 
@@ -97,6 +169,12 @@ class Config:
             raise HlsgenError(f"not valid YAML ({str(e).splitlines()[0]})", file=str(path)) from None
         if data is not None and not isinstance(data, dict):
             raise HlsgenError("a config must be a mapping with Model / LayerType / LayerName", file=str(path))
+        if data and any(k in data for k in ("HLSConfig", *HLS4ML_MODEL_KEYS)):  # an hls4ml configuration file
+            if not isinstance(data.get("HLSConfig") or {}, dict):
+                raise HlsgenError("HLSConfig must be a mapping", file=str(path))
+            cfg = cls.from_hls4ml(data.get("HLSConfig") or {}, str(path))
+            cfg.ignored = [k for k in data if k not in ("HLSConfig", *HLS4ML_MODEL_KEYS)] + cfg.ignored
+            return cfg
         return cls(data, str(path))
 
     @classmethod
@@ -126,7 +204,12 @@ class Config:
             return self._parse(self.model["Precision"], "Model.Precision")
         return None
 
-    def input_precision(self) -> FixedType | None:
+    def input_precision(self, layer_name: str | None = None) -> FixedType | None:
+        """Model.InputPrecision, or (hls4ml's way) the result precision given to the input layer by name."""
+        if layer_name is not None:
+            for k, t in self._entries(self.by_name.get(layer_name)):
+                if k == "result":
+                    return self._parse(t, f"LayerName.{layer_name}.Precision")
         if "InputPrecision" in self.model:
             return self._parse(self.model["InputPrecision"], "Model.InputPrecision")
         return None

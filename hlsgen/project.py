@@ -338,8 +338,22 @@ def convert(
         The weights ``.h5`` of a model given as Keras JSON (hls4ml's examples ship them
         this way); by default ``X_weights.h5`` or ``X.h5`` beside ``X.json``.
     """
-    cfg = Config.coerce(config)
     src = resolve_model(model_or_path)
+    if isinstance(src, str) and Path(src).suffix.lower() in (".yml", ".yaml") and Path(src).is_file():
+        # an hls4ml configuration file: the model it names, its HLSConfig precisions
+        from .config import hls4ml_model
+
+        named = hls4ml_model(src)
+        if named is None:
+            raise HlsgenError(
+                "a YAML file without KerasJson, KerasH5, KerasModel or OnnxModel: not an hls4ml configuration "
+                "(give the model file, and this file with --config)",
+                file=src,
+            )
+        if config is None:
+            config = src
+        src, weights = named[0], weights if weights is not None else named[1]
+    cfg = Config.coerce(config)
     if isinstance(src, str):
         sp = Path(src)
         if sp.is_dir():
@@ -372,6 +386,11 @@ def convert(
         if weights is not None and Path(weights).is_file():
             graph.meta["weights"] = str(Path(weights).resolve())
             graph.meta["weights_sha256"] = file_sha256(weights)
+    if cfg.ignored:
+        graph.meta.setdefault("notes", []).append(
+            f"hls4ml keys not used by hlsgen ({cfg.source}): {', '.join(cfg.ignored)}; folding comes from "
+            "the engine options (--lanes, --fps, --fold, --pe), not ReuseFactor"
+        )
     proj = Project(graph)
     if proj.engine is not None and hardware:
         proj.engine_options = dict(engine or {})

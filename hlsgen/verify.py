@@ -160,7 +160,7 @@ def _verify_onnx(proj: Project, source: str, x, what: str) -> dict:
     from .frontends.onnx.io import run_onnxruntime
     from .frontends.onnx.loader import load_onnx, uses_qonnx
 
-    qonnx = uses_qonnx(load_onnx(source))
+    qonnx = uses_qonnx(load_onnx(source, upgrade=False))
     y_rt = run_onnxruntime(source, x, proj.graph)
     y_ref = proj.predict(x)
     if y_rt.shape != y_ref.shape:

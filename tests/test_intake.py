@@ -266,3 +266,70 @@ def test_wrapping_result_precision_is_flagged(tmp_path):
     # and the wrap is real: Keras says +64, ap_fixed<16,6> holds -32..32 and wraps 64 to 0
     proj = convert(str(src), None, str(cfg), hardware=False)
     assert (proj.trace(x[:3])["fc1_result"] == 0).all()
+
+
+# ---------------------------------------------------------------- hls4ml configuration files
+def test_hls4ml_yaml_names_the_model_and_its_precisions(tmp_path):
+    """`hlsgen convert hls4ml.yml`: KerasJson + KerasH5 beside it, HLSConfig precisions used (the
+    input layer's too), every other key named as not used."""
+    m, js, w = _json_pair(tmp_path)
+    inp = m.get_config()["layers"][0]["config"]["name"]  # the InputLayer's name
+    (tmp_path / "hls4ml.yml").write_text(
+        f"""KerasJson: {js.name}
+KerasH5: {w.name}
+OutputDir: my-hls-test
+ProjectName: myproject
+Part: xcku115-flvb2104-2-i
+ClockPeriod: 5
+IOType: io_parallel
+HLSConfig:
+  Model:
+    Precision: ap_fixed<16,6>
+    ReuseFactor: 4
+    Strategy: Resource
+  LayerName:
+    {inp}:
+      Precision:
+        result: ap_fixed<10,3>
+    q_dense:
+      Precision: {{weight: auto, accum: ap_fixed<32,16>}}
+      ReuseFactor: 2
+"""
+    )
+    out = tmp_path / "out"
+    r = main_run("convert", tmp_path / "hls4ml.yml", "-o", out, "--no-hw")
+    assert r.returncode == 0, r.stderr
+    for key in ("OutputDir", "Part", "HLSConfig.Model.ReuseFactor", "Strategy", "q_dense.ReuseFactor", "accum"):
+        assert key in r.stdout, (key, r.stdout)
+    g = json.loads((out / "model.json").read_text())
+    assert g["meta"]["source"] == str(js.resolve()) and g["meta"]["weights"] == str(w.resolve())
+    assert g["nodes"][0]["attrs"]["type"].startswith("ap_fixed<10,3")
+    r = main_run("verify", out)
+    assert r.returncode == 0 and "0 mismatches -> EQUAL" in r.stdout, r.stdout + r.stderr
+
+
+def test_hls4ml_yaml_with_a_keras_model_and_an_onnx_model(tmp_path):
+    from .onnx_models import float_from_zoo, quantize_qdq
+
+    m = _dense_bn_dense()
+    m.save(tmp_path / "full.h5")
+    (tmp_path / "k.yaml").write_text(
+        "KerasModel: full.h5\nHLSConfig:\n  LayerType:\n    BatchNormalization:\n      Precision: ap_fixed<12,4,AP_RND_CONV,AP_SAT>\n"
+    )
+    r = main_run("convert", tmp_path / "k.yaml", "-o", tmp_path / "o1", "--no-hw")
+    assert r.returncode == 0, r.stderr
+    assert "APPROXIMATE" in r.stdout  # the float batch-norm quantized as the config says
+    fm = float_from_zoo("mlp_tiny")
+    xtr = np.random.default_rng(0).uniform(0, 1, (64, 64)).astype(np.float32)
+    quantize_qdq(fm, xtr, tmp_path / "m.onnx")
+    (tmp_path / "o.yml").write_text("OnnxModel: m.onnx\nIOType: io_stream\n")
+    r = main_run("convert", tmp_path / "o.yml", "-o", tmp_path / "o2", "--no-hw")
+    assert r.returncode == 0 and "IOType" in r.stdout, r.stdout + r.stderr
+    assert main_run("verify", tmp_path / "o2").returncode == 0
+
+
+def test_yaml_that_is_not_an_hls4ml_configuration(tmp_path):
+    from .test_cli import assert_one_line_error
+
+    (tmp_path / "c.yml").write_text("Model:\n  Precision: ap_fixed<8,3>\n")
+    assert_one_line_error(main_run("convert", tmp_path / "c.yml", "-o", tmp_path / "o"), "c.yml", "hls4ml")

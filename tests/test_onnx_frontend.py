@@ -150,6 +150,10 @@ ZOO_QDQ = [
     ("cnn_small", "float-per-channel"),
     ("cnn_small", "po2"),
     ("cnn_dw", "po2"),
+    # quantize_static's default int8 activations: ONNX Runtime makes the Q/DQ pairs uint8 and
+    # renames their tensors (before: the fusion was missed and the model refused)
+    ("mlp_tiny", "float-int8"),
+    ("cnn_small", "float-int8-per-channel"),
 ]
 
 
@@ -157,7 +161,9 @@ def zoo_qdq(name, variant, path):
     m = float_from_zoo(name)
     shape = [d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim][1:]
     xtr, xte = digits_nchw(shape)
-    quantize_qdq(m, xtr[:200], path, per_channel="per-channel" in variant)
+    quantize_qdq(
+        m, xtr[:200], path, per_channel="per-channel" in variant, act="QInt8" if "int8" in variant else "QUInt8"
+    )
     if variant.startswith("po2"):
         onnx.save(po2_scales(onnx.load(path)), path)
     return str(path), xte
@@ -174,6 +180,16 @@ def test_zoo_qdq_equals_onnxruntime_on_every_heldout_image(name, variant, tmp_pa
     acc = float(np.mean(proj.predict(xte).argmax(1) == digits()[3]))
     assert acc > 0.9, acc
     assert proj.engine == "streaming_cnn"
+
+
+def test_identity_requantizations_are_not_stages(tmp_path):
+    """quantize_static puts QuantizeLinear / DequantizeLinear around MaxPool and Flatten with the
+    same scale and zero point: identities, not table stages (before: one stage each, extra cycles)."""
+    path, _ = zoo_qdq("cnn_small", "float-int8", tmp_path / "cnn.onnx")
+    proj = convert(path)
+    keras = convert("cnn_small")
+    assert [n.op for n in proj.graph] == [n.op for n in keras.graph] + ["Activation"]  # + the output quantizer
+    assert proj.plan.timing["period"] == keras.plan.timing["period"]
 
 
 @pytest.mark.rtl
@@ -605,6 +621,30 @@ def test_qonnx_ops_as_standard_onnx_equal_their_definition(mode):
     assert np.array_equal(got, (np.where(t >= 0, 1.0, -1.0) * f(0.75)).astype(f))
 
 
+def test_bipolar_input_quantizer(tmp_path):
+    """FINN-style binary MLP: BipolarQuant on the input, binary weights, Trunc'd accumulators
+    (before: "the float graph input must be quantized")."""
+    from onnx.reference import ReferenceEvaluator
+
+    from hlsgen.verify import verify_against_source
+
+    f = np.float32
+    g = G()
+    x = g.op("BipolarQuant", ["x", g.c(f(1.0))], domain=QONNX)
+    w1 = g.op("BipolarQuant", [g.c(RNG.normal(0, 1, (20, 12)).astype(f)), g.c(f(1.0))], domain=QONNX)
+    y = g.op("BipolarQuant", [g.op("MatMul", [x, w1]), g.c(f(0.5))], domain=QONNX)
+    w2 = g.op("BipolarQuant", [g.c(RNG.normal(0, 1, (12, 4)).astype(f)), g.c(f(0.25))], domain=QONNX)
+    m = g.model((20,), g.op("MatMul", [y, w2]), domains=[QONNX])
+    path = save(m, tmp_path)
+    proj = convert(path, hardware=False)
+    xs = RNG.normal(0, 1, (300, 20)).astype(f)
+    xs[:5] = 0.0  # the sign of zero is +1
+    want = ReferenceEvaluator(m, new_ops=_qonnx_reference_ops()).run(None, {"x": xs})[0]
+    assert np.array_equal(proj.predict(xs), want)
+    assert proj.graph.input.type.width == 2
+    assert verify_against_source(proj, xs)["equal"]
+
+
 def test_qonnx_file_verifies_against_its_own_execution(tmp_path):
     """`verify` on a QONNX file: ONNX Runtime cannot run Quant, so the file runs with QONNX's
     operators as standard ones (before: "Quant(-1) is not a registered function/op")."""
@@ -658,6 +698,130 @@ def test_strip_softmax_for_onnx(tmp_path):
     assert not np.array_equal(proj.predict(x), run_onnxruntime(path, x))
 
 
+@pytest.mark.parametrize("dt,zp", [(np.int8, -128), (np.uint8, 0), (np.int8, 0), (np.uint8, 3)])
+def test_conv_relu_quantize(dt, zp, tmp_path):
+    """Conv -> Relu -> QuantizeLinear: with the zero point at the type's minimum ONNX Runtime drops
+    the Relu and fuses an integer kernel, exact here (before: missed, and refused); otherwise the
+    Conv runs in float32, which float scales make inexact: refused."""
+    g = G()  # float scales: only ONNX Runtime's integer kernel arithmetic is exact here
+    x = g.qdq("x", 0.0731)
+    y = g.op("Conv", [x, g.w(RNG.normal(0, 0.3, (4, 1, 3, 3)), 0.0123)], pads=[1, 1, 1, 1])
+    y = g.dq(g.q(g.op("Relu", [y]), 0.0917, zp, dt), 0.0917, zp, dt)
+    path = save(g.model((1, 6, 6), y), tmp_path)
+    fused = "QLinearConv" in ort_kernels(onnx.load(path), path).values()
+    assert fused == (zp == np.iinfo(dt).min)
+    if fused:
+        check_exact(path, RNG.uniform(-3, 3, (300, 1, 6, 6)).astype(np.float32))
+    else:
+        with pytest.raises(HlsgenError, match="fixed-point grid"):
+            convert(path, hardware=False)
+
+
+@pytest.mark.parametrize(
+    "dt,lo,hi,scales",
+    [
+        (np.uint8, 0, 15, (0.271, 0.117, 0.293)),
+        (np.int8, -8, 7, (1 / 4, 1 / 8, 1 / 4)),
+        (np.int8, -7, 7, (1, 1 / 8, 1 / 2)),
+    ],
+)
+def test_qcdq_sub_8_bit_activations(dt, lo, hi, scales, tmp_path):
+    """Brevitas's QCDQ: QuantizeLinear -> Clip -> DequantizeLinear for 4-bit activations and
+    Clip'd int8 weights.  uint8: ONNX Runtime fuses an integer Conv reading the Clip's integers
+    (before: refused); int8: it computes in float32, exact with power-of-two scales."""
+    g = G()
+    sx, sw, sy = scales
+
+    def qcdq(t, s):
+        return g.dq(g.op("Clip", [g.q(t, s, 0, dt), g.c(dt(lo)), g.c(dt(hi))]), s, 0, dt)
+
+    wq = np.clip(np.rint(RNG.normal(0, 0.3, (4, 1, 3, 3)) * 8), -7, 7).astype(np.int8)
+    w = g.dq(g.op("Clip", [g.c(wq), g.c(np.int8(-7)), g.c(np.int8(7))]), sw, 0, np.int8)
+    y = g.op("Conv", [qcdq("x", sx), w], pads=[1, 1, 1, 1])
+    path = save(g.model((1, 6, 6), qcdq(g.op("Relu", [y]), sy)), tmp_path)
+    assert ("QLinearConv" in ort_kernels(onnx.load(path), path).values()) == (dt is np.uint8)
+    check_exact(path, RNG.uniform(-3, 5, (300, 1, 6, 6)).astype(np.float32))
+
+
+def _nhwc_model(where: str, flatten_axis: int):
+    """keras2onnx / tf2onnx style: NHWC input -> Transpose -> NCHW Conv, Flatten(axis=0)."""
+    g = G()
+    if where == "before_q":
+        x = g.qdq(g.op("Transpose", ["x"], perm=[0, 3, 1, 2]), 1 / 16)
+    else:
+        x = g.op("Transpose", [g.qdq("x", 1 / 16)], perm=[0, 3, 1, 2])
+    y = g.op("Conv", [x, g.w(RNG.normal(0, 0.3, (4, 2, 3, 3)), 1 / 32)], pads=[1, 1, 1, 1])
+    y = g.op("Flatten", [g.qdq(g.op("Relu", [y]), 1 / 8)], axis=flatten_axis)
+    y = g.qdq(g.op("Gemm", [y, g.w(RNG.normal(0, 0.3, (3, 144)), 1 / 64)], transB=1), 1 / 4)
+    return g.model((6, 6, 2), y)
+
+
+@pytest.mark.parametrize("where", ["before_q", "after_q"])
+@pytest.mark.parametrize("batch", [None, 1])
+def test_nhwc_input_transpose_is_absorbed(where, batch, tmp_path):
+    """Before: "the input of this Conv was transposed"; now the IR input takes the NCHW tensor's
+    order, no layout node in the graph; Flatten(axis=0) is the same tensor with a batch of 1."""
+    m = _nhwc_model(where, 0 if batch == 1 else 1)
+    if batch:
+        m = _fixed_batch(m, batch)
+    path = save(m, tmp_path)
+    proj = check_exact(path, RNG.uniform(-3, 3, (50, 6, 6, 2)).astype(np.float32))
+    assert [n.op for n in proj.graph][:2] == ["Input", "Conv"]
+    assert any("input layout change absorbed" in n for n in proj.graph.meta["notes"])
+
+
+def test_flatten_axis_0_with_a_free_batch_is_refused(tmp_path):
+    path = save(_nhwc_model("before_q", 0), tmp_path)
+    with pytest.raises(HlsgenError, match="axis=0"):
+        convert(path, hardware=False)
+
+
+@pytest.mark.parametrize("domain", ["onnx.brevitas", "finn.custom_op.general"])
+def test_older_qonnx_domains(domain, tmp_path):
+    from hlsgen.verify import verify_against_source
+
+    m, x = m_qonnx()
+    for n in m.graph.node:
+        if n.domain == QONNX:
+            n.domain = domain
+    for o in m.opset_import:
+        if o.domain == QONNX:
+            o.domain = domain
+    proj = convert(save(m, tmp_path), hardware=False)
+    assert verify_against_source(proj, x)["equal"]
+
+
+def test_concat_of_constant_weights_is_folded(tmp_path):
+    """Brevitas's QuantLSTM exports assemble weights with Concat (before: "operator Concat is not
+    supported"); a Concat of activations is refused by name."""
+    g = G()
+    x = g.qdq("x", 1 / 16)
+    w = g.op("Concat", [g.w(RNG.normal(0, 0.3, (3, 8)), 1 / 64), g.w(RNG.normal(0, 0.3, (2, 8)), 1 / 64)], axis=0)
+    y = g.qdq(g.op("Gemm", [x, w], transB=1), 1 / 8)
+    path = save(g.model((8,), y), tmp_path)
+    check_exact(path, RNG.uniform(-4, 4, (200, 8)).astype(np.float32))
+    g = G()
+    x = g.qdq("x", 1 / 16)
+    y = g.op("Concat", [x, x], axis=1)
+    path = save(g.model((8,), y), tmp_path, "cat.onnx")
+    with pytest.raises(HlsgenError, match="concat.*Concat of activations"):
+        convert(path, hardware=False)
+
+
+def test_old_opset_is_upgraded(tmp_path):
+    """Opset 9 (FINN-era QONNX exports): upgraded with onnx's version converter, not refused;
+    verify runs the file itself in ONNX Runtime."""
+    from hlsgen.verify import verify_against_source
+
+    m, x = m_qonnx()
+    for o in m.opset_import:
+        if o.domain == "":
+            o.version = 9
+    path = save(m, tmp_path)
+    proj = convert(path, hardware=False)
+    assert verify_against_source(proj, x)["equal"]
+
+
 # ---------------------------------------------------------------- bad input: one line naming the node, exit 2
 def _cli(*args):
     import os
@@ -700,7 +864,7 @@ def _lstm_model():
 
 BAD = {
     "unsupported_op": (lambda: _float_model("Softmax"), ["softmax", "Softmax", "not supported"]),
-    "old_opset": (lambda: _float_model("Conv", opset=9), ["opset 9"]),
+    "old_opset": (lambda: _float_model("Conv", opset=9), ["conv", "Conv", "quantized"]),  # upgraded, then judged
     "float_conv": (lambda: _float_model("Conv"), ["conv", "Conv", "quantized"]),
     "lstm": (_lstm_model, ["lstm1", "LSTM", "float32"]),
 }

@@ -349,7 +349,8 @@ class KerasConverter:
         shape = tuple(model.input_shape[1:])
         if any(s is None for s in shape):
             raise HlsgenError(f"input shape {shape} has unknown dimensions; give a fixed input shape", file=self.file)
-        t = self.cfg.input_precision()
+        in_name = layer.name if layer is not None else (list(getattr(model, "input_names", None) or []) or [None])[0]
+        t = self.cfg.input_precision(in_name)
         first = self.first_consumer(model)
         if first is not None and t is None:
             q = getattr(first, "quantizer", None)

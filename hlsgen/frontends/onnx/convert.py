@@ -40,7 +40,7 @@ from ..probe import ProbeError, tabulate
 from . import ops  # noqa: F401  (registers the operator handlers)
 from .loader import load_onnx, node_label, ort_kernels, uses_qonnx
 from .numerics import FLOAT, ONNX_INT_TYPES, NodeRunner, int_range
-from .registry import CONST_FOLD, ELEMENTWISE, F32_EXACT, HANDLERS, QONNX_OPS
+from .registry import CONST_FOLD, ELEMENTWISE, F32_EXACT, HANDLERS, INT_TO_INT, QONNX_OPS
 from .values import Const, Val, _is_po2, _to_array, canonical_index
 
 
@@ -246,6 +246,7 @@ class OnnxConverter:
             np.arange(math.prod(shape)).reshape(shape) if self.recurrent and len(shape) == 2 else canonical_index(shape)
         )
         self.input_name = vi.name
+        self.batch_size = full[b]  # 0 when dynamic
         self.input_shape = shape
         self.input_index = index
         self.meta["input"] = {
@@ -314,6 +315,11 @@ class OnnxConverter:
             qmin, qmax = int_range(elem)
             rounding, narrow = "RND_CONV", False
             q = {"op": "QuantizeLinear", "scale": s, "zero_point": zp, "qmin": qmin, "qmax": qmax}
+        elif node.op_type == "BipolarQuant":  # FINN-style binary networks: +-scale from the sign
+            zp, qmin, qmax, elem, rounding, narrow = 0, -1, 1, FLOAT, "RND_CONV", False
+            if not _is_po2(s):
+                self.fail("an input BipolarQuant needs a power-of-two scale")
+            q = {"op": "BipolarQuant", "scale": s, "zero_point": 0, "qmin": -1, "qmax": 1}
         else:  # QONNX Quant
             zp = int(np.asarray(self.const(node.input[2]).value).reshape(-1)[0])
             bits = int(np.asarray(self.const(node.input[3]).value).reshape(-1)[0])
@@ -335,6 +341,7 @@ class OnnxConverter:
             unit, q["ir"] = s, "fixed"
         else:
             t, unit, q["ir"] = FixedType.for_range(qmin - zp, qmax - zp, 0), 1.0, "integer"
+        v = self.input_relayout(v)
         self.add(Input(self.unique(self.input_name), [], shape=v.index.shape, type=t))
         self.meta["input"]["quantize"] = q
         out_kind = "int" if node.op_type == "QuantizeLinear" else "exact"
@@ -354,8 +361,45 @@ class OnnxConverter:
             self.fail("an input Quant with a float scale or a zero point is not supported (its output is float)")
         return Val("exact", self.graph.nodes[-1].name, v.shape, v.index, node_label(node), scale=1.0, batch=v.batch)
 
+    def input_relayout(self, v: Val) -> Val:
+        """A graph input transposed before anything is computed (keras2onnx's and tf2onnx's NHWC
+        input -> Transpose -> NCHW, before or after its quantizer): the IR input takes the
+        transposed tensor's own channels-last order, so the transpose costs nothing in hardware
+        (the host sends the elements in that order).  ``v`` unchanged if that cannot be done."""
+        canon = canonical_index(v.shape)
+        if self.recurrent or (v.index.shape == canon.shape and np.array_equal(v.index, canon)):
+            return v
+        carrier = v.base if v.kind == "chain" else v
+        if self.graph is not None:  # only the Input node exists, and v reads it directly
+            if len(self.graph.nodes) != 1 or carrier.node != self.graph.nodes[0].name:
+                return v
+            if carrier is not v and not np.array_equal(carrier.index, v.index):
+                return v
+        orig_of = np.empty(v.index.size, dtype=np.int64)  # transposed flat index -> input flat index
+        orig_of[v.index.reshape(-1)] = np.asarray(self.meta["input"]["index"], dtype=np.int64)
+        self.meta["input"]["index"] = orig_of[canon.reshape(-1)].tolist()
+        self.notes.append(f"input layout change absorbed ({self.input_name} read in the order {v.origin} makes)")
+        if self.graph is not None:
+            old = self.graph.nodes[0]
+            self.graph = None
+            self.add(Input(old.name, [], shape=canon.shape, type=old.type))
+        if carrier is not v:
+            return v.derive(index=canon, base=carrier.derive(index=canon))
+        return v.derive(index=canon)
+
+    def int_before_dq(self, v: Val) -> Val:
+        """QuantizeLinear -> Clip -> DequantizeLinear (Brevitas's sub-8-bit activations, QCDQ):
+        the Clip on integers becomes its own table, and the DequantizeLinear reads its integers."""
+        if v.kind != "chain" or len(v.chain) < 2 or v.base.kind != "int" or v.chain[-1].op_type != "DequantizeLinear":
+            return v
+        if not all(n.op_type in INT_TO_INT for n in v.chain[:-1]):
+            return v
+        vi = self.table(v.derive(chain=v.chain[:-1], elem=v.base.elem))
+        return v.derive(base=vi, chain=v.chain[-1:])
+
     def graph_output(self, v: Val):
         dq = None
+        v = self.int_before_dq(v)
         if (
             v.kind == "chain"
             and len(v.chain) == 1
@@ -498,7 +542,10 @@ class OnnxConverter:
         ]
         out_int = v.elem != FLOAT
         unit_out, zp_out = 1.0, 0
-        if out_int:
+        if out_int and base.kind == "int" and all(n.op_type in INT_TO_INT for n in chain):
+            # Clip on integers (sub-8-bit activations as QuantizeLinear -> Clip): same zero point and unit
+            zp_out, unit_out = base.zp, base.unit
+        elif out_int:
             if last.op_type != "QuantizeLinear":
                 self.fail(f"an integer result of {last.op_type} is not supported here", last)
             s, zps = self.qparams(last)
@@ -537,10 +584,26 @@ class OnnxConverter:
             )
         except ProbeError as e:
             self.fail(f"{e}", last)
+        if _identity(step, spec):
+            # DequantizeLinear -> MaxPool / Flatten / ... -> QuantizeLinear with the same scale and
+            # zero point (ONNX Runtime's QDQ around layout ops): nothing to compute, no stage
+            if out_int:
+                return v.derive(kind="int", node=base.node, unit=unit_out, zp=zp_out, base=None, chain=[])
+            return v.derive(kind="exact", node=base.node, scale=1.0, base=None, chain=[])
         node = self.add(Activation(self.unique(node_label(last)), [base.node], function="step", step=step))
         if out_int:
             return v.derive(kind="int", node=node.name, unit=unit_out, zp=zp_out, base=None, chain=[])
         return v.derive(kind="exact", node=node.name, scale=1.0, base=None, chain=[])
+
+
+def _identity(step, spec, limit: int = 1 << 20) -> bool:
+    """The table maps every value its input can take to itself (on the same grid)."""
+    lo, hi = int(spec.lo), int(spec.hi)
+    if step.out_type.frac != spec.type.frac or hi - lo + 1 > limit:
+        return False
+    raw = np.arange(lo, hi + 1, dtype=np.int64)
+    x = np.repeat(raw[:, None], step.channels, axis=1) if step.channels > 1 else raw[:, None]
+    return bool(np.array_equal(step(x), x))
 
 
 # ====================================================================== entry points

@@ -40,6 +40,8 @@ def quantize_input(graph, x) -> np.ndarray:
             v = np.rint(xf / s)
             v = np.clip(v, q["qmin"] - q["zero_point"], q["qmax"] - q["zero_point"])
             raw = v.astype(np.int64)
+        elif q["op"] == "BipolarQuant":  # +1 where x >= 0, else -1
+            raw = np.where(xf >= 0, 1, -1).astype(np.int64)
         else:  # QONNX Quant: its output is (q - zp) * scale; the IR holds q - zp
             y = qonnx_quant(xf, s, np.float32(q["zero_point"]), q["bits"], q["signed"], q["narrow"], q["rounding"])
             raw = np.rint(y / s).astype(np.int64)
@@ -100,7 +102,7 @@ def runtime_model(source: str, graph=None):
 
     from .loader import load_onnx, uses_qonnx
 
-    model = load_onnx(source)
+    model = load_onnx(source, upgrade=False)
     so = ort.SessionOptions()
     so.log_severity_level = 3
     if uses_qonnx(model):

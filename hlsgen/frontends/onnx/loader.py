@@ -17,16 +17,20 @@ from ...errors import HlsgenError
 
 #: default-domain opsets this frontend is written and tested against
 OPSETS = range(10, 22)
-#: domains of the QONNX custom ops (Quant, BipolarQuant, Trunc)
-QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "qonnx", "finn")
+#: domains of the QONNX custom ops (Quant, BipolarQuant, Trunc); older Brevitas exports use
+#: "onnx.brevitas" and FINN's "finn.custom_op.general" for the same operators
+QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "qonnx", "finn", "onnx.brevitas")
 
 
 def node_label(node) -> str:
     return node.name or (node.output[0] if node.output else node.op_type)
 
 
-def load_onnx(path) -> object:
-    """The model with names on every node, external data loaded; HlsgenError on bad input."""
+def load_onnx(path, upgrade: bool = True) -> object:
+    """The model with names on every node, external data loaded; HlsgenError on bad input.
+
+    A default-domain opset below the supported ones is upgraded with onnx's version converter
+    (``upgrade``); ONNX Runtime still runs the file as it is when ``verify`` compares."""
     import onnx
     from onnx import TensorProto
 
@@ -68,7 +72,9 @@ def load_onnx(path) -> object:
         load_external_data_for_model(model, str(p.parent))
     except Exception as e:
         raise HlsgenError(f"cannot read the external data ({_first_line(e)})", file=file) from None
-    check_opsets(model, file)
+    if upgrade:
+        model = upgrade_opset(model, file)
+    check_opsets(model, file, default_domain=upgrade)
     try:
         onnx.checker.check_model(model)
     except Exception as e:
@@ -100,9 +106,35 @@ def load_onnx(path) -> object:
     return model
 
 
-def check_opsets(model, file):
+#: the opset an old model is upgraded to
+UPGRADE_TO = 13
+
+
+def upgrade_opset(model, file):
+    """A model whose default-domain opset is below :data:`OPSETS`, converted to opset 13."""
+    v = next((op.version for op in model.opset_import if op.domain in ("", "ai.onnx")), None)
+    if v is None or v >= OPSETS.start:
+        return model
+    from onnx import version_converter
+
+    names = [n.name for n in model.graph.node]
+    try:
+        up = version_converter.convert_version(model, UPGRADE_TO)
+    except Exception as e:
+        raise HlsgenError(
+            f"opset {v} is older than the supported {OPSETS.start}-{OPSETS.stop - 1} and onnx's version "
+            f"converter cannot upgrade it ({_first_line(e)})",
+            file=file,
+        ) from None
+    if len(up.graph.node) == len(names):  # keep the node names errors refer to
+        for n, name in zip(up.graph.node, names, strict=True):
+            n.name = name
+    return up
+
+
+def check_opsets(model, file, default_domain: bool = True):
     for op in model.opset_import:
-        if op.domain in ("", "ai.onnx"):
+        if op.domain in ("", "ai.onnx") and default_domain:
             if op.version not in OPSETS:
                 raise HlsgenError(
                     f"opset {op.version} is not supported (default domain opsets {OPSETS.start}-{OPSETS.stop - 1})",
@@ -124,7 +156,8 @@ def uses_qonnx(model) -> bool:
 
 
 def ort_kernels(model, file) -> dict:
-    """{output tensor name: op type} of ONNX Runtime's optimized graph (CPU, default level).
+    """{output tensor name: op type} of ONNX Runtime's optimized graph (CPU, default level),
+    and {NODE_KEY + node name: op type}.
 
     ONNX Runtime rewrites DequantizeLinear -> Conv/Gemm/MatMul -> QuantizeLinear into
     integer kernels (QLinearConv, QGemm, QLinearMatMul) when their types allow; those
@@ -146,7 +179,15 @@ def ort_kernels(model, file) -> dict:
         import onnx
 
         opt = onnx.load(so.optimized_model_filepath)
-    return {o: n.op_type for n in opt.graph.node for o in n.output}
+    kernels = {o: n.op_type for n in opt.graph.node for o in n.output}
+    # ONNX Runtime keeps node names where it renames tensors (int8 Q/DQ pairs become uint8 and
+    # their tensors get new names): a fused kernel is found by the name of the node it replaced
+    kernels.update({NODE_KEY + n.name: n.op_type for n in opt.graph.node if n.name})
+    return kernels
+
+
+#: prefix of node-name keys in :func:`ort_kernels`'s table (tensor names never start with it)
+NODE_KEY = "\0node:"
 
 
 def _first_line(e) -> str:

@@ -125,6 +125,13 @@ def as_standard_onnx(model, file: str = ""):
 
     m = onnx.ModelProto()
     m.CopyFrom(model)
+    default = next((o for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
+    if default is None:
+        m.opset_import.append(helper.make_opsetid("", 13))
+    elif default.version < 11:  # Round needs opset 11: upgrade first (QONNX nodes pass through)
+        from onnx import version_converter
+
+        m = version_converter.convert_version(m, 11)
     g = m.graph
     consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     for n in g.node:
@@ -143,11 +150,4 @@ def as_standard_onnx(model, file: str = ""):
     opsets = [o for o in m.opset_import if o.domain not in QONNX_DOMAINS]
     del m.opset_import[:]
     m.opset_import.extend(opsets)
-    default = next((o for o in m.opset_import if o.domain in ("", "ai.onnx")), None)
-    if default is None:
-        m.opset_import.append(helper.make_opsetid("", 13))
-    elif default.version < 11:  # Round needs opset 11
-        from onnx import version_converter
-
-        m = version_converter.convert_version(m, 11)
     return m

@@ -32,6 +32,8 @@ ORT_INT_KERNELS = {"QLinearConv", "QLinearMatMul", "QGemm"}
 
 
 QONNX_OPS = ("Quant", "BipolarQuant", "Trunc")
+#: element-wise operators that map an integer tensor to integers on the same grid
+INT_TO_INT = ("Clip", "Relu")
 
 
 def _registrar(table):

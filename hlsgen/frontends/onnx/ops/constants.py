@@ -82,3 +82,24 @@ def _fold_layout(cv, node):
         q = x.dq[0]
         dq = (np.transpose(q, a.get("perm")) if op == "Transpose" else q.reshape(v.shape), *x.dq[1:])
     return Const(v, x.elem, dq=dq)
+
+
+@folds("Concat")
+def _fold_concat(cv, node):
+    """Weights assembled from parts (Brevitas's QuantLSTM exports its gate matrices this way)."""
+    parts = [cv.vals[i] for i in node.input]
+    axis = cv.attrs(node).get("axis", 0)
+    v = np.concatenate([np.asarray(p.value) for p in parts], axis=axis)
+    dq = None
+    d0 = parts[0].dq
+    same = all(
+        p.dq is not None
+        and p.dq[1].size == 1
+        and np.array_equal(p.dq[1], d0[1])
+        and np.array_equal(p.dq[2], d0[2])
+        and p.dq[4] == d0[4]
+        for p in parts
+    )
+    if same:  # one per-tensor scale: the integers concatenate too
+        dq = (np.concatenate([p.dq[0] for p in parts], axis=axis), *d0[1:])
+    return Const(v, parts[0].elem, dq=dq)

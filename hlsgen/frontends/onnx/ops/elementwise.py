@@ -28,7 +28,7 @@ from ..values import Const, Val, _is_po2
 )
 def _elementwise(cv, node):
     v = cv.vals.get(node.input[0])
-    if isinstance(v, Val) and v.kind == "float_input" and node.op_type == "Quant":
+    if isinstance(v, Val) and v.kind == "float_input" and node.op_type in ("Quant", "BipolarQuant"):
         return cv.quantize_graph_input(node, v)
     v = cv.act(node.input[0])
     for i in node.input[1:]:
@@ -39,10 +39,30 @@ def _elementwise(cv, node):
     if node.op_type == "DequantizeLinear":
         if v.kind != "int" and not (v.kind == "chain" and v.elem != FLOAT):
             cv.fail("DequantizeLinear reads a tensor that is not an integer tensor")
+    if node.op_type == "Relu" and v.kind == "acc" and _relu_absorbed(cv, node, v):
+        return v
     if node.op_type == "Relu" and v.kind == "exact":
         out = cv.add(Activation(cv.unique(node_label(node)), [v.node], function="relu"))
         return v.derive(node=out.name, origin=node_label(node))
     return cv.chain_of(v, node)
+
+
+def _relu_absorbed(cv, node, v: Val) -> bool:
+    """Conv/Gemm -> Relu -> QuantizeLinear whose zero point is its type's minimum: ONNX Runtime
+    drops the Relu and fuses the rest into one integer kernel, whose clamp at the minimum is the
+    Relu (a negative accumulator requantizes to the zero point, as Relu's 0 does)."""
+    from ..registry import ORT_INT_KERNELS
+
+    cons = cv.consumers.get(node.output[0], [])
+    if v.kernel not in ORT_INT_KERNELS or len(cons) != 1 or cons[0].op_type != "QuantizeLinear":
+        return False
+    q = cons[0]
+    zp_name = q.input[2] if len(q.input) > 2 else ""
+    elem = cv.types.get(zp_name, 2) if zp_name else 2
+    if elem not in ONNX_INT_TYPES:
+        return False
+    zp = np.asarray(cv.const(zp_name).value).astype(np.int64).reshape(-1) if zp_name else np.zeros(1, np.int64)
+    return bool(np.all(zp == int_range(elem)[0]))
 
 
 @handles("QuantizeLinear")

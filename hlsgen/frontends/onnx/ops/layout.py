@@ -71,8 +71,12 @@ def _layout(cv, node):
     full = (1,) + v.shape
     if op == "Flatten":
         ax = a.get("axis", 1)
+        if ax == 0 and cv.batch_size == 1:
+            ax = 1  # keras2onnx's Flatten(axis=0) on a batch fixed at 1: the same tensor
         if ax != 1:
-            cv.fail(f"Flatten with axis={ax} is not supported (axis 1: keep the batch)")
+            cv.fail(
+                f"Flatten with axis={ax} is not supported (axis 1 keeps the batch; axis 0 only with a batch fixed at 1)"
+            )
         new = (math.prod(v.shape),)
     else:  # Reshape
         shape = [int(q) for q in cv.const(node.input[1], "shape").value]
@@ -105,3 +109,8 @@ def nb_keep(i, b, axes) -> bool:
     """Axis i of a shape without the batch (at b) survives a Squeeze of full-tensor axes."""
     full_axis = i if i < b else i + 1
     return full_axis not in axes
+
+
+@handles("Concat")
+def _concat(cv, node):
+    cv.fail("Concat of activations is not supported (hlsgen streams one tensor; Concat of constants is folded)")

@@ -7,7 +7,7 @@ import numpy as np
 from ....fixed import FixedType
 from ....ir import Conv, Dense, Weight
 from ....ir.nodes import _pad_amounts
-from ..loader import node_label
+from ..loader import NODE_KEY, node_label
 from ..numerics import FLOAT
 from ..registry import F32_EXACT, ORT_INT_KERNELS, handles
 from ..values import Const, Val, _is_po2, canonical_index
@@ -56,7 +56,7 @@ def _conv(cv, node):
     op = node.op_type
     xin = 0
     win = 1 if op == "Conv" else (1 if op == "ConvInteger" else 3)
-    x = cv.batch0(cv.act(node.input[xin]))
+    x = cv.input_relayout(cv.batch0(cv.act(node.input[xin])))
     wc = cv.const(node.input[win], "weight")
     a = cv.attrs(node)
     if len(x.shape) not in (2, 3):
@@ -140,7 +140,7 @@ def _linear_inputs(cv, node, x: Val, wc: Const, op, axis_out):
     """
     kernel = ""
     if op in ("Conv", "Gemm", "MatMul"):
-        kernel = cv.kernels.get(_q_output(cv, node), "")
+        kernel = _kernel(cv, node)
         if kernel not in ORT_INT_KERNELS:
             # not fused: ONNX Runtime computes in float32 (any float kernel: the exactness
             # check below holds for every summation order), unless it chose another integer kernel
@@ -178,6 +178,7 @@ def _linear_inputs(cv, node, x: Val, wc: Const, op, axis_out):
         return wq, None, x, None, x.unit
     if kernel in ORT_INT_KERNELS:
         # DQ -> op -> Q that ONNX Runtime runs as one integer kernel
+        x = cv.int_before_dq(x)
         if x.kind != "chain" or len(x.chain) != 1 or x.chain[0].op_type != "DequantizeLinear" or x.base.kind != "int":
             cv.fail(
                 f"ONNX Runtime runs this node as {kernel}, but its input is not DequantizeLinear of an integer tensor"
@@ -214,6 +215,17 @@ def _as_int(cv, x: Val, zp):
         if x.zp == zp:
             return x
     cv.fail("the input must be an integer tensor with the zero point this node declares")
+
+
+def _kernel(cv, node) -> str:
+    """The ONNX Runtime kernel that computes this node's (requantized) output: found by the
+    tensor it writes, or, where ONNX Runtime renamed the tensors (int8 Q/DQ made uint8), by
+    the name of the node it replaced.  "" when the node runs unfused in float32."""
+    k = cv.kernels.get(_q_output(cv, node), "")
+    if k in ORT_INT_KERNELS:
+        return k
+    by_name = cv.kernels.get(NODE_KEY + node.name, "")
+    return by_name if by_name in ORT_INT_KERNELS else k
 
 
 def _q_output(cv, node) -> str:
@@ -278,7 +290,7 @@ def _linear_output(cv, node, out, oshape, facts, unit):
     idx = canonical_index(oshape)
     name = node_label(node)
     if facts is not None:
-        kernel = cv.kernels.get(_q_output(cv, node), node.op_type)
+        kernel = _kernel(cv, node) or node.op_type
         acc = Val("acc", out.name, oshape, idx, name, facts=facts, kernel=kernel, unit=unit)
         if node.op_type in ("QLinearConv", "QLinearMatMul"):  # the requantization is part of the node
             s = np.asarray(cv.const(node.input[6], "y_scale").value, dtype=np.float32)
