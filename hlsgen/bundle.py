@@ -38,6 +38,7 @@ def write_bundle(graph: Graph, engine, plan, out_dir, options: dict) -> dict:
         core=rtl["top"],
         source=comment_text(src),
         source_name=comment_text(Path(str(src)).name),
+        engine_title=engine.title,
         x_type=str(graph.input.type),
         out_type=str(graph.output_spec.type),
         version=__version__,
@@ -68,5 +69,10 @@ def write_bundle(graph: Graph, engine, plan, out_dir, options: dict) -> dict:
         "plan": plan.summary(),
         **engine.describe(plan),
     }
+    if "performance" in record:
+        record["performance"]["clock_mhz"] = CLOCK_MHZ
+        perf = record["performance"]
+        if "cycles_per_step" in perf:
+            perf["us_per_step"] = round(perf["cycles_per_step"] / CLOCK_MHZ, 4)
     (out / ENGINE_FILE).write_text(json.dumps(record, indent=1) + "\n")
     return {"readme": e.get_template(engine.readme_template).render(**ctx), "engine": record}

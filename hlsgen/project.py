@@ -15,6 +15,7 @@ from .config import Config
 from .errors import HlsgenError
 from .ir import Graph, IRError
 from .names import comment_text
+from .progress import step
 from .reference import execute
 
 IR_FILE = "model.json"
@@ -395,7 +396,8 @@ def convert(
     if proj.engine is not None and hardware:
         proj.engine_options = dict(engine or {})
         try:
-            _ = proj.plan  # refuse unsupported shapes/options before writing anything
+            with step(f"planning the {proj.engine_spec.title}"):
+                _ = proj.plan  # refuse unsupported shapes/options before writing anything
         except HlsgenError as e:
             if engine:  # the user asked for hardware with these options: say why it cannot be
                 raise e.located(file=str(src)) from None
@@ -405,7 +407,8 @@ def convert(
     elif engine:
         raise HlsgenError("no hardware engine for this model yet: engine options do not apply", file=str(src))
     if output_dir is not None:
-        proj.write(output_dir)
+        with step(f"writing {output_dir}"):
+            proj.write(output_dir)
     return proj
 
 

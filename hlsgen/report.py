@@ -6,6 +6,7 @@ import json
 
 from .bundle import CLOCK_MHZ
 from .errors import HlsgenError
+from .progress import step
 from .project import Project
 from .table import format_table
 
@@ -25,13 +26,15 @@ def synth_summary(proj: Project, targets: str = "both") -> int:
             file=str(out),
         )
     rtl = out / "rtl"
-    warnings = lint(rtl, hardware["sources"], hardware["top"])
+    with step("Verilator lint"):
+        warnings = lint(rtl, hardware["sources"], hardware["top"])
     if warnings:
         raise HlsgenError(f"verilator --lint-only -Wall reports: {warnings.strip().splitlines()[0]}", file=str(rtl))
     print(f"lint: verilator --lint-only -Wall: clean ({len(hardware['sources'])} files)")
     res = {}
     for t in ("xilinx", "intel") if targets == "both" else (targets,):
-        res[t] = run_yosys(rtl, hardware["top"], hardware["sources"], t)
+        with step(f"Yosys {'7-series' if t == 'xilinx' else 'Cyclone V'}"):
+            res[t] = run_yosys(rtl, hardware["top"], hardware["sources"], t)
     rows = [
         {"target": {"xilinx": "7-series (synth_xilinx)", "intel": "Cyclone V (synth_intel_alm)"}[t], **r}
         for t, r in res.items()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import HlsgenError
+from .progress import step
 from .project import Project
 
 
@@ -94,13 +95,14 @@ def verify_against_source(proj: Project, x: np.ndarray | None = None) -> dict:
     y_ref = proj.predict(xq)
     risk = float32_risk(proj)
     # the raw off-grid inputs go through the framework in the same pass
-    y_all = framework_outputs(
-        source,
-        np.concatenate([xq, xf[off]]),
-        float64=risk is not None,
-        strip=g.meta.get("stripped_softmax"),
-        weights=g.meta.get("weights"),
-    )
+    with step("source framework"):
+        y_all = framework_outputs(
+            source,
+            np.concatenate([xq, xf[off]]),
+            float64=risk is not None,
+            strip=g.meta.get("stripped_softmax"),
+            weights=g.meta.get("weights"),
+        )
     y_fw, y_raw = y_all[: len(xq)], y_all[len(xq) :]
     if y_fw.shape != y_ref.shape:
         raise HlsgenError(f"framework output shape {y_fw.shape} differs from the reference {y_ref.shape}", file=source)
@@ -161,7 +163,8 @@ def _verify_onnx(proj: Project, source: str, x, what: str) -> dict:
     from .frontends.onnx.loader import load_onnx, uses_qonnx
 
     qonnx = uses_qonnx(load_onnx(source, upgrade=False))
-    y_rt = run_onnxruntime(source, x, proj.graph)
+    with step("ONNX Runtime"):
+        y_rt = run_onnxruntime(source, x, proj.graph)
     y_ref = proj.predict(x)
     if y_rt.shape != y_ref.shape:
         raise HlsgenError(
@@ -206,7 +209,8 @@ def verify_hardware(proj: Project, x: np.ndarray, what: str, csim: bool, rtl: bo
     if csim:
         hls = {"top": hardware["hls_top"]}
         for flavour in ("ap", "ac"):
-            y = run_csim(hls, out / "hls", x_raw, out / "work" / "csim", flavour)
+            with step(f"C simulation ({flavour}_fixed, g++)"):
+                y = run_csim(hls, out / "hls", x_raw, out / "work" / "csim", flavour)
             checks.append(
                 {
                     "name": f"HLS C++ ({flavour}_fixed, g++) vs reference",
@@ -219,7 +223,8 @@ def verify_hardware(proj: Project, x: np.ndarray, what: str, csim: bool, rtl: bo
     if rtl:
         engine = get(hardware["engine"])
         xr = x_raw[:rtl_count] if rtl_count else x_raw
-        res = engine.rtl_check(proj.graph, proj.plan, hardware, out / "rtl", xr, out / "work" / "rtl", seed=1)
+        with step(f"RTL simulation ({len(xr)} inputs, Verilator)"):
+            res = engine.rtl_check(proj.graph, proj.plan, hardware, out / "rtl", xr, out / "work" / "rtl", seed=1)
         checks.append(
             {
                 "name": "RTL (cocotb + Verilator, random back-pressure) vs reference",

@@ -164,7 +164,7 @@ def test_json_and_weights_refusals(tmp_path):
     assert_one_line_error(main_run("convert", w2, "-o", tmp_path / "o", "--no-hw"), str(w2), "weights only")
     # weights of another model
     tf.keras.utils.set_random_seed(1)
-    small = tf.keras.Sequential([L.InputLayer((10,)), L.Dense(2)])
+    small = tf.keras.Sequential([L.InputLayer((10,)), L.Dense(2, name="small_fc")])  # named: no global counter
     small.save_weights(str(tmp_path / "small.h5"))
     r = main_run("convert", js, "-o", tmp_path / "o", "--no-hw", "--weights", tmp_path / "small.h5")
     assert_one_line_error(r, "small.h5", "do not fit")

@@ -141,7 +141,14 @@ def test_alpha_auto_accepted_as_stated_approximation():
 
 def test_plain_keras_needs_precision_and_reports_error():
     tf.keras.utils.set_random_seed(5)
-    m = tf.keras.Sequential([L.InputLayer((8,)), L.Dense(6, activation="relu"), L.Dense(3, activation="sigmoid")])
+    # named layers: Keras's automatic names depend on what earlier tests built
+    m = tf.keras.Sequential(
+        [
+            L.InputLayer((8,)),
+            L.Dense(6, activation="relu", name="dense"),
+            L.Dense(3, activation="sigmoid", name="dense_1"),
+        ]
+    )
     with pytest.raises(HlsgenError, match="kernel is not quantized"):
         convert(m)
     cfg = {

@@ -51,7 +51,13 @@ def test_convert_verify_synth_bundle(tmp_path):
         "README.md",
     ):
         assert (out / f).is_file(), f
-    assert json.loads((out / "engine.json").read_text())["options"] == {"pe": 4}
+    ej = json.loads((out / "engine.json").read_text())
+    assert ej["options"] == {"pe": 4}
+    # the performance figures (issue 12): whole-step efficiency below the MAC phase's, at most 1
+    perf = ej["performance"]
+    assert 0 < perf["mac_per_cycle_per_pe"] < perf["mac_phase_per_cycle_per_pe"] <= 1
+    assert perf["cycles_per_step"] > 64 and perf["latency_cycles"] > 8 * perf["cycles_per_step"] / 2
+    assert perf["us_per_step"] == round(perf["cycles_per_step"] / perf["clock_mhz"], 4)
     assert "AXI4-Stream" in (out / "README.md").read_text()
     r = run("verify", out, "--csim", "--rtl", "--rtl-count", "12")
     assert r.returncode == 0, r.stdout + r.stderr

@@ -137,6 +137,19 @@ def test_fillers_reported_for_small_index():
     assert plan.summary()["fillers"] == plan.fillers
 
 
+@pytest.mark.parametrize("seed,density,pe", [(3, 0.05, 2), (4, 0.1, 4), (5, 0.3, 8), (6, 0.6, 4)])
+def test_index_bits_chosen_from_the_gaps(seed, density, pe):
+    """Without --index-bits the width with the fewest entries on the busiest PE (then the smallest)
+    is chosen; checked against the encoder itself at every width (before: always 4 bits)."""
+    g = random_lstm(seed, units=32, density=density, pe=pe)
+    plan = plan_lstm(g, pe=pe)
+    busiest = {b: max(len(e) for e in plan_lstm(g, pe=pe, index_bits=b).entries) for b in range(1, 17)}
+    best = min(busiest.values())
+    assert busiest[plan.index_bits] == best and plan.index_bits == min(b for b in busiest if busiest[b] == best)
+    assert any(n.startswith(f"index_bits={plan.index_bits} chosen") for n in plan.notes)
+    assert np.array_equal(decode(plan), plan.matrix)
+
+
 # ------------------------------------------------------------------ RTL
 def sweep_config(i: int) -> dict:
     """Configuration i of the regression sweep (deterministic)."""

@@ -657,6 +657,145 @@ def test_qonnx_file_verifies_against_its_own_execution(tmp_path):
     assert "QONNX" in r["checks"][0]["framework_precision"]
 
 
+# ---------------------------------------------------------------- QONNX with float scales (Brevitas's default)
+def _quant(g, x, s, bits, signed=1, narrow=0):
+    f = np.float32
+    return g.op(
+        "Quant",
+        [x, g.c(np.asarray(s, f)), g.c(f(0)), g.c(f(bits))],
+        domain=QONNX,
+        signed=signed,
+        narrow=narrow,
+        rounding_mode="ROUND",
+    )
+
+
+def m_float_scale_mlp():
+    """Brevitas-shaped: 8-bit input, 4-bit per-channel weights (narrow), float bias, Relu, 4-bit
+    unsigned activations, a last Gemm with bias and no output quantizer; every scale a float."""
+    f = np.float32
+    g = G()
+    p = {
+        "sx": f(0.0213),
+        "w1": RNG.normal(0, 0.3, (16, 12)).astype(f),
+        "s1": RNG.uniform(0.01, 0.05, (1, 12)).astype(f),
+        "b1": RNG.normal(0, 0.2, 12).astype(f),
+        "sa": f(0.0371),
+        "w2": RNG.normal(0, 0.3, (5, 12)).astype(f),
+        "s2": RNG.uniform(0.01, 0.05, (5, 1)).astype(f),
+        "b2": RNG.normal(0, 0.2, 5).astype(f),
+    }
+    x = _quant(g, "x", p["sx"], 8)
+    y = g.op("Add", [g.op("MatMul", [x, _quant(g, g.c(p["w1"]), p["s1"], 4, narrow=1)]), g.c(p["b1"])])
+    y = _quant(g, g.op("Relu", [y]), p["sa"], 4, signed=0)
+    y = g.op("Gemm", [y, _quant(g, g.c(p["w2"]), p["s2"], 4, narrow=1), g.c(p["b2"])], transB=1)
+    return g.model((16,), y, domains=[QONNX]), p
+
+
+def _exact_mlp(p, x):
+    """The QONNX definition in rational arithmetic (input and weights quantized in float32, as
+    every runtime quantizes data and constants), written independently of hlsgen."""
+    from fractions import Fraction as F
+
+    f = np.float32
+    qx = np.clip(np.round(x.astype(f) / p["sx"]), -128, 127).astype(int)
+    q1 = np.clip(np.round(p["w1"] / p["s1"]), -7, 7).astype(int)
+    q2 = np.clip(np.round(p["w2"] / p["s2"]), -7, 7).astype(int)
+    out = np.zeros((len(x), 5), dtype=np.float32)
+    for n in range(len(x)):
+        a = []
+        for c in range(12):
+            h = F(float(p["sx"])) * F(float(p["s1"][0, c])) * int(qx[n] @ q1[:, c]) + F(float(p["b1"][c]))
+            a.append(min(max(round(max(h, 0) / F(float(p["sa"]))), 0), 15))
+        for c in range(5):
+            o = F(float(p["sa"])) * F(float(p["s2"][c, 0])) * int(np.dot(a, q2[c])) + F(float(p["b2"][c]))
+            out[n, c] = np.float32(float(o))
+    return out
+
+
+def test_float_scale_qonnx_is_computed_exactly(tmp_path):
+    """Before: "float scale ... refused".  Now: integer accumulators and the QONNX definition in
+    exact arithmetic (equal to a Fraction implementation), the disagreement with float32
+    execution measured and reported, verify runs and says where they differ."""
+    from hlsgen.verify import verify_against_source
+
+    m, p = m_float_scale_mlp()
+    path = save(m, tmp_path)
+    proj = convert(path, hardware=False)
+    x = RNG.uniform(-3, 3, (300, 16)).astype(np.float32)
+    assert np.array_equal(proj.predict(x), _exact_mlp(p, x))
+    assert not proj.graph.meta["exact"] and "float scales" in proj.graph.meta["approximations"][0]
+    err = proj.graph.meta["measured_error"]
+    assert err["values"] == 256 * 5 and err["max_abs"] < 1e-6  # last-bit float32 differences only
+    r = verify_against_source(proj, x)
+    c = r["checks"][0]
+    assert not r["equal"] and "QONNX" in c["framework_precision"] and c["max_abs_difference"] < 1e-6
+
+
+def test_float_scale_qcdq_is_computed_exactly(tmp_path):
+    """The same MLP as Brevitas's QCDQ export writes it (int8 input, Clip'd int8 weights per
+    channel, uint8 activations clipped to 4 bits, float bias): ONNX Runtime leaves it in float32,
+    hlsgen computes the quantized semantics exactly -- equal to the rational evaluation above."""
+    _, p = m_float_scale_mlp()
+    f = np.float32
+    q1 = np.clip(np.round(p["w1"] / p["s1"]), -7, 7).astype(np.int8)
+    q2 = np.clip(np.round(p["w2"] / p["s2"]), -7, 7).astype(np.int8)
+    g = G()
+    x = g.dq(g.q("x", p["sx"]), p["sx"])
+    w1 = g.dq(
+        g.op("Clip", [g.c(q1), g.c(np.int8(-7)), g.c(np.int8(7))]), p["s1"].reshape(-1), np.zeros(12, np.int8), axis=1
+    )
+    y = g.op("Relu", [g.op("Add", [g.op("MatMul", [x, w1]), g.c(p["b1"])])])
+    y = g.dq(g.op("Clip", [g.q(y, p["sa"], 0, np.uint8), g.c(np.uint8(0)), g.c(np.uint8(15))]), p["sa"], 0, np.uint8)
+    w2 = g.dq(g.c(q2), p["s2"].reshape(-1), np.zeros(5, np.int8), axis=0)
+    path = save(g.model((16,), g.op("Gemm", [y, w2, g.c(p["b2"])], transB=1)), tmp_path)
+    proj = convert(path, hardware=False)
+    xs = RNG.uniform(-3, 3, (300, 16)).astype(f)
+    assert np.array_equal(proj.predict(xs), _exact_mlp(p, xs))
+    err = proj.graph.meta["measured_error"]
+    assert not proj.graph.meta["exact"] and err["max_abs"] < 1e-5, err
+
+
+def m_float_scale_cnn():
+    f = np.float32
+    g = G()
+    y = _quant(g, "x", 0.0197, 8, signed=0)
+    w = _quant(g, g.c(RNG.normal(0, 0.3, (6, 1, 3, 3)).astype(f)), RNG.uniform(0.02, 0.06, (6, 1, 1, 1)), 4, narrow=1)
+    y = g.op("Conv", [y, w, g.c(RNG.normal(0, 0.1, 6).astype(f))], pads=[1, 1, 1, 1])
+    y = _quant(g, g.op("Relu", [y]), 0.0613, 4, signed=0)
+    y = g.op("MaxPool", [y], kernel_shape=[2, 2], strides=[2, 2])
+    w = _quant(g, g.c(RNG.normal(0, 0.3, (8, 6, 3, 3)).astype(f)), RNG.uniform(0.02, 0.06, (8, 1, 1, 1)), 4, narrow=1)
+    y = g.op("Mul", [g.op("Conv", [y, w], pads=[1, 1, 1, 1]), g.c(RNG.uniform(0.5, 1.5, (1, 8, 1, 1)).astype(f))])
+    y = g.op("Add", [y, g.c(RNG.normal(0, 0.1, (1, 8, 1, 1)).astype(f))])
+    bn = [g.c(RNG.uniform(0.5, 1.5, 8).astype(f)), g.c(RNG.normal(0, 0.1, 8).astype(f))]
+    bn += [g.c(RNG.normal(0, 0.1, 8).astype(f)), g.c(RNG.uniform(0.5, 2, 8).astype(f))]
+    y = g.op("BatchNormalization", [y, *bn], epsilon=1e-3)
+    y = g.op("Flatten", [_quant(g, g.op("Relu", [y]), 0.0533, 3, signed=0)])
+    y = _quant(
+        g, g.op("MatMul", [y, _quant(g, g.c(RNG.normal(0, 0.3, (128, 4)).astype(f)), 0.0417, 4, narrow=1)]), 0.11, 8
+    )
+    return g.model((1, 8, 8), y, domains=[QONNX])
+
+
+@pytest.mark.rtl
+@pytest.mark.gxx
+def test_float_scale_qonnx_cnn_through_the_engine(tmp_path):
+    """A Brevitas-shaped float-scale CNN (per-channel weight scales, bias, Mul/Add and a
+    BatchNormalization, Relu, MaxPool, 3- and 4-bit activations) through the streaming CNN engine:
+    C simulation and RTL equal the exact reference; the float32 disagreement is reported."""
+    from hlsgen.verify import verify_hardware
+
+    path = save(m_float_scale_cnn(), tmp_path)
+    proj = convert(path, tmp_path / "out")
+    assert proj.engine == "streaming_cnn"
+    x = RNG.uniform(-0.5, 5, (64, 1, 8, 8)).astype(np.float32)
+    checks = verify_hardware(proj, x, "random", csim=True, rtl=True, rtl_count=16)
+    assert len(checks) == 3 and all(c["mismatches"] == 0 for c in checks), checks
+    assert checks[-1]["cycles_equal_model"]
+    err = proj.graph.meta["measured_error"]
+    assert err["values_differing"] <= err["values"] // 100, err
+
+
 def _fixed_batch(m, n=1):
     for vi_ in list(m.graph.input) + list(m.graph.output):
         dims = vi_.type.tensor_type.shape.dim
@@ -702,7 +841,7 @@ def test_strip_softmax_for_onnx(tmp_path):
 def test_conv_relu_quantize(dt, zp, tmp_path):
     """Conv -> Relu -> QuantizeLinear: with the zero point at the type's minimum ONNX Runtime drops
     the Relu and fuses an integer kernel, exact here (before: missed, and refused); otherwise the
-    Conv runs in float32, which float scales make inexact: refused."""
+    Conv runs in float32, and hlsgen computes the quantized semantics exactly (before: refused)."""
     g = G()  # float scales: only ONNX Runtime's integer kernel arithmetic is exact here
     x = g.qdq("x", 0.0731)
     y = g.op("Conv", [x, g.w(RNG.normal(0, 0.3, (4, 1, 3, 3)), 0.0123)], pads=[1, 1, 1, 1])
@@ -710,11 +849,30 @@ def test_conv_relu_quantize(dt, zp, tmp_path):
     path = save(g.model((1, 6, 6), y), tmp_path)
     fused = "QLinearConv" in ort_kernels(onnx.load(path), path).values()
     assert fused == (zp == np.iinfo(dt).min)
+    xs = RNG.uniform(-3, 3, (300, 1, 6, 6)).astype(np.float32)
     if fused:
-        check_exact(path, RNG.uniform(-3, 3, (300, 1, 6, 6)).astype(np.float32))
-    else:
-        with pytest.raises(HlsgenError, match="fixed-point grid"):
-            convert(path, hardware=False)
+        check_exact(path, xs)
+        return
+    # ONNX Runtime computes this Conv in float32: hlsgen computes the quantized semantics exactly
+    # (before: refused), equal to an independent rational evaluation, and reports the disagreement
+    from fractions import Fraction as F
+
+    from onnx import numpy_helper
+
+    proj = convert(path, hardware=False)
+    assert not proj.graph.meta["exact"]
+    w = next(numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer if i.dims == [4, 1, 3, 3])
+    qx = np.pad(np.clip(np.rint(xs / np.float32(0.0731)), -128, 127).astype(np.int64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    acc = np.zeros((len(xs), 4, 6, 6), dtype=np.int64)
+    for i in range(3):
+        for j in range(3):
+            acc += np.einsum("nhw,c->nchw", qx[:, 0, i : i + 6, j : j + 6], w[:, 0, i, j].astype(np.int64))
+    scale = F(float(np.float32(0.0731))) * F(float(np.float32(0.0123))) / F(float(np.float32(0.0917)))
+    lo, hi = int(np.iinfo(dt).min), int(np.iinfo(dt).max)
+    q = np.vectorize(lambda a: min(max(round(max(a, 0) * scale) + zp, lo), hi))(acc)
+    want = ((q - zp).astype(np.float32) * np.float32(0.0917)).astype(np.float32)
+    assert np.array_equal(proj.predict(xs), want)
+    assert proj.graph.meta["measured_error"]["values_differing"] <= proj.graph.meta["measured_error"]["values"] // 50
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ class SparseLstmEngine(Engine):
     title = "sparse LSTM engine"
     options = (
         Option("pe", int, "LSTM engine: processing elements (default 8)"),
-        Option("index_bits", int, "LSTM engine: relative row index bits (default 4)"),
+        Option("index_bits", int, "LSTM engine: relative row index bits (default: chosen from the gaps)"),
         Option("afifo_depth", int, "LSTM engine: activation FIFO depth per PE (default 16)"),
         Option("jq_depth", int, "LSTM engine: job queue depth per PE (default 4)", cli=False),
         Option("pad", bool, "LSTM engine: pad the gate rows when P does not divide them", cli=False),
@@ -31,7 +31,26 @@ class SparseLstmEngine(Engine):
         return plan_lstm(graph, **options)
 
     def describe(self, plan: LstmPlan) -> dict:
-        return {"ew_latency": plan.ew_latency}
+        """``performance``: the cycle model on random sequences with 30% zero activations."""
+        graph = plan.graph
+        if graph is None:
+            return {"ew_latency": plan.ew_latency}
+        from .synthetic import random_inputs
+
+        n = 16
+        cyc = cycle_report(graph, plan, random_inputs(graph, n, seed=0))
+        steps = cyc["model"]["step"]
+        return {
+            "ew_latency": plan.ew_latency,
+            "performance": {
+                "cycles_per_step": round(float(steps.mean()), 2),
+                # useful MACs (non-zero weight x non-zero activation) over whole steps, all phases
+                "mac_per_cycle_per_pe": round(float(cyc["model"]["useful"].sum() / (steps.sum() * plan.pe)), 4),
+                "mac_phase_per_cycle_per_pe": round(cyc["mac_per_cycle_per_pe"], 4),
+                "latency_cycles": int(cyc["sequence_latency"]),
+                "inputs": f"{n} random sequences, 30% zero activations (cycle model)",
+            },
+        }
 
     def convert_lines(self, plan: LstmPlan) -> list[str]:
         s = plan.summary()

@@ -157,6 +157,7 @@ class LstmPlan:
     out_count: int = 0
     return_sequences: bool = False  # stream h after every step (T x U words per sequence)
     notes: list = field(default_factory=list)
+    graph: Graph | None = field(default=None, repr=False)  # the model planned (figures for engine.json)
 
     # ----------------------------------------------------------------- sizes
     @property
@@ -278,6 +279,30 @@ def decode(plan: LstmPlan) -> np.ndarray:
     return m
 
 
+def index_costs(matrix: np.ndarray, pe: int, bits: range) -> dict[int, int]:
+    """For each index width b: the entries of the busiest PE, fillers included (a gap of g rows
+    between non-zeros needs g >> b fillers, see :func:`encode_pe`)."""
+    gaps = []  # per PE: the rows skipped before every non-zero, column by column
+    for p in range(pe):
+        cols, rows = np.nonzero(matrix[:, p::pe])
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = cols[1:] != cols[:-1]
+        prev = np.where(first, -1, np.concatenate([[-1], rows[:-1]]))
+        gaps.append(rows - prev - 1)
+    return {b: max((int(len(g) + np.sum(g >> b)) for g in gaps), default=0) for b in bits}
+
+
+def choose_index_bits(matrix: np.ndarray, pe: int, weight_width: int) -> tuple[int, str]:
+    """The relative-index width with the fewest entries on the busiest PE (its MAC cycles), then
+    the least weight memory (entries x (weight + index bits)); 1 to 16 bits."""
+    costs = index_costs(matrix, pe, range(1, 17))
+    best = min(costs, key=lambda b: (costs[b], costs[b] * (weight_width + b)))
+    return best, (
+        f"index_bits={best} chosen from the gaps: {costs[best]} entries on the busiest PE "
+        f"(4 bits: {costs[4]}); --index-bits overrides"
+    )
+
+
 # --------------------------------------------------------------------- planning
 def _fail(node, msg):
     return HlsgenError(msg, layer=node.name, layer_type=node.op)
@@ -286,14 +311,15 @@ def _fail(node, msg):
 def plan_lstm(
     graph: Graph,
     pe: int | None = None,
-    index_bits: int = 4,
+    index_bits: int | None = None,
     afifo_depth: int = 16,
     jq_depth: int = 4,
     pad: bool = True,
 ) -> LstmPlan:
     """Map ``Input -> LSTM -> [Dense | Activation]*`` onto the sparse LSTM engine.
 
-    ``pe`` defaults to 8 (fewer for an LSTM with fewer than 8 gate rows).
+    ``pe`` defaults to 8 (fewer for an LSTM with fewer than 8 gate rows); ``index_bits``
+    is chosen from the gaps between non-zeros when None (:func:`choose_index_bits`).
     """
     nodes = graph.nodes
     if len(nodes) < 2 or nodes[1].op != "LSTM":
@@ -317,7 +343,7 @@ def plan_lstm(
         pe = min(8, 4 * lstm.units)
     if not isinstance(pe, int) or pe < 1:
         raise _fail(lstm, f"option pe={pe!r}: the number of processing elements must be a positive integer")
-    if not isinstance(index_bits, int) or not 1 <= index_bits <= 16:
+    if index_bits is not None and (not isinstance(index_bits, int) or not 1 <= index_bits <= 16):
         raise _fail(lstm, f"option index_bits={index_bits!r}: must be between 1 and 16")
     for opt, v in (("afifo_depth", afifo_depth), ("jq_depth", jq_depth)):
         if not isinstance(v, int) or v < 2 or v & (v - 1):
@@ -383,6 +409,10 @@ def plan_lstm(
     c_width = signed_bits(c_t.lo, c_t.hi)
     h_width = signed_bits(h_t.lo, h_t.hi)
     state_width = st.width
+    chosen = index_bits is None
+    if chosen:
+        index_bits, why = choose_index_bits(matrix, pe, weight_width)
+        notes.append(why)
     entries, pointers, fillers = encode(matrix, pe, index_bits)
 
     plan = LstmPlan(
@@ -428,6 +458,7 @@ def plan_lstm(
     if fillers:
         notes.append(f"{fillers} filler entries: gaps longer than {2**index_bits - 1} rows (index_bits={index_bits})")
     _plan_head(plan, graph, lstm, h_t)
+    plan.graph = graph
     if lstm.return_sequences:
         plan.return_sequences = True
         plan.out_count = steps * u

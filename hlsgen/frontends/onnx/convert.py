@@ -61,6 +61,7 @@ class OnnxConverter:
         self.notes: list[str] = []
         self.meta: dict = {}
         self.qonnx = uses_qonnx(model)
+        self.float_scales: list[str] = []  # layers computed exactly with float scales (exact.py)
         self.recurrent = any(n.op_type in ("LSTM", "GRU") for n in self.g.node)
         self.kernels = {} if self.qonnx else ort_kernels(model, file)
         self.consumers: dict[str, list] = {}
@@ -150,6 +151,11 @@ class OnnxConverter:
                 continue
             handler = HANDLERS.get(node.op_type)
             if handler is None or (node.domain not in ("", "ai.onnx") and node.op_type not in QONNX_OPS):
+                if node.op_type in ("Scan", "Loop"):
+                    self.fail(
+                        f"operator {node.op_type} (a recurrent loop, as a QCDQ QuantLSTM exports) is not supported; "
+                        "an ONNX LSTM/GRU converts with Model: Approximate: true, a QKeras QLSTM/QGRU exactly"
+                    )
                 self.fail(
                     f"operator {node.op_type} is not supported (supported: {', '.join(sorted([*HANDLERS, 'Constant']))})"
                 )
@@ -169,6 +175,14 @@ class OnnxConverter:
         if not isinstance(out, Val):
             self.fail("the graph output is a constant")
         self.graph_output(out)
+        if self.float_scales:
+            self.approximations.append(
+                "float scales ("
+                + ", ".join(self.float_scales[:8])
+                + ("..." if len(self.float_scales) > 8 else "")
+                + "): integer accumulators and requantizations computed exactly as QONNX defines them; "
+                "runtimes that compute in float32 round differently (measured_error counts where)"
+            )
         self.graph.meta.update(
             {
                 "source": self.file,
@@ -208,7 +222,11 @@ class OnnxConverter:
         return {
             "vectors": n,
             "inputs": "uniform over the input quantizer's range",
-            "against": "ONNX Runtime (CPU, default options)",
+            "against": (
+                "QONNX execution (QONNX operators as standard ones, ONNX Runtime node by node in float32)"
+                if self.qonnx
+                else "ONNX Runtime (CPU, default options)"
+            ),
             "values_differing": int(np.count_nonzero(err)),
             "values": int(err.size),
             "max_abs": float(err.max()),
@@ -357,8 +375,9 @@ class OnnxConverter:
                 unit=unit,
                 batch=v.batch,
             )
-        if unit != s:
-            self.fail("an input Quant with a float scale or a zero point is not supported (its output is float)")
+        if unit != s:  # float scale or zero point: the IR holds q - zp, worth (q - zp) * s
+            self.float_scales.append(node_label(node))
+            return Val("exact", self.graph.nodes[-1].name, v.shape, v.index, node_label(node), scale=s, batch=v.batch)
         return Val("exact", self.graph.nodes[-1].name, v.shape, v.index, node_label(node), scale=1.0, batch=v.batch)
 
     def input_relayout(self, v: Val) -> Val:
@@ -387,6 +406,32 @@ class OnnxConverter:
             return v.derive(index=canon, base=carrier.derive(index=canon))
         return v.derive(index=canon)
 
+    def affine_output(self, v: Val):
+        """A float-scale last layer without an output quantizer: the hardware returns the integer
+        accumulators; the host applies the scales, bias and element-wise ops exactly (exact.py)."""
+        sx, sw = v.facts
+        shape = v.shape
+        per = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        channel = np.repeat(np.arange(shape[0]), per)  # ONNX channel of every flat element
+
+        def per_elem(c):
+            c = np.asarray(c, dtype=np.float64).reshape(-1)
+            return (c[channel] if c.size > 1 else np.repeat(c, channel.size)).tolist()
+
+        steps = [[n, per_elem(a) if n in ("add", "mul") else a] for n, a in v.ops]
+        steps = [[n, [None if q is None else float(q) for q in a]] if n == "clip" else [n, a] for n, a in steps]
+        self.meta["output"] = {
+            "shape": list(shape),
+            "index": v.index.reshape(-1).tolist(),
+            "batch_axis": v.batch,
+            "kind": "affine",
+            "frac": int(self.spec(v.node).type.frac),
+            "sx": float(sx),
+            "sw": per_elem(sw),
+            "ops": steps,
+        }
+        self.graph.output = v.node
+
     def int_before_dq(self, v: Val) -> Val:
         """QuantizeLinear -> Clip -> DequantizeLinear (Brevitas's sub-8-bit activations, QCDQ):
         the Clip on integers becomes its own table, and the DequantizeLinear reads its integers."""
@@ -400,6 +445,8 @@ class OnnxConverter:
     def graph_output(self, v: Val):
         dq = None
         v = self.int_before_dq(v)
+        if v.kind == "acc" and v.kernel == "exact":
+            return self.affine_output(v)
         if (
             v.kind == "chain"
             and len(v.chain) == 1
@@ -431,6 +478,8 @@ class OnnxConverter:
         """An ``int`` or ``exact`` Val: pending chains become a table node."""
         if v.kind == "float_input":
             self.fail("the float graph input must be quantized (QuantizeLinear or Quant) before anything else")
+        if v.kind == "acc" and v.kernel == "exact":
+            self.fail(f"the float-scale layer '{v.origin}' must be followed by a Quant before this node")
         if v.kind == "acc":
             self.fail(f"the integer kernel '{v.origin}' must be followed by QuantizeLinear")
         if v.kind == "chain":
@@ -456,9 +505,39 @@ class OnnxConverter:
             return v.derive(
                 kind="chain", base=v, chain=[node], elem=self.out_elem(node, v.elem), origin=node_label(node)
             )
+        if v.kind == "acc" and v.kernel == "exact":
+            return v.derive(ops=v.ops + self.exact_ops(node, v), origin=node_label(node))
         if v.kind == "acc":
             self.fail(f"the integer kernel '{v.origin}' must be followed directly by QuantizeLinear")
         self.fail("the float graph input must be quantized (QuantizeLinear or Quant) first")
+
+    def exact_ops(self, node, v: Val) -> list:
+        """An element-wise node after a float-scale layer as exact operations (exact.py)."""
+        op = node.op_type
+
+        def vec(name):
+            return np.asarray(self.const(name).value, dtype=np.float32).reshape(-1)
+
+        if op in ("Add", "Sub", "Mul") and len(node.input) == 2 and isinstance(self.vals.get(node.input[1]), Const):
+            c = vec(node.input[1])
+            return [("mul", c) if op == "Mul" else ("add", -c if op == "Sub" else c)]
+        if op == "Relu":
+            return [("relu", None)]
+        if op == "Clip":
+            a = self.attrs(node)
+            lo = vec(node.input[1])[0] if len(node.input) > 1 and node.input[1] else a.get("min")
+            hi = vec(node.input[2])[0] if len(node.input) > 2 and node.input[2] else a.get("max")
+            return [("clip", (lo, hi))]
+        if op == "BatchNormalization":
+            # (x - mean) / sqrt(var + eps) * gamma + beta as x * a + b, a and b in float64: the
+            # square root is the one step no rational arithmetic can do exactly
+            gamma, beta, mean, var = (vec(i).astype(np.float64) for i in node.input[1:5])
+            a = gamma / np.sqrt(var + float(self.attrs(node).get("epsilon", 1e-5)))
+            return [("mul", a), ("add", beta - mean * a)]
+        self.fail(
+            f"{op} between the float-scale layer '{v.origin}' and its output quantizer is not supported "
+            "(Add, Sub, Mul by constants, BatchNormalization, Relu, Clip are)"
+        )
 
     def out_elem(self, node, elem):
         if node.op_type == "QuantizeLinear":
@@ -542,6 +621,12 @@ class OnnxConverter:
         ]
         out_int = v.elem != FLOAT
         unit_out, zp_out = 1.0, 0
+        # a QONNX Quant with a float scale closes the chain: the table gives its integers q - zp
+        qscale = None
+        if not out_int and last.op_type in ("Quant", "BipolarQuant"):
+            sl = np.asarray(self.const(last.input[1], "scale").value, dtype=np.float64).reshape(-1)
+            if sl.size == 1 and sl[0] > 0 and not _is_po2(sl):
+                qscale = float(sl[0])
         if out_int and base.kind == "int" and all(n.op_type in INT_TO_INT for n in chain):
             # Clip on integers (sub-8-bit activations as QuantizeLinear -> Clip): same zero point and unit
             zp_out, unit_out = base.zp, base.unit
@@ -575,6 +660,8 @@ class OnnxConverter:
             y = y[:, cmap] if per_channel else y[:, :1]
             if out_int:
                 return (y.astype(np.float64) - zp_out) * unit_out
+            if qscale is not None:
+                return np.rint(y.astype(np.float64) / qscale)
             return y.astype(np.float64)
 
         channels = len(cmap) if per_channel else 1
@@ -584,16 +671,17 @@ class OnnxConverter:
             )
         except ProbeError as e:
             self.fail(f"{e}", last)
+        out_scale = qscale if qscale is not None else 1.0
         if _identity(step, spec):
             # DequantizeLinear -> MaxPool / Flatten / ... -> QuantizeLinear with the same scale and
             # zero point (ONNX Runtime's QDQ around layout ops): nothing to compute, no stage
             if out_int:
                 return v.derive(kind="int", node=base.node, unit=unit_out, zp=zp_out, base=None, chain=[])
-            return v.derive(kind="exact", node=base.node, scale=1.0, base=None, chain=[])
+            return v.derive(kind="exact", node=base.node, scale=out_scale, base=None, chain=[])
         node = self.add(Activation(self.unique(node_label(last)), [base.node], function="step", step=step))
         if out_int:
             return v.derive(kind="int", node=node.name, unit=unit_out, zp=zp_out, base=None, chain=[])
-        return v.derive(kind="exact", node=node.name, scale=1.0, base=None, chain=[])
+        return v.derive(kind="exact", node=node.name, scale=out_scale, base=None, chain=[])
 
 
 def _identity(step, spec, limit: int = 1 << 20) -> bool:

@@ -60,6 +60,14 @@ def output_to_onnx(graph, raw) -> np.ndarray:
     out[:, np.asarray(info["index"], dtype=np.int64)] = flat
     out = out.reshape((n,) + tuple(info["shape"]))
     t = graph.output_spec.type
+    if info["kind"] == "affine":  # float-scale last layer: exact values on the host (exact.py)
+        from .exact import evaluate
+
+        sw = np.asarray(info["sw"], dtype=np.float64)
+        ops = [(name, np.asarray(a, dtype=np.float64) if name in ("add", "mul") else a) for name, a in info["ops"]]
+        v = evaluate(out.reshape(n, -1), info["frac"], info["sx"], sw, ops)
+        y = v.to_float().astype(np.float32).reshape(out.shape)
+        return np.moveaxis(y, 0, info.get("batch_axis", 0))
     if info["kind"] in ("int", "dequantized"):
         # IR value = (q - zp) * unit: q - zp = raw * 2**-frac / unit
         d = np.rint(np.ldexp(out.astype(np.float64), -t.frac) / info["unit"]).astype(np.int64)

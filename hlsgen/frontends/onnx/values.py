@@ -50,6 +50,7 @@ class Val:
         self.chain = list(kw.get("chain", []))  # chain: ONNX NodeProtos
         self.kernel = kw.get("kernel", "")  # acc: ONNX Runtime kernel
         self.facts = kw.get("facts")  # acc: (s_x, s_w per channel) for the Q that closes it
+        self.ops = list(kw.get("ops", []))  # acc of float-scale QONNX: element-wise ops pending (exact.py)
         self.batch = kw.get("batch", 0)  # axis of the batch in the ONNX tensor (shape leaves it out)
 
     def derive(self, **kw):

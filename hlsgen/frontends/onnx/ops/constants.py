@@ -56,7 +56,24 @@ def _fold_eval(cv, node):
     r = NodeRunner(node, consts, cv.types, cv.opset)
     r.in_elem = x.elem if x.elem in (21, 22) else None
     y = r(np.asarray(x.value))
-    return Const(y, cv.out_elem(node, x.elem))
+    dq = _quant_integers(cv, node, y) if node.op_type == "Quant" else None
+    return Const(y, cv.out_elem(node, x.elem), dq=dq)
+
+
+def _quant_integers(cv, node, y):
+    """The integers q - zp of a QONNX Quant'd constant (weights), with its scale per tensor or
+    per one axis, in the form of a DequantizeLinear'd constant (elem FLOAT marks the source)."""
+    s = np.asarray(cv.vals[node.input[1]].value, dtype=np.float32)
+    zp = np.asarray(cv.vals[node.input[2]].value, dtype=np.float64)
+    if np.any(zp != np.round(zp)) or np.any(s <= 0):
+        return None
+    shape = (1,) * (y.ndim - s.ndim) + s.shape
+    axes = [k for k, d in enumerate(shape) if d > 1]
+    if len(axes) > 1:
+        return None
+    raw = np.rint(y.astype(np.float64) / s.reshape(shape).astype(np.float64)).astype(np.int64)
+    axis = axes[0] if axes else 0
+    return raw, s.reshape(-1), np.zeros(1, np.int64), axis, FLOAT
 
 
 @folds("Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")

@@ -39,6 +39,8 @@ def _elementwise(cv, node):
     if node.op_type == "DequantizeLinear":
         if v.kind != "int" and not (v.kind == "chain" and v.elem != FLOAT):
             cv.fail("DequantizeLinear reads a tensor that is not an integer tensor")
+    if v.kind == "acc" and v.kernel == "exact" and node.op_type in ("Quant", "BipolarQuant"):
+        return exact_requant(cv, node, v)
     if node.op_type == "Relu" and v.kind == "acc" and _relu_absorbed(cv, node, v):
         return v
     if node.op_type == "Relu" and v.kind == "exact":
@@ -83,6 +85,14 @@ def _quantize(cv, node):
     if zp.size > 1 and np.any(zp != zp.reshape(-1)[0]):
         cv.fail("per-axis zero points that differ are not supported")
     zp = int(zp.reshape(-1)[0])
+    if v.kind == "acc" and v.kernel == "exact":
+        if s.size != 1 or s.reshape(-1)[0] <= 0:
+            cv.fail("the output scale of a float-scale layer must be one positive value")
+        qmin, qmax = int_range(elem)
+        q = {"op": "Quant", "scale": float(s.reshape(-1)[0]), "zero_point": zp, "bits": 8, "signed": qmin < 0}
+        q.update(rounding="ROUND", qmin=qmin, qmax=qmax)  # QuantizeLinear: half to even, saturate
+        out = _exact_table(cv, node, v, q)
+        return v.derive(kind="int", node=out, unit=1.0, zp=zp, elem=elem, ops=[], facts=None, kernel="")
     if v.kind == "acc":
         return cv_requant(cv, node, v, s, zp, elem)
     v = cv.exact_dq(v) or v
@@ -145,6 +155,67 @@ def cv_requant(cv, node, v: Val, s, zp, elem):
         cv.fail(str(e))
     out = cv.add(Activation(cv.unique(node_label(node)), [v.node], function="step", step=step))
     return v.derive(kind="int", node=out.name, unit=unit_out, zp=zp, elem=elem, origin=node_label(node))
+
+
+def exact_requant(cv, node, v: Val):
+    """The QONNX Quant closing a float-scale layer (see :func:`_exact_table`)."""
+    a = cv.attrs(node)
+    s = np.asarray(cv.const(node.input[1], "scale").value, dtype=np.float32).reshape(-1)
+    if s.size != 1 or s[0] <= 0:
+        cv.fail("the output quantizer of a float-scale layer must have one positive scale")
+    q = {"op": node.op_type, "scale": float(s[0]), "zero_point": 0, "bits": 1, "signed": True}
+    if node.op_type == "Quant":
+        zp = float(np.asarray(cv.const(node.input[2]).value).reshape(-1)[0])
+        bits = int(np.asarray(cv.const(node.input[3]).value).reshape(-1)[0])
+        if zp != round(zp):
+            cv.fail("a zero point that is not an integer is not supported")
+        signed, narrow = bool(a.get("signed", 1)), bool(a.get("narrow", 0))
+        q.update(
+            zero_point=int(zp),
+            bits=bits,
+            signed=signed,
+            rounding=str(a.get("rounding_mode", "ROUND")),
+            qmin=-(1 << (bits - 1)) + int(narrow) if signed else 0,
+            qmax=(1 << (bits - 1)) - 1 if signed else (1 << bits) - 1 - int(narrow),
+        )
+    out = _exact_table(cv, node, v, q)
+    return v.derive(kind="exact", node=out, scale=float(s[0]), ops=[], facts=None, kernel="", origin=node_label(node))
+
+
+def _exact_table(cv, node, v: Val, q: dict) -> str:
+    """The quantizer closing a float-scale layer (QONNX Quant, or QuantizeLinear where ONNX
+    Runtime computes the layer in float32): its integers q - zp as an exact function of the
+    accumulator (scales, bias, element-wise ops and rounding in rational arithmetic, exact.py),
+    tabulated.  Returns the new IR node's name."""
+    from ..exact import evaluate, quant_int
+
+    sx, sw = v.facts
+    cmap = cv.channel_map(v)
+    if cmap is None:
+        cv.fail("the float-scale layer's output layout mixes channels")
+
+    def ir(c):  # a constant per IR channel (float32 constants, or float64 folded batch-norm)
+        c = np.asarray(c).reshape(-1)
+        return c[cmap] if c.size > 1 else np.repeat(c, len(cmap))
+
+    ops = [(n, ir(c) if n in ("add", "mul") else c) for n, c in v.ops]
+    swc = ir(sw)
+    consts = [swc] + [c for n, c in ops if n in ("add", "mul")]
+    if not any(np.any(c != c[0]) for c in consts):  # one table for all channels
+        swc = swc[:1]
+        ops = [(n, c[:1] if n in ("add", "mul") else c) for n, c in ops]
+    spec = cv.spec(v.node)
+    frac = spec.type.frac
+
+    def fn(x):
+        acc = np.rint(np.ldexp(x, frac)).astype(np.int64)
+        return quant_int(evaluate(acc, frac, sx, swc, ops), q).astype(np.float64)
+
+    try:
+        step = tabulate(fn, spec, channels=len(swc), source="exact float-scale requantization", float_dtype=np.float64)
+    except ProbeError as e:
+        cv.fail(str(e))
+    return cv.add(Activation(cv.unique(node_label(node)), [v.node], function="step", step=step)).name
 
 
 @handles("BatchNormalization")

@@ -199,12 +199,45 @@ def _linear_inputs(cv, node, x: Val, wc: Const, op, axis_out):
                 cv.fail(f"ONNX Runtime runs this node as {kernel}: its bias must be DequantizeLinear of int32")
             bias = bc.dq[0] - bc.dq[2].reshape(bc.dq[0].shape if bc.dq[2].size > 1 else ())
         return wq, (xs, ws), xb, bias, xb.unit
+    if cv.qonnx and wc.dq is not None and wc.dq[4] == FLOAT:
+        xe = cv.settle(x, exact=True)
+        if not (_is_po2(xe.scale) and _is_po2(wc.dq[1])):
+            return _float_scale_inputs(cv, node, xe, wc, op, axis_out, float(xe.scale))
+    if not cv.qonnx and wc.dq is not None:
+        # QDQ / QCDQ that ONNX Runtime leaves in float32 (int8 activations with a Clip, ...):
+        # with float scales float32 is not exact; the quantized semantics are computed exactly
+        xi = cv.int_before_dq(x)
+        if xi.kind == "chain" and len(xi.chain) == 1 and xi.chain[0].op_type == "DequantizeLinear":
+            xs_, xzp_ = cv.qparams(xi.chain[0])
+            if (
+                xi.base.kind == "int"
+                and xs_.size == 1
+                and xzp_.size == 1
+                and xi.base.zp == int(xzp_[0])
+                and not (_is_po2(xs_) and _is_po2(wc.dq[1]))
+            ):
+                return _float_scale_inputs(cv, node, xi.base, wc, op, axis_out, float(xs_[0]) / xi.base.unit)
     # float path: exact float32 only
     xv = cv.settle(x, exact=True)
     bias = None
     if len(node.input) > 2 and node.input[2] and op != "MatMul":
         bias = np.asarray(cv.const(node.input[2], "bias").value, dtype=np.float64)
     return np.asarray(wc.value, dtype=np.float64), None, xv, bias, 1.0
+
+
+def _float_scale_inputs(cv, node, xe: Val, wc: Const, op, axis_out, sx: float):
+    """Float scales (QONNX, or QDQ that ONNX Runtime computes in float32): integer weights
+    q - zp, the input's IR integers (worth ``sx`` each, at their fractional bits), an exact
+    integer accumulator; facts = (sx, weight scales, float bias) for :mod:`..exact`."""
+    wq, ws, waxis = _weight_from_dq(cv, wc, "the weight")
+    ws = ws.reshape(-1)
+    if ws.size > 1 and waxis % wq.ndim != axis_out:
+        cv.fail(f"per-axis weight scales on axis {waxis} are not per output channel")
+    bias = None
+    if len(node.input) > 2 and node.input[2] and op != "MatMul":
+        bias = np.asarray(cv.const(node.input[2], "bias").value, dtype=np.float32).reshape(-1)
+    cv.float_scales.append(node_label(node))
+    return wq, (sx, ws, bias), xe, None, xe.unit
 
 
 def _as_int(cv, x: Val, zp):
@@ -289,6 +322,9 @@ def _ir_weights(cv, k_ir, bias_raw, xv, wunit=1.0):
 def _linear_output(cv, node, out, oshape, facts, unit):
     idx = canonical_index(oshape)
     name = node_label(node)
+    if facts is not None and len(facts) == 3:  # float-scale QONNX: exact arithmetic follows
+        ops = [("add", facts[2])] if facts[2] is not None else []
+        return Val("acc", out.name, oshape, idx, name, facts=facts[:2], kernel="exact", unit=unit, ops=ops)
     if facts is not None:
         kernel = _kernel(cv, node) or node.op_type
         acc = Val("acc", out.name, oshape, idx, name, facts=facts, kernel=kernel, unit=unit)
