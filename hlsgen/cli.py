@@ -4,6 +4,7 @@
     hlsgen convert MODEL -o OUT [--config F]  write the IR and a report to OUT
     hlsgen predict OUT X.npy -o Y.npy [--raw] run the integer reference
     hlsgen verify OUT [--inputs X.npy]        reference against the source framework
+    hlsgen sweep MODEL --grid pe=4,8 -o DIR   engine options on Dask, cached; CSV, JSON, Pareto PNG
 
 MODEL is a ``.h5`` / ``.keras`` file or a zoo name (``lstm_sparse``, ``cnn_small``, ``mlp_tiny``).
 Errors in the user's input print one line on stderr and exit with status 2.
@@ -217,6 +218,26 @@ def cmd_verify(args):
     return 0 if result["equal"] else 1
 
 
+def cmd_sweep(args):
+    from .project import convert
+    from .sweep import parse_grid, sweep
+
+    proj = convert(args.model, None, args.config, hardware=False)
+    engine = proj.engine_spec
+    if engine is None:
+        raise HlsgenError("no hardware engine for this model: nothing to sweep", file=str(args.model))
+    grid = parse_grid(args.grid or [], engine)  # before anything is written
+    results = sweep(args.model, grid, args.output, args.config, args.synth, args.rtl or 0, args.workers, args.scheduler)
+    failed = [r for r in results if r.get("error")]
+    cached = sum(1 for r in results if r.get("cached"))
+    print(f"{len(results)} points ({cached} from the cache), {len(failed)} failed")
+    for r in failed:
+        print(f"  failed {r['options']}: {r['error']}")
+    out = Path(args.output)
+    print(f"wrote {out / 'sweep.csv'}, {out / 'sweep.json'}, {out / 'pareto.png'}")
+    return 0
+
+
 def cmd_synth(args):
     from .project import load
     from .report import synth_summary
@@ -291,6 +312,16 @@ def build_parser():
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--raw", action="store_true", help="raw integers in and out")
     s.set_defaults(fn=cmd_predict)
+    s = sub.add_parser("sweep", help="a grid of engine options, one Dask task per point, cached")
+    s.add_argument("model")
+    s.add_argument("--grid", action="extend", nargs="+", metavar="KEY=V1,V2", help="engine options and their values")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--config")
+    s.add_argument("--synth", action="store_true", help="Yosys resources (7-series) for every point")
+    s.add_argument("--rtl", type=_count(1), help="RTL check on this many inputs for every point")
+    s.add_argument("--workers", type=_count(1), help="local Dask workers (default: the cores)")
+    s.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
+    s.set_defaults(fn=cmd_sweep)
     s = sub.add_parser("verify", help="check the project against the source framework, C and RTL simulation")
     s.add_argument("project")
     s.add_argument("--inputs", help="real-valued inputs .npy (default: held-out digits or random)")
