@@ -5,6 +5,7 @@
     hlsgen predict OUT X.npy -o Y.npy [--raw] run the integer reference
     hlsgen verify OUT [--inputs X.npy]        reference against the source framework
     hlsgen sweep MODEL --grid pe=4,8 -o DIR   engine options on Dask, cached; CSV, JSON, Pareto PNG
+    hlsgen report OUT                         OUT/report/index.html with figures
 
 MODEL is a ``.h5`` / ``.keras`` file or a zoo name (``lstm_sparse``, ``cnn_small``, ``mlp_tiny``).
 Errors in the user's input print one line on stderr and exit with status 2.
@@ -238,6 +239,15 @@ def cmd_sweep(args):
     return 0
 
 
+def cmd_report(args):
+    from .html_report import write_report
+    from .project import load
+
+    page = write_report(load(args.project))
+    print(f"wrote {page}")
+    return 0
+
+
 def cmd_synth(args):
     from .project import load
     from .report import synth_summary
@@ -312,6 +322,9 @@ def build_parser():
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--raw", action="store_true", help="raw integers in and out")
     s.set_defaults(fn=cmd_predict)
+    s = sub.add_parser("report", help="OUT/report/index.html: layers, engine figures, resources, verification")
+    s.add_argument("project")
+    s.set_defaults(fn=cmd_report)
     s = sub.add_parser("sweep", help="a grid of engine options, one Dask task per point, cached")
     s.add_argument("model")
     s.add_argument("--grid", action="extend", nargs="+", metavar="KEY=V1,V2", help="engine options and their values")

@@ -98,6 +98,12 @@ class Engine:
         """Entries engine.json records beside the plan summary (schedule figures)."""
         return {}
 
+    def report_data(self, graph, plan, x_raw) -> list[dict]:
+        """Figures for ``hlsgen report``: dicts with ``kind`` (bar | image | line), ``title``,
+        ``xlabel``, ``ylabel`` and the data (``labels``/``values``, ``matrix``, ``x``/``y``);
+        an optional ``ref`` draws a horizontal line (a bound)."""
+        return []
+
     def convert_lines(self, plan) -> list[str]:
         """What ``hlsgen convert`` prints about the plan."""
         return []

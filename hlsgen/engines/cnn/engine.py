@@ -51,6 +51,36 @@ class StreamingCnnEngine(Engine):
     def describe(self, plan: CnnPlan) -> dict:
         return {"timing": {k: plan.timing[k] for k in ("latency", "period")}}
 
+    def report_data(self, graph, plan: CnnPlan, x_raw) -> list[dict]:
+        b = bound(plan)
+        fifos = [s for s in plan.stages if s.kind == "fifo"]
+        peaks = plan.timing.get("fifo_peaks", {})
+        out = [
+            {
+                "kind": "bar",
+                "title": f"MACs/(PE x SIMD) per layer against the engine's {plan.timing['period']} cycles per frame",
+                "xlabel": "layer",
+                "ylabel": "cycles per frame",
+                "labels": list(b),
+                "values": [float(v) for v in b.values()],
+                "ref": float(plan.timing["period"]),
+            }
+        ]
+        if fifos:
+            out.append(
+                {
+                    "kind": "bar",
+                    "title": "FIFO depths (peak occupancy + 1 in the cycle model)",
+                    "xlabel": "FIFO",
+                    "ylabel": "items",
+                    "labels": [s.name for s in fifos],
+                    "values": [int(s.p.depth) for s in fifos],
+                    "values2": [int(peaks.get(s.name, 0)) for s in fifos],
+                    "label2": "peak occupancy",
+                }
+            )
+        return out
+
     def convert_lines(self, plan: CnnPlan) -> list[str]:
         t = plan.timing
         b = bound(plan)

@@ -100,6 +100,36 @@ class SparseLstmEngine(Engine):
             ),
         }
 
+    def report_data(self, graph, plan: LstmPlan, x_raw) -> list[dict]:
+        cyc = cycle_report(graph, plan, x_raw)
+        step = cyc["model"]["step"]
+        return [
+            {
+                "kind": "bar",
+                "title": "non-zeros per PE (load balance)",
+                "xlabel": "PE",
+                "ylabel": "non-zero weights",
+                "labels": [str(p) for p in range(plan.pe)],
+                "values": list(plan.nnz_per_pe),
+                "ref": plan.nnz / plan.pe,
+            },
+            {
+                "kind": "image",
+                "title": "sparsity of the stacked matrix [kernel; recurrent] (white: non-zero)",
+                "xlabel": "gate row",
+                "ylabel": "column (input features, then hidden units)",
+                "matrix": (plan.matrix != 0).astype(int).tolist(),
+            },
+            {
+                "kind": "line",
+                "title": "cycles per time step (cycle model, mean over the inputs)",
+                "xlabel": "time step",
+                "ylabel": "cycles",
+                "x": list(range(1, step.shape[1] + 1)),
+                "y": [float(v) for v in step.mean(axis=0)],
+            },
+        ]
+
     def verify_lines(self, check: dict) -> list[str]:
         cyc = check["cycles"]
         ok = "equal to" if check["cycles_equal_model"] else "DIFFERENT from"
