@@ -2,9 +2,13 @@
 C simulation (ap_fixed) and in RTL (Verilator, random bubbles and back-pressure) against the
 integer reference; counts every compared output word (prints figures; part of make regress).
 
-    python bench/campaign.py [--configs 200] [--frames 512] [--workers N] [--first K]
+    python bench/campaign.py [--configs 200] [--frames 512] [--workers N] [--first K] [--json F]
+    python bench/campaign.py --scheduler tcp://host:8786   # on a running Dask cluster
     python bench/campaign.py --only 17          # reproduce configuration 17
 
+Each configuration is one Dask task: on a LocalCluster with this machine's cores by default, or
+on the scheduler given (its workers need this checkout at the same path and the pinned
+environment; dask-jobqueue's SLURMCluster starts such workers on a SLURM cluster).
 Configuration i is a random CNN (``random_cnn``, random lane budget) when i is even and a
 random LSTM (the LSTM sweep's configuration space) when i is odd; everything follows from i.
 A failure does not stop the campaign: it is listed with the command that reproduces it.
@@ -13,7 +17,7 @@ A failure does not stop the campaign: it is listed with the command that reprodu
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -86,33 +90,35 @@ def one(i: int, frames: int) -> dict:
     return out
 
 
-def _one(args):
-    return one(*args)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", type=int, default=200)
     ap.add_argument("--first", type=int, default=0, help="first configuration index")
     ap.add_argument("--frames", type=int, default=512, help="frames (CNN) or sequences (LSTM) per configuration")
-    ap.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--scheduler", help="address of a running Dask scheduler (default: a local cluster)")
+    ap.add_argument("--json", help="write every configuration's result and the summary here")
     ap.add_argument("--only", type=int, help="run this one configuration (reproduce a failure)")
     a = ap.parse_args(argv)
     todo = [a.only] if a.only is not None else list(range(a.first, a.first + a.configs))
     t0 = time.time()
     rows = []
-    with multiprocessing.get_context("spawn").Pool(max(1, a.workers)) as pool:
-        for r in pool.imap_unordered(_one, [(i, a.frames) for i in todo]):
-            rows.append(r)
-            status = (
-                "ok"
-                if r["ok"]
-                else "FAILED " + r.get("error", f"csim {r.get('csim_mismatches')}, rtl {r.get('rtl_mismatches')}")
-            )
-            print(
-                f"config {r['config']:4d} {r['kind']:4s} {r['csim_words'] + r['rtl_words']:7d} words {r['seconds']:6.1f} s  {status}",
-                flush=True,
-            )
+    from hlsgen.sweep import dask_map
+
+    for k, r, err in dask_map(one, [(i, a.frames) for i in todo], a.workers, a.scheduler):
+        if err is not None:  # the worker died under it
+            r = {"config": todo[k], "kind": "cnn" if todo[k] % 2 == 0 else "lstm", "csim_words": 0, "rtl_words": 0}
+            r.update(ok=False, error=f"lost worker: {err}", seconds=0.0)
+        rows.append(r)
+        status = (
+            "ok"
+            if r["ok"]
+            else "FAILED " + r.get("error", f"csim {r.get('csim_mismatches')}, rtl {r.get('rtl_mismatches')}")
+        )
+        print(
+            f"config {r['config']:4d} {r['kind']:4s} {r['csim_words'] + r['rtl_words']:7d} words {r['seconds']:6.1f} s  {status}",
+            flush=True,
+        )
     failed = [r for r in rows if not r["ok"]]
     words = sum(r["csim_words"] + r["rtl_words"] for r in rows)
     print(
@@ -123,6 +129,19 @@ def main(argv=None) -> int:
     )
     for r in failed:
         print(f"  reproduce: python bench/campaign.py --only {r['config']} --frames {a.frames}")
+    if a.json:
+        import json
+
+        summary = {
+            "configurations": len(rows),
+            "words": words,
+            "failed": [r["config"] for r in failed],
+            "seconds": round(time.time() - t0, 1),
+            "workers": a.scheduler or a.workers,
+        }
+        Path(a.json).write_text(
+            json.dumps({"summary": summary, "results": sorted(rows, key=lambda r: r["config"])}, indent=1)
+        )
     return 1 if failed else 0
 
 

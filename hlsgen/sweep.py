@@ -174,35 +174,45 @@ def sweep(
 
 
 def _run_on_dask(model, config, todo, synth, rtl, workers, scheduler):
-    """Yield (key, row) as points finish, on a LocalCluster or the scheduler given."""
+    """Yield (key, row) as points finish."""
+    args = [(model, config, p, synth, rtl) for _, p in todo]
+    for i, result, err in dask_map(run_point, args, workers, scheduler):
+        k, p = todo[i]
+        yield k, result if err is None else {"options": p, "error": f"lost worker: {err}"}
+
+
+def dask_map(fn, args: list[tuple], workers: int | None = None, scheduler: str | None = None):
+    """Run ``fn(*a)`` for every ``a`` as one Dask task each, on a LocalCluster with ``workers``
+    processes (default: the cores) or on the scheduler at ``scheduler``; yields
+    ``(index, result, None)`` or ``(index, None, "error text")`` as tasks finish."""
     import logging
+    import os
 
     from dask.distributed import Client, LocalCluster, as_completed
 
     for name in ("distributed", "distributed.nanny", "distributed.scheduler", "distributed.worker"):
-        logging.getLogger(name).setLevel(logging.ERROR)  # the sweep reports failures itself
+        logging.getLogger(name).setLevel(logging.ERROR)  # callers report failures themselves
     cluster = None
     if scheduler:
         client = Client(scheduler, timeout="20s")
     else:
-        import os
-
-        n = workers or min(len(todo), os.cpu_count() or 1)
+        n = workers or min(len(args), os.cpu_count() or 1)
         cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+            n_workers=max(1, n),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
         )
         client = Client(cluster)
     try:
-        futures = {
-            client.submit(run_point, model, config, p, synth, rtl, key=f"hlsgen-point-{k}", pure=False): k
-            for k, p in todo
-        }
+        futures = {client.submit(fn, *a, pure=False): i for i, a in enumerate(args)}
         for fut in as_completed(futures):
-            k = futures[fut]
+            i = futures[fut]
             try:
-                yield k, fut.result()
-            except Exception as e:  # a worker died under the point
-                yield k, {"options": dict(todo)[k], "error": f"lost worker: {type(e).__name__}: {e}"}
+                yield i, fut.result(), None
+            except Exception as e:  # the task raised, or its worker died
+                yield i, None, f"{type(e).__name__}: {e}"
     finally:
         client.close()
         if cluster is not None:

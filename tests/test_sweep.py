@@ -70,3 +70,15 @@ def test_bad_grid_is_one_line_and_writes_nothing(model, tmp_path, grid, words):
 def test_pareto_front():
     pts = [(1, 9), (2, 5), (3, 5), (4, 1), (5, 2), (2, 5)]
     assert pareto(pts) == [0, 1, 3, 5]  # (3,5) and (5,2) are beaten; equal points both stay
+
+
+def test_dask_map_records_a_failing_task():
+    """The runner under `hlsgen sweep` and `make regress`'s campaign: a task that raises is
+    reported with its error; the others finish."""
+    import math
+
+    from hlsgen.sweep import dask_map
+
+    got = {i: (r, e) for i, r, e in dask_map(math.sqrt, [(4.0,), (-1.0,), (9.0,)], workers=1)}
+    assert got[0] == (2.0, None) and got[2] == (3.0, None)
+    assert got[1][0] is None and "ValueError" in got[1][1]
