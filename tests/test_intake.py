@@ -39,17 +39,23 @@ def _classifier(separate: bool):
     return tf.keras.Sequential(layers)
 
 
+def _saved_and_converted(model, tmp_path, config_text: str):
+    """The model saved as .h5 and converted (no hardware) with this config: (file, project, run)."""
+    src = tmp_path / "model.h5"
+    model.save(src)
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(config_text)
+    out = tmp_path / "out"
+    r = main_run("convert", src, "-o", out, "--config", cfg, "--no-hw")
+    assert r.returncode == 0, r.stderr
+    return src, out, r
+
+
 @pytest.mark.parametrize("separate", [True, False], ids=["Activation_layer", "Dense_activation"])
 def test_verify_compares_logits_when_the_softmax_was_stripped(separate, tmp_path):
     """Before: the logits were compared with the framework's softmax outputs (DIFFERENT, exit 1)."""
     m = _classifier(separate)
-    src = tmp_path / "clf.h5"
-    m.save(src)
-    cfg = tmp_path / "c.yml"
-    cfg.write_text("Model:\n  StripSoftmax: true\n")
-    out = tmp_path / "out"
-    r = main_run("convert", src, "-o", out, "--config", cfg, "--no-hw")
-    assert r.returncode == 0, r.stderr
+    src, out, _ = _saved_and_converted(m, tmp_path, "Model:\n  StripSoftmax: true\n")
     r = main_run("verify", out)
     assert r.returncode == 0 and "0 mismatches -> EQUAL" in r.stdout, r.stdout + r.stderr
     res = json.loads((out / "verify.json").read_text())
@@ -248,13 +254,10 @@ def test_wrapping_result_precision_is_flagged(tmp_path):
     tf.keras.utils.set_random_seed(2)
     m = tf.keras.Sequential([L.InputLayer((16,)), L.Dense(16, name="fc1"), L.Dense(4, name="fc2")])
     m.get_layer("fc1").set_weights([np.full((16, 16), 0.5, np.float32), np.zeros(16, np.float32)])
-    src = tmp_path / "plain.h5"
-    m.save(src)
+    src, out, r = _saved_and_converted(
+        m, tmp_path, "Model:\n  Precision: ap_fixed<16,6>\n  InputPrecision: ap_fixed<16,6>\n"
+    )
     cfg = tmp_path / "c.yml"
-    cfg.write_text("Model:\n  Precision: ap_fixed<16,6>\n  InputPrecision: ap_fixed<16,6>\n")
-    out = tmp_path / "out"
-    r = main_run("convert", src, "-o", out, "--config", cfg, "--no-hw")
-    assert r.returncode == 0, r.stderr
     assert "warning: 'fc" in r.stdout and "wrap around" in r.stdout, r.stdout
     # inputs of 8: fc1 sums 16 x 0.5 x 8 = 64, past ap_fixed<16,6>'s 32
     x = np.concatenate([np.full((3, 16), 8.0), np.full((5, 16), 0.25)])
