@@ -45,12 +45,15 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format hlsgen tests bench
 	$(VENV)/bin/ruff check --fix hlsgen tests bench
 
+# pytest workers: the cores, at most 4 (each may hold TensorFlow and a Verilator build)
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: $(STAMP) lint
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -n $(JOBS) -m "not slow" -q
 
 regress: $(STAMP)
-	HLSGEN_HYPOTHESIS_SCALE=10 $(PY) -m pytest -q tests/test_keras_random.py tests/test_cli_fuzz.py
-	$(PY) -m pytest -m "slow" -q
+	HLSGEN_HYPOTHESIS_SCALE=10 $(PY) -m pytest -n $(JOBS) -q tests/test_keras_random.py tests/test_cli_fuzz.py
+	$(PY) -m pytest -n $(JOBS) -m "slow" -q
 	$(PY) bench/campaign.py --configs 200 --frames 512
 
 convert: $(STAMP) $(if $(GEN),$(SRC))
