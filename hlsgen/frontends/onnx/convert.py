@@ -39,7 +39,7 @@ from ...ir.nodes import reason
 from ..probe import ProbeError, tabulate
 from . import ops  # noqa: F401  (registers the operator handlers)
 from .loader import load_onnx, node_label, ort_kernels, uses_qonnx
-from .numerics import FLOAT, ONNX_INT_TYPES, NodeRunner, int_range
+from .numerics import FLOAT, ONNX_INT_TYPES, NodeRunner, int_range, qonnx_range
 from .registry import CONST_FOLD, ELEMENTWISE, F32_EXACT, HANDLERS, INT_TO_INT, QONNX_OPS
 from .values import Const, Val, _is_po2, _to_array, canonical_index
 
@@ -346,8 +346,7 @@ class OnnxConverter:
             rounding = {"ROUND": "RND_CONV", "HALF_EVEN": "RND_CONV", "FLOOR": "TRN"}.get(mode)
             if rounding is None or bits < 2:
                 self.fail(f"input Quant with rounding_mode {mode} and {bits} bits is not supported")
-            qmin = -(1 << (bits - 1)) + int(narrow) if signed else 0
-            qmax = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1 - int(narrow)
+            qmin, qmax = qonnx_range(bits, signed, narrow)
             elem = FLOAT
             q = {"op": "Quant", "scale": s, "zero_point": zp, "qmin": qmin, "qmax": qmax, "rounding": mode}
             q.update({"bits": bits, "signed": signed, "narrow": narrow})

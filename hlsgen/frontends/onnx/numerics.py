@@ -51,6 +51,13 @@ def requant(acc: np.ndarray, mult: np.ndarray, zp: int, qmin: int, qmax: int) ->
 
 
 # ------------------------------------------------------------------ QONNX custom ops
+def qonnx_range(bits: int, signed: bool, narrow: bool) -> tuple[int, int]:
+    """The integers a QONNX ``Quant`` of ``bits`` bits clips to."""
+    if signed:
+        return -(1 << (bits - 1)) + int(narrow), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1 - int(narrow)
+
+
 def _rounding(mode: str):
     mode = mode.upper()
     table = {
@@ -75,8 +82,7 @@ def qonnx_quant(x, scale, zeropt, bitwidth, signed=1, narrow=0, rounding_mode="R
     if bw == 1 and signed:
         y = np.where(y >= 0, np.ones_like(y), -np.ones_like(y))
     else:
-        lo = -(2 ** (bw - 1)) + int(bool(narrow)) if signed else 0
-        hi = 2 ** (bw - 1) - 1 if signed else 2**bw - 1 - int(bool(narrow))
+        lo, hi = qonnx_range(bw, bool(signed), bool(narrow))
         y = np.where(y > hi, np.asarray(hi, dtype=y.dtype), y)
         y = np.where(y < lo, np.asarray(lo, dtype=y.dtype), y)
         y = _rounding(rounding_mode)(y)

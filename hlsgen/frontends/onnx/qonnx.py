@@ -14,6 +14,7 @@ import numpy as np
 
 from ...errors import HlsgenError
 from .loader import QONNX_DOMAINS, node_label
+from .numerics import qonnx_range
 
 
 class _Builder:
@@ -101,8 +102,7 @@ def _expand(node, consts: dict, file: str) -> _Builder:
         if bits == 1 and signed:
             r = b.bipolar(y)
         else:
-            lo = -(2 ** (bits - 1)) + int(narrow) if signed else 0
-            hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1 - int(narrow)
+            lo, hi = qonnx_range(bits, signed, narrow)
             r = b.rounded(b.op("Min", b.op("Max", y, b.const(lo)), b.const(hi)), a.get("rounding_mode", "ROUND"))
     elif node.op_type == "Trunc":
         shift = b.constant_int(3, "the input bit width") - b.constant_int(4, "the output bit width")

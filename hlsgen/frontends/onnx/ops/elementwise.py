@@ -8,7 +8,7 @@ from ....fixed import FixedType
 from ....ir import Activation
 from ...probe import ProbeError, tabulate
 from ..loader import node_label
-from ..numerics import FLOAT, ONNX_INT_TYPES, int_range, multiplier, requant
+from ..numerics import FLOAT, ONNX_INT_TYPES, int_range, multiplier, qonnx_range, requant
 from ..registry import F32_EXACT, handles
 from ..values import Const, Val, _is_po2
 
@@ -175,9 +175,8 @@ def exact_requant(cv, node, v: Val):
             bits=bits,
             signed=signed,
             rounding=str(a.get("rounding_mode", "ROUND")),
-            qmin=-(1 << (bits - 1)) + int(narrow) if signed else 0,
-            qmax=(1 << (bits - 1)) - 1 if signed else (1 << bits) - 1 - int(narrow),
         )
+        q["qmin"], q["qmax"] = qonnx_range(bits, signed, narrow)
     out = _exact_table(cv, node, v, q)
     return v.derive(kind="exact", node=out, scale=float(s[0]), ops=[], facts=None, kernel="", origin=node_label(node))
 
