@@ -364,7 +364,11 @@ def convert(
     kind = frontend or _frontend_of(src)
     if weights is not None and not (isinstance(src, str) and Path(src).suffix.lower() == ".json"):
         raise HlsgenError("--weights goes with a model .json; this model holds its own weights", file=str(src))
-    if kind == "keras":
+    if kind == "keras3":
+        from .frontends.keras3 import convert_keras3
+
+        graph = convert_keras3(src, cfg)
+    elif kind == "keras":
         from .frontends.keras import convert_keras
 
         if isinstance(src, str) and Path(src).suffix.lower() == ".json" and Path(src).is_file():
@@ -450,5 +454,10 @@ def _frontend_of(src) -> str:
         suffix = Path(src).suffix.lower()
         if suffix == ".onnx":
             return "onnx"
+        if suffix in (".keras", ".h5", ".hdf5") and Path(src).is_file():
+            from .frontends.keras3.client import is_keras3
+
+            if is_keras3(src):
+                return "keras3"
         return "keras"
     return "keras"
