@@ -79,7 +79,7 @@ def cmd_convert(args):
     g = proj.graph
     print(f"wrote {proj.output_dir} ({len(g.nodes)} nodes, {'exact' if g.meta.get('exact') else 'APPROXIMATE'})")
     for n in g.meta.get("notes", []):
-        if n.startswith("hls4ml keys"):
+        if n.startswith("hls4ml keys") or "ReuseFactor" in n:
             print(f"  note: {n}")
     from .verify import overflow_line
 

@@ -60,6 +60,13 @@ def hls4ml_model(path) -> tuple[str, str | None] | None:
     return beside(data["KerasH5"]), None  # a full model saved as .h5
 
 
+#: Keras layer types (hls4ml's LayerType keys) of each IR op that ReuseFactor folds
+REUSE_TYPES = {
+    "Dense": ("Dense", "QDense"),
+    "Conv": ("Conv1D", "Conv2D", "QConv1D", "QConv2D", "DepthwiseConv2D", "QDepthwiseConv2D"),
+}
+
+
 class Config:
     def __init__(self, data: dict | None = None, source: str = "config"):
         data = dict(data or {})
@@ -92,6 +99,27 @@ class Config:
                     self._parse(t, label)
         if "InputPrecision" in self.model:
             self._parse(self.model["InputPrecision"], "Model.InputPrecision")
+        for where, d in [("Model", {"": self.model})] + [("LayerType", self.by_type), ("LayerName", self.by_name)]:
+            for key, entry in d.items():
+                if isinstance(entry, dict) and "ReuseFactor" in entry:
+                    r = entry["ReuseFactor"]
+                    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+                        label = ".".join(x for x in (where, str(key), "ReuseFactor") if x)
+                        raise HlsgenError(f"{label} must be a whole number >= 1, not {r!r}", file=source)
+
+    def reuse_factor(self, layer_name: str, op: str) -> int | None:
+        """hls4ml's ReuseFactor for an IR layer (by name, then by the Keras types of its op,
+        then the Model default): how many cycles each multiplier serves one output item."""
+        types = REUSE_TYPES.get(op, ())
+        for entry in (self.by_name.get(layer_name), *(self.by_type.get(t) for t in types), self.model):
+            if isinstance(entry, dict) and "ReuseFactor" in entry:
+                return int(entry["ReuseFactor"])
+        return None
+
+    @property
+    def has_reuse(self) -> bool:
+        entries = [self.model, *self.by_type.values(), *self.by_name.values()]
+        return any(isinstance(e, dict) and "ReuseFactor" in e for e in entries)
 
     def _flag(self, key: str) -> bool:
         v = self.model.get(key, False)
@@ -137,7 +165,9 @@ class Config:
                     continue
                 kept: dict = {}
                 for k, v in entry.items():
-                    if k != "Precision":
+                    if k == "ReuseFactor":
+                        kept[k] = v
+                    elif k != "Precision":
                         ignored.append(f"{where}.{k}")
                     elif isinstance(v, dict):
                         default = v.get("default")

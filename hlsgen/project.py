@@ -393,12 +393,14 @@ def convert(
             graph.meta["weights_sha256"] = file_sha256(weights)
     if cfg.ignored:
         graph.meta.setdefault("notes", []).append(
-            f"hls4ml keys not used by hlsgen ({cfg.source}): {', '.join(cfg.ignored)}; folding comes from "
-            "the engine options (--lanes, --fps, --fold, --pe), not ReuseFactor"
+            f"hls4ml keys not used by hlsgen ({cfg.source}): {', '.join(cfg.ignored)}"
         )
     proj = Project(graph)
     if proj.engine is not None and hardware:
-        proj.engine_options = dict(engine or {})
+        options = dict(engine or {})
+        derived, notes = proj.engine_spec.options_from_config(graph, cfg, options)
+        graph.meta.setdefault("notes", []).extend(notes)
+        proj.engine_options = {**options, **derived}
         try:
             with step(f"planning the {proj.engine_spec.title}"):
                 _ = proj.plan  # refuse unsupported shapes/options before writing anything

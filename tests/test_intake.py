@@ -301,10 +301,26 @@ HLSConfig:
 """
     )
     out = tmp_path / "out"
-    r = main_run("convert", tmp_path / "hls4ml.yml", "-o", out, "--no-hw")
+    r = main_run("convert", tmp_path / "hls4ml.yml", "-o", out)
     assert r.returncode == 0, r.stderr
-    for key in ("OutputDir", "Part", "HLSConfig.Model.ReuseFactor", "Strategy", "q_dense.ReuseFactor", "accum"):
-        assert key in r.stdout, (key, r.stdout)
+    ignored = next(line for line in r.stdout.splitlines() if "hls4ml keys not used" in line)
+    for key in ("OutputDir", "Part", "Strategy", "accum"):
+        assert key in ignored, (key, ignored)
+    assert "ReuseFactor" not in ignored
+    # ReuseFactor R: the folding with the fewest lanes whose cycles per item are at most R
+    plan = json.loads((out / "engine.json").read_text())["plan"]
+    reuse = {"q_dense": 2, "q_dense_1": 4}
+    assert {u["layer"] for u in plan["mvus"]} == set(reuse)
+    for u in plan["mvus"]:
+        r_ = reuse[u["layer"]]
+        meets = [
+            (p * s_, p, s_)
+            for p in range(1, u["m"] + 1)
+            for s_ in range(1, u["n"] + 1)
+            if u["m"] % p == 0 and u["n"] % s_ == 0 and (u["m"] // p) * (u["n"] // s_) <= r_
+        ]
+        assert u["tiles"] <= r_ and u["pe"] * u["simd"] == min(meets)[0], (u, meets)
+        assert f"{u['layer']}: ReuseFactor {r_} -> PE {u['pe']} x SIMD {u['simd']}" in r.stdout
     g = json.loads((out / "model.json").read_text())
     assert g["meta"]["source"] == str(js.resolve()) and g["meta"]["weights"] == str(w.resolve())
     assert g["nodes"][0]["attrs"]["type"].startswith("ap_fixed<10,3")
@@ -337,3 +353,16 @@ def test_yaml_that_is_not_an_hls4ml_configuration(tmp_path):
 
     (tmp_path / "c.yml").write_text("Model:\n  Precision: ap_fixed<8,3>\n")
     assert_one_line_error(main_run("convert", tmp_path / "c.yml", "-o", tmp_path / "o"), "c.yml", "hls4ml")
+
+
+def test_reuse_factor_is_checked_and_named_where_it_has_no_meaning():
+    from hlsgen.errors import HlsgenError
+
+    for bad in (0, "4", 2.5, True):
+        with pytest.raises(HlsgenError, match="LayerName.fc1.ReuseFactor must be a whole number"):
+            convert("mlp_tiny", None, {"LayerName": {"fc1": {"ReuseFactor": bad}}}, hardware=False)
+    proj = convert("lstm_sparse", None, {"Model": {"ReuseFactor": 4}})
+    assert any("ReuseFactor has no meaning for the sparse LSTM engine" in n for n in proj.graph.meta["notes"])
+    # on the CNN engine a ReuseFactor of 1 is hls4ml's fully parallel layer
+    proj = convert("mlp_tiny", None, {"Model": {"ReuseFactor": 1}})
+    assert all(u["tiles"] == 1 for u in proj.plan.summary()["mvus"])

@@ -93,6 +93,14 @@ class Engine:
         """The typed plan for checked options (raises HlsgenError naming the layer)."""
         raise NotImplementedError
 
+    def options_from_config(self, graph, cfg, options: dict) -> tuple[dict, list[str]]:
+        """Engine options a precision config implies (hls4ml's ReuseFactor), under the
+        options given, and notes saying what was mapped or not used."""
+        if cfg.has_reuse:
+            flags = ", ".join(o.flag for o in self.options if o.cli)
+            return {}, [f"ReuseFactor has no meaning for the {self.title}; its parallelism comes from {flags}"]
+        return {}, []
+
     # ---------------------------------------------------------------- reports
     def describe(self, plan) -> dict:
         """Entries engine.json records beside the plan summary (schedule figures)."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from ..registry import Engine, Option
 from .cycles import bound, size_fifos
 from .flow import rtl_check
-from .plan import MAX_MUL_A, MAX_MUL_B, CnnPlan, plan_stages
+from .plan import MAX_MUL_A, MAX_MUL_B, CnnPlan, conv_matrix, fold_options, plan_stages, tile_counts
 
+#: PE x SIMD lanes allowed in all when --lanes is not given
+DEFAULT_LANES = 64
 FEED_FORWARD = {"Conv", "Dense", "Pool", "Activation", "Reshape", "Add"}
 
 
@@ -15,7 +17,7 @@ def plan_cnn(
     fold: dict | None = None,
     target_fps: float | None = None,
     dsp: int | None = None,
-    lanes: int = 64,
+    lanes: int = DEFAULT_LANES,
     clock_mhz: float = 200.0,
 ) -> CnnPlan:
     """Stages and folding (:func:`plan_stages`), then FIFO depths from the cycle model."""
@@ -47,6 +49,39 @@ class StreamingCnnEngine(Engine):
 
     def plan(self, graph, options: dict) -> CnnPlan:
         return plan_cnn(graph, **options)
+
+    def options_from_config(self, graph, cfg, options: dict) -> tuple[dict, list[str]]:
+        """hls4ml's ReuseFactor R of a Dense/Conv layer -> the folding with the fewest lanes
+        whose cycles per output item (zero tiles skipped) are at most R: hls4ml's rate, or
+        better.  A folding given with --fold wins."""
+        given = dict(options.get("fold") or {})
+        fold, notes = {}, []
+        for node in graph:
+            if node.op not in ("Dense", "Conv"):
+                continue
+            r = cfg.reuse_factor(node.name, node.op)
+            if r is None or node.name in given:
+                continue
+            w = conv_matrix(node)
+            cand = []
+            for lanes_n, pe, simd in fold_options(w, node):
+                cycles = int(tile_counts(w, pe, simd).sum())
+                cand.append((cycles <= r, -lanes_n if cycles <= r else -cycles, simd, pe, cycles))
+            ok, _, simd, pe, cycles = max(cand)
+            fold[node.name] = (pe, simd)
+            notes.append(
+                f"{node.name}: ReuseFactor {r} -> PE {pe} x SIMD {simd} ({cycles} cycles per item"
+                + ("" if ok else f"; no folding reaches {r}, this is the fastest")
+                + ")"
+            )
+        if not fold:
+            return {}, notes
+        out = {"fold": {**fold, **given}}
+        total = sum(pe * simd for pe, simd in out["fold"].values())
+        if "lanes" not in options and total > DEFAULT_LANES:
+            out["lanes"] = total
+            notes.append(f"lane budget raised to the {total} lanes the ReuseFactors ask for (--lanes to cap it)")
+        return out, notes
 
     def describe(self, plan: CnnPlan) -> dict:
         return {"timing": {k: plan.timing[k] for k in ("latency", "period")}}

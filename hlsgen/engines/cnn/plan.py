@@ -466,7 +466,7 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int,
 
 
 # ------------------------------------------------------------------ folding
-def _options(w: np.ndarray, node):
+def fold_options(w: np.ndarray, node):
     """(lanes, PE, SIMD) of every folding of a layer."""
     n, m = w.shape
     if diagonal(node):
@@ -497,7 +497,7 @@ def choose_folding(
         if node.name in fold:
             opts = [fold[node.name]]
         else:
-            opts = [(pe, simd) for _, pe, simd in _options(w, node)]
+            opts = [(pe, simd) for _, pe, simd in fold_options(w, node)]
         cand = []
         for pe, simd in opts:
             if w.shape[1] % pe or w.shape[0] % simd:
