@@ -178,11 +178,11 @@ def cmd_verify(args):
     from .project import file_sha256
 
     meta = proj.graph.meta
-    for key, what in (("source", "source model"), ("weights", "weights file")):
+    for key, label in (("source", "source model"), ("weights", "weights file")):
         f, digest = meta.get(key), meta.get(f"{key}_sha256")
         if f and digest and Path(f).is_file() and file_sha256(f) != digest:
             raise HlsgenError(
-                f"the {what} changed since this project was converted (its SHA-256 differs); "
+                f"the {label} changed since this project was converted (its SHA-256 differs); "
                 "convert it again to compare",
                 file=f,
             )

@@ -14,7 +14,7 @@ from hlsgen import convert
 from hlsgen.verify import verify_against_source, verify_hardware
 
 DATA = Path(__file__).parent / "data" / "brevitas"
-FILES = [f"{m}_{k}.onnx" for m in ("mlp", "cnn") for k in ("qonnx", "qcdq")]
+FILES = [f"{m}_{k}.onnx" for m in ("mlp", "cnn") for k in ("qonnx", "qcdq", "qcdq_dynamo")]
 
 
 def _torch(name):
@@ -45,3 +45,18 @@ def test_brevitas_cnn_through_the_engine(tmp_path):
     checks = verify_hardware(proj, x[:64], "Brevitas inputs", csim=True, rtl=True, rtl_count=8)
     assert len(checks) == 3 and all(c["mismatches"] == 0 for c in checks), checks
     assert checks[-1]["cycles_equal_model"]
+
+
+def test_dynamo_qcdq_through_the_command_line(tmp_path):
+    """The dynamo exporter's weight QuantizeLinear -> Clip on int8 constants: the folded
+    quantizer keeps the zero point's type (it was int64, and the Clip refused it)."""
+    import json
+
+    from .test_cli import main_run
+
+    out = tmp_path / "o"
+    r = main_run("convert", DATA / "mlp_qcdq_dynamo.onnx", "-o", out, "--no-hw")
+    assert r.returncode == 0, r.stderr
+    main_run("verify", out)  # approximate (float scales): the figures are what matter
+    check = json.loads((out / "verify.json").read_text())["checks"][0]
+    assert check["inputs"] == "held-out digits" and check["max_abs_difference"] < 1e-6, check

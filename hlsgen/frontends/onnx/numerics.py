@@ -102,6 +102,10 @@ def qonnx_trunc(x, scale, zeropt, in_bits, out_bits, rounding_mode="FLOOR"):
     return ((y - zeropt) * scale).astype(x.dtype)
 
 
+#: numpy types of ONNX's integer element types (uint8, int8, uint16, int16, int32)
+INT_TYPES = {2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32}
+
+
 # ------------------------------------------------------------------ ONNX Runtime, one node at a time
 class NodeRunner:
     """Evaluate one ONNX node on a data tensor, with its other inputs fixed."""
@@ -141,9 +145,11 @@ class NodeRunner:
             scale, zp = scale.reshape(shape), (zp.reshape(shape) if zp.ndim == 1 else zp)
         if n.op_type == "DequantizeLinear":
             return (x.astype(np.int64) - zp).astype(np.float32) * scale
-        qmin, qmax = int_range(self.types.get(zp_name, 2) if zp_name else 2)
-        q = np.rint(x.astype(np.float32) / scale).astype(np.int64) + zp
-        return np.clip(q, qmin, qmax)
+        elem = self.types.get(zp_name, 2) if zp_name else 2
+        qmin, qmax = int_range(elem)
+        q = np.clip(np.rint(x.astype(np.float32) / scale).astype(np.int64) + zp, qmin, qmax)
+        # in the zero point's type, as ONNX says (int4/uint4 stay int64: numpy has no such type)
+        return q.astype(INT_TYPES.get(elem, np.int64))
 
     def _qonnx(self, x):
         n = self.node

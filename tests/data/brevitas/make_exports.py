@@ -6,7 +6,8 @@
 
 Brevitas's defaults throughout: float scales (per tensor; per output channel where asked),
 4-bit weights and activations, an 8-bit input quantizer, a last layer without an output
-quantizer.  Each model is exported as QONNX and as QCDQ with the batch fixed at 1, and the
+quantizer.  Each model is exported as QONNX and as QCDQ (TorchScript and dynamo exporters) with
+the batch fixed at 1, and the
 PyTorch outputs for 256 fixed inputs are saved beside them (``*_torch.npz``), so the tests can
 report the disagreement with PyTorch without installing it.
 """
@@ -63,6 +64,9 @@ def main():
         example = torch.rand((1, *shape))
         export_qonnx(model, example, export_path=str(HERE / f"{name}_qonnx.onnx"))
         export_onnx_qcdq(model, example, export_path=str(HERE / f"{name}_qcdq.onnx"), dynamo=False)
+        # torch's dynamo exporter: weight Clips on int8 constants, initializers listed as inputs
+        export_onnx_qcdq(model, example, export_path=str(HERE / f"{name}_qcdq_dynamo.onnx"), dynamo=True)
+        (HERE / f"{name}_qcdq_dynamo.onnx.data").unlink(missing_ok=True)  # written, never referenced
 
 
 if __name__ == "__main__":
