@@ -1377,6 +1377,36 @@ def test_onnx_gru_approximate(lbr, tmp_path):
     assert proj.graph.meta["measured_error"]["values"] > 0
 
 
+def test_exported_zero_initial_states_and_full_sequence_lengths(tmp_path):
+    """Exporters (torch, Brevitas's QuantLSTM) give the GRU/LSTM zero initial states built from
+    the input's Shape (Shape -> Gather -> Unsqueeze -> Concat -> Expand) and sequence_lens equal
+    to the sequence length: the same network as without them (before: "initial states ... are
+    not supported"); a non-zero state is still refused by name."""
+    T, F, H = 5, 4, 6
+    W, R = RNG.normal(0, 0.4, (1, 3 * H, F)), RNG.normal(0, 0.4, (1, 3 * H, H))
+
+    def model(states, h0=0.0):
+        g = G()
+        x = g.qdq("x", 1 / 32)
+        ins = [x, g.c(W.astype(np.float32)), g.c(R.astype(np.float32)), ""]
+        if states:
+            b = g.op("Gather", [g.op("Shape", [x]), g.c(np.array(1, np.int64))], axis=0)
+            b = g.op("Unsqueeze", [b, g.c(np.array([0], np.int64))])
+            shape = g.op("Concat", [g.c(np.array([1], np.int64)), b, g.c(np.array([H], np.int64))], axis=0)
+            ins += [g.c(np.full(1, T, np.int32)), g.op("Expand", [g.c(np.full(1, h0, np.float32)), shape])]
+        g.nodes.append(helper.make_node("GRU", ins, ["", "h"], name="gru1", hidden_size=H))
+        y = g.qdq(g.op("Squeeze", ["h", g.c(np.array([0], np.int64))]), 1 / 64)
+        m = make_model(g.nodes, [vi("x", TP.FLOAT, [T, 1, F])], [vi(y, TP.FLOAT, [1, H])], g.inits, 13)
+        return save(m, tmp_path, f"gru_{states}_{h0}.onnx")
+
+    xs = RNG.uniform(-3, 3, (T, 64, F)).astype(np.float32)
+    plain = convert(model(False), config=APPROX, hardware=False)
+    exported = convert(model(True), config=APPROX, hardware=False)
+    assert np.array_equal(plain.predict(xs), exported.predict(xs))
+    with pytest.raises(HlsgenError, match="gru1.*non-zero initial states"):
+        convert(model(True, 0.5), config=APPROX, hardware=False)
+
+
 @pytest.mark.gxx
 def test_cli_convert_and_verify_an_onnx_model(tmp_path):
     """`hlsgen convert m.onnx` and `hlsgen verify --csim`: reference == ONNX Runtime, C++ == reference."""

@@ -29,7 +29,7 @@ from ...ir.nodes import gru_h_specs, gru_zr_spec, lstm_c_spec, lstm_z_spec
 from ..probe import ProbeError, tabulate
 from .numerics import NodeRunner
 from .registry import handles
-from .values import Val
+from .values import Const, Val
 
 DEFAULTS = {
     "state": FixedType(16, 4, True, "RND_CONV", "SAT"),
@@ -98,8 +98,21 @@ def convert_recurrent(cv, node):
     default = ["Sigmoid", "Tanh", "Tanh"] if op == "LSTM" else ["Sigmoid", "Tanh"]
     if acts and acts != default:
         cv.fail(f"activations {acts} are not supported ({default})")
-    if any(node.input[4:]):  # sequence_lens, initial_h (, initial_c, P)
-        cv.fail("sequence_lens, initial states and peepholes are not supported (zero initial state, full sequences)")
+    # sequence_lens, initial_h (, initial_c, P): zero initial states are accepted, as exporters
+    # write them (a constant, or zeros expanded to the batch)
+    extra = dict(enumerate(node.input[4:], start=4))
+    zero_states = all(
+        isinstance(cv.vals.get(t), Const) and not np.any(cv.vals[t].value)
+        for k, t in extra.items()
+        if t and k in (5, 6)
+    )
+    seq = cv.vals.get(extra.get(4, ""))
+    steps = cv.vals[node.input[0]].shape[0] if isinstance(cv.vals.get(node.input[0]), Val) else None
+    full = not extra.get(4) or (isinstance(seq, Const) and steps is not None and np.all(seq.value == steps))
+    if extra.get(7) or not zero_states or not full:
+        cv.fail(
+            "sequence_lens, non-zero initial states and peepholes are not supported (zero initial state, full sequences)"
+        )
     used = [bool(o) and (cv.consumers.get(o) or o in {g.name for g in cv.g.output}) for o in node.output]
     if len(used) > 2 and used[2]:
         cv.fail("the cell-state output Y_c is not supported")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..numerics import FLOAT, NodeRunner
-from ..registry import folds
+from ..registry import folds, handles
 from ..values import Const
 
 
@@ -47,6 +47,9 @@ def _fold_dq(cv, node):
     "Add",
     "Sigmoid",
     "Tanh",
+    "Gather",
+    "Expand",
+    "ConstantOfShape",
 )
 def _fold_eval(cv, node):
     x = cv.vals[node.input[0]]
@@ -120,3 +123,22 @@ def _fold_concat(cv, node):
     if same:  # one per-tensor scale: the integers concatenate too
         dq = (np.concatenate([p.dq[0] for p in parts], axis=axis), *d0[1:])
     return Const(v, parts[0].elem, dq=dq)
+
+
+@handles("Shape")
+def _shape(cv, node):
+    """The shape of an activation is known (fixed shapes): a constant, as exporters use it to
+    build zero initial states (Shape -> Gather -> Concat -> Expand)."""
+    v = cv.act(node.input[0])
+    if not cv.batch_size:
+        cv.fail("Shape of a tensor with a dynamic batch; export with a fixed batch")
+    full = list(v.shape)
+    full.insert(v.batch, cv.batch_size)
+    a = cv.attrs(node)
+    start, end = a.get("start", 0), a.get("end", len(full))
+    return Const(np.asarray(full[start:end] if end else full[start:], dtype=np.int64), 7)
+
+
+@handles("Gather", "Expand", "ConstantOfShape")
+def _constants_only(cv, node):
+    cv.fail(f"{node.op_type} is supported on constants (shapes, weights) only, not on activations")

@@ -52,7 +52,10 @@ def _layout(cv, node):
         if op == "Squeeze":
             axes = sorted(q % rank for q in (axes if axes else [i for i, d in enumerate(full) if d == 1 and i != b]))
             if b in axes or any(full[q] != 1 for q in axes):
-                cv.fail("Squeeze of the batch dimension or of an axis longer than 1 is not supported")
+                cv.fail(
+                    "Squeeze of the batch dimension (a batch-1 export that drops it, as Brevitas's QuantLSTM "
+                    "export does) or of an axis longer than 1 is not supported"
+                )
             new = tuple(d for i, d in enumerate(v.shape) if nb_keep(i, b, axes))
             nbatch = b - sum(q < b for q in axes)
         else:
