@@ -63,6 +63,17 @@ def test_hgq2_cnn_equals_hgq2_in_reference_csim_and_rtl(tmp_path):
     assert checks[-1]["cycles_equal_model"]
 
 
+def test_hgq2_batchnorm_and_function_table_equal_hgq2():
+    """QBatchNormalization and QUnaryFunctionLUT(tanh), each with its own quantizers, called whole
+    on probe values: per-channel tables equal to HGQ2 over the whole input range."""
+    proj = convert(str(DATA / "mlp_bn.keras"), hardware=False)
+    # h1's accumulator -> bn (iq, affine) -> lut (iq, tanh, oq) -> logits.iq: one table per channel
+    assert [n.op for n in proj.graph] == ["Input", "Dense", "Activation", "Dense"]
+    assert proj.graph["logits_iq"].step.channels == 16
+    r = verify_against_source(proj, wide_inputs(proj, 1024))
+    assert r["checks"][0]["mismatches"] == 0 and r["equal"], r
+
+
 def test_plain_keras3_layers_take_the_config_precision():
     cfg = {"LayerName": {"dense": {"Precision": {"weight": "ap_fixed<8,2>", "bias": "ap_fixed<8,2>"}}}}
     proj = convert(str(DATA / "plain.keras"), None, cfg, hardware=False)
@@ -92,6 +103,7 @@ def _module_injection(tmp_path):
         ("lambda.keras", ["'double'", "Lambda"]),
         ("cnn.keras", ["'out'", "softmax", "StripSoftmax"]),
         ("evil", ["module 'os'", "Keras and HGQ2"]),
+        ("mlp_bn_wrap.keras", ["'logits'", "WRAP quantizer bn.iq", "overflow_mode='SAT'"]),
     ],
 )
 def test_keras3_refusals_are_one_line(tmp_path, name, words):

@@ -32,7 +32,17 @@ from .client import Keras3Model, keras_version
 #: module prefixes a Keras 3 config may name; anything else would make Keras import it
 SAFE_MODULES = ("keras", "hgq", "quantizers")
 CODE_LAYERS = {"Lambda", "TFOpLambda", "SlicingOpLambda"}
-ELEMENTWISE = {"Activation", "ReLU", "Quantizer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianNoise"}
+#: HGQ2 element-wise layers with their own input (and output) quantizers; called whole
+QUANTIZED_ELEMENTWISE = {"QBatchNormalization", "QUnaryFunctionLUT", "QAffinedUnaryFunctionLUT"}
+ELEMENTWISE = {
+    "Activation",
+    "ReLU",
+    "Quantizer",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "GaussianNoise",
+} | QUANTIZED_ELEMENTWISE
 SUPPORTED = sorted(
     {"InputLayer", "QDense", "Dense", "QConv1D", "QConv2D", "Conv1D", "Conv2D", "Flatten", "Reshape", "Add"}
     | {"QMaxPooling1D", "QMaxPooling2D", "MaxPooling1D", "MaxPooling2D"}
@@ -62,6 +72,7 @@ class Keras3Converter:
         self.approximations: list[str] = []
         self.skip_iq: str | None = None
         self.varies: dict[tuple, bool] = {}  # (layer, which) -> bits vary along the channel axis
+        self.overflow: dict[tuple, str | None] = {}  # (layer, which) -> the quantizer's overflow mode
 
     # ------------------------------------------------------------------ basics
     def fail(self, lyr, msg):
@@ -107,6 +118,7 @@ class Keras3Converter:
                         "layer with QuantizerConfig(place='datalane', heterogeneous_axis=(-1,)) (per channel) "
                         f"or homogeneous_axis=(0, ..., {len(shape) - 1}) (per tensor)",
                     )
+        self.overflow[(lyr["name"], which)] = qinfo.get("overflow_mode")
         flat = [a.reshape(-1, shape[-1])[0] for a in (k, i, f)]
         self.varies[(lyr["name"], which)] = any(np.ptp(a) != 0 for a in flat)
         return qinfo, flat
@@ -163,6 +175,15 @@ class Keras3Converter:
             step = tabulate(fn, spec, channels=c, source=label, float_dtype=self.cfg.table_precision)
         except ProbeError as e:
             last = self.layers.get(steps[-1][1], lyr)
+            kinds = [(n, k if k != "layer" else "iq") for k, n in steps]
+            wraps = [f"{n}.{k}" for n, k in kinds if self.overflow.get((n, k)) == "WRAP"]
+            if wraps and "monotone" in str(e):
+                self.fail(
+                    last,
+                    f"{e}: the WRAP quantizer {wraps[0]} wraps values beyond its range, and hlsgen tabulates "
+                    "over the whole accumulator range; quantize activations with overflow_mode='SAT' (or "
+                    "'SAT_SYM'), e.g. QuantizerConfigScope(place='datalane', overflow_mode='SAT')",
+                )
             self.fail(last, f"{e}; end the chain with an HGQ2 quantizer (enable_oq, or a quantized next layer)")
         base = steps[-1][1] + "_" + steps[-1][0]
         node = self.add(Activation(self.unique(base), [chain.node], function="step", step=step))
@@ -309,6 +330,13 @@ class Keras3Converter:
                 self.fail(lyr, "ReLU with max_value/negative_slope is not supported; quantize after a plain relu")
             if cls == "Quantizer":
                 self.check_quantizer(lyr, "self", ch.shape)
+            if cls in QUANTIZED_ELEMENTWISE:
+                for which in lyr["quantizers"]:
+                    self.check_quantizer(lyr, which, ch.shape)
+                # batch-norm has per-channel parameters; a table is per channel when its bits are
+                self.varies[(name, "self")] = cls == "QBatchNormalization" or any(
+                    self.varies[(name, w)] for w in lyr["quantizers"]
+                )
             ch.steps.append(["layer", name])
             return
         if cls in ("Flatten", "Reshape"):

@@ -9,6 +9,9 @@ Writes (fixed seeds):
   cnn.keras              QConv2D (per-tensor input bits) -> QMaxPool2D (per-channel) ->
                          Flatten -> QDense 10 softmax; output quantizer on the conv
   cnn_default.keras      the same CNN with HGQ2's default activation bits (per position)
+  mlp_bn.keras           QDense -> QBatchNormalization -> QUnaryFunctionLUT(tanh) -> QDense
+                         (untrained; random batch-norm statistics and per-feature bits);
+                         mlp_bn_wrap.keras: the same with HGQ2's default WRAP activations
   plain.keras            float keras.layers.Dense model (no quantizers)
   lambda.keras           a model with a Lambda layer (must never be loaded)
 """
@@ -20,8 +23,8 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from hgq.config import QuantizerConfig  # noqa: E402
-from hgq.layers import QConv2D, QDense, QMaxPool2D  # noqa: E402
+from hgq.config import QuantizerConfig, QuantizerConfigScope  # noqa: E402
+from hgq.layers import QBatchNormalization, QConv2D, QDense, QMaxPool2D, QUnaryFunctionLUT  # noqa: E402
 from hgq.utils import trace_minmax  # noqa: E402
 
 
@@ -32,6 +35,33 @@ def fit(model, x, y, epochs):
     )
     model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
     trace_minmax(model, x, verbose=False)
+
+
+def mlp_bn(overflow="SAT"):
+    keras.utils.set_random_seed(3)
+    # saturating activations; with HGQ2's default WRAP the quantizers wrap over the accumulator's
+    # range, which hlsgen refuses to tabulate, naming the quantizer (mlp_bn_wrap.keras)
+    with QuantizerConfigScope(place="datalane", overflow_mode=overflow):
+        m = keras.Sequential(
+            [
+                keras.Input((64,)),
+                QDense(16, name="h1"),
+                QBatchNormalization(name="bn"),
+                QUnaryFunctionLUT("tanh", name="lut", enable_oq=True),
+                QDense(10, name="logits"),
+            ]
+        )
+    rng = np.random.default_rng(3)
+    bn = m.get_layer("bn")
+    for v in bn.weights:
+        if v.name in ("bn_gamma", "bn_beta", "moving_mean"):
+            v.assign(rng.normal(0, 1, v.shape).astype("float32"))
+        elif v.name == "moving_variance":
+            v.assign(rng.uniform(0.5, 2, v.shape).astype("float32"))
+    for v in m.get_layer("lut").iq.quantizer.weights:  # per-feature input bits of the table
+        if v.name in ("i", "f"):
+            v.assign(v.numpy() + rng.integers(-1, 2, size=v.shape))
+    return m
 
 
 def main(out, digits):
@@ -68,6 +98,9 @@ def main(out, digits):
         if v.name in ("i", "f"):
             v.assign(v.numpy() + rng.integers(0, 2, size=v.shape))
     m.save(os.path.join(out, "cnn_default.keras"))
+
+    mlp_bn().save(os.path.join(out, "mlp_bn.keras"))
+    mlp_bn("WRAP").save(os.path.join(out, "mlp_bn_wrap.keras"))
 
     plain = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, name="dense")])
     plain.save(os.path.join(out, "plain.keras"))
