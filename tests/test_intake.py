@@ -117,15 +117,25 @@ def test_off_grid_inputs_are_counted_and_explained(tmp_path):
 
 
 # ---------------------------------------------------------------- JSON + weights (hls4ml's example layout)
-def _json_pair(tmp_path, stem="qmodel", weights_name=None):
-    tf.keras.utils.set_random_seed(7)
+def _json_pair(tmp_path, stem="qmodel", weights_name=None, seed=7):
+    tf.keras.utils.set_random_seed(seed)
     m = tf.keras.Sequential(
         [
             L.InputLayer((10,)),
-            qk.QActivation(qk.quantized_bits(8, 2)),
-            qk.QDense(6, kernel_quantizer=qk.quantized_bits(6, 0, alpha=1), bias_quantizer=qk.quantized_bits(6, 0)),
-            qk.QActivation(qk.quantized_relu(6, 2)),
-            qk.QDense(3, kernel_quantizer=qk.quantized_bits(6, 0, alpha=1), bias_quantizer=qk.quantized_bits(6, 0)),
+            qk.QActivation(qk.quantized_bits(8, 2), name="q_activation"),
+            qk.QDense(
+                6,
+                kernel_quantizer=qk.quantized_bits(6, 0, alpha=1),
+                bias_quantizer=qk.quantized_bits(6, 0),
+                name="q_dense",  # explicit: configs name it, and Keras's counter depends on test order
+            ),
+            qk.QActivation(qk.quantized_relu(6, 2), name="q_activation_1"),
+            qk.QDense(
+                3,
+                kernel_quantizer=qk.quantized_bits(6, 0, alpha=1),
+                bias_quantizer=qk.quantized_bits(6, 0),
+                name="q_dense_1",
+            ),
         ]
     )
     (tmp_path / f"{stem}.json").write_text(m.to_json())
@@ -153,7 +163,7 @@ def test_json_and_weights_convert_and_verify(tmp_path):
     r = main_run("convert", js, "-o", tmp_path / "o2", "--no-hw", "--weights", other)
     assert r.returncode == 0, r.stderr
     # a replaced weights file is noticed by verify
-    _json_pair(tmp_path / "o2", weights_name="w.h5")
+    _json_pair(tmp_path / "o2", weights_name="w.h5", seed=8)
     (tmp_path / "o2" / "w.h5").replace(other)
     r = main_run("verify", tmp_path / "o2")
     assert r.returncode == 2 and "weights file changed" in r.stderr, r.stderr

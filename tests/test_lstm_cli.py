@@ -11,6 +11,8 @@ import pytest
 
 from hlsgen.cli import main
 
+from .test_cli import main_run
+
 HLSGEN = [sys.executable, "-m", "hlsgen.cli"]
 
 
@@ -83,7 +85,7 @@ def test_engine_option_errors_name_layer_and_option(tmp_path):
         ("--index-bits", "0", ["layer 'lstm'", "index_bits=0"]),
         ("--afifo-depth", "3", ["layer 'lstm'", "afifo_depth=3"]),
     ):
-        r = run("convert", "lstm_sparse", "-o", tmp_path / "x", opt, val)
+        r = main_run("convert", "lstm_sparse", "-o", tmp_path / "x", opt, val)
         one_line_error(r, "lstm_sparse.h5", *words)
         assert not (tmp_path / "x").exists()
 
@@ -155,14 +157,15 @@ def test_prune_lba_balances_and_reports(tmp_path):
 
 
 def test_prune_bad_input(tmp_path):
-    one_line_error(run("prune", "mlp_tiny", "-o", tmp_path / "x.h5"), "mlp_tiny", "no LSTM layer")
-    one_line_error(run("prune", "lstm_sparse", "-o", tmp_path / "x.h5", "--density", "0"), "--density 0")
-    one_line_error(run("prune", "lstm_sparse", "-o", tmp_path / "x.h5", "--pe", "999"), "layer 'lstm'", "--pe 999")
+    # in this process (the command line itself is tested above): six TensorFlow start-ups saved
+    one_line_error(main_run("prune", "mlp_tiny", "-o", tmp_path / "x.h5"), "mlp_tiny", "no LSTM layer")
+    one_line_error(main_run("prune", "lstm_sparse", "-o", tmp_path / "x.h5", "--density", "0"), "--density 0")
+    one_line_error(main_run("prune", "lstm_sparse", "-o", tmp_path / "x.h5", "--pe", "999"), "layer 'lstm'", "--pe 999")
     bad = tmp_path / "d.npz"
     bad.write_text("not npz")
-    one_line_error(run("prune", "lstm_sparse", "-o", tmp_path / "x.h5", "--data", bad), str(bad), "npz")
-    one_line_error(run("prune", "lstm_sparse", "-o", tmp_path), str(tmp_path), "is a directory")
-    one_line_error(run("prune", "lstm_sparse", "-o", tmp_path / "pruned"), "pruned", "ending in .h5")
+    one_line_error(main_run("prune", "lstm_sparse", "-o", tmp_path / "x.h5", "--data", bad), str(bad), "npz")
+    one_line_error(main_run("prune", "lstm_sparse", "-o", tmp_path), str(tmp_path), "is a directory")
+    one_line_error(main_run("prune", "lstm_sparse", "-o", tmp_path / "pruned"), "pruned", "ending in .h5")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]  # nothing written
 
 
