@@ -89,6 +89,7 @@ bench: bench-lstm bench-cnn
 
 bench-lstm: $(STAMP)
 	$(PY) bench/lstm_engine.py
+	$(PY) bench/lstm_engine.py --ese
 
 bench-cnn: $(STAMP)
 	$(PY) bench/cnn_engine.py

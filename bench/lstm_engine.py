@@ -7,6 +7,10 @@
 2. Yosys resources per P (7-series and Cyclone V) for the zoo model's size.
 3. Wall time: hlsgen convert + C simulation vs hls4ml convert + compile + predict, for an
    LSTM of the same size, on the 450 held-out digits sequences.
+4. ESE's shape (``--ese``, issue 12): LSTM(1024) on 153 features, 11% density, load-balance-aware
+   pruning, P in {32, 128, 1024}: cycles per step (MAC phase and whole step), useful
+   MAC/cycle/PE over the whole step, us per step and dense-equivalent GOP/s at 200 MHz beside
+   ESE's published figures, the time of each tool step, and Yosys per P within a time limit.
 """
 
 from __future__ import annotations
@@ -148,12 +152,85 @@ def wall_time():
     return out
 
 
+#: ESE (Han et al., FPGA 2017): 282 GOP/s, dense-equivalent, at 200 MHz on its 1,024-cell speech
+#: LSTM.  One step of an LSTM(1024) on 153 features holds 4 x 1024 x (153 + 1024) weights;
+#: dense-equivalent operations are 2 per weight.
+ESE_GOPS = 282.0
+
+
+def ese_scale(pes, yosys_timeout: float, clock_mhz: float = 200.0, sequences: int = 4):
+    from hlsgen.backends.lstm_verilog import write_rtl
+    from hlsgen.engines.lstm import plan_lstm
+    from hlsgen.engines.lstm.flow import cycle_report
+    from hlsgen.engines.lstm.synthetic import random_inputs, random_lstm
+    from hlsgen.errors import HlsgenError
+    from hlsgen.synth import run_yosys
+
+    units, features, density = 1024, 153, 0.11
+    dense_ops = 2 * 4 * units * (features + units)
+    rows, res = [], []
+    for pe in pes:
+        t0 = time.time()
+        g = random_lstm(1, features=features, units=units, steps=4, density=density, pe=pe)
+        t1 = time.time()
+        plan = plan_lstm(g, pe=pe)
+        t2 = time.time()
+        cyc = cycle_report(g, plan, random_inputs(g, sequences, seed=2))
+        t3 = time.time()
+        steps = cyc["model"]["step"]
+        step = float(steps.mean())
+        us = step / clock_mhz
+        rows.append(
+            {
+                "P": pe,
+                "nnz/P": round(plan.nnz / pe),
+                "index bits": plan.index_bits,
+                "MAC phase cycles": round(cyc["mac_cycles_per_step_mean"]),
+                "step cycles": round(step),
+                "useful MAC/cycle/PE": round(float(cyc["model"]["useful"].sum() / (steps.sum() * pe)), 3),
+                "us/step": round(us, 2),
+                "GOP/s (dense eq.)": round(dense_ops / (us * 1e-6) / 1e9, 1),
+                "ESE GOP/s": ESE_GOPS,
+                "generate s": round(t1 - t0, 1),
+                "plan s": round(t2 - t1, 1),
+                "cycle model s": round(t3 - t2, 1),
+            }
+        )
+        print(".", end="", flush=True)
+        if yosys_timeout > 0:
+            with tempfile.TemporaryDirectory() as d:
+                t4 = time.time()
+                rtl = write_rtl(plan, d)
+                t5 = time.time()
+                try:
+                    r = run_yosys(d, rtl["top"], rtl["sources"], "xilinx", timeout=yosys_timeout)
+                    figures = {k: r[k] for k in ("LUT", "FF", "DSP", "BRAM", "LUTRAM")}
+                except HlsgenError as e:
+                    figures = {"LUT": str(e).split(":")[-1].strip()}
+                res.append(
+                    {"P": pe, "write RTL s": round(t5 - t4, 1), **figures, "yosys s": round(time.time() - t5, 1)}
+                )
+    print()
+    return rows, res
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller model and fewer sequences")
     ap.add_argument("--skip-yosys", action="store_true")
     ap.add_argument("--skip-hls4ml", action="store_true")
+    ap.add_argument("--ese", action="store_true", help="only section 4: ESE's LSTM(1024) shape")
+    ap.add_argument("--ese-yosys", type=float, default=0, metavar="S", help="Yosys per P at ESE size, S seconds each")
     a = ap.parse_args(argv)
+    if a.ese:
+        print("4. ESE's shape: LSTM(1024), 153 features, 11% density (load-balance-aware), 4 random sequences")
+        print("   of 4 steps with 30% zero activations, exact cycle model, 200 MHz")
+        rows, res = ese_scale((32, 128, 1024), a.ese_yosys)
+        table(rows, list(rows[0]))
+        if res:
+            print("Yosys synth_xilinx at ESE size (--ese-yosys limit per P):")
+            table(res, ["P", "write RTL s", "LUT", "FF", "DSP", "BRAM", "LUTRAM", "yosys s"])
+        return 0
     units, feats, n = (64, 16, 4) if a.quick else (256, 64, 8)
     print(f"1. MAC efficiency, 10% density, LSTM({units}) on {feats} features, {n} random sequences of 4 steps")
     table(
