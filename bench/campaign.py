@@ -68,6 +68,7 @@ def one(i: int, frames: int) -> dict:
                     g,
                     pe=cfg["pe"],
                     index_bits=cfg["index_bits"],
+                    ew_lanes=cfg["ew_lanes"],
                     afifo_depth=cfg["afifo_depth"],
                     jq_depth=cfg["jq_depth"],
                 )

@@ -177,6 +177,7 @@ def sweep_config(i: int) -> dict:
         "afifo_depth": int(rng.choice([2, 4, 8, 16])),
         "jq_depth": int(rng.choice([2, 4, 8])),
         "return_sequences": bool(rng.random() < 0.5),  # only without a head
+        "ew_lanes": [None, 1, 2, 4, 8][int(rng.integers(0, 5))],  # None: chosen by the plan
     }
 
 
@@ -184,7 +185,12 @@ def run_config(i, tmp_path, n=24, synth=False):
     cfg = sweep_config(i)
     g = random_lstm(**cfg["graph"], return_sequences=cfg["return_sequences"] and not cfg["graph"]["head"])
     plan = plan_lstm(
-        g, pe=cfg["pe"], index_bits=cfg["index_bits"], afifo_depth=cfg["afifo_depth"], jq_depth=cfg["jq_depth"]
+        g,
+        pe=cfg["pe"],
+        index_bits=cfg["index_bits"],
+        afifo_depth=cfg["afifo_depth"],
+        jq_depth=cfg["jq_depth"],
+        ew_lanes=cfg["ew_lanes"],
     )
     rtl = write_rtl(plan, tmp_path / "rtl")
     assert lint(tmp_path / "rtl", rtl["sources"], rtl["top"]) == "", f"config {i}: lint"

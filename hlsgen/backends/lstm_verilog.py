@@ -82,7 +82,11 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
     ew = plan.ew_schedule
     return {
         "ew": ew,
-        "ew_cyc": U + ew.h_write,
+        "ew_cyc": plan.ew_groups + ew.h_write,
+        "ew_lanes": plan.ew_lanes,
+        "ew_bits": plan.ew_lanes.bit_length() - 1,
+        "ew_groups": plan.ew_groups,
+        "grw": ubits(max(plan.ew_groups - 1, 1)),
         "top": top_name(plan),
         "version": __version__,
         "source": source,
@@ -127,7 +131,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "uw": ubits(max(U - 1, 1)),
         "fw": ubits(max(plan.features - 1, 1)),
         "xiw": ubits(2 * plan.features - 1),
-        "ekw": ubits(U + plan.ew_latency),
+        "ekw": ubits(plan.ew_groups + plan.ew_latency),
         "tcw": ubits(max(plan.steps - 1, 1)),
         "riw": ubits(plan.nrow - 1),
         "depth": plan.depth,

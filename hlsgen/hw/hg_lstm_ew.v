@@ -1,20 +1,27 @@
 // hg_lstm_ew: the sparse LSTM engine's element-wise unit and state memories.
 //
-// While `run` (the controller's element-wise phase), counter k issues unit u = k for k < U:
+// E lanes (a power of two) work side by side: while `run` (the controller's element-wise phase),
+// counter k issues units u = k*E + e (lane e, for u < U), so the phase lasts ceil(U/E) + H_W
+// cycles.  In each lane:
 // z_g[u] = acc_g[u] + bias_g[u] << BS for the four gates (i, f, c, o) is registered, the gate
 // and candidate tables (hg_step) give i, f, o and g, then at fixed offsets after the issue
 //   C_R: c_q[u] is read;  C_W: c = (f * c_q) << SFC + (i * g) << SIG is requantized to the
 //   state type and written;  H_W: h = o * cell(c) (exact, kept for the output) and its
 //   requantized state (the next step's recurrent input) are written.
-// The offsets come from the plan (EwSchedule); the phase lasts U + H_W cycles.  On the
-// sequence's first step the previous state reads as zero (first).  The scanner reads the
-// quantized hidden state through (h_addr, h_q); the exact hidden state leaves as h_flat.
+// The offsets come from the plan (EwSchedule).  On the sequence's first step the previous state
+// reads as zero (first).  The states live in E banks (unit u in bank u mod E, row u / E); the
+// scanner reads the quantized hidden state through (h_addr, h_q); the exact hidden state
+// leaves as h_flat.
 `default_nettype none
 module hg_lstm_ew #(
     parameter integer U     = 16,  // units
+    parameter integer E     = 1,   // element-wise lanes (a power of two)
+    parameter integer EB    = 0,   // log2(E)
+    parameter integer NG    = 16,  // unit groups: ceil(U / E)
+    parameter integer GRW   = 4,   // bits of a group index (holds NG - 1)
     parameter integer UW    = 4,   // bits of a unit index (holds U - 1)
     parameter integer RIW   = 6,   // bits of a gate row index (holds 4U - 1)
-    parameter integer EKW   = 5,   // bits of k (holds U + H_W)
+    parameter integer EKW   = 5,   // bits of k (holds NG + H_W)
     parameter integer ACCW  = 24,  // accumulator bits (signed)
     parameter integer BW    = 8,   // bias bits (signed)
     parameter integer BS    = 0,   // bias shift onto the z grid
@@ -53,99 +60,139 @@ module hg_lstm_ew #(
     output wire [SW-1:0]     h_q,
     output wire [U*HW-1:0]   h_flat    // the exact hidden state
 );
-    reg [SW-1:0] hst [0:U-1];   // quantized hidden state (next step's recurrent input)
-    reg [SW-1:0] cst [0:U-1];   // quantized cell state
-    reg [HW-1:0] hout [0:U-1];  // exact hidden state (the LSTM's output)
-    assign h_q = hst[h_addr];
     reg [BW-1:0] bmem [0:4*U-1];
     initial $readmemh(BFILE, bmem);
-    wire [UW-1:0] u = k[UW-1:0];
-    wire [RIW-1:0] ur = {{(RIW - UW) {1'b0}}, u};
     wire [ACCW-1:0] z_row [0:4*U-1];
-    reg [ZW-1:0] zr [0:3];
-    genvar g;
+    wire [U*HW-1:0] hout_all [0:E-1];  // lane e's exact hidden states at their units' places
+    wire [SW-1:0] hq_bank [0:E-1];
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [UW:0] h_addr_x = {1'b0, h_addr};
+    /* verilator lint_on UNUSEDSIGNAL */
+    // the scanner's read: bank h_addr mod E, row h_addr / E
+    if (E == 1) begin : g_one
+        assign h_q = hq_bank[0];
+    end else begin : g_banks
+        assign h_q = hq_bank[h_addr_x[EB-1:0]];
+    end
+    genvar g, e;
     generate
         for (g = 0; g < 4*U; g = g + 1) begin : g_row
             assign z_row[g] = z_flat[g*ACCW +: ACCW];
         end
-        for (g = 0; g < 4; g = g + 1) begin : g_gate
-            localparam integer GU = g * U;
-            wire [RIW-1:0] zi = ur + GU[RIW-1:0];
+        for (e = U; e < E; e = e + 1) begin : g_idle  // lanes without a unit (E > U)
+            assign hq_bank[e] = {SW{1'b0}};
+            assign hout_all[e] = {U*HW{1'b0}};
+        end
+        for (e = 0; e < E && e < U; e = e + 1) begin : g_lane
+            // the lane's unit at a group index (units past U are issued but never written)
             /* verilator lint_off UNUSEDSIGNAL */
-            wire signed [ACCW-1:0] za = z_row[zi];
-            wire signed [BW-1:0] bb = bmem[zi];
-            wire signed [ZSW-1:0] zs = $signed({{(ZSW - ACCW) {za[ACCW-1]}}, za})
-                                     + ($signed({{(ZSW - BW) {bb[BW-1]}}, bb}) <<< BS);
+            wire [EKW+EB:0] u_full = ({{(EB + 1) {1'b0}}, k} << EB) + e;
             /* verilator lint_on UNUSEDSIGNAL */
-            always @(posedge clk) zr[g] <= zs[ZW-1:0];
+            localparam integer UI = U;
+            wire [EKW+EB:0] UL = UI[EKW+EB:0];
+            wire in_range = u_full < UL;
+            wire [UW-1:0] u = in_range ? u_full[UW-1:0] : {UW{1'b0}};
+            wire [RIW-1:0] ur = {{(RIW - UW) {1'b0}}, u};
+            reg [SW-1:0] hst [0:NG-1];   // quantized hidden state (next step's recurrent input)
+            reg [SW-1:0] cst [0:NG-1];   // quantized cell state
+            reg [HW-1:0] hout [0:NG-1];  // exact hidden state (the LSTM's output)
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [UW:0] h_row = h_addr_x >> EB;
+            /* verilator lint_on UNUSEDSIGNAL */
+            assign hq_bank[e] = hst[h_row[GRW-1:0]];
+            reg [ZW-1:0] zr [0:3];
+            for (g = 0; g < 4; g = g + 1) begin : g_gate
+                localparam integer GU = g * U;
+                wire [RIW-1:0] zi = ur + GU[RIW-1:0];
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire signed [ACCW-1:0] za = z_row[zi];
+                wire signed [BW-1:0] bb = bmem[zi];
+                wire signed [ZSW-1:0] zs = $signed({{(ZSW - ACCW) {za[ACCW-1]}}, za})
+                                         + ($signed({{(ZSW - BW) {bb[BW-1]}}, bb}) <<< BS);
+                /* verilator lint_on UNUSEDSIGNAL */
+                always @(posedge clk) zr[g] <= zs[ZW-1:0];
+            end
+            wire [GW-1:0] g_i, g_f, g_o;
+            wire [GGW-1:0] g_g;
+            hg_step #(.XW(ZW), .OW(GW), .LEVELS(GLV), .CHW(1), .TFILE(GTFILE), .VFILE(GVFILE))
+                u_gate_i (.clk(clk), .x(zr[0]), .ch(1'b0), .y(g_i));
+            hg_step #(.XW(ZW), .OW(GW), .LEVELS(GLV), .CHW(1), .TFILE(GTFILE), .VFILE(GVFILE))
+                u_gate_f (.clk(clk), .x(zr[1]), .ch(1'b0), .y(g_f));
+            hg_step #(.XW(ZW), .OW(GW), .LEVELS(GLV), .CHW(1), .TFILE(GTFILE), .VFILE(GVFILE))
+                u_gate_o (.clk(clk), .x(zr[3]), .ch(1'b0), .y(g_o));
+            hg_step #(.XW(ZW), .OW(GGW), .LEVELS(CLV), .CHW(1), .TFILE(CTFILE), .VFILE(CVFILE))
+                u_cand (.clk(clk), .x(zr[2]), .ch(1'b0), .y(g_g));
+
+            // cell: c = (f * c_q) << SFC + (i * g) << SIG
+            wire c_rd = (k >= C_R[EKW-1:0]) && (k < NG[EKW-1:0] + C_R[EKW-1:0]);
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [EKW-1:0] c_rk = c_rd ? k - C_R[EKW-1:0] : {EKW{1'b0}};
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [SW-1:0] cq_raw = cst[c_rk[GRW-1:0]];
+            wire signed [SW:0] cq = first ? {(SW + 1) {1'b0}} : {(SSIGN != 0) & cq_raw[SW-1], cq_raw};
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire signed [CXW-1:0] fc = $signed(g_f) * cq;
+            wire signed [CXW-1:0] ig = $signed(g_i) * $signed(g_g);
+            wire signed [CXW-1:0] c_next = (fc <<< SFC) + (ig <<< SIG);
+            /* verilator lint_on UNUSEDSIGNAL */
+            reg [CW-1:0] c_r;
+            always @(posedge clk) c_r <= c_next[CW-1:0];
+            wire c_wr = (k >= C_W[EKW-1:0]) && (k < NG[EKW-1:0] + C_W[EKW-1:0]);
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [EKW-1:0] c_wk = c_wr ? k - C_W[EKW-1:0] : {EKW{1'b0}};
+            wire [EKW+EB:0] c_unit = ({{(EB + 1) {1'b0}}, c_wk} << EB) + e;
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [SW-1:0] cq_new;
+            hg_requant #(.IW(CW), .SHIFT(RQC_SHIFT), .OW(SW), .OSIGNED(SSIGN), .RND(RQC_RND), .OVF(RQC_OVF))
+                u_rq_c (.x(c_r), .y(cq_new));
+            always @(posedge clk) if (run && c_wr && c_unit < UL) cst[c_wk[GRW-1:0]] <= cq_new;
+
+            // hidden: h = o * cell(c)
+            wire [AOW-1:0] a_c;
+            hg_step #(.XW(CW), .OW(AOW), .LEVELS(ALV), .CHW(1), .TFILE(ATFILE), .VFILE(AVFILE))
+                u_cell (.clk(clk), .x(c_r), .ch(1'b0), .y(a_c));
+            reg [GW*(LT2+1)-1:0] o_sr;
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [GW*(LT2+2)-1:0] o_next = {o_sr, g_o};
+            /* verilator lint_on UNUSEDSIGNAL */
+            always @(posedge clk) o_sr <= o_next[GW*(LT2+1)-1:0];
+            wire signed [GW-1:0] o_d = o_sr[GW*(LT2+1)-1 -: GW];
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire signed [GW+AOW-1:0] h_next = o_d * $signed(a_c);
+            /* verilator lint_on UNUSEDSIGNAL */
+            reg [HW-1:0] h_r;
+            always @(posedge clk) h_r <= h_next[HW-1:0];
+            wire h_wr = (k >= H_W[EKW-1:0]) && (k < NG[EKW-1:0] + H_W[EKW-1:0]);
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [EKW-1:0] h_wk = h_wr ? k - H_W[EKW-1:0] : {EKW{1'b0}};
+            wire [EKW+EB:0] h_unit = ({{(EB + 1) {1'b0}}, h_wk} << EB) + e;
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [SW-1:0] hq_new;
+            hg_requant #(.IW(HW), .SHIFT(RQH_SHIFT), .OW(SW), .OSIGNED(SSIGN), .RND(RQH_RND), .OVF(RQH_OVF))
+                u_rq_h (.x(h_r), .y(hq_new));
+            always @(posedge clk) begin
+                if (run && h_wr && h_unit < UL) begin
+                    hst[h_wk[GRW-1:0]] <= hq_new;
+                    hout[h_wk[GRW-1:0]] <= h_r;
+                end
+            end
+            for (g = 0; g < U; g = g + 1) begin : g_hout
+                if (g % E == e) begin : g_mine
+                    assign hout_all[e][g*HW +: HW] = hout[g / E];
+                end else begin : g_other
+                    assign hout_all[e][g*HW +: HW] = {HW{1'b0}};
+                end
+            end
         end
     endgenerate
-    wire [GW-1:0] g_i, g_f, g_o;
-    wire [GGW-1:0] g_g;
-    hg_step #(.XW(ZW), .OW(GW), .LEVELS(GLV), .CHW(1), .TFILE(GTFILE), .VFILE(GVFILE))
-        u_gate_i (.clk(clk), .x(zr[0]), .ch(1'b0), .y(g_i));
-    hg_step #(.XW(ZW), .OW(GW), .LEVELS(GLV), .CHW(1), .TFILE(GTFILE), .VFILE(GVFILE))
-        u_gate_f (.clk(clk), .x(zr[1]), .ch(1'b0), .y(g_f));
-    hg_step #(.XW(ZW), .OW(GW), .LEVELS(GLV), .CHW(1), .TFILE(GTFILE), .VFILE(GVFILE))
-        u_gate_o (.clk(clk), .x(zr[3]), .ch(1'b0), .y(g_o));
-    hg_step #(.XW(ZW), .OW(GGW), .LEVELS(CLV), .CHW(1), .TFILE(CTFILE), .VFILE(CVFILE))
-        u_cand (.clk(clk), .x(zr[2]), .ch(1'b0), .y(g_g));
-
-    // cell: c = (f * c_q) << SFC + (i * g) << SIG
-    wire c_rd = (k >= C_R[EKW-1:0]) && (k < U[EKW-1:0] + C_R[EKW-1:0]);
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [EKW-1:0] c_rk = c_rd ? k - C_R[EKW-1:0] : {EKW{1'b0}};
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire [SW-1:0] cq_raw = cst[c_rk[UW-1:0]];
-    wire signed [SW:0] cq = first ? {(SW + 1) {1'b0}} : {(SSIGN != 0) & cq_raw[SW-1], cq_raw};
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire signed [CXW-1:0] fc = $signed(g_f) * cq;
-    wire signed [CXW-1:0] ig = $signed(g_i) * $signed(g_g);
-    wire signed [CXW-1:0] c_next = (fc <<< SFC) + (ig <<< SIG);
-    /* verilator lint_on UNUSEDSIGNAL */
-    reg [CW-1:0] c_r;
-    always @(posedge clk) c_r <= c_next[CW-1:0];
-    wire c_wr = (k >= C_W[EKW-1:0]) && (k < U[EKW-1:0] + C_W[EKW-1:0]);
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [EKW-1:0] c_wk = c_wr ? k - C_W[EKW-1:0] : {EKW{1'b0}};
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire [SW-1:0] cq_new;
-    hg_requant #(.IW(CW), .SHIFT(RQC_SHIFT), .OW(SW), .OSIGNED(SSIGN), .RND(RQC_RND), .OVF(RQC_OVF))
-        u_rq_c (.x(c_r), .y(cq_new));
-    always @(posedge clk) if (run && c_wr) cst[c_wk[UW-1:0]] <= cq_new;
-
-    // hidden: h = o * cell(c)
-    wire [AOW-1:0] a_c;
-    hg_step #(.XW(CW), .OW(AOW), .LEVELS(ALV), .CHW(1), .TFILE(ATFILE), .VFILE(AVFILE))
-        u_cell (.clk(clk), .x(c_r), .ch(1'b0), .y(a_c));
-    reg [GW*(LT2+1)-1:0] o_sr;
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [GW*(LT2+2)-1:0] o_next = {o_sr, g_o};
-    /* verilator lint_on UNUSEDSIGNAL */
-    always @(posedge clk) o_sr <= o_next[GW*(LT2+1)-1:0];
-    wire signed [GW-1:0] o_d = o_sr[GW*(LT2+1)-1 -: GW];
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire signed [GW+AOW-1:0] h_next = o_d * $signed(a_c);
-    /* verilator lint_on UNUSEDSIGNAL */
-    reg [HW-1:0] h_r;
-    always @(posedge clk) h_r <= h_next[HW-1:0];
-    wire h_wr = (k >= H_W[EKW-1:0]) && (k < U[EKW-1:0] + H_W[EKW-1:0]);
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [EKW-1:0] h_wk = h_wr ? k - H_W[EKW-1:0] : {EKW{1'b0}};
-    /* verilator lint_on UNUSEDSIGNAL */
-    wire [SW-1:0] hq_new;
-    hg_requant #(.IW(HW), .SHIFT(RQH_SHIFT), .OW(SW), .OSIGNED(SSIGN), .RND(RQH_RND), .OVF(RQH_OVF))
-        u_rq_h (.x(h_r), .y(hq_new));
-    always @(posedge clk) begin
-        if (run && h_wr) begin
-            hst[h_wk[UW-1:0]] <= hq_new;
-            hout[h_wk[UW-1:0]] <= h_r;
-        end
-    end
+    // every unit's word comes from exactly one lane: OR the lanes' (otherwise zero) words
+    wire [U*HW-1:0] h_acc [0:E];
+    assign h_acc[0] = {U*HW{1'b0}};
     generate
-        for (g = 0; g < U; g = g + 1) begin : g_hout
-            assign h_flat[g*HW +: HW] = hout[g];
+        for (e = 0; e < E; e = e + 1) begin : g_or
+            assign h_acc[e + 1] = h_acc[e] | hout_all[e];
         end
     endgenerate
+    assign h_flat = h_acc[E];
 endmodule
 `default_nettype wire

@@ -6,7 +6,9 @@ schedule, and the schedule decides the cycles.  The RTL simulation checks these 
 
 Per time step (input available, no back-pressure):
 
-    cycles = 1 (start: clear accumulators) + MAC phase + U + element-wise latency
+    cycles = 1 (start: clear accumulators) + MAC phase + ceil(U / E) + element-wise latency
+
+(E element-wise lanes).
 
 The MAC phase is bounded below by max over PEs of the entries it must process (nnz / P when
 the load is balanced), and by the scanner's one column per cycle.
@@ -85,7 +87,7 @@ def mac_cycles(plan: LstmPlan, nonzero: np.ndarray) -> tuple[int, int]:
 def step_cycles(plan: LstmPlan, mac: int) -> int:
     """Cycles of one time step given its MAC phase (plus the output hand-off cycle when every
     step's hidden state is streamed, and the output is not back-pressured)."""
-    return 1 + mac + plan.units + plan.ew_latency + int(plan.return_sequences)
+    return 1 + mac + plan.ew_groups + plan.ew_latency + int(plan.return_sequences)
 
 
 def head_cycles(plan: LstmPlan) -> int:
@@ -140,7 +142,7 @@ def sequence_latency(plan: LstmPlan, mac: list[int]) -> int:
         ready = max(ready, free) + f
         start = max(ready, free_at) + 1
         released.append(start + m)
-        end = start + m + u + lew
+        end = start + m + plan.ew_groups + lew
         if plan.return_sequences:
             handoff = max(end, out_done if out_done is not None else 0) + 1
             out_done = handoff + u

@@ -18,6 +18,7 @@ class SparseLstmEngine(Engine):
         Option("index_bits", int, "LSTM engine: relative row index bits (default: chosen from the gaps)"),
         Option("afifo_depth", int, "LSTM engine: activation FIFO depth per PE (default 16)"),
         Option("jq_depth", int, "LSTM engine: job queue depth per PE (default 4)", cli=False),
+        Option("ew_lanes", int, "LSTM engine: element-wise lanes, a power of two (default: from the MAC phase)"),
         Option("pad", bool, "LSTM engine: pad the gate rows when P does not divide them", cli=False),
     )
     backends = ("lstm_verilog", "lstm_hls")
@@ -165,7 +166,7 @@ class SparseLstmEngine(Engine):
             f"engine: {plan.pe} PEs, {plan.index_bits}-bit indices, {plan.nnz} non-zeros ({s['density']:.1%}), "
             f"per PE {s['nnz_per_pe']['min']}..{s['nnz_per_pe']['max']}, {plan.fillers} fillers",
             f"cycles per step: {step:.1f} mean over {what} (MAC phase {cyc['mac_cycles_per_step_mean']:.1f}, "
-            f"bound nnz/P = {cyc['bound_nnz_per_pe']:.1f}; element-wise {plan.units + plan.ew_latency})",
+            f"bound nnz/P = {cyc['bound_nnz_per_pe']:.1f}; element-wise {plan.ew_groups + plan.ew_latency}, {plan.ew_lanes} lane(s))",
             f"MAC/cycle/PE: {cyc['mac_per_cycle_per_pe']:.3f} on {what} (non-zero weight x non-zero activation); "
             f"{cyc['nnz_per_cycle_per_pe']:.3f} with every activation non-zero (nnz/P = {plan.nnz / plan.pe:.0f} "
             f"in {cyc['dense_mac_cycles']} cycles; 1.0 is the limit)",

@@ -85,9 +85,9 @@ def rtl_check(
     )
     mac_model = cy["mac"].reshape(-1).tolist()
     res["mac_model_equal"] = [int(v) for v in res["mac"]] == mac_model
-    res["ew_model_equal"] = all(int(v) == plan.units + plan.ew_latency for v in res["ew"]) and len(res["ew"]) == len(
-        mac_model
-    )
+    res["ew_model_equal"] = all(int(v) == plan.ew_groups + plan.ew_latency for v in res["ew"]) and len(
+        res["ew"]
+    ) == len(mac_model)
     hc = [int(s.cycles) + 1 for s in plan.head]
     res["head_model_equal"] = all(int(v) == sum(hc) for v in res["head"]) and len(res["head"]) == (
         x_raw.shape[0] if plan.head else 0

@@ -34,6 +34,8 @@ from ..arith import Requant, TablePlan, exact_type, lane_type, plan_table, signe
 
 MAX_MUL_WIDTH = 48  # widest multiplier operand the engine builds
 MAX_ACC_WIDTH = 62
+#: most element-wise lanes (each: four gate tables, a cell table, three multipliers)
+MAX_EW_LANES = 64
 
 
 @dataclass
@@ -151,6 +153,7 @@ class LstmPlan:
     types: LstmTypes | None = None
     head: list = field(default_factory=list)
     out_type: FixedType | None = None  # the engine's output words (signed lane of out_width bits)
+    ew_lanes: int = 1  # element-wise lanes (a power of two): units u = k*E + e side by side
     head_names: dict = field(default_factory=dict)  # head stage identifier -> the model's layer name
     out_width: int = 0
     out_signed: bool = True
@@ -200,6 +203,11 @@ class LstmPlan:
         return EwSchedule(c_read=1 + lt, c_write=2 + lt, h_write=3 + lt + self.cell.latency)
 
     @property
+    def ew_groups(self) -> int:
+        """Cycles the element-wise unit issues units for: ceil(U / E)."""
+        return -(-self.units // self.ew_lanes)
+
+    @property
     def ew_latency(self) -> int:
         """Cycles from issuing a unit to the element-wise unit to its state being written."""
         return self.ew_schedule.h_write
@@ -226,8 +234,27 @@ class LstmPlan:
                 "hidden": self.h_width,
             },
             "padding_rows": self.rows_per_pe * self.pe - self.nrow,
+            "ew_lanes": self.ew_lanes,
             "notes": self.notes,
         }
+
+
+def choose_ew_lanes(plan: LstmPlan) -> tuple[int, str]:
+    """The fewest element-wise lanes (a power of two, at most P and 16) whose phase,
+    ceil(U/E) cycles, is at most an eighth of the MAC phase's lower bound (the busiest PE's
+    entries): the element-wise unit then costs little of a step, and each lane (three
+    multipliers, five tables) is spent only where it buys cycles."""
+    bound = max(int(len(e)) for e in plan.entries) if plan.entries else 1
+    target = max(1, bound // 8)
+    cap = min(16, 1 << max(0, plan.pe.bit_length() - 1), 1 << (plan.units.bit_length() - 1))
+    e = 1
+    while e < cap and -(-plan.units // e) > target:
+        e *= 2
+    why = (
+        f"{e} element-wise lane{'s' if e > 1 else ''}: {-(-plan.units // e)} cycles per step against a MAC phase of "
+        f"at least {bound} (--ew-lanes overrides)"
+    )
+    return e, why
 
 
 # --------------------------------------------------------------------- encoding
@@ -315,11 +342,13 @@ def plan_lstm(
     afifo_depth: int = 16,
     jq_depth: int = 4,
     pad: bool = True,
+    ew_lanes: int | None = None,
 ) -> LstmPlan:
     """Map ``Input -> LSTM -> [Dense | Activation]*`` onto the sparse LSTM engine.
 
     ``pe`` defaults to 8 (fewer for an LSTM with fewer than 8 gate rows); ``index_bits``
-    is chosen from the gaps between non-zeros when None (:func:`choose_index_bits`).
+    is chosen from the gaps between non-zeros when None (:func:`choose_index_bits`);
+    ``ew_lanes`` (a power of two) from the MAC phase's length when None (:func:`choose_ew_lanes`).
     """
     nodes = graph.nodes
     if len(nodes) < 2 or nodes[1].op != "LSTM":
@@ -345,6 +374,10 @@ def plan_lstm(
         raise _fail(lstm, f"option pe={pe!r}: the number of processing elements must be a positive integer")
     if index_bits is not None and (not isinstance(index_bits, int) or not 1 <= index_bits <= 16):
         raise _fail(lstm, f"option index_bits={index_bits!r}: must be between 1 and 16")
+    if ew_lanes is not None and (
+        not isinstance(ew_lanes, int) or ew_lanes < 1 or ew_lanes & (ew_lanes - 1) or ew_lanes > MAX_EW_LANES
+    ):
+        raise _fail(lstm, f"option ew_lanes={ew_lanes!r}: must be a power of two from 1 to {MAX_EW_LANES}")
     for opt, v in (("afifo_depth", afifo_depth), ("jq_depth", jq_depth)):
         if not isinstance(v, int) or v < 2 or v & (v - 1):
             raise _fail(lstm, f"option {opt}={v}: must be a power of two >= 2")
@@ -459,6 +492,12 @@ def plan_lstm(
         notes.append(f"{fillers} filler entries: gaps longer than {2**index_bits - 1} rows (index_bits={index_bits})")
     _plan_head(plan, graph, lstm, h_t)
     plan.graph = graph
+    if ew_lanes is None:
+        ew_lanes, why = choose_ew_lanes(plan)
+        notes.append(why)
+    elif ew_lanes > u:
+        notes.append(f"ew_lanes={ew_lanes} for {u} units: {ew_lanes - u} lanes have no unit (left out of the RTL)")
+    plan.ew_lanes = ew_lanes
     if lstm.return_sequences:
         plan.return_sequences = True
         plan.out_count = steps * u
