@@ -240,19 +240,17 @@ class LstmPlan:
 
 
 def choose_ew_lanes(plan: LstmPlan) -> tuple[int, str]:
-    """The fewest element-wise lanes (a power of two, at most P and 16) whose phase,
-    ceil(U/E) cycles, is at most an eighth of the MAC phase's lower bound (the busiest PE's
-    entries): the element-wise unit then costs little of a step, and each lane (three
-    multipliers, five tables) is spent only where it buys cycles."""
+    """Element-wise lanes (a power of two): as many as a budget of a quarter of the PEs'
+    multipliers allows (three per lane: 3E <= P/4), and no more than it takes to make the
+    phase, ceil(U/E) cycles, at most 1/64 of the MAC phase's lower bound (the busiest PE's
+    entries)."""
     bound = max(int(len(e)) for e in plan.entries) if plan.entries else 1
-    target = max(1, bound // 8)
-    cap = min(16, 1 << max(0, plan.pe.bit_length() - 1), 1 << (plan.units.bit_length() - 1))
     e = 1
-    while e < cap and -(-plan.units // e) > target:
+    while 2 * e <= min(MAX_EW_LANES, plan.units) and 3 * (2 * e) * 4 <= plan.pe and -(-plan.units // e) * 64 > bound:
         e *= 2
     why = (
         f"{e} element-wise lane{'s' if e > 1 else ''}: {-(-plan.units // e)} cycles per step against a MAC phase of "
-        f"at least {bound} (--ew-lanes overrides)"
+        f"at least {bound}; three multipliers per lane, at most a quarter of the PEs' (--ew-lanes overrides)"
     )
     return e, why
 
