@@ -15,7 +15,7 @@ from ...config import DEFAULT_PRECISION, Config
 from ...errors import HlsgenError
 from ...fixed import FixedType
 from ...ir import Activation, Add, Conv, Dense, Graph, Input, IRError, Pool, Reshape, Weight
-from ...ir.nodes import reason
+from ..builder import GraphBuilder
 from ..probe import ProbeError, tabulate
 from .common import Chain, _bias, _new_chain, float_scale, input_type_of_quantizer  # noqa: F401
 from .loader import load_model_file, quiet_tensorflow, strip_pruning
@@ -32,13 +32,12 @@ def handles(*class_names):
     return deco
 
 
-class KerasConverter:
+class KerasConverter(GraphBuilder):
     def __init__(self, model, config: Config, file: str | None, prequantized: bool = False):
         self.tf = quiet_tensorflow()
         self.model = model
         self.cfg = config
         self.file = file or "<in-memory model>"
-        self.nodes: list = []
         self.graph: Graph | None = None
         self.out: dict[str, Chain] = {}  # keras layer name -> chain on its output
         self.notes: list[str] = []
@@ -52,28 +51,8 @@ class KerasConverter:
         raise HlsgenError(msg, file=self.file, layer=layer.name, layer_type=type(layer).__name__)
 
     # -------------------------------------------------------------- graph building
-    def add(self, node):
-        self.nodes.append(node)
-        try:
-            if self.graph is None:
-                self.graph = Graph([node])
-            else:
-                self.graph.append(node)
-        except (IRError, OverflowError) as e:
-            raise HlsgenError(reason(e), file=self.file, layer=node.name, layer_type=node.op) from None
-        return node
-
     def spec(self, name):
         return self.graph[name].spec
-
-    def unique(self, base):
-        names = {n.name for n in self.nodes}
-        if base not in names:
-            return base
-        k = 1
-        while f"{base}_{k}" in names:
-            k += 1
-        return f"{base}_{k}"
 
     def materialize(self, layer, inbound_name) -> str:
         """IR node name holding the (fully applied) output of a Keras layer."""

@@ -25,7 +25,7 @@ from ...config import DEFAULT_PRECISION, Config
 from ...errors import HlsgenError
 from ...fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType
 from ...ir import Activation, Add, Conv, Dense, Graph, Input, IRError, Pool, Reshape, Weight
-from ...ir.nodes import reason
+from ..builder import GraphBuilder
 from ..probe import ProbeError, tabulate
 from .client import Keras3Model, keras_version
 
@@ -60,13 +60,12 @@ class Chain:
         self.last = origin
 
 
-class Keras3Converter:
+class Keras3Converter(GraphBuilder):
     def __init__(self, km: Keras3Model, cfg: Config, file: str):
         self.km, self.cfg, self.file = km, cfg, file
         self.info = km.info
         self.layers = {lyr["name"]: lyr for lyr in self.info["layers"]}
         self.graph: Graph | None = None
-        self.names: set[str] = set()
         self.out: dict[str, Chain] = {}
         self.notes: list[str] = []
         self.approximations: list[str] = []
@@ -77,23 +76,6 @@ class Keras3Converter:
     # ------------------------------------------------------------------ basics
     def fail(self, lyr, msg):
         raise HlsgenError(msg, file=self.file, layer=lyr["name"], layer_type=lyr["class"])
-
-    def add(self, node):
-        try:
-            if self.graph is None:
-                self.graph = Graph([node])
-            else:
-                self.graph.append(node)
-        except (IRError, OverflowError) as e:
-            raise HlsgenError(reason(e), file=self.file, layer=node.name, layer_type=node.op) from None
-        self.names.add(node.name)
-        return node
-
-    def unique(self, base):
-        name, k = base, 1
-        while name in self.names:
-            name, k = f"{base}_{k}", k + 1
-        return name
 
     # ------------------------------------------------------------------ quantizers
     def check_quantizer(self, lyr, which, shape):
@@ -431,22 +413,15 @@ def check_keras3_config(path: Path) -> None:
                 layer_type=str(cls),
             )
         module = obj.get("module")
-        if cls is not None and str(module).startswith("qkeras"):
-            raise HlsgenError(
-                f"QKeras layers in a file saved by Keras {keras_version(path)}: QKeras runs on Keras 2; save the "
-                "model with TF <= 2.15 (tf-keras) as .h5, or quantize it with HGQ2 for Keras 3",
-                file=str(path),
-                layer=str(name),
-                layer_type=str(cls),
-            )
         if cls is not None and module is not None and not str(module).startswith(SAFE_MODULES):
-            raise HlsgenError(
-                f"names the Python module '{module}', which loading would import; hlsgen loads Keras and HGQ2 "
-                "objects only",
-                file=str(path),
-                layer=str(name),
-                layer_type=str(cls),
+            msg = (
+                f"QKeras layers in a file saved by Keras {keras_version(path)}: QKeras runs on Keras 2; save the "
+                "model with TF <= 2.15 (tf-keras) as .h5, or quantize it with HGQ2 for Keras 3"
+                if str(module).startswith("qkeras")
+                else f"names the Python module '{module}', which loading would import; hlsgen loads Keras and "
+                "HGQ2 objects only"
             )
+            raise HlsgenError(msg, file=str(path), layer=str(name), layer_type=str(cls))
         stack += list(obj.values())
 
 
