@@ -118,6 +118,8 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "ncol": plan.ncol,
         "features": plan.features,
         "units": plan.units,
+        "ew_lanes": plan.ew_lanes,
+        "ew_groups": plan.ew_groups,
         "steps": plan.steps,
         "depth": plan.depth,
         "pes": pes,
