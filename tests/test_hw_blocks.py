@@ -430,7 +430,7 @@ def _lstm_ew(w):
     from hlsgen.reference.execute import lstm_steps
 
     g = random_lstm(33, features=4, units=5, steps=4, density=0.6, pe=2)
-    plan = plan_lstm(g, pe=2)
+    plan = plan_lstm(g, pe=2, ew_lanes=2)  # two lanes over five units: the last group half full
     ctx = context(plan)
     imgs = memory_images(plan)
     keep = ("lstm_bias", "lstm_gate_t", "lstm_gate_v", "lstm_cand_t", "lstm_cand_v", "lstm_cell_t", "lstm_cell_v")
@@ -440,6 +440,10 @@ def _lstm_ew(w):
     rq_c, rq_h = plan.state_requant_c.hw(), plan.state_requant_h.hw()
     params = {
         "U": u,
+        "E": ctx["ew_lanes"],
+        "EB": ctx["ew_bits"],
+        "NG": ctx["ew_groups"],
+        "GRW": ctx["grw"],
         "UW": ctx["uw"],
         "RIW": ctx["riw"],
         "EKW": ctx["ekw"],
@@ -499,7 +503,7 @@ def _lstm_ew(w):
             hq = st.requantize(h[0], h_t)
             steps.append({"first": t == 0, "acc": acc, "h": [int(v) for v in h[0]], "hq_next": [int(v) for v in hq]})
     w.jobs["ew_"] = {"prefix": "ew_", "u": u, "accw": ctx["accw"], "hw": ctx["hw"], "sw": ctx["sw"]}
-    w.jobs["ew_"].update(steps=steps, ew_cyc=u + ew.h_write)
+    w.jobs["ew_"].update(steps=steps, ew_cyc=ctx["ew_cyc"])
 
 
 def _build_wrapper(work: Path) -> Wrapper:

@@ -16,9 +16,9 @@
 module hg_lstm_ew #(
     parameter integer U     = 16,  // units
     parameter integer E     = 1,   // element-wise lanes (a power of two)
-    parameter integer EB    = 0,   // log2(E)
-    parameter integer NG    = 16,  // unit groups: ceil(U / E)
-    parameter integer GRW   = 4,   // bits of a group index (holds NG - 1)
+    parameter integer EB    = $clog2(E),            // log2(E)
+    parameter integer NG    = (U + E - 1) / E,      // unit groups: ceil(U / E)
+    parameter integer GRW   = NG > 1 ? $clog2(NG) : 1,  // bits of a group index (holds NG - 1)
     parameter integer UW    = 4,   // bits of a unit index (holds U - 1)
     parameter integer RIW   = 6,   // bits of a gate row index (holds 4U - 1)
     parameter integer EKW   = 5,   // bits of k (holds NG + H_W)
