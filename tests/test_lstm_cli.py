@@ -85,6 +85,7 @@ def test_engine_option_errors_name_layer_and_option(tmp_path):
         ("--pe", "999", ["layer 'lstm'", "pe=999", "more PEs"]),
         ("--index-bits", "0", ["layer 'lstm'", "index_bits=0"]),
         ("--afifo-depth", "3", ["layer 'lstm'", "afifo_depth=3"]),
+        ("--ew-lanes", "3", ["layer 'lstm'", "ew_lanes=3", "power of two"]),
     ):
         r = main_run("convert", "lstm_sparse", "-o", tmp_path / "x", opt, val)
         one_line_error(r, "lstm_sparse.h5", *words)

@@ -144,17 +144,14 @@ class KerasConverter(GraphBuilder):
         elif self.prequantized and type(layer).__name__.startswith("Q"):
             q = arr.astype(np.float64)
         else:
-            ptype = self.cfg.precision(layer.name, type(layer).__name__, "bias" if what == "bias" else "weight")
-            if ptype is None:
+            w = self.config_weight(layer.name, type(layer).__name__, what, arr)
+            if w is None:
                 self.fail(
                     layer,
                     f"{what} is not quantized; add a {what} quantizer (QKeras) or give a precision "
                     f"in the config (LayerName: {{{layer.name}: {{Precision: ...}}}})",
                 )
-            raw = ptype.quantize(arr)
-            if not np.array_equal(ptype.to_float(raw), arr.astype(np.float64)):
-                self.approximations.append(f"{layer.name}.{what}: float weights quantized to {ptype}")
-            return Weight(raw, ptype, quantizer=str(ptype))
+            return w
         try:
             if quantizer is not None and float_scale(quantizer):
                 raise ValueError("float scale")

@@ -214,17 +214,13 @@ class Keras3Converter(GraphBuilder):
                 except ValueError:
                     self.fail(lyr, f"{what} values are off any power-of-two grid (a scaled quantizer?)")
             else:
-                ptype = self.cfg.precision(lyr["name"], lyr["class"], "bias" if what == "bias" else "weight")
-                if ptype is None:
+                w = self.config_weight(lyr["name"], lyr["class"], what, a)
+                if w is None:
                     self.fail(
                         lyr,
                         f"{what} is not quantized; use HGQ2's Q{lyr['class']} or give a precision in the config "
                         f"(LayerName: {{{lyr['name']}: {{Precision: ...}}}})",
                     )
-                raw = ptype.quantize(a)
-                if not np.array_equal(ptype.to_float(raw), a):
-                    self.approximations.append(f"{lyr['name']}.{what}: float weights quantized to {ptype}")
-                w = Weight(raw, ptype, quantizer=str(ptype))
             out.append(w)
         return out
 
