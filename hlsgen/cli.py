@@ -6,6 +6,7 @@
     hlsgen verify OUT [--inputs X.npy]        reference against the source framework
     hlsgen sweep MODEL --grid pe=4,8 -o DIR   engine options on Dask, cached; CSV, JSON, Pareto PNG
     hlsgen report OUT                         OUT/report/index.html with figures
+    hlsgen compress MODEL -o OUT.h5           prune, share, factor, quantize, distill; compress.json
 
 MODEL is a ``.h5`` / ``.keras`` file or a zoo name (``lstm_sparse``, ``cnn_small``, ``mlp_tiny``).
 Errors in the user's input print one line on stderr and exit with status 2.
@@ -265,12 +266,76 @@ def cmd_prune(args):
     )
 
 
+def _layer_values(items, flag, kind=float):
+    """``[0.1, "fc2=0.5"]`` -> (default, {layer: value})."""
+    default, per = None, {}
+    for item in items or []:
+        for part in str(item).split(","):
+            name, eq, val = part.strip().rpartition("=")
+            try:
+                v = kind(val)
+            except ValueError:
+                raise HlsgenError(f"{flag} {part}: give a number, or LAYER=number") from None
+            if eq:
+                per[name] = v
+            else:
+                default = v
+    return default, per
+
+
+def cmd_compress(args):
+    from .compress.pipeline import Options, compress
+    from .compress.quantize import Scheme
+    from .project import resolve_model
+
+    density, per = _layer_values(args.density, "--density")
+    opts = Options(
+        steps=tuple(s.strip() for s in args.steps.split(",") if s.strip()),
+        density=0.1 if density is None else density,
+        layer_density=per,
+        pe=args.pe,
+        cluster_bits=args.cluster_bits,
+        energy=args.energy,
+        scheme=Scheme.parse(args.quantize, args.act_bits),
+        epochs=args.epochs,
+        teacher=args.teacher,
+        temperature=args.temperature,
+        alpha=args.alpha,
+        seed=args.seed,
+    )
+    report = args.report or str(Path(args.output).with_suffix(".json"))
+    plot = str(Path(report).with_suffix(".png"))
+    r = compress(resolve_model(args.model), args.output, args.data, opts, report, plot)
+    for h in r["history"]:
+        print(
+            f"{h['step']:9s} accuracy {h['accuracy']:.4f}  {h['stored_bits']:>10,d} bits  x{h['compression_ratio']:.1f}"
+        )
+    print(
+        f"compression {r['compression_ratio']:.1f}x against float32 ({r['compression_ratio_huffman']:.1f}x with "
+        f"Huffman coding); accuracy {r['accuracy_before']:.4f} -> {r['accuracy_after']:.4f} on {r['test_samples']} "
+        "held-out samples"
+    )
+    hw = r["hlsgen"]
+    if hw["converts"]:
+        print(
+            f"hlsgen reference: accuracy {hw['accuracy']:.4f}, {hw['class_mismatches_against_keras']} classes differ from Keras"
+        )
+    else:
+        print(f"note: not converted for hardware: {hw['why']}")
+    print(f"wrote {args.output}, {report}, {plot}")
+    return 0
+
+
 def cmd_zoo(args):
     from . import zoo
 
     if args.name is None:
-        for n in zoo.NAMES + zoo.GENERATED:
-            about = "generated: random weights, hardware figures only" if n in zoo.GENERATED else "trained on digits"
+        for n in zoo.NAMES + zoo.FLOAT + zoo.GENERATED:
+            about = "trained on digits"
+            if n in zoo.GENERATED:
+                about = "generated: random weights, hardware figures only"
+            elif n in zoo.FLOAT:
+                about = "float counterpart, trained on digits: an input of hlsgen compress"
             print(f"{n:12s} {about}")
         return 0
     if args.output is None:
@@ -356,6 +421,30 @@ def build_parser():
     s.add_argument("--epochs", type=_count(0), default=20, help="fine-tuning epochs with the mask held")
     s.add_argument("--data", help="training data .npz (x_train, y_train, x_test, y_test); default: digits")
     s.set_defaults(fn=cmd_prune)
+    s = sub.add_parser("compress", help="prune, share weights, factor, quantize and distill a Keras model")
+    s.add_argument("model", help="Keras/QKeras .h5 (a chain of Dense, Conv2D, DepthwiseConv2D, LSTM, GRU, ...)")
+    s.add_argument("-o", "--output", required=True, help="compressed model (.h5)")
+    s.add_argument("--data", help="data .npz (x_train, y_train, x_test, y_test); default: digits")
+    s.add_argument("--steps", default="prune,quantize,cluster", help="of lowrank,prune,quantize,cluster,distill")
+    s.add_argument(
+        "--density",
+        action="append",
+        metavar="D|LAYER=D",
+        help="fraction kept by the largest layer (default 0.1); a smaller layer of N weights keeps "
+        "D*sqrt(N_largest/N); LAYER=D sets one layer",
+    )
+    s.add_argument("--pe", type=_count(1), help="prune LSTMs load-balance-aware over this many PEs")
+    s.add_argument("--cluster-bits", type=int, default=4, help="codebook index bits per layer (default 4)")
+    s.add_argument("--energy", type=float, default=0.9, help="low rank: squared singular values kept (0.9)")
+    s.add_argument("--quantize", default="fixed:8", help="fixed:W, po2:W (INQ), ternary or binary")
+    s.add_argument("--act-bits", type=int, default=8, help="activation bits (default 8)")
+    s.add_argument("--epochs", type=_count(0), default=20, help="fine-tuning epochs per step (default 20)")
+    s.add_argument("--teacher", help="teacher model for distillation (default: the input model)")
+    s.add_argument("--temperature", type=float, default=4.0)
+    s.add_argument("--alpha", type=float, default=0.7, help="weight of the teacher's term")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--report", help="compress.json (default: beside -o); the plot goes beside it as .png")
+    s.set_defaults(fn=cmd_compress)
     s = sub.add_parser("zoo", help="list the zoo, or write one of its models to a file")
     s.add_argument("name", nargs="?", help="zoo model (none: list them)")
     s.add_argument("-o", "--output", help="the model file to write (.h5)")

@@ -439,7 +439,7 @@ def resolve_model(m):
         if not p.exists() and p.suffix == "" and "/" not in str(m):
             from . import zoo
 
-            if str(m) in zoo.NAMES:
+            if str(m) in zoo.NAMES + zoo.FLOAT:
                 return str(zoo.path(str(m)))
             if str(m) in zoo.GENERATED:
                 raise HlsgenError(

@@ -10,6 +10,8 @@ from pathlib import Path
 MODELS = Path(__file__).parent / "models"
 NAMES = ("mlp_tiny", "cnn_small", "cnn_binary", "cnn_ternary", "cnn_po2", "cnn_dw", "lstm_sparse", "lstm_lba")
 GENERATED = ("cnv_w2a2", "cnv_w1a1")
+#: float counterparts of trained zoo models (no quantizers, dense): inputs of ``hlsgen compress``
+FLOAT = ("mlp_tiny_float", "cnn_small_float", "lstm_sparse_float")
 
 
 def path(name: str) -> Path:
@@ -33,12 +35,12 @@ def write(name: str, out) -> Path:
     out = Path(out)
     if out.suffix.lower() != ".h5":
         raise ValueError(f"{out}: the zoo writes Keras .h5 files; give a name ending in .h5")
-    if name not in NAMES + GENERATED:
-        raise ValueError(f"{name!r} is not a zoo model; one of {', '.join(NAMES + GENERATED)}")
+    if name not in NAMES + FLOAT + GENERATED:
+        raise ValueError(f"{name!r} is not a zoo model; one of {', '.join(NAMES + FLOAT + GENERATED)}")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         part = Path(tmp) / "model.h5"  # written whole, then renamed: never half a file at out
-        if name in NAMES:
+        if name in NAMES + FLOAT:
             shutil.copyfile(path(name), part)
         else:
             import warnings

@@ -344,6 +344,39 @@ def train(name: str):
     tf.keras.backend.clear_session()
 
 
+def train_float(name: str):
+    """The float counterpart of a trained zoo model (``NAME_float.h5``): the same architecture
+    without quantizers, trained with the same seed and epochs, dense.  The input of ``hlsgen
+    compress`` (it prunes, shares, factors and quantizes it); it does not convert exactly."""
+    import tensorflow as tf
+
+    base = name.removesuffix("_float")
+    _seed()
+    xtr, xte, ytr, yte = digits()
+    if base == "mlp_tiny":
+        xtr, xte = xtr.reshape(-1, 64), xte.reshape(-1, 64)
+    elif base == "cnn_small":
+        xtr, xte = xtr[..., None], xte[..., None]
+    build = {"mlp_tiny": mlp_tiny, "cnn_small": cnn_small, "lstm_sparse": lstm_sparse}[base]
+    epochs = {"mlp_tiny": 60, "cnn_small": 40, "lstm_sparse": 40}[base]
+    model = _compile_fit(build(False), xtr, ytr, epochs)
+    acc = float(np.mean(np.argmax(model.predict(xte, verbose=0), -1) == yte))
+    model.save(MODELS / f"{name}.h5", include_optimizer=False)
+    info = {
+        "name": name,
+        "float_counterpart_of": base,
+        "seed": SEED,
+        "data": "sklearn digits, 75/25 stratified split, random_state=0",
+        "epochs": epochs,
+        "float_accuracy": round(acc, 4),
+        "test_samples": int(len(yte)),
+        "parameters": int(model.count_params()),
+    }
+    (MODELS / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
+    print(f"{name}: float {acc:.4f}")
+    tf.keras.backend.clear_session()
+
+
 def main(argv=None):
     names = (argv if argv is not None else sys.argv[1:]) or [
         "mlp_tiny",
@@ -353,7 +386,12 @@ def main(argv=None):
         "lstm_lba",
     ]
     for n in names:
-        lstm_lba() if n == "lstm_lba" else train(n)
+        if n == "lstm_lba":
+            lstm_lba()
+        elif n.endswith("_float"):
+            train_float(n)
+        else:
+            train(n)
 
 
 if __name__ == "__main__":

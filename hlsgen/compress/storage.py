@@ -1,0 +1,97 @@
+"""What a compressed model stores, counted as Deep Compression counts it.
+
+Per layer, for the weights the hardware holds (the quantizer's output, not the float
+shadow weights):
+
+* **values**: ``bits`` per weight, or ``ceil(log2 k)``-bit indices into a codebook of k
+  shared values (each ``bits`` wide) when the layer's weights are shared;
+* **positions** of a sparse matrix: compressed columns with ``p``-bit relative row indices
+  (zeros since the previous entry; a gap longer than ``2^p - 1`` costs filler entries, as
+  in EIE and ESE) and one pointer per column; ``p`` is chosen per matrix, and a dense layout
+  (no positions) is used when it is smaller;
+* **biases** at their bits.
+
+The ratio is against float32 for every parameter of the original model.  The Huffman
+figure codes the value indices and relative indices with Huffman codes (Deep Compression's
+last stage; the hardware does not decode Huffman).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .share import huffman_bits
+
+
+def _as_columns(w: np.ndarray) -> np.ndarray:
+    """[rows, columns]: a column per output (the last axis); rows are every input position."""
+    w = np.asarray(w)
+    return w.reshape(-1, w.shape[-1]) if w.ndim > 1 else w.reshape(-1, 1)
+
+
+def relative_entries(w: np.ndarray, p: int) -> tuple[int, list]:
+    """Entries (non-zeros plus fillers) of the compressed-column form with p-bit relative
+    indices, and the relative indices themselves (for Huffman)."""
+    m = _as_columns(w)
+    span = 2**p
+    rel: list = []
+    entries = 0
+    for c in range(m.shape[1]):
+        rows = np.flatnonzero(m[:, c])
+        gaps = np.diff(np.concatenate([[-1], rows])) - 1
+        for g in gaps:
+            g = int(g)
+            fill = g // span
+            entries += fill + 1
+            rel += [span - 1] * fill + [g - fill * span]
+    return entries, rel
+
+
+@dataclass
+class MatrixStore:
+    params: int
+    nonzeros: int
+    bits: int  # of one stored value (a weight, or a codebook entry)
+    codebook: int | None  # shared values (None: weights stored as themselves)
+    layout: str  # dense / sparse
+    index_bits: int  # relative row index bits (sparse layout)
+    stored_bits: int
+    huffman_bits: int
+
+
+def store_matrix(w: np.ndarray, bits: int, shared: bool) -> MatrixStore:
+    """The cheapest layout of one weight matrix (values as the hardware holds them)."""
+    w = np.asarray(w)
+    nz = w[w != 0]
+    values = np.unique(nz)
+    k = len(values) if shared else None
+    code_bits = max(1, math.ceil(math.log2(max(k, 1)))) if shared else bits
+    book = k * bits if shared else 0
+    cols = _as_columns(w).shape[1]
+    sym = np.searchsorted(values, nz) if shared else nz
+    # dense: every position holds a value (a shared layer then needs a code for zero too)
+    dense_code = max(1, math.ceil(math.log2(k + 1))) if shared else bits
+    best = MatrixStore(w.size, int(nz.size), bits, k, "dense", 0, w.size * dense_code + book, 0)
+    dense_sym = np.searchsorted(np.concatenate([[0], values]), w.ravel()) if shared else w.ravel()
+    coded = shared or bits < 32  # float32 weights are not Huffman-coded: counted as they are
+
+    def huff(symbols) -> int:
+        return huffman_bits(symbols) if coded else int(np.size(symbols)) * bits
+
+    best.huffman_bits = huff(dense_sym) + book
+    for p in range(1, 9):
+        entries, rel = relative_entries(w, p)
+        ptr = (cols + 1) * max(1, math.ceil(math.log2(entries + 1)))
+        total = entries * (code_bits + p) + ptr + book
+        if total < best.stored_bits:
+            fillers = entries - nz.size
+            h = huff(np.concatenate([sym, np.zeros(fillers, sym.dtype)])) + huffman_bits(rel)
+            best = MatrixStore(w.size, int(nz.size), bits, k, "sparse", p, total, h + ptr + book)
+    return best
+
+
+def as_dict(s: MatrixStore) -> dict:
+    return asdict(s)

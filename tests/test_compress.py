@@ -1,0 +1,293 @@
+"""`hlsgen compress`: the steps' pieces against independent computations, the whole command on
+the zoo's float models (exact conversion checked here, not trusted from the report), and bad
+input."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+
+import numpy as np
+import pytest
+
+from hlsgen.compress.gmp import Target, cubic_density, layer_masks
+from hlsgen.compress.lowrank import rank_for_energy, svd_factors, tucker2
+from hlsgen.compress.prune import imbalance
+from hlsgen.compress.share import huffman_bits, kmeans_1d, share
+from hlsgen.compress.storage import relative_entries, store_matrix
+from tests.test_cli import main_run
+from tests.test_lstm_cli import one_line_error
+
+# ------------------------------------------------------------------ pieces
+
+
+def test_cubic_schedule():
+    assert cubic_density(0, 0.1, 0, 100) == 1.0
+    assert cubic_density(100, 0.1, 0, 100) == pytest.approx(0.1)
+    assert cubic_density(500, 0.1, 0, 100) == pytest.approx(0.1)
+    d = [cubic_density(t, 0.1, 0, 100) for t in range(101)]
+    assert all(a >= b for a, b in zip(d, d[1:], strict=False))
+    # Zhu & Gupta: halfway, 1/8 of the pruning is still to come
+    assert cubic_density(50, 0.0, 0, 100) == pytest.approx(0.125)
+
+
+def test_per_gate_and_balanced_masks():
+    rng = np.random.default_rng(1)
+    k, r = rng.normal(size=(12, 4 * 10)), rng.normal(size=(10, 4 * 10))
+    mk, mr = layer_masks([k, r], Target(0.2, "lstm"), 0.2)
+    for m in (mk, mr):
+        for g in range(4):  # every gate keeps its own 20%
+            assert int(m[:, g * 10 : (g + 1) * 10].sum()) == round(0.2 * m.shape[0] * 10)
+    kept = np.abs(k[:, :10])[mk[:, :10] > 0].min()
+    assert kept >= np.abs(k[:, :10])[mk[:, :10] == 0].max()  # the largest of the block
+    bk, br = layer_masks([k, r], Target(0.2, "lstm", pe=8), 0.2)
+    b = imbalance(np.vstack([bk, br]).astype(np.int64), 8)
+    assert b["min"] == b["max"]
+
+
+def test_kmeans_is_a_lloyd_fixed_point():
+    rng = np.random.default_rng(2)
+    v = np.concatenate([rng.normal(0, 0.1, 500), rng.normal(1.0, 0.05, 30)])
+    c, lab = kmeans_1d(v, 16)
+    assert len(c) <= 16 and np.all(np.diff(c) > 0)
+    near = np.argmin(np.abs(v[:, None] - c[None, :]), 1)
+    assert np.array_equal(near, lab)  # every weight at its nearest centroid
+    for j in range(len(c)):
+        assert c[j] == pytest.approx(v[lab == j].mean(), abs=1e-6)  # every centroid its members' mean
+    assert np.array_equal(kmeans_1d(v, 16)[1], lab)  # deterministic (linear initialisation)
+    assert len(kmeans_1d(np.array([0.5, 0.5, -1.0]), 16)[0]) == 2
+
+
+def test_share_keeps_zeros_out_of_the_codebook():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(20, 8)) * (rng.random((20, 8)) < 0.3)
+    b = rng.normal(size=(5, 8)) * (rng.random((5, 8)) < 0.3)
+    book = share([a, b], 3)
+    assert len(book.centroids) <= 8
+    wa, wb = book.weights()
+    assert np.array_equal(wa == 0, a == 0) and np.array_equal(wb == 0, b == 0)
+    assert len(np.unique(np.concatenate([wa[wa != 0], wb[wb != 0]]))) <= 8
+
+
+def _huffman_reference(counts):
+    """Code lengths from an explicit tree."""
+    heap = [(n, i, (s,)) for i, (s, n) in enumerate(counts.items())]
+    heapq.heapify(heap)
+    depth = dict.fromkeys(counts, 0)
+    t = len(heap)
+    while len(heap) > 1:
+        a, _, sa = heapq.heappop(heap)
+        b, _, sb = heapq.heappop(heap)
+        for s in sa + sb:
+            depth[s] += 1
+        heapq.heappush(heap, (a + b, t, sa + sb))
+        t += 1
+    return sum(counts[s] * depth[s] for s in counts)
+
+
+def test_huffman_size():
+    assert huffman_bits(list("aaaaabbcd")) == 15  # lengths 1, 2, 3, 3
+    rng = np.random.default_rng(4)
+    x = rng.geometric(0.3, 2000)
+    from collections import Counter
+
+    c = Counter(x.tolist())
+    assert huffman_bits(x) == _huffman_reference(c)
+    h = -sum(n / len(x) * math.log2(n / len(x)) for n in c.values())
+    assert h * len(x) <= huffman_bits(x) < (h + 1) * len(x)
+
+
+def _eie_encode(col, p):
+    """Entries of one column in EIE's format, encoded one by one."""
+    out, pending, zeros = [], [], 0
+    for v in col:
+        if v == 0:
+            zeros += 1
+            if zeros == 2**p:  # the index cannot say more: a filler takes this zero's place
+                pending.append((0, 2**p - 1))
+                zeros = 0
+        else:
+            out += pending + [(v, zeros)]  # fillers only before a non-zero: none at a column's end
+            pending, zeros = [], 0
+    return out
+
+
+def test_relative_index_entries_match_an_encoder():
+    rng = np.random.default_rng(5)
+    for density in (0.02, 0.1, 0.5):
+        w = rng.normal(size=(200, 7)) * (rng.random((200, 7)) < density)
+        for p in (1, 2, 3, 4, 5, 8):
+            enc = [e for c in range(7) for e in _eie_encode(w[:, c], p)]
+            entries, rel = relative_entries(w, p)
+            assert entries == len(enc) and rel == [z for _, z in enc]
+            # decoding gives the column back
+            dec = []
+            for c in range(7):
+                col = np.zeros(200)
+                pos = -1
+                for v, z in _eie_encode(w[:, c], p):
+                    pos += z + 1
+                    col[pos] = v
+                dec.append(col)
+            assert np.array_equal(np.stack(dec, 1), w)
+
+
+def test_store_matrix_picks_the_smaller_layout():
+    dense = np.arange(1, 65, dtype=float).reshape(8, 8)
+    s = store_matrix(dense, 8, False)
+    assert s.layout == "dense" and s.stored_bits == 64 * 8
+    sparse = np.zeros((100, 10))
+    sparse[::10, :] = 1.0
+    s = store_matrix(sparse, 8, True)  # one shared value: 1-bit codes
+    assert s.layout == "sparse" and s.codebook == 1 and s.stored_bits < 100 * 10
+
+
+def test_low_rank_factors():
+    rng = np.random.default_rng(6)
+    w = rng.normal(size=(30, 6)) @ rng.normal(size=(6, 20))  # rank 6
+    a, b, r = svd_factors(w, 1.0)
+    assert r == 6 and np.allclose(a @ b, w, atol=1e-4)
+    assert rank_for_energy(np.array([3.0, 1.0]), 0.9) == 1
+    k = rng.normal(size=(3, 3, 8, 12))
+    a, core, bt, (r1, r2) = tucker2(k, 1.0)
+    assert np.allclose(np.einsum("hwrs,ir,so->hwio", core, a, bt), k, atol=1e-4)
+
+
+# ------------------------------------------------------------------ the command
+
+
+def _quantized_weights(layer):
+    from hlsgen.compress.pipeline import stored_weights
+
+    return {what: w for what, w, _ in stored_weights(layer)}
+
+
+def _exact_against_qkeras(path, x):
+    """hlsgen's integer reference of the written file against QKeras, classes and values."""
+    from hlsgen.frontends.keras import convert_keras
+    from hlsgen.frontends.keras.loader import load_model_file
+    from hlsgen.reference.execute import predict
+
+    g = convert_keras(str(path))
+    assert g.meta.get("exact")
+    m = load_model_file(str(path))
+    ref, keras = predict(g, x), m.predict(x, verbose=0)
+    assert np.array_equal(ref, keras.astype(np.float64)), "hlsgen reference and QKeras differ"
+    return g, m
+
+
+@pytest.mark.keras
+def test_compress_mlp_prune_quantize_share_distill(tmp_path):
+    from hlsgen.data import digits
+
+    out = tmp_path / "m.h5"
+    r = main_run(
+        "compress", "mlp_tiny_float", "-o", out, "--steps", "prune,quantize,cluster,distill",
+        "--density", "0.2", "--density", "dense_1=0.5", "--cluster-bits", "3", "--quantize", "fixed:6",
+        "--epochs", "4", "--report", tmp_path / "c.json",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((tmp_path / "c.json").read_text())
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    assert [h["step"] for h in rep["history"]] == ["input", "prune", "quantize", "cluster"]
+    assert rep["float32_bits"] == 32 * (64 * 32 + 32 + 32 * 10 + 10)
+    _, xte, _, yte = digits()
+    g, m = _exact_against_qkeras(out, xte.reshape(-1, 64))
+    assert rep["hlsgen"]["class_mismatches_against_keras"] == 0
+    # accuracy recomputed here, not read back
+    acc = float(np.mean(np.argmax(m.predict(xte.reshape(-1, 64), verbose=0), -1) == yte))
+    assert rep["accuracy_after"] == pytest.approx(acc, abs=1e-4)
+    layers = {layer.name: layer for layer in m.layers}
+    for name, d in (("dense", 0.2), ("dense_1", 0.5)):
+        w = _quantized_weights(layers[name])["kernel"]
+        assert np.count_nonzero(w) <= round(d * w.size)  # a shared value may quantize to zero
+        assert np.count_nonzero(w) >= round(d * w.size) - 3
+        assert len(np.unique(w[w != 0])) <= 2**3
+        assert np.all(np.abs(w * 2**5 - np.round(w * 2**5)) == 0)  # 6-bit fixed point grid
+    # the stored size, recounted from the IR the hardware is built from
+    total = 0
+    for n in g.nodes:
+        if n.op == "Dense":
+            k = n.kernel.raw
+            total += store_matrix(k, 6, True).stored_bits + n.bias.raw.size * 8
+    assert total == rep["stored_bits"]
+    assert rep["compression_ratio"] == pytest.approx(rep["float32_bits"] / total, abs=0.01)
+
+
+@pytest.mark.keras
+def test_compress_cnn_lowrank_and_inq(tmp_path):
+    from hlsgen.data import digits
+
+    _, xte, _, _ = digits()
+    out = tmp_path / "c.h5"
+    r = main_run("compress", "cnn_small_float", "-o", out, "--steps", "lowrank,quantize", "--energy", "0.8",
+                 "--quantize", "po2:4", "--epochs", "4")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(out.with_suffix(".json").read_text())
+    assert rep["layers"] and any("rank" in lay for lay in rep["layers"])
+    g, m = _exact_against_qkeras(out, xte[..., None])
+    names = [layer.name for layer in m.layers]
+    assert "conv2d_1_in" in names and "conv2d_1_core" in names  # Tucker-2 of the second conv
+    for layer in m.layers:
+        if layer.__class__.__name__ in ("QConv2D", "QDense"):
+            w = layer.get_weights()[0]  # INQ: the float weights are already powers of two
+            assert np.array_equal(np.asarray(layer.kernel_quantizer_internal(w)), w)
+            nz = np.abs(w[w != 0])
+            assert np.array_equal(np.log2(nz), np.round(np.log2(nz)))
+    assert any(getattr(n, "kernel", None) is not None and n.kernel.kind == "po2" for n in g.nodes)
+
+
+@pytest.mark.keras
+def test_compress_lstm_balanced_for_the_engine(tmp_path):
+    from hlsgen.data import digits
+
+    _, xte, _, _ = digits()
+    out = tmp_path / "l.h5"
+    r = main_run("compress", "lstm_sparse_float", "-o", out, "--steps", "prune,quantize,cluster",
+                 "--pe", "8", "--density", "0.1", "--density", "dense=1", "--epochs", "1")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    g, _ = _exact_against_qkeras(out, xte[:100])
+    lstm = next(n for n in g.nodes if n.op == "LSTM")
+    stacked = np.vstack([lstm.kernel.raw, lstm.recurrent.raw])
+    b = imbalance(stacked, 8)
+    assert b["max"] <= round(0.1 * stacked.size / 8)  # balanced by the mask (a value may round to 0)
+    assert len(np.unique(stacked[stacked != 0])) <= 16  # one 4-bit codebook for the layer
+
+
+@pytest.mark.keras
+def test_compress_bad_input(tmp_path):
+    x = tmp_path / "x.h5"
+    one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--steps", "prune,fold"), "--steps")
+    one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--density", "1.5"), "--density 1.5")
+    one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--density", "fc9=0.5"), "fc9", "no layer")
+    one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--quantize", "fixed:40"), "--quantize")
+    one_line_error(main_run("compress", "mlp_tiny_float", "-o", tmp_path / "x.onnx"), "ending in .h5")
+    one_line_error(main_run("compress", "mlp_tiny", "-o", x, "--steps", "lowrank"), "already quantized")
+    one_line_error(
+        main_run("compress", "lstm_sparse_float", "-o", x, "--steps", "quantize", "--quantize", "ternary"),
+        "layer 'lstm'",
+        "fixed point",
+    )
+    bad = tmp_path / "d.npz"
+    np.savez(
+        bad, x_train=np.zeros((4, 8, 8)), y_train=np.zeros(4, int), x_test=np.zeros((4, 8, 8)), y_test=np.zeros(4, int)
+    )
+    one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--data", bad), str(bad), "shape")
+    np.savez(bad, x_train=np.zeros((4, 64)), y_train=np.full(4, 12), x_test=np.zeros((4, 64)), y_test=np.zeros(4, int))
+    one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--data", bad), "labels", "0..9")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]  # nothing written
+
+
+@pytest.mark.keras
+def test_compress_refuses_branches(tmp_path):
+    import tensorflow as tf
+
+    inp = tf.keras.Input((64,))
+    a = tf.keras.layers.Dense(8, name="a")(inp)
+    b = tf.keras.layers.Dense(8, name="b")(inp)
+    y = tf.keras.layers.Dense(10, name="head")(tf.keras.layers.Add(name="join")([a, b]))
+    path = tmp_path / "branch.h5"
+    tf.keras.Model(inp, y).save(path)
+    one_line_error(main_run("compress", path, "-o", tmp_path / "o.h5"), str(path), "chain")
+    assert not (tmp_path / "o.h5").exists()
