@@ -22,7 +22,7 @@ export HLSGEN_KERAS3_PYTHON ?= $(abspath $(VENV3)/bin/python)
 # a .keras model may be a Keras 3 file: its conversion needs the second environment
 KERAS3 := $(if $(filter %.keras,$(MODEL)),$(STAMP3))
 
-.PHONY: help venv venv-keras3 test regress lint format synth convert zoo clean bench bench-lstm bench-cnn
+.PHONY: help venv venv-keras3 test regress lint format synth convert zoo clean bench bench-lstm bench-cnn bench-compress
 
 help:
 	@echo "make test                 lint + the test suite (creates .venv on first use)"
@@ -31,6 +31,7 @@ help:
 	@echo "make bench                both engine benchmarks (bench-lstm, bench-cnn)"
 	@echo "make bench-lstm           LSTM engine: MAC efficiency, resources, hls4ml comparison"
 	@echo "make bench-cnn            CNN engine on the zoo CNNs: cycles vs bound, resources, hls4ml comparison"
+	@echo "make bench-compress       hlsgen compress: each method alone and combined on an MLP, a CNN, an LSTM"
 	@echo "make zoo                  retrain the zoo models (fixed seeds)"
 	@echo "make venv-keras3          the second environment that reads Keras 3 / HGQ2 models"
 
@@ -93,6 +94,9 @@ bench-lstm: $(STAMP)
 
 bench-cnn: $(STAMP)
 	$(PY) bench/cnn_engine.py
+
+bench-compress: $(STAMP)
+	$(PY) bench/compress.py
 
 zoo: $(STAMP)
 	$(PY) -m hlsgen.zoo.build

@@ -215,6 +215,8 @@ def test_compress_mlp_prune_quantize_share_distill(tmp_path):
     assert rep["compression_ratio"] == pytest.approx(rep["float32_bits"] / total, abs=0.01)
 
 
+@pytest.mark.rtl
+@pytest.mark.gxx
 @pytest.mark.keras
 def test_compress_cnn_lowrank_and_inq(tmp_path):
     from hlsgen.data import digits
@@ -236,6 +238,14 @@ def test_compress_cnn_lowrank_and_inq(tmp_path):
             nz = np.abs(w[w != 0])
             assert np.array_equal(np.log2(nz), np.round(np.log2(nz)))
     assert any(getattr(n, "kernel", None) is not None and n.kernel.kind == "po2" for n in g.nodes)
+    # the factored, power-of-two model through the hardware checks
+    proj = tmp_path / "p"
+    r = main_run("convert", out, "-o", proj)
+    assert r.returncode == 0, r.stderr
+    r = main_run("verify", proj, "--csim", "--rtl", "--rtl-count", "10")
+    assert r.returncode == 0, r.stdout + r.stderr
+    checks = json.loads((proj / "verify.json").read_text())
+    assert "0 mismatches -> EQUAL" in r.stdout and "RTL" in r.stdout and "ac_fixed" in r.stdout, (r.stdout, checks)
 
 
 @pytest.mark.keras

@@ -133,11 +133,22 @@ def model_storage(model, shared: set, ranks: dict) -> dict:
     layers, total, huff, params = [], 0, 0, 0
     for layer in model.layers:
         for what, w, bits in stored_weights(layer):
+            scale_bits = 0
+            q = _quantizer(layer, {"depthwise": "depthwise_quantizer_internal"}.get(what, f"{what}_quantizer_internal"))
+            if what != "bias" and type(q).__name__ in ("binary", "ternary", "stochastic_binary", "stochastic_ternary"):
+                # +-1 (and 0) per weight; a power-of-two scale per output channel: a 5-bit shift
+                po2 = isinstance(getattr(q, "alpha", None), str)
+                w = np.sign(w)
+                scale_bits = 5 * int(w.shape[-1]) if po2 else 0
             if what == "bias":
                 s = {"params": int(w.size), "bits": bits, "stored_bits": int(w.size) * bits}
                 s["huffman_bits"] = s["stored_bits"]
             else:
                 s = as_dict(store_matrix(w, bits, layer.name in shared))
+                if scale_bits:
+                    s["scale_bits"] = scale_bits
+                    s["stored_bits"] += scale_bits
+                    s["huffman_bits"] += scale_bits
             s["density"] = round(s.get("nonzeros", s["params"]) / max(1, s["params"]), 4)
             s = {"layer": layer.name, "class": layer.__class__.__name__, "weights": what, **s}
             if layer.name in ranks:

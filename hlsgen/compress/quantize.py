@@ -3,8 +3,8 @@
 Schemes (``--quantize``): ``fixed:W`` (W-bit fixed point, the integer bits from the largest
 weight), ``po2:W`` (power-of-two weights, reached by INQ's incremental groups: the largest
 half, then three quarters, ... of each matrix are fixed to powers of two while the rest
-re-train), ``ternary`` and ``binary`` (TWN / BinaryConnect weights with unit scale: the
-hardware has no multipliers).  Activations become ``quantized_relu`` (or ``quantized_bits``
+re-train), ``ternary`` and ``binary`` (TWN / BinaryConnect weights with a power-of-two scale per
+output channel: the hardware shifts, it has no multipliers).  Activations become ``quantized_relu`` (or ``quantized_bits``
 after a linear factor) with their integer bits calibrated on the training data; the input
 gets the narrowest grid its training data lie on exactly.  Every scheme is exact in the
 engines: the weights land on power-of-two grids, QKeras rounds as the reference does.
@@ -76,7 +76,9 @@ def weight_quantizer(scheme: Scheme, maxabs: float) -> str:
         return f"quantized_bits({scheme.bits},{int_bits(maxabs)},alpha=1)"
     if scheme.kind == "po2":
         return f"quantized_po2({scheme.bits},{2 ** int_bits(maxabs)})"
-    return f"{scheme.kind}(alpha=1)"
+    # a power-of-two scale per output channel (TWN's / XNOR-Net's scale, kept exact): the
+    # weights stay +-2^k per channel, so the engines shift instead of multiplying
+    return f"{scheme.kind}(alpha='auto_po2')"
 
 
 def bias_quantizer(scheme: Scheme, maxabs: float) -> str:
