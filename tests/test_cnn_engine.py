@@ -452,3 +452,53 @@ def test_zoo_cnv_end_to_end(tmp_path):
     checks = verify_hardware(proj, x, "random pixels", True, True, 2)
     assert all(c["mismatches"] == 0 for c in checks), checks
     assert all(c.get("cycles_equal_model", True) for c in checks)
+
+
+@pytest.mark.rtl
+@pytest.mark.gxx
+def test_shared_weights_use_a_codebook(tmp_path):
+    """Layers whose weights take few values (k-means sharing) store codebook indices and look
+    the weight up before the multiplier, as EIE does: a conv, a depthwise conv on the diagonal
+    lanes and a dense layer; exact in C simulation and RTL; narrower weight memories.  With
+    one tile per lane, the codebook would cost more than it saves: weights stay as they are."""
+    from hlsgen.fixed import FixedType
+    from hlsgen.ir import Conv, Dense, Graph, Input, Reshape, Weight
+
+    rng = np.random.default_rng(11)
+
+    def shared(shape, values, density):
+        raw = rng.choice(np.array(values), size=shape) * (rng.random(shape) < density)
+        return Weight(raw, FixedType(8, 2))
+
+    g = Graph(
+        [
+            Input("input", [], shape=(5, 4, 2), type=FixedType(4, 1, False)),
+            Conv("c1", ["input"], kernel=shared((3, 3, 2, 4), [-77, -9, 30, 101], 0.6), strides=(1, 1), padding="same"),
+            Conv(
+                "dw",
+                ["c1"],
+                kernel=shared((3, 3, 4, 1), [-50, 3, 64], 1.0),
+                strides=(1, 1),
+                padding="same",
+                depthwise=True,
+            ),
+            Reshape("flat", ["dw"], shape=(80,)),
+            Dense("fc", ["flat"], kernel=shared((80, 4), [-120, -1, 7, 44, 90, 127, -66], 0.5)),
+        ]
+    )
+    g.infer()
+    g.meta["name"] = "shared"
+    fold = {"c1": (1, 1), "dw": (4, 4), "fc": (2, 1)}
+    plan = plan_cnn(g, fold=fold, lanes=64)
+    q = {s.layers[0]: s.p for s in plan.mvus}
+    assert [q[n].datapath for n in ("c1", "dw", "fc")] == ["book", "book", "book"]
+    assert q["dw"].diag
+    assert [q[n].code_width for n in ("c1", "dw", "fc")] == [3, 2, 3]  # zero + values; dw has no zero
+    plain = plan_cnn(g, fold=fold, lanes=64, codebook_bits=0)
+    assert [s.p.datapath for s in plain.mvus] == ["mul", "mul", "mul"]
+    rows = {r["layer"]: r for r in plan.summary()["mvus"]}
+    rows0 = {r["layer"]: r for r in plain.summary()["mvus"]}
+    assert all(rows[n]["weight_bits"] < rows0[n]["weight_bits"] for n in rows)
+    wide = plan_cnn(g, fold={"c1": (4, 18), "dw": (4, 4), "fc": (4, 80)}, lanes=512)
+    assert [s.p.datapath for s in wide.mvus] == ["mul", "book", "mul"]
+    check_design(g, plan, tmp_path, seed=11, p=0.3, frames=12)

@@ -257,6 +257,7 @@ MVU_CASES = {
     "mvu0_": ("fixed", 6, 0.4, 12, 8, (4, 3), "requant"),
     "mvu1_": ("po2", 0, 1.0, 8, 6, (2, 4), None),
     "mvu2_": ("ternary", 0, 1.0, 12, 5, (1, 6), "relu"),
+    "mvu3_": ("shared", 8, 0.6, 12, 8, (1, 2), "relu"),  # codebook datapath (DP 3)
 }
 
 
@@ -286,6 +287,7 @@ def _mvu(w, prefix):
     plan = plan_cnn(g, fold={layer: fold})
     ctx, images = context(plan)
     (s,) = (st for st in ctx["stages"] if st["kind"] == "mvu")
+    assert (s["dp"] == 3) == (kind == "shared")  # shared weights: the codebook datapath
     write_memories(w.work, {k: v for k, v in images.items() if k.startswith(s["name"])})
     for d, width, n in (("input", s["n"] * s["ew"], "s_data"), ("output", s["m"] * s["oew"], "m_data")):
         w.port(d, width, prefix + n)
@@ -308,6 +310,7 @@ def _mvu(w, prefix):
     pv += f", .SA({s['sa']}), .SB({s['sb']}), .OW({s['oew']}), .T({s['t']}), .TW({s['tw']}), .SFW({s['sfw']})"
     pv += f", .NFW({s['nfw']}), .LAT({s['lat']}), .NB({s['nb']}), .BIW({s['biw']}), .DIAG({s['diag']}), .EA({s['ea']})"
     pv += f', .WFILE("{s["name"]}_w.mem"), .BFILE("{s["name"]}_b.mem"), .SFILE("{s["name"]}_s.mem")'
+    pv += f", .KN({s['book_n']}), .KW({s['book_w']}), .KV({s['book_v']})"
     w.body.append(
         f"    hg_mvu #({pv}) u_{p}mvu (.clk(clk), .rst(rst), .s_data({p}s_data), .s_valid({p}s_valid), "
         f".s_ready({p}s_ready), .m_data({p}m_data), .m_valid({p}m_valid), .m_ready({p}m_ready), "
@@ -646,6 +649,7 @@ def blocks(tmp_path_factory):
         ("stream_given", "mvu0_"),
         ("stream_given", "mvu1_"),
         ("stream_given", "mvu2_"),
+        ("stream_given", "mvu3_"),
         ("pe_accumulate", "pef_"),
         ("pe_accumulate", "pe_"),
         ("vec_out_frames", "vo_"),

@@ -223,7 +223,8 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
                 nf=nf,
                 sf=q.sf,
                 cw=cw,
-                dp={"mul": 0, "shift": 1, "xnor": 2}[q.datapath],
+                dp={"mul": 0, "shift": 1, "xnor": 2, "book": 3}[q.datapath],
+                **_codebook(q),
                 ea=q.x_exp,
                 aw=q.acc_width,
                 vw=q.val_width,
@@ -274,3 +275,15 @@ def write_rtl(plan: CnnPlan, out_dir, source: str = "", x_type: str = "", out_ty
     sources.append(top_file.name)
     mems = write_memories(out, images)
     return {"top": ctx["top"], "sources": sources, "memories": mems, "obw": ctx["obw"], "context": ctx}
+
+
+def _codebook(q) -> dict:
+    """hg_mvu's KN, KW, KV: the shared weights packed entry by entry (DP 3), else a dummy."""
+    if q.codebook is None:
+        return {"book_n": 1, "book_w": 1, "book_v": "1'h0"}
+    kw = q.book_width
+    v = 0
+    for i, c in enumerate(q.codebook.tolist()):
+        v |= (int(c) & ((1 << kw) - 1)) << (i * kw)
+    bits = len(q.codebook) * kw
+    return {"book_n": len(q.codebook), "book_w": kw, "book_v": f"{bits}'h{v:0{(bits + 3) // 4}x}"}

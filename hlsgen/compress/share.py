@@ -61,10 +61,13 @@ def kmeans_1d(values: np.ndarray, k: int, iters: int = 100) -> tuple[np.ndarray,
 
 
 def share(mats: list[np.ndarray], bits: int) -> Codebook:
-    """Cluster the non-zero weights of one layer's matrices into at most ``2**bits`` values."""
+    """Cluster the non-zero weights of one layer's matrices so that a ``bits``-bit index says
+    every weight: ``2**bits`` values, or ``2**bits - 1`` and zero when the layer is pruned
+    (the engines keep zero as codebook entry 0)."""
     nz = [m != 0 for m in mats]
     values = np.concatenate([m[z] for m, z in zip(mats, nz, strict=True)]) if mats else np.zeros(0)
-    centroids, labels = kmeans_1d(values, 2**bits)
+    pruned = any(not z.all() for z in nz)
+    centroids, labels = kmeans_1d(values, 2**bits - (1 if pruned else 0))
     index, at = [], 0
     for m, z in zip(mats, nz, strict=True):
         i = np.full(m.shape, -1, np.int32)

@@ -7,7 +7,9 @@
 // One tile per cycle; all-zero tiles cost nothing.  Datapath (DP): 0 = multipliers (codes are
 // signed CW-bit weights), 1 = shifts (codes {e, sign, nonzero}: +-(x << e), no multiplier; CW = 2: no e, ternary),
 // 2 = XNOR-popcount (binary weights, code 1 = -1, on inputs that are all +-2^EA: a tile adds
-// (2 * popcount(xnor(x >= 0, w > 0)) - SIMD) << EA).
+// (2 * popcount(xnor(x >= 0, w > 0)) - SIMD) << EA), 3 = codebook (shared weights, as EIE: a
+// code is a CW-bit index into the KN signed KW-bit values of KV (zero, when the layer has
+// zeros, is entry 0), looked up in every lane before its multiplier).
 // DIAG = 1 (depthwise layers, PE = SIMD over channels): lane p multiplies only element p of
 // the chunk, and a tile stores PE codes.  Accumulators are AW bits (exact: sized from the weights); a group's values
 // (acc << SA) + (b << SB) on VW bits leave on lane_x (with the group on lane_ch) to PE
@@ -43,6 +45,9 @@ module hg_mvu #(
     parameter integer DIAG  = 0,
     parameter integer EA    = 0,
     parameter integer BIW   = 1,  // bits of a buffer index (holds NB - 1)
+    parameter integer KN    = 1,  // DP 3: codebook entries
+    parameter integer KW    = 1,  // DP 3: bits of a codebook value
+    parameter [KN*KW-1:0] KV = {KN*KW{1'b0}},  // DP 3: the codebook, entry i at bits i*KW
     parameter        WFILE = "w.mem",
     parameter        BFILE = "b.mem",
     parameter        SFILE = "s.mem"
@@ -125,10 +130,18 @@ module hg_mvu #(
                 wire [AW-1:0] prod;
                 if (USE == 0 || DP == 2) begin : g_none  // DP 2: the popcount below is used
                     assign prod = {AW{1'b0}};
-                end else if (DP == 0) begin : g_mul
-                    wire signed [XW+CW-1:0] pr = $signed(xv) * $signed(cv);
+                end else if (DP == 0 || DP == 3) begin : g_mul
+                    localparam integer WW = (DP == 3) ? KW : CW;
+                    wire [WW-1:0] wv;  // the weight: the code itself, or its codebook entry
+                    if (DP == 3) begin : g_book
+                        wire [KN*KW-1:0] book = KV;
+                        assign wv = book[cv*KW +: KW];
+                    end else begin : g_code
+                        assign wv = cv;
+                    end
+                    wire signed [XW+WW-1:0] pr = $signed(xv) * $signed(wv);
                     /* verilator lint_off UNUSEDSIGNAL */
-                    wire [AW+XW+CW-1:0] pe_ = {{AW{pr[XW+CW-1]}}, pr};
+                    wire [AW+XW+WW-1:0] pe_ = {{AW{pr[XW+WW-1]}}, pr};
                     /* verilator lint_on UNUSEDSIGNAL */
                     assign prod = pe_[AW-1:0];
                 end else begin : g_shift

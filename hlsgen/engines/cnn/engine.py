@@ -19,14 +19,21 @@ def plan_cnn(
     dsp: int | None = None,
     lanes: int = DEFAULT_LANES,
     clock_mhz: float = 200.0,
+    codebook_bits: int = 8,
 ) -> CnnPlan:
     """Stages and folding (:func:`plan_stages`), then FIFO depths from the cycle model."""
-    plan = plan_stages(graph, fold, target_fps, dsp, lanes, clock_mhz)
+    plan = plan_stages(graph, fold, target_fps, dsp, lanes, clock_mhz, codebook_bits)
     plan.timing = size_fifos(plan)
     for s in plan.mvus:
         q = s.p
-        if q.datapath == "mul" and (q.x_width > MAX_MUL_A or q.code_width > MAX_MUL_B):
-            plan.notes.append(f"{s.layers[0]}: {q.x_width}x{q.code_width}-bit products need more than one DSP per lane")
+        ww = q.book_width if q.datapath == "book" else q.code_width
+        if q.datapath in ("mul", "book") and (q.x_width > MAX_MUL_A or ww > MAX_MUL_B):
+            plan.notes.append(f"{s.layers[0]}: {q.x_width}x{ww}-bit products need more than one DSP per lane")
+        if q.datapath == "book":
+            plan.notes.append(
+                f"{s.layers[0]}: {len(q.codebook) - 1} shared weights: {q.code_width}-bit codebook indices "
+                f"stored instead of {q.book_width}-bit weights, looked up before the multiplier"
+            )
     return plan
 
 
@@ -39,6 +46,14 @@ class StreamingCnnEngine(Engine):
         Option("dsp", int, "CNN engine: multiplier lanes allowed for fixed-point layers"),
         Option("lanes", int, "CNN engine: PE x SIMD lanes allowed in all (default 64)"),
         Option("clock_mhz", float, "CNN engine: clock in MHz for --fps (default 200)", positive=True),
+        Option(
+            "codebook_bits",
+            int,
+            "CNN engine: a fixed-point layer with few distinct weights (k-means shared) stores codebook "
+            "indices of at most B bits when they save more weight-memory bits than a lane's codebook "
+            "costs (default 8; 0: never)",
+            minimum=0,
+        ),
     )
     backends = ("cnn_verilog", "cnn_hls")
     readme_template = "cnn_bundle_readme.md.j2"

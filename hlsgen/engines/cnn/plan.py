@@ -174,9 +174,9 @@ class MvuParams:
     simd: int
     nf: int
     sf: int
-    datapath: str  # mul | shift | xnor
+    datapath: str  # mul | shift | xnor | book
     x_exp: int  # xnor: inputs are +-2^x_exp
-    code_width: int
+    code_width: int  # bits of a stored weight code (book: of a codebook index)
     x_width: int
     acc_width: int
     val_width: int
@@ -194,6 +194,9 @@ class MvuParams:
     diag: bool
     lanes: int
     depthwise: bool
+    # book: the layer's shared weights, entry 0 = 0 (the codes index it), each book_width bits
+    codebook: np.ndarray | None = None
+    book_width: int = 0
 
 
 StageParams = (
@@ -273,8 +276,8 @@ class CnnPlan:
 
 
 def dsp_lanes(plan: CnnPlan) -> int:
-    """Multiplier lanes (fixed-point layers; shift and XNOR datapaths have none)."""
-    return sum(s.p.lanes for s in plan.mvus if s.p.datapath == "mul")
+    """Multiplier lanes (fixed-point layers, shared or not; shift and XNOR datapaths have none)."""
+    return sum(s.p.lanes for s in plan.mvus if s.p.datapath in ("mul", "book"))
 
 
 def diagonal(node) -> bool:
@@ -330,9 +333,13 @@ def tile_counts(w: np.ndarray, pe: int, simd: int) -> np.ndarray:
     return np.maximum(t.sum(axis=0), 1)
 
 
-def lane_codes(rel: np.ndarray, datapath: str) -> np.ndarray:
+def lane_codes(rel: np.ndarray, datapath: str, codebook: np.ndarray | None = None) -> np.ndarray:
     """The weight code of every matrix entry: the weight (mul); sign bit (xnor, 1 for -1);
-    exponent << 2 | negative << 1 | non-zero (shift, exponents relative to the smallest)."""
+    exponent << 2 | negative << 1 | non-zero (shift, exponents relative to the smallest);
+    the index of the weight in ``codebook`` (book)."""
+    if datapath == "book":
+        order = np.argsort(codebook, kind="stable")
+        return order[np.searchsorted(codebook[order], rel)].astype(np.int64)
     if datapath == "xnor":
         return (rel < 0).astype(np.int64)
     if datapath == "shift":
@@ -344,11 +351,11 @@ def lane_codes(rel: np.ndarray, datapath: str) -> np.ndarray:
     return rel.astype(np.int64)
 
 
-def stored_tiles(rel: np.ndarray, pe: int, simd: int, datapath: str) -> Tiles:
+def stored_tiles(rel: np.ndarray, pe: int, simd: int, datapath: str, codebook=None) -> Tiles:
     """Cut the [n, m] matrix into PE x SIMD tiles and keep the non-zero ones (see :class:`Tiles`)."""
     n, m = rel.shape
     sf, nf = n // simd, m // pe
-    blocks = lane_codes(rel, datapath).reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)  # [nf, sf, PE, SIMD]
+    blocks = lane_codes(rel, datapath, codebook).reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1)  # [nf, sf, PE, SIMD]
     nzt = (rel.reshape(sf, simd, nf, pe) != 0).any(axis=(1, 3)).T  # [nf, sf]
     empty = ~nzt.any(axis=1)
     keep = nzt.copy()
@@ -380,9 +387,27 @@ def bipolar(step) -> int | None:
     return None
 
 
-def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int, x_bip: int | None = None) -> Stage:
+def shared_codebook(w: np.ndarray, code_w: int, max_bits: int, tiles: int) -> np.ndarray | None:
+    """The codebook of a fixed-point layer whose weights are shared (k-means, Deep
+    Compression): the distinct weights (zero first, when there is one), when an index takes
+    at most ``max_bits``, and the bits it saves in a lane's weight memory (``tiles`` words)
+    are more than the lane's copy of the codebook costs; else None (weights as they are)."""
+    values = np.unique(w[w != 0])
+    book = np.concatenate([[0] if (w == 0).any() else [], values]).astype(np.int64)
+    bits = ubits(len(book) - 1)
+    if max_bits <= 0 or len(values) == 0 or bits > max_bits or bits >= code_w:
+        return None
+    if tiles * (code_w - bits) <= len(book) * code_w:
+        return None
+    return book
+
+
+def plan_mvu(
+    name, node, x_spec, x_width, pe, simd, act: Act | None, items: int, x_bip: int | None = None, book_bits: int = 8
+) -> Stage:
     """The matrix-vector unit of a Conv / Dense layer.  ``x_bip``: the input's values are all
-    +-2^x_bip (binary activations, no zero padding): binary weights then use XNOR-popcount."""
+    +-2^x_bip (binary activations, no zero padding): binary weights then use XNOR-popcount.
+    A fixed-point layer with at most 2^book_bits - 1 distinct weights stores codebook indices."""
     w = conv_matrix(node)
     n, m = w.shape
     diag = diagonal(node) and simd > 1
@@ -408,6 +433,11 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int,
         code_w = signed_bits(min(int(w.min()), 0), max(int(w.max()), 0))
         if code_w > MAX_MUL_A + MAX_WIDTH:
             raise _fail(node, f"weights of {code_w} bits are too wide")
+    codebook, book_w = None, 0
+    if datapath == "mul":
+        codebook = shared_codebook(w, code_w, book_bits, int(tile_counts(w, pe, simd).sum()))
+        if codebook is not None:
+            datapath, book_w, code_w = "book", code_w, ubits(len(codebook) - 1)
     lo, hi = _mac_bounds(rel, min(x_spec.lo, 0), max(x_spec.hi, 0))
     acc_w = signed_bits(min(int(lo.min()), 0), max(int(hi.max()), 0))
     spec = node.spec
@@ -423,7 +453,7 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int,
     val_w = _width(spec)
     if max(acc_w + sa, bias_w + sb, val_w) > MAX_WIDTH:
         raise _fail(node, f"accumulator of {max(acc_w + sa, bias_w + sb)} bits is too wide (max {MAX_WIDTH})")
-    entries = stored_tiles(rel, pe, simd, datapath)
+    entries = stored_tiles(rel, pe, simd, datapath, codebook)
     if diag and np.any(entries.codes[:, ~np.eye(pe, dtype=bool)] != 0):
         raise AssertionError(f"{node.name}: a depthwise tile is not diagonal")
     tiles = len(entries)
@@ -461,6 +491,8 @@ def plan_mvu(name, node, x_spec, x_width, pe, simd, act: Act | None, items: int,
         diag=diag,
         lanes=pe if diag else pe * simd,
         depthwise=depthwise,
+        codebook=codebook,
+        book_width=book_w,
     )
     return Stage(name, "mvu", [node.name] + ([act.node] if act else []), n, x_width, m, out_w, items, items, p)
 
@@ -578,6 +610,7 @@ def plan_stages(
     dsp: int | None = None,
     lanes: int = 64,
     clock_mhz: float = 200.0,
+    codebook_bits: int = 8,
 ) -> CnnPlan:
     """Map a feed-forward graph (Conv/Dense/Pool/Activation/Flatten, residual Add) to stages.
 
@@ -709,7 +742,7 @@ def plan_stages(
                     src = (win.name, 0)
                 items = oh * ow
             pe, simd = folding[n.name]
-            st = plan_mvu(sname, n, spec, x_w, pe, simd, act, items, x_bip)
+            st = plan_mvu(sname, n, spec, x_w, pe, simd, act, items, x_bip, codebook_bits)
             st.srcs = [src]
             stages.append(st)
             out_node = us[0] if act is not None else n
