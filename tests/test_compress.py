@@ -275,6 +275,10 @@ def test_compress_lstm_balanced_for_the_engine(tmp_path):
     b = imbalance(stacked, 8)
     assert b["max"] <= round(0.1 * stacked.size / 8)  # balanced by the mask (a value may round to 0)
     assert len(np.unique(stacked[stacked != 0])) <= 15  # one 4-bit codebook for the layer, zero included
+    from hlsgen.engines.lstm import plan_lstm
+
+    plan = plan_lstm(g, pe=8)  # the engine stores the indices (C sim and RTL: test_lstm_engine)
+    assert plan.codebook is not None and plan.code_width <= 4
 
 
 @pytest.mark.keras

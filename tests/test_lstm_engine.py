@@ -192,6 +192,11 @@ def run_config(i, tmp_path, n=24, synth=False):
         jq_depth=cfg["jq_depth"],
         ew_lanes=cfg["ew_lanes"],
     )
+    return check_plan(g, plan, tmp_path, i, cfg, n, synth)
+
+
+def check_plan(g, plan, tmp_path, i, cfg, n=24, synth=False):
+    """Lint, [Yosys,] C simulation (ap, ac) and RTL with back-pressure against the reference."""
     rtl = write_rtl(plan, tmp_path / "rtl")
     assert lint(tmp_path / "rtl", rtl["sources"], rtl["top"]) == "", f"config {i}: lint"
     if synth:  # Yosys: elaborates, maps to 7-series, asserts no latch
@@ -224,6 +229,21 @@ def test_rtl_sweep_fast(i, tmp_path):
 @pytest.mark.parametrize("i", range(4, 4 + 40))
 def test_rtl_sweep_regress(i, tmp_path):
     run_config(i, tmp_path, n=64, synth=i % 4 == 0)
+
+
+@pytest.mark.rtl
+@pytest.mark.gxx
+def test_shared_weights_use_a_codebook(tmp_path):
+    """Weights that take 7 values (k-means sharing): every PE stores 3-bit indices and looks
+    the weight up before its multiplier (EIE); exact in C simulation and RTL, Yosys without
+    latches; with --codebook-bits 0 the weights are stored as they are."""
+    g = random_lstm(21, features=6, units=12, steps=3, weight_bits=10, density=0.4, pe=4, head=3, shared=7)
+    plan = plan_lstm(g, pe=4)
+    assert plan.codebook is not None and plan.code_width == 3 and 0 in plan.codebook
+    plain = plan_lstm(g, pe=4, codebook_bits=0)
+    assert plain.codebook is None and plain.code_width == 10
+    assert plan.summary()["weight_memory"]["width"] == plain.summary()["weight_memory"]["width"] - 7
+    check_plan(g, plan, tmp_path, 21, {"shared": 7}, n=16, synth=True)
 
 
 @pytest.mark.rtl

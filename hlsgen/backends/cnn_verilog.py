@@ -12,7 +12,7 @@ from ..assets import hw_file
 from ..engines.arith import axis_bits, ubits
 from ..engines.cnn.plan import Act, CnnPlan, Stage
 from ..names import comment_text, ident
-from .render import env, pack_words, write_memories
+from .render import env, pack_words, packed_literal, write_memories
 
 CNN_HW_FILES = [
     "hg_requant.v",
@@ -281,9 +281,5 @@ def _codebook(q) -> dict:
     """hg_mvu's KN, KW, KV: the shared weights packed entry by entry (DP 3), else a dummy."""
     if q.codebook is None:
         return {"book_n": 1, "book_w": 1, "book_v": "1'h0"}
-    kw = q.book_width
-    v = 0
-    for i, c in enumerate(q.codebook.tolist()):
-        v |= (int(c) & ((1 << kw) - 1)) << (i * kw)
-    bits = len(q.codebook) * kw
-    return {"book_n": len(q.codebook), "book_w": kw, "book_v": f"{bits}'h{v:0{(bits + 3) // 4}x}"}
+    book = q.codebook.tolist()
+    return {"book_n": len(book), "book_w": q.book_width, "book_v": packed_literal(book, q.book_width)}

@@ -48,11 +48,12 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         ent = np.zeros((plan.depth, 2), dtype=np.int64)
         ent[: len(e)] = e
         # entry values on the common weight grid
+        # (shared weights: codebook indices; the codebook holds raw weights, shifted per column)
         wv, starts = [], plan.pointers[p][:, 0]
         for j in range(plan.ncol):
             s, c = plan.pointers[p][j]
-            sh = wf - (ty.kernel.frac if j < plan.features else ty.recurrent.frac)
-            wv.extend(int(v) << sh for v in e[s : s + c, 0])
+            sh = 0 if plan.codebook is not None else wf - (ty.kernel.frac if j < plan.features else ty.recurrent.frac)
+            wv.extend(int(v) << sh for v in plan.codes(e[s : s + c, 0]))
         wv += [0] * (plan.depth - len(wv))
         pes.append(
             {
@@ -123,7 +124,12 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "steps": plan.steps,
         "depth": plan.depth,
         "pes": pes,
-        "w_int": c_int(_on_grid(plan)),
+        "w_int": c_int(_on_grid(plan)) if plan.codebook is None else c_int(np.arange(len(plan.codebook))),
+        "book": None if plan.codebook is None else _vals(plan.codebook),
+        "book_n": 0 if plan.codebook is None else len(plan.codebook),
+        "book_int": "" if plan.codebook is None else c_int(_on_grid(plan)),
+        "shift_k": ty.weight.frac - ty.kernel.frac,
+        "shift_r": ty.weight.frac - ty.recurrent.frac,
         "bias_int": c_int(plan.bias),
         "bias": _vals(plan.bias),
         "tables": tables,

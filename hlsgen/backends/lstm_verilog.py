@@ -10,7 +10,7 @@ from ..assets import hw_file
 from ..engines.arith import axis_bits, ubits
 from ..engines.lstm.plan import LstmPlan, memory_images
 from ..names import comment_text, ident
-from .render import env, write_memories
+from .render import env, packed_literal, write_memories
 
 HW_FILES = [
     "hg_skid.v",
@@ -105,6 +105,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "s_signed": plan.state_signed,
         "aw": plan.act_width,
         "ww": plan.weight_width,
+        **_codebook(plan),
         "accw": plan.acc_width,
         "zw": plan.z_width,
         "zsw": zsw,
@@ -182,3 +183,12 @@ def _pad_pow2(stem, words, plan):
         n = (1 << max(1, ubits(t.channels - 1))) << t.levels
         words = list(words) + [words[-1]] * (n - len(words))
     return words
+
+
+def _codebook(plan) -> dict:
+    """hg_lstm_pe's CW, BOOK, KN, KV: the shared weights packed entry by entry, else a dummy."""
+    ww = plan.weight_width
+    if plan.codebook is None:
+        return {"code_w": ww, "book": 0, "book_n": 1, "book_v": packed_literal([0], ww)}
+    book = plan.codebook.tolist()
+    return {"code_w": plan.code_width, "book": 1, "book_n": len(book), "book_v": packed_literal(book, ww)}

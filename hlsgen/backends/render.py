@@ -92,3 +92,12 @@ def c_int(*arrays) -> str:
 
     m = max((int(np.abs(np.asarray(a)).max()) if np.asarray(a).size else 0) for a in arrays)
     return "int" if m < (1 << 31) else "long long"
+
+
+def packed_literal(values, width: int) -> str:
+    """A Verilog literal holding ``values`` (signed) side by side, value i at bits i*width."""
+    v = 0
+    for i, c in enumerate(values):
+        v |= (int(c) & ((1 << width) - 1)) << (i * width)
+    bits = max(1, len(values) * width)
+    return f"{bits}'h{v:0{(bits + 3) // 4}x}"

@@ -161,6 +161,16 @@ def get(name: str) -> Engine:
     raise HlsgenError(f"unknown engine {name!r} (known: {', '.join(e.name for e in _ENGINES)})")
 
 
+#: both engines: shared weights (k-means, Deep Compression) as codebook indices (EIE)
+CODEBOOK = Option(
+    "codebook_bits",
+    int,
+    "a layer with few distinct weights (k-means shared) stores codebook indices of at most B bits "
+    "when they save more weight-memory bits than a lane's codebook costs (default 8; 0: never)",
+    minimum=0,
+)
+
+
 def all_options() -> list[Option]:
     """Every engine's options, each flag once (for the command line)."""
     seen, out = set(), []

@@ -1,8 +1,10 @@
 // hg_lstm_pe: one processing element of the sparse LSTM engine (ESE style).
 //
 // Holds the rows r = pe + k*P of the stacked gate matrix in compressed-column form:
-//   WFILE: entries {rel[B-1:0], w[WW-1:0]} in column order; rel = zero rows skipped since the
-//          previous entry of the column (fillers have w = 0)
+//   WFILE: entries {rel[B-1:0], w[CW-1:0]} in column order; rel = zero rows skipped since the
+//          previous entry of the column (fillers have w = 0).  With BOOK = 1 (shared weights,
+//          as EIE), w is a CW-bit index into the KN signed WW-bit weights of KV (entry i at
+//          bits i*WW), looked up before the multiplier; else CW = WW and w is the weight.
 //   PFILE: per column {count[CNTW-1:0], start[ADW-1:0]}
 // Non-zero activations arrive through the activation FIFO (push/space); the pointer stage
 // drops empty columns; the sequencer issues one entry per cycle; the accumulators add
@@ -28,6 +30,10 @@ module hg_lstm_pe #(
     parameter integer SH    = 0,    // product shift, recurrent columns
     parameter integer AFW   = 3,    // log2 of the activation FIFO depth
     parameter integer JQW   = 2,    // log2 of the job queue depth
+    parameter integer CW    = WW,   // stored weight code width (BOOK: index bits)
+    parameter integer BOOK  = 0,    // 1: codes index the codebook KV
+    parameter integer KN    = 1,    // BOOK: codebook entries
+    parameter [KN*WW-1:0] KV = {KN*WW{1'b0}},  // BOOK: the codebook
     parameter        WFILE = "w.mem",
     parameter        PFILE = "p.mem"
 ) (
@@ -63,7 +69,7 @@ module hg_lstm_pe #(
 
     // ---------------------------------------------------------------- pointer stage
     reg [ADW+CNTW-1:0] pmem [0:NCOL-1];
-    reg [WW+B-1:0] wmem [0:DEPTH-1];
+    reg [CW+B-1:0] wmem [0:DEPTH-1];
     initial begin
         $readmemh(PFILE, pmem);
         $readmemh(WFILE, wmem);
@@ -138,7 +144,7 @@ module hg_lstm_pe #(
     // ---------------------------------------------------------------- weight read
     reg v1, first1, sel1;
     reg [AW-1:0] a1;
-    reg [WW+B-1:0] wdata;
+    reg [CW+B-1:0] wdata;
     always @(posedge clk) begin
         v1 <= !rst && issue;
         if (issue) begin
@@ -150,8 +156,17 @@ module hg_lstm_pe #(
     end
 
     // ---------------------------------------------------------------- row + multiply
-    wire [B-1:0] rel = wdata[WW+B-1:WW];
-    wire signed [WW-1:0] w = wdata[WW-1:0];
+    wire [B-1:0] rel = wdata[CW+B-1:CW];
+    wire [CW-1:0] code = wdata[CW-1:0];
+    wire signed [WW-1:0] w;
+    generate
+        if (BOOK != 0) begin : g_book
+            wire [KN*WW-1:0] book = KV;
+            assign w = book[code*WW +: WW];
+        end else begin : g_plain
+            assign w = code;
+        end
+    endgenerate
     reg [RW-1:0] row_prev;
     /* verilator lint_off UNUSEDSIGNAL */
     wire [RX-1:0] row_sum = first1 ? {{(RX - B) {1'b0}}, rel}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..registry import Engine, Option
+from ..registry import CODEBOOK, Engine, Option
 from .cycles import bound, size_fifos
 from .flow import rtl_check
 from .plan import MAX_MUL_A, MAX_MUL_B, CnnPlan, conv_matrix, fold_options, plan_stages, tile_counts
@@ -46,14 +46,7 @@ class StreamingCnnEngine(Engine):
         Option("dsp", int, "CNN engine: multiplier lanes allowed for fixed-point layers"),
         Option("lanes", int, "CNN engine: PE x SIMD lanes allowed in all (default 64)"),
         Option("clock_mhz", float, "CNN engine: clock in MHz for --fps (default 200)", positive=True),
-        Option(
-            "codebook_bits",
-            int,
-            "CNN engine: a fixed-point layer with few distinct weights (k-means shared) stores codebook "
-            "indices of at most B bits when they save more weight-memory bits than a lane's codebook "
-            "costs (default 8; 0: never)",
-            minimum=0,
-        ),
+        CODEBOOK,
     )
     backends = ("cnn_verilog", "cnn_hls")
     readme_template = "cnn_bundle_readme.md.j2"

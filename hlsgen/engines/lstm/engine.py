@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...compress.prune import imbalance
-from ..registry import Engine, Option
+from ..registry import CODEBOOK, Engine, Option
 from .flow import cycle_report, rtl_check
 from .plan import LstmPlan, plan_lstm
 
@@ -20,6 +20,7 @@ class SparseLstmEngine(Engine):
         Option("jq_depth", int, "LSTM engine: job queue depth per PE (default 4)", cli=False),
         Option("ew_lanes", int, "LSTM engine: element-wise lanes, a power of two (default: from the MAC phase)"),
         Option("pad", bool, "LSTM engine: pad the gate rows when P does not divide them", cli=False),
+        CODEBOOK,
     )
     backends = ("lstm_verilog", "lstm_hls")
     readme_template = "bundle_readme.md.j2"

@@ -159,6 +159,9 @@ class LstmPlan:
     out_signed: bool = True
     out_count: int = 0
     return_sequences: bool = False  # stream h after every step (T x U words per sequence)
+    # shared weights (k-means): the raw weights an entry's code indexes, sorted, zero (the
+    # fillers' weight) among them; None: entries hold the weights themselves
+    codebook: np.ndarray | None = None
     notes: list = field(default_factory=list)
     graph: Graph | None = field(default=None, repr=False)  # the model planned (figures for engine.json)
 
@@ -174,6 +177,17 @@ class LstmPlan:
     @property
     def rows_per_pe(self) -> int:
         return -(-self.nrow // self.pe)
+
+    @property
+    def code_width(self) -> int:
+        """Bits of an entry's weight field: a codebook index, or the weight."""
+        return self.weight_width if self.codebook is None else ubits(len(self.codebook) - 1)
+
+    def codes(self, w: np.ndarray) -> np.ndarray:
+        """The stored code of each weight (its codebook index, or itself)."""
+        if self.codebook is None:
+            return np.asarray(w, dtype=np.int64)
+        return np.searchsorted(self.codebook, w).astype(np.int64)
 
     @property
     def depth(self) -> int:
@@ -223,7 +237,8 @@ class LstmPlan:
             "nnz_per_pe": {"min": min(per_pe), "max": max(per_pe), "mean": round(sum(per_pe) / self.pe, 2)},
             "imbalance": round(max(per_pe) / (sum(per_pe) / self.pe), 4) if sum(per_pe) else 1.0,
             "fillers": self.fillers,
-            "weight_memory": {"depth": self.depth, "width": self.weight_width + self.index_bits},
+            "weight_memory": {"depth": self.depth, "width": self.code_width + self.index_bits},
+            "codebook": None if self.codebook is None else len(self.codebook),
             "pointer_memory": {"depth": self.ncol, "width": self.addr_bits + self.count_bits},
             "widths": {
                 "activation": self.act_width,
@@ -341,6 +356,7 @@ def plan_lstm(
     jq_depth: int = 4,
     pad: bool = True,
     ew_lanes: int | None = None,
+    codebook_bits: int = 8,
 ) -> LstmPlan:
     """Map ``Input -> LSTM -> [Dense | Activation]*`` onto the sparse LSTM engine.
 
@@ -499,7 +515,28 @@ def plan_lstm(
     if lstm.return_sequences:
         plan.return_sequences = True
         plan.out_count = steps * u
+    plan.codebook = shared_codebook(matrix, weight_width, plan.depth, codebook_bits)
+    if plan.codebook is not None:
+        notes.append(
+            f"{len(plan.codebook) - 1} shared weights: {plan.code_width}-bit codebook indices stored "
+            f"instead of {weight_width}-bit weights, looked up in every PE before its multiplier"
+        )
     return plan
+
+
+def shared_codebook(matrix: np.ndarray, weight_width: int, depth: int, max_bits: int) -> np.ndarray | None:
+    """The codebook of a stacked matrix whose weights are shared (k-means, Deep Compression):
+    zero (the fillers' weight) and the distinct non-zero weights, sorted; when an index takes
+    at most ``max_bits`` and saves more bits of a PE's weight memory (``depth`` entries) than
+    the PE's copy of the codebook costs.  Else None."""
+    values = np.unique(matrix[matrix != 0])
+    book = np.unique(np.concatenate([[0], values])).astype(np.int64)
+    bits = ubits(len(book) - 1)
+    if max_bits <= 0 or len(values) == 0 or bits > max_bits or bits >= weight_width:
+        return None
+    if depth * (weight_width - bits) <= len(book) * weight_width:
+        return None
+    return book
 
 
 def _types(lstm, x_spec, matrix, feats, z_width, acc_width, bias_width, bias_shift, c_width, h_width, sp):
@@ -591,10 +628,11 @@ def _plan_head(plan: LstmPlan, graph: Graph, lstm, h_spec):
 def memory_images(plan: LstmPlan) -> dict[str, tuple[list, int]]:
     """Every memory's words and width, by file stem (``lstm_w_pe0`` ...)."""
     out: dict[str, tuple[list, int]] = {}
-    ww, b = plan.weight_width, plan.index_bits
+    ww, b = plan.code_width, plan.index_bits
     for p in range(plan.pe):
         e = plan.entries[p]
-        words = [(int(rel) << ww) | (int(w) & ((1 << ww) - 1)) for w, rel in e] or [0]
+        codes = plan.codes(e[:, 0]) if len(e) else []
+        words = [(int(rel) << ww) | (int(c) & ((1 << ww) - 1)) for c, rel in zip(codes, e[:, 1], strict=True)] or [0]
         words += [0] * (plan.depth - len(words))
         out[f"lstm_w_pe{p}"] = (words, ww + b)
         ab, cb = plan.addr_bits, plan.count_bits

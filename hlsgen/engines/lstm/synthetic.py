@@ -56,12 +56,14 @@ def random_lstm(
     head_act: str | None = None,
     return_sequences: bool = False,
     name: str = "synthetic",
+    shared: int = 0,
 ) -> Graph:
     """A random Input -> LSTM [-> Dense(head) [-> activation]] graph.
 
     ``pe`` set: load-balance-aware pruning for that many PEs, else plain magnitude pruning.
     ``head_act``: ``relu``, ``requant`` (to 8 bits, with ReLU) or ``step`` (a 4-bit
-    quantized sigmoid table), after the Dense head.
+    quantized sigmoid table), after the Dense head.  ``shared``: the non-zero weights take
+    that many values (k-means weight sharing), drawn apart from the other random choices.
     """
     rng = np.random.default_rng(seed)
     wf = weight_bits - 1  # weights in [-1, 1)
@@ -70,6 +72,10 @@ def random_lstm(
     stacked = np.clip(np.round(stacked), -lim, lim - 1).astype(np.int64)
     mask = lba_mask(stacked, pe, density) if pe else magnitude_mask(stacked, density)
     stacked = stacked * mask
+    if shared:
+        srng = np.random.default_rng(seed + 7919)
+        book = srng.choice(np.setdiff1d(np.arange(-lim, lim), [0]), size=shared, replace=False)
+        stacked = np.where(stacked != 0, srng.choice(book, size=stacked.shape), 0)
     wt = FixedType(weight_bits, weight_bits - wf)
     kernel = Weight(stacked[:features], wt)
     recurrent = Weight(stacked[features:], wt)
