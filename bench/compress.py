@@ -7,7 +7,10 @@ compression means something (an MLP 64-256-128-10, a CNN with 16 and 32 3x3 filt
 LSTM of 128 units over the 8 rows), then runs each compression method alone and the methods
 combined, and prints per run: the compression ratio against float32 (plain and Huffman
 coded), the held-out accuracy before and after, whether the written model converts to an
-exact hlsgen design, and the time.  ``--out DIR`` keeps the models and compress.json files.
+exact hlsgen design, the time, and for a quantized result the engine's figures: cycles per
+frame (CNN engine, which maps the MLP too) or per step (LSTM engine, 8 PEs), multiplier
+lanes, weight memory bits, layers on the codebook datapath; ``--synth`` adds Yosys's LUT,
+FF, DSP and BRAM (7-series).  ``--out DIR`` keeps the models and compress.json files.
 """
 
 from __future__ import annotations
@@ -30,7 +33,11 @@ RUNS = {
         ("quantize po2:4 (INQ)", "quantize", {"scheme": "po2:4"}),
         ("cluster 4 bit", "cluster", {"cluster_bits": 4}),
         ("lowrank 0.9", "lowrank", {"energy": 0.9}),
-        ("combined + distill", "prune,quantize,cluster,distill", {"density": 0.08, "scheme": "fixed:6"}),
+        (
+            "combined + distill",
+            "prune,quantize,cluster,distill",
+            {"density": 0.04, "scheme": "fixed:5", "cluster_bits": 3},
+        ),
     ],
     "cnn": [
         ("prune", "prune", {"density": 0.1}),
@@ -38,13 +45,23 @@ RUNS = {
         ("quantize ternary", "quantize", {"scheme": "ternary"}),
         ("cluster 4 bit", "cluster", {"cluster_bits": 4}),
         ("lowrank 0.9", "lowrank", {"energy": 0.9}),
-        ("combined + distill", "prune,quantize,cluster,distill", {"density": 0.1, "scheme": "fixed:6"}),
+        ("combined + distill", "prune,quantize,cluster,distill", {"density": 0.06, "scheme": "fixed:6"}),
+        (
+            "combined, 5-bit",
+            "prune,quantize,cluster,distill",
+            {"density": 0.05, "scheme": "fixed:5", "cluster_bits": 3},
+        ),
     ],
     "lstm": [
         ("prune (LBA, 8 PEs)", "prune", {"density": 0.1, "pe": 8}),
         ("quantize fixed:8", "quantize", {"scheme": "fixed:8"}),
         ("cluster 4 bit", "cluster", {"cluster_bits": 4}),
         ("combined + distill", "prune,quantize,cluster,distill", {"density": 0.1, "pe": 8, "scheme": "fixed:8"}),
+        (
+            "combined, 6-bit",
+            "prune,quantize,cluster,distill",
+            {"density": 0.08, "pe": 8, "scheme": "fixed:6", "cluster_bits": 3},
+        ),
     ],
 }
 
@@ -88,12 +105,48 @@ def build(kind: str, out: Path) -> Path:
     return path
 
 
+def hardware(path: Path, out: Path, synth: bool) -> dict:
+    """Engine figures of a compressed (quantized) model: cycles, multiplier lanes, weight
+    memory bits, layers on the codebook datapath; Yosys 7-series resources with ``synth``."""
+    import json
+
+    import hlsgen
+    from hlsgen.engines.cnn.plan import CnnPlan, dsp_lanes
+
+    proj = hlsgen.convert(str(path), out if synth else None)
+    plan = proj.plan
+    if isinstance(plan, CnnPlan):
+        rows = plan.summary()["mvus"]
+        hw = {
+            "cycles": f"{plan.timing['period']}/frame",
+            "mult lanes": dsp_lanes(plan),
+            "weight mem (bits)": sum(r["weight_words"] * r["weight_bits"] for r in rows),
+            "codebook": sum(r["datapath"] == "book" for r in rows),
+        }
+    else:
+        perf = proj.engine_spec.describe(plan)["performance"]
+        hw = {
+            "cycles": f"{perf['cycles_per_step']:.0f}/step",
+            "mult lanes": plan.pe,
+            "weight mem (bits)": plan.pe * plan.depth * (plan.code_width + plan.index_bits),
+            "codebook": int(plan.codebook is not None),
+        }
+    if synth:
+        from hlsgen.cli import main as cli
+
+        cli(["synth", str(out), "--target", "xilinx"])
+        res = json.loads((out / "synth.json").read_text())["resources"]["xilinx"]
+        hw.update({k: res.get(k) for k in ("LUT", "FF", "DSP", "BRAM")})
+    return hw
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 fine-tuning epochs per step (a smoke run)")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--models", default="mlp,cnn,lstm")
     ap.add_argument("--out", help="keep the models and reports here")
+    ap.add_argument("--synth", action="store_true", help="Yosys (7-series) on every quantized result")
     args = ap.parse_args(argv)
 
     from hlsgen.compress.pipeline import Options, compress
@@ -115,7 +168,7 @@ def main(argv=None) -> int:
                 kw = dict(kw)
                 scheme = Scheme.parse(kw.pop("scheme", "fixed:8"))
                 opts = Options(steps=tuple(steps.split(",")), scheme=scheme, epochs=epochs, **kw)
-                stem = f"{kind}_{steps.replace(',', '_')}_{scheme.kind}"
+                stem = f"{kind}_{len(rows)}_{steps.replace(',', '_')}_{scheme.kind}"
                 t = time.time()
                 r = compress(src, out / f"{stem}.h5", None, opts, out / f"{stem}.json", out / f"{stem}.png")
                 hw = r["hlsgen"]
@@ -139,10 +192,13 @@ def main(argv=None) -> int:
                         "time (s)": f"{time.time() - t:.0f}",
                     }
                 )
-                print(format_table(rows[-1:], list(rows[-1])), flush=True)
+                if hw.get("converts"):
+                    rows[-1].update(hardware(out / f"{stem}.h5", out / f"{stem}_hw", args.synth))
+                print(format_table(rows[-1:], list(rows[-1])), flush=True)  # as it goes
         print()
         print(f"fine-tuning: {epochs} epochs per step; accuracy on the 450 held-out digits")
-        print(format_table(rows, list(rows[0])))
+        cols = list(dict.fromkeys(k for r in rows for k in r))
+        print(format_table([{k: r.get(k, "") for k in cols} for r in rows], cols))
     return 0
 
 
