@@ -302,6 +302,8 @@ def cmd_compress(args):
         temperature=args.temperature,
         alpha=args.alpha,
         seed=args.seed,
+        target_ratio=args.target_ratio,
+        accuracy_floor=args.accuracy_floor,
     )
     report = args.report or str(Path(args.output).with_suffix(".json"))
     plot = str(Path(report).with_suffix(".png"))
@@ -322,6 +324,10 @@ def cmd_compress(args):
         )
     else:
         print(f"note: not converted for hardware: {hw['why']}")
+    if r["search"]:
+        last = r["search"][-1]
+        chosen = ", ".join(f"{k} {v:g}" for k, v in last["densities"].items())
+        print(f"densities for x{args.target_ratio:g} (estimated x{last['ratio']:.1f}): {chosen}")
     print(f"wrote {args.output}, {report}, {plot}")
     return 0
 
@@ -443,6 +449,10 @@ def build_parser():
     s.add_argument("--temperature", type=float, default=4.0)
     s.add_argument("--alpha", type=float, default=0.7, help="weight of the teacher's term")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--target-ratio", type=float, help="choose per-layer densities for this ratio (sensitivity analysis)"
+    )
+    s.add_argument("--accuracy-floor", type=float, help="refuse a result below this held-out accuracy (0..1)")
     s.add_argument("--report", help="compress.json (default: beside -o); the plot goes beside it as .png")
     s.set_defaults(fn=cmd_compress)
     s = sub.add_parser("zoo", help="list the zoo, or write one of its models to a file")

@@ -317,3 +317,40 @@ def test_compress_refuses_branches(tmp_path):
     tf.keras.Model(inp, y).save(path)
     one_line_error(main_run("compress", path, "-o", tmp_path / "o.h5"), str(path), "chain")
     assert not (tmp_path / "o.h5").exists()
+
+
+@pytest.mark.keras
+def test_search_meets_the_ratio_by_sensitivity(tmp_path):
+    """--target-ratio: per-layer densities from each layer's sensitivity curve, the walk kept
+    in the report; the written model stores what the walk estimated; the floor refuses."""
+    out = tmp_path / "s.h5"
+    r = main_run("compress", "mlp_tiny_float", "-o", out, "--steps", "prune,quantize", "--quantize", "fixed:6",
+                 "--target-ratio", "12", "--density", "dense_1=0.8", "--epochs", "2")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(out.with_suffix(".json").read_text())
+    walk = rep["search"]
+    assert walk[0]["step"] == "start" and walk[-1]["ratio"] >= 12 > walk[-2]["ratio"]
+    assert all(p["densities"]["dense_1"] == 0.8 for p in walk)  # the user's density is kept
+    chosen = walk[-1]["densities"]["dense"]
+    dense = next(lay for lay in rep["layers"] if lay["layer"] == "dense" and lay["weights"] == "kernel")
+    assert dense["nonzeros"] <= round(chosen * dense["params"])
+    # the storage the walk estimated is what the report counts (the quantizer may zero a few more)
+    assert rep["compression_ratio"] >= 0.95 * walk[-1]["ratio"]
+    # a floor the result does not reach: one line, exit 2, nothing written
+    out2 = tmp_path / "t.h5"
+    r = main_run("compress", "mlp_tiny_float", "-o", out2, "--target-ratio", "30", "--accuracy-floor", "0.99",
+                 "--steps", "prune,quantize", "--epochs", "0")  # fmt: skip
+    one_line_error(r, "--accuracy-floor 0.99", "nothing written")
+    assert not out2.exists() and not out2.with_suffix(".json").exists()
+    from hlsgen.compress.search import choose_densities
+    from hlsgen.errors import HlsgenError
+    from hlsgen.frontends.keras.loader import load_model_file
+    from hlsgen.zoo import path as zoo_path
+
+    m = load_model_file(str(zoo_path("mlp_tiny_float")))
+    x = np.random.default_rng(0).random((40, 64)).astype(np.float32)
+    with pytest.raises(HlsgenError, match="lowest densities reach only"):
+        choose_densities(m, x, np.zeros(40, int), 1e4, 6, {})
+    one_line_error(
+        main_run("compress", "mlp_tiny_float", "-o", out2, "--steps", "quantize", "--target-ratio", "5"), "add prune"
+    )

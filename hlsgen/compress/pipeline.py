@@ -47,6 +47,8 @@ class Options:
     temperature: float = 4.0
     alpha: float = 0.7
     seed: int = 0
+    target_ratio: float | None = None  # per-layer densities by sensitivity analysis
+    accuracy_floor: float | None = None  # refuse a result below this held-out accuracy
 
     def check(self, names: list[str]) -> None:
         bad = [s for s in self.steps if s not in STEPS]
@@ -68,6 +70,12 @@ class Options:
             raise HlsgenError(f"--temperature {self.temperature}: must be > 0")
         if not 0.0 <= self.alpha <= 1.0:
             raise HlsgenError(f"--alpha {self.alpha}: must be in [0, 1]")
+        if self.target_ratio is not None and not self.target_ratio > 1:
+            raise HlsgenError(f"--target-ratio {self.target_ratio}: must be > 1")
+        if self.target_ratio is not None and "prune" not in self.steps:
+            raise HlsgenError("--target-ratio chooses the pruning densities: add prune to --steps")
+        if self.accuracy_floor is not None and not 0 <= self.accuracy_floor <= 1:
+            raise HlsgenError(f"--accuracy-floor {self.accuracy_floor}: a fraction in [0, 1]")
         if self.epochs < 0:
             raise HlsgenError(f"--epochs {self.epochs}: must be >= 0")
 
@@ -189,6 +197,7 @@ class Run:
         self.float_bits = 32 * chain_mod.count_parameters(model)
         self.distill = Distill(teacher_logits, opts.temperature, opts.alpha) if teacher_logits is not None else None
         self.history: list = []
+        self.search: list = []
         self.record("input")
 
     # -- bookkeeping
@@ -253,9 +262,13 @@ class Run:
             layer.name: sum(int(np.prod(v.shape)) for v in chain_mod.matrices(layer))
             for layer in chain_mod.compressible(self.model)
         }
+        chosen = {}
+        if self.opts.target_ratio:
+            chosen, self.search = self._search()
         for layer in chain_mod.compressible(self.model):
             kind = chain_mod.KINDS[layer.__class__.__name__]
             d = self.opts.layer_density.get(layer.name, default_density(self.opts.density, sizes[layer.name], sizes))
+            d = chosen.get(layer.name, d)
             pe = self.opts.pe if kind == "lstm" else None
             targets[layer.name] = (layer, Target(d, kind, pe))
         per_epoch = max(1, -(-len(self.xtr) // 32))
@@ -283,6 +296,20 @@ class Run:
             update(0, 0, final=True)  # exactly the target, whatever the last schedule point
             hold.apply()
         self.record("prune")
+
+    def _search(self):
+        """Densities for --target-ratio by sensitivity on a validation fifth of the training data."""
+        from .search import choose_densities
+
+        if "cluster" in self.opts.steps:
+            bits = self.opts.cluster_bits
+        elif "quantize" in self.opts.steps:
+            bits = self.opts.scheme.weight_bits
+        else:
+            bits = 32
+        n = max(1, len(self.xtr) // 5)
+        xv, yv = self.xtr[-n:], self.ytr[-n:]
+        return choose_densities(self.model, xv, yv, self.opts.target_ratio, bits, self.opts.layer_density, self.opts.pe)
 
     def quantize(self) -> None:
         import tensorflow as tf
@@ -401,6 +428,13 @@ def compress(model_path, output, data=None, opts: Options | None = None, report=
     if not done:  # distillation alone: fine-tune against the teacher
         run.distill_only()
     result = _report(run, model_path, out)
+    floor = opts.accuracy_floor
+    if floor is not None and result["accuracy_after"] < floor:
+        raise HlsgenError(
+            f"--accuracy-floor {floor:g}: the compressed model reaches {result['accuracy_after']:.4f} on the "
+            f"held-out data at {result['compression_ratio']:.1f}x; nothing written (lower the target, or more --epochs)",
+            file=file,
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         part = Path(tmp) / "model.h5"  # whole, then renamed: never half a file at -o
@@ -435,6 +469,8 @@ def _report(run: Run, model_path, out) -> dict:
             "act_bits": run.opts.scheme.act_bits,
             "epochs": run.opts.epochs,
             "distill": run.distill is not None,
+            "target_ratio": run.opts.target_ratio,
+            "accuracy_floor": run.opts.accuracy_floor,
         },
         "test_samples": int(len(run.yte)),
         "float32_bits": run.float_bits,
@@ -445,6 +481,7 @@ def _report(run: Run, model_path, out) -> dict:
         "accuracy_before": first["accuracy"],
         "accuracy_after": last["accuracy"],
         "history": run.history,
+        "search": run.search,
         "layers": st["layers"],
     }
 
