@@ -319,8 +319,10 @@ def cmd_compress(args):
     )
     hw = r["hlsgen"]
     if hw["converts"]:
+        how = f" (convert with the config {hw['config']})" if hw.get("config") else ""
         print(
-            f"hlsgen reference: accuracy {hw['accuracy']:.4f}, {hw['class_mismatches_against_keras']} classes differ from Keras"
+            f"hlsgen reference: accuracy {hw['accuracy']:.4f}, {hw['class_mismatches_against_keras']} classes "
+            f"differ from Keras{how}"
         )
     else:
         print(f"note: not converted for hardware: {hw['why']}")

@@ -354,3 +354,32 @@ def test_search_meets_the_ratio_by_sensitivity(tmp_path):
     one_line_error(
         main_run("compress", "mlp_tiny_float", "-o", out2, "--steps", "quantize", "--target-ratio", "5"), "add prune"
     )
+
+
+@pytest.mark.keras
+def test_compress_a_model_ending_in_softmax(tmp_path):
+    """A classifier ending in softmax (and a Dropout): trained on logits of log-probabilities,
+    converted with StripSoftmax (the engines give logits; the classes are the same)."""
+    import tensorflow as tf
+
+    L = tf.keras.layers
+    m = tf.keras.Sequential(
+        [
+            L.InputLayer((64,)),
+            L.Dense(16, activation="relu", name="h"),
+            L.Dropout(0.1),
+            L.Dense(10, activation="softmax"),
+        ]
+    )
+    m.compile("adam", "sparse_categorical_crossentropy")
+    from hlsgen.data import digits
+
+    xtr, xte, ytr, yte = digits()
+    m.fit(xtr.reshape(-1, 64), ytr, epochs=3, verbose=0)
+    path = tmp_path / "soft.h5"
+    m.save(path)
+    r = main_run("compress", path, "-o", tmp_path / "o.h5", "--steps", "prune,quantize,distill", "--epochs", "1")
+    assert r.returncode == 0, r.stderr
+    hw = json.loads((tmp_path / "o.json").read_text())["hlsgen"]
+    assert hw["converts"] and hw["exact"] and hw["config"] == "Model: StripSoftmax: true"
+    assert hw["class_mismatches_against_keras"] == 0
