@@ -141,3 +141,28 @@ def lane_type(width: int, frac: int) -> FixedType:
 def exact_type(lo: int, hi: int, frac: int) -> FixedType:
     """The narrowest signed type holding raw values lo..hi (and 0) with ``frac`` fraction bits."""
     return lane_type(signed_bits(min(lo, 0), max(hi, 0)), frac)
+
+
+def shared_codebook(w: np.ndarray, width: int, words: int, max_bits: int, zero: bool = False):
+    """The codebook of weights that are shared (k-means, Deep Compression): zero first when a
+    weight is zero (or ``zero``: the LSTM's fillers), then the distinct values, sorted (so
+    an all-zero word of codes means zero weights).
+
+    Returned when an index takes at most ``max_bits`` and fewer bits than a ``width``-bit
+    weight, and the bits it saves in a memory of ``words`` weights (a lane's, a PE's) exceed
+    that memory's copy of the codebook; else None (the weights are stored as they are).
+    """
+    values = np.unique(w[w != 0])
+    book = np.concatenate([[0] if zero or (w == 0).any() else [], values]).astype(np.int64)
+    bits = ubits(len(book) - 1)
+    if max_bits <= 0 or len(values) == 0 or bits > max_bits or bits >= width:
+        return None
+    if words * (width - bits) <= len(book) * width:
+        return None
+    return book
+
+
+def book_codes(book: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The index in ``book`` of every weight of ``w`` (each one is in it)."""
+    order = np.argsort(book, kind="stable")
+    return order[np.searchsorted(book[order], w)].astype(np.int64)

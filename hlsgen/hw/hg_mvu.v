@@ -8,8 +8,8 @@
 // signed CW-bit weights), 1 = shifts (codes {e, sign, nonzero}: +-(x << e), no multiplier; CW = 2: no e, ternary),
 // 2 = XNOR-popcount (binary weights, code 1 = -1, on inputs that are all +-2^EA: a tile adds
 // (2 * popcount(xnor(x >= 0, w > 0)) - SIMD) << EA), 3 = codebook (shared weights, as EIE: a
-// code is a CW-bit index into the KN signed KW-bit values of KV (zero, when the layer has
-// zeros, is entry 0), looked up in every lane before its multiplier).
+// code is a CW-bit index into the KN signed KW-bit values of KV (zero first when the layer
+// has zeros), looked up in every lane before its multiplier).
 // DIAG = 1 (depthwise layers, PE = SIMD over channels): lane p multiplies only element p of
 // the chunk, and a tile stores PE codes.  Accumulators are AW bits (exact: sized from the weights); a group's values
 // (acc << SA) + (b << SB) on VW bits leave on lane_x (with the group on lane_ch) to PE

@@ -34,7 +34,7 @@ from ...errors import HlsgenError
 from ...ir import Graph
 from ...ir.nodes import _mac_bounds
 from ...names import ident
-from ..arith import Requant, TablePlan, lane_type, plan_table, signed_bits, ubits
+from ..arith import Requant, TablePlan, book_codes, lane_type, plan_table, shared_codebook, signed_bits, ubits
 
 MAX_MUL_A, MAX_MUL_B = 25, 18  # one DSP48 lane: 25 x 18 signed
 MAX_WIDTH = 62
@@ -194,7 +194,7 @@ class MvuParams:
     diag: bool
     lanes: int
     depthwise: bool
-    # book: the layer's shared weights, entry 0 = 0 (the codes index it), each book_width bits
+    # book: the layer's shared weights, zero first (the codes index them), each book_width bits
     codebook: np.ndarray | None = None
     book_width: int = 0
 
@@ -338,8 +338,7 @@ def lane_codes(rel: np.ndarray, datapath: str, codebook: np.ndarray | None = Non
     exponent << 2 | negative << 1 | non-zero (shift, exponents relative to the smallest);
     the index of the weight in ``codebook`` (book)."""
     if datapath == "book":
-        order = np.argsort(codebook, kind="stable")
-        return order[np.searchsorted(codebook[order], rel)].astype(np.int64)
+        return book_codes(codebook, rel)
     if datapath == "xnor":
         return (rel < 0).astype(np.int64)
     if datapath == "shift":
@@ -387,21 +386,6 @@ def bipolar(step) -> int | None:
     return None
 
 
-def shared_codebook(w: np.ndarray, code_w: int, max_bits: int, tiles: int) -> np.ndarray | None:
-    """The codebook of a fixed-point layer whose weights are shared (k-means, Deep
-    Compression): the distinct weights (zero first, when there is one), when an index takes
-    at most ``max_bits``, and the bits it saves in a lane's weight memory (``tiles`` words)
-    are more than the lane's copy of the codebook costs; else None (weights as they are)."""
-    values = np.unique(w[w != 0])
-    book = np.concatenate([[0] if (w == 0).any() else [], values]).astype(np.int64)
-    bits = ubits(len(book) - 1)
-    if max_bits <= 0 or len(values) == 0 or bits > max_bits or bits >= code_w:
-        return None
-    if tiles * (code_w - bits) <= len(book) * code_w:
-        return None
-    return book
-
-
 def plan_mvu(
     name, node, x_spec, x_width, pe, simd, act: Act | None, items: int, x_bip: int | None = None, book_bits: int = 8
 ) -> Stage:
@@ -435,7 +419,7 @@ def plan_mvu(
             raise _fail(node, f"weights of {code_w} bits are too wide")
     codebook, book_w = None, 0
     if datapath == "mul":
-        codebook = shared_codebook(w, code_w, book_bits, int(tile_counts(w, pe, simd).sum()))
+        codebook = shared_codebook(w, code_w, int(tile_counts(w, pe, simd).sum()), book_bits)
         if codebook is not None:
             datapath, book_w, code_w = "book", code_w, ubits(len(codebook) - 1)
     lo, hi = _mac_bounds(rel, min(x_spec.lo, 0), max(x_spec.hi, 0))

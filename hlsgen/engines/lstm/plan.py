@@ -30,7 +30,17 @@ from ...fixed import FixedType
 from ...ir import Graph
 from ...ir.nodes import _mac_bounds
 from ...names import Idents
-from ..arith import Requant, TablePlan, exact_type, lane_type, plan_table, signed_bits, ubits
+from ..arith import (
+    Requant,
+    TablePlan,
+    book_codes,
+    exact_type,
+    lane_type,
+    plan_table,
+    shared_codebook,
+    signed_bits,
+    ubits,
+)
 
 MAX_MUL_WIDTH = 48  # widest multiplier operand the engine builds
 MAX_ACC_WIDTH = 62
@@ -159,8 +169,8 @@ class LstmPlan:
     out_signed: bool = True
     out_count: int = 0
     return_sequences: bool = False  # stream h after every step (T x U words per sequence)
-    # shared weights (k-means): the raw weights an entry's code indexes, sorted, zero (the
-    # fillers' weight) among them; None: entries hold the weights themselves
+    # shared weights (k-means): the raw weights an entry's code indexes, zero (the fillers'
+    # weight) first; None: entries hold the weights themselves
     codebook: np.ndarray | None = None
     notes: list = field(default_factory=list)
     graph: Graph | None = field(default=None, repr=False)  # the model planned (figures for engine.json)
@@ -187,7 +197,7 @@ class LstmPlan:
         """The stored code of each weight (its codebook index, or itself)."""
         if self.codebook is None:
             return np.asarray(w, dtype=np.int64)
-        return np.searchsorted(self.codebook, w).astype(np.int64)
+        return book_codes(self.codebook, w)
 
     @property
     def depth(self) -> int:
@@ -515,28 +525,13 @@ def plan_lstm(
     if lstm.return_sequences:
         plan.return_sequences = True
         plan.out_count = steps * u
-    plan.codebook = shared_codebook(matrix, weight_width, plan.depth, codebook_bits)
+    plan.codebook = shared_codebook(matrix, weight_width, plan.depth, codebook_bits, zero=True)
     if plan.codebook is not None:
         notes.append(
             f"{len(plan.codebook) - 1} shared weights: {plan.code_width}-bit codebook indices stored "
             f"instead of {weight_width}-bit weights, looked up in every PE before its multiplier"
         )
     return plan
-
-
-def shared_codebook(matrix: np.ndarray, weight_width: int, depth: int, max_bits: int) -> np.ndarray | None:
-    """The codebook of a stacked matrix whose weights are shared (k-means, Deep Compression):
-    zero (the fillers' weight) and the distinct non-zero weights, sorted; when an index takes
-    at most ``max_bits`` and saves more bits of a PE's weight memory (``depth`` entries) than
-    the PE's copy of the codebook costs.  Else None."""
-    values = np.unique(matrix[matrix != 0])
-    book = np.unique(np.concatenate([[0], values])).astype(np.int64)
-    bits = ubits(len(book) - 1)
-    if max_bits <= 0 or len(values) == 0 or bits > max_bits or bits >= weight_width:
-        return None
-    if depth * (weight_width - bits) <= len(book) * weight_width:
-        return None
-    return book
 
 
 def _types(lstm, x_spec, matrix, feats, z_width, acc_width, bias_width, bias_shift, c_width, h_width, sp):
