@@ -284,9 +284,10 @@ def _layer_values(items, flag, kind=float):
 
 
 def cmd_compress(args):
+    from .compress.budget import Budget
     from .compress.pipeline import Options, compress
     from .compress.quantize import Scheme
-    from .project import resolve_model
+    from .project import design_figures, resolve_model
 
     density, per = _layer_values(args.density, "--density")
     opts = Options(
@@ -304,10 +305,15 @@ def cmd_compress(args):
         seed=args.seed,
         target_ratio=args.target_ratio,
         accuracy_floor=args.accuracy_floor,
+        budget=Budget.parse(args.budget),
     )
     report = args.report or str(Path(args.output).with_suffix(".json"))
     plot = str(Path(report).with_suffix(".png"))
-    r = compress(resolve_model(args.model), args.output, args.data, opts, report, plot)
+    shown = sys.stderr.isatty()  # the search's points as it goes, on a terminal (the table comes at the end)
+    r = compress(
+        resolve_model(args.model), args.output, args.data, opts, report, plot,
+        (lambda line: print(line, file=sys.stderr)) if shown else None, design_figures,
+    )  # fmt: skip
     for h in r["history"]:
         print(
             f"{h['step']:9s} accuracy {h['accuracy']:.4f}  {h['stored_bits']:>10,d} bits  x{h['compression_ratio']:.1f}"
@@ -326,7 +332,31 @@ def cmd_compress(args):
         )
     else:
         print(f"note: not converted for hardware: {hw['why']}")
-    if r["search"]:
+    if r["search"] and opts.budget:
+        from .table import format_table
+
+        rows = [
+            {
+                "step": p["step"],
+                "estimate": f"{p['accuracy_estimate']:.4f}",
+                f"cycles/{p['per']}": f"{p['cycles']:g}",
+                "mult.": p["dsp"],
+                "BRAM18": p["bram"],
+                "pareto": "*" if p["pareto"] else "",
+            }
+            for p in r["search"]
+        ]
+        print(format_table(rows, list(rows[0])))
+        hw = r["hardware"]
+        o = r["options"]
+        what, chosen = ("codebook bits", o["codebook_bits"]) if o["codebook_bits"] else ("weight bits", o["layer_bits"])
+        bits = ", ".join(f"{k} {v}" for k, v in chosen.items())
+        dens = ", ".join(f"{k} {v:g}" for k, v in r["search"][-1]["densities"].items())
+        print(
+            f"--budget {opts.budget.text()}: densities {dens}" + (f"; {what} {bits}" if bits else "") + "; "
+            f"the design: {hw['cycles']:g} cycles/{hw['per']}, {hw['dsp']} multipliers, {hw['bram']} BRAM18"
+        )
+    elif r["search"]:
         last = r["search"][-1]
         chosen = ", ".join(f"{k} {v:g}" for k, v in last["densities"].items())
         print(f"densities for x{args.target_ratio:g} (estimated x{last['ratio']:.1f}): {chosen}")
@@ -455,6 +485,13 @@ def build_parser():
         "--target-ratio", type=float, help="choose per-layer densities for this ratio (sensitivity analysis)"
     )
     s.add_argument("--accuracy-floor", type=float, help="refuse a result below this held-out accuracy (0..1)")
+    s.add_argument(
+        "--budget",
+        action="append",
+        metavar="KEY=N[,KEY=N]",
+        help="the design's cycles (per frame or step), dsp (multipliers), bram (18 Kb blocks): choose per-layer "
+        "densities and weight bits that meet it",
+    )
     s.add_argument("--report", help="compress.json (default: beside -o); the plot goes beside it as .png")
     s.set_defaults(fn=cmd_compress)
     s = sub.add_parser("zoo", help="list the zoo, or write one of its models to a file")

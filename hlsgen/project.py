@@ -463,3 +463,17 @@ def _frontend_of(src) -> str:
                 return "keras3"
         return "keras"
     return "keras"
+
+
+def design_figures(model, config=None, options_for=None) -> dict:
+    """The figures of the design hlsgen would build for ``model`` (a Keras model or file),
+    planned and not written: cycles per frame or step, multipliers, 18 Kb block RAMs
+    (:mod:`hlsgen.engines.resources`).  ``options_for(engine name)`` gives the engine's
+    options.  What ``hlsgen compress --budget`` bounds."""
+    from .engines.resources import figures
+
+    proj = convert(model, None, config, hardware=False)
+    if proj.engine is None:
+        raise HlsgenError("no hlsgen engine maps this model, so it has no hardware figures")
+    proj.engine_options = options_for(proj.engine_spec.name) if options_for else {}
+    return figures(proj.plan, proj.engine_spec.describe)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import HlsgenError
 from . import chain as chain_mod
+from .budget import Budget
 from .finetune import Distill, Hold, accuracy, finetune, logits_of
 from .gmp import Target, cubic_density, layer_masks
 from .lowrank import factor_chain
@@ -49,6 +50,7 @@ class Options:
     seed: int = 0
     target_ratio: float | None = None  # per-layer densities by sensitivity analysis
     accuracy_floor: float | None = None  # refuse a result below this held-out accuracy
+    budget: Budget = field(default_factory=Budget)  # cycles / dsp / bram of the design (search)
 
     def check(self, names: list[str]) -> None:
         bad = [s for s in self.steps if s not in STEPS]
@@ -72,6 +74,10 @@ class Options:
             raise HlsgenError(f"--alpha {self.alpha}: must be in [0, 1]")
         if self.target_ratio is not None and not self.target_ratio > 1:
             raise HlsgenError(f"--target-ratio {self.target_ratio}: must be > 1")
+        if self.budget and self.target_ratio is not None:
+            raise HlsgenError("give --budget or --target-ratio, not both (each chooses the densities)")
+        if self.budget and "quantize" not in self.steps and "prune" not in self.steps:
+            raise HlsgenError("--budget chooses densities and bits: add prune or quantize to --steps")
         if self.target_ratio is not None and "prune" not in self.steps:
             raise HlsgenError("--target-ratio chooses the pruning densities: add prune to --steps")
         if self.accuracy_floor is not None and not 0 <= self.accuracy_floor <= 1:
@@ -186,8 +192,10 @@ def default_density(density: float, size: int, sizes: dict) -> float:
 class Run:
     """One compression run: the current model, what is held, the history."""
 
-    def __init__(self, model, data, opts: Options, file: str, teacher_logits=None):
+    def __init__(self, model, data, opts: Options, file: str, teacher_logits=None, progress=None, planner=None):
         self.model = model
+        self.planner = planner  # (model, config, options_for) -> design figures
+        self.progress = progress  # a line of the budget search at a time
         self.xtr, self.ytr, self.xte, self.yte = data
         self.opts = opts
         self.file = file
@@ -198,6 +206,10 @@ class Run:
         self.distill = Distill(teacher_logits, opts.temperature, opts.alpha) if teacher_logits is not None else None
         self.history: list = []
         self.search: list = []
+        self.layer_bits: dict = {}  # layer -> weight bits chosen by the budget search
+        self.book_bits: dict = {}  # layer -> codebook index bits chosen by the budget search
+        self.chosen: dict | None = None  # layer -> density chosen by a search
+        self.walk = None  # the budget search (search.BudgetWalk)
         self.record("input")
 
     # -- bookkeeping
@@ -262,9 +274,7 @@ class Run:
             layer.name: sum(int(np.prod(v.shape)) for v in chain_mod.matrices(layer))
             for layer in chain_mod.compressible(self.model)
         }
-        chosen = {}
-        if self.opts.target_ratio:
-            chosen, self.search = self._search()
+        chosen = self.choose() or {}
         for layer in chain_mod.compressible(self.model):
             kind = chain_mod.KINDS[layer.__class__.__name__]
             d = self.opts.layer_density.get(layer.name, default_density(self.opts.density, sizes[layer.name], sizes))
@@ -295,7 +305,145 @@ class Run:
             self.train(hold=hold, schedule=update)
             update(0, 0, final=True)  # exactly the target, whatever the last schedule point
             hold.apply()
+        if self.walk is not None and self._budget_after_pruning(targets):
+            self.train()  # recover from the extra pruning, the new masks held
         self.record("prune")
+
+    def _budget_after_pruning(self, targets) -> bool:
+        """The fine-tuned weights give other masks than the draft's: plan them, and walk on
+        (lower densities, masks again) while the design is over the budget.  Moved at all?"""
+        walk = self.walk
+        walk.measure("after pruning")
+        moved = False
+        while walk.path[-1]["over"]:
+            what = walk.move()
+            if what is None:
+                walk.fail()
+            for name, (layer, t) in targets.items():
+                d = walk.densities[name]
+                if d != t.density:
+                    t = Target(d, t.kind, t.pe)
+                    targets[name] = (layer, t)
+                    mats = chain_mod.matrices(layer)
+                    ms = layer_masks([v.numpy() for v in mats], t, d)
+                    self.masks[name] = ms
+                    for v, m in zip(mats, ms, strict=True):
+                        v.assign(v.numpy() * m)
+            walk.measure(what + " (after pruning)")
+            moved = True
+        from .search import mark_pareto
+
+        mark_pareto(walk.path)
+        self._take(walk)
+        return moved
+
+    def _take(self, walk) -> None:
+        """The walk's choice: densities, and weight bits or codebook bits per layer."""
+        self.chosen, self.search = walk.densities, walk.path
+        if walk.space.codebook:
+            self.book_bits = walk.bits
+        else:
+            self.layer_bits = walk.bits
+
+    def validation(self) -> tuple:
+        """The last fifth of the training data: what the searches measure on."""
+        n = max(1, len(self.xtr) // 5)
+        return self.xtr[-n:], self.ytr[-n:]
+
+    def choose(self) -> dict | None:
+        """Densities (and bits) chosen once, before the first step they concern."""
+        if self.chosen is None and (self.opts.target_ratio or self.opts.budget):
+            if self.opts.budget:
+                self.walk = self._budget_walk()
+                self.walk.run()
+                self._take(self.walk)
+            else:
+                self.chosen, self.search = self._search()
+        return self.chosen
+
+    def _budget_walk(self):
+        from .search import BIT_FLOOR, GRID, BudgetWalk, Space
+
+        o = self.opts
+        quant = "quantize" in o.steps
+        bits = (None,)
+        book = "cluster" in o.steps and quant and o.scheme.kind in ("fixed", "po2")
+        if book:  # the codebook's size: index bits from --cluster-bits down to 2
+            bits = tuple(range(o.cluster_bits, min(2, o.cluster_bits) - 1, -1))
+        elif quant and o.scheme.kind in ("fixed", "po2"):
+            bits = tuple(range(o.scheme.bits, min(BIT_FLOOR, o.scheme.bits) - 1, -1))
+        space = Space(GRID if "prune" in o.steps else (1.0,), bits, dict(o.layer_density), book)
+        x, y = self.validation()
+        return BudgetWalk(
+            self.model,
+            x,
+            y,
+            o.budget,
+            space,
+            o.scheme if quant else None,
+            self.draft_figures,
+            o.pe,
+            self.log,
+            self.file,
+        )
+
+    def log(self, p: dict) -> None:
+        if self.progress:
+            over = "; over: " + ", ".join(p["over"]) if p["over"] else "; within the budget"
+            self.progress(
+                f"search {p['step']}: estimate {p['accuracy_estimate']:.4f}, {p['cycles']:g} cycles/{p['per']}, "
+                f"{p['dsp']} multipliers, {p['bram']} BRAM18{over}"
+            )
+
+    def walk_codebook(self) -> bool:
+        """Does the budget search size the codebooks (rather than the weight bits)?"""
+        o = self.opts
+        return "cluster" in o.steps and "quantize" in o.steps and o.scheme.kind in ("fixed", "po2")
+
+    def engine_options(self, engine: str) -> dict:
+        opts = self.opts.budget.engine_options(engine)
+        if engine == "sparse_lstm" and self.opts.pe:
+            opts["pe"] = self.opts.pe
+        return opts
+
+    def draft_figures(self, dens: dict, bits: dict) -> dict:
+        """The engine's figures for the model compressed with ``dens`` and ``bits``, before
+        fine-tuning: masked, quantized (and shared) as the steps will, then planned."""
+        from .quantize import to_qkeras
+
+        specs = chain_mod.chain(self.model, self.file)
+        for spec in specs:
+            if spec.kind is None or spec.name not in dens:
+                continue
+            nm = 2 if spec.kind in ("lstm", "gru") else 1
+            mats = spec.weights[:nm]
+            pe = self.opts.pe if spec.kind == "lstm" else None
+            masks = layer_masks(mats, Target(dens[spec.name], spec.kind, pe), dens[spec.name])
+            spec.weights = [w * m for w, m in zip(mats, masks, strict=True)] + spec.weights[nm:]
+            if "cluster" in self.opts.steps and self.opts.scheme.kind in ("fixed", "po2"):
+                kb = bits.get(spec.name, self.opts.cluster_bits) if self.walk_codebook() else self.opts.cluster_bits
+                shared = share(spec.weights[:nm], kb).weights()
+                spec.weights = list(shared) + spec.weights[nm:]
+        if "quantize" in self.opts.steps:
+            layer_bits = {} if self.walk_codebook() else bits
+            specs = to_qkeras(specs, self.opts.scheme, self.act_max(), self.xtr, self.file, layer_bits=layer_bits)
+        return self.figures(chain_mod.rebuild(specs, self.model.input_shape[1:], self.model.name))
+
+    def figures(self, model) -> dict:
+        """The design's figures (the planner handed to :func:`compress`)."""
+        strip = chain_mod.output_is_probability(model)
+        try:
+            return self.planner(model, {"Model": {"StripSoftmax": True}} if strip else None, self.engine_options)
+        except HlsgenError as e:
+            raise HlsgenError(f"--budget: {e.message}", file=self.file) from None
+
+    def act_max(self) -> dict:
+        """The largest output of every layer on the training data (activations' integer bits)."""
+        import tensorflow as tf
+
+        probe = tf.keras.Model(self.model.inputs, [layer.output for layer in self.model.layers])
+        outs = probe.predict(self.xtr, verbose=0, batch_size=256)
+        return {layer.name: float(np.max(o)) for layer, o in zip(self.model.layers, outs, strict=True)}
 
     def _search(self):
         """Densities for --target-ratio by sensitivity on a validation fifth of the training data."""
@@ -307,18 +455,15 @@ class Run:
             bits = self.opts.scheme.weight_bits
         else:
             bits = 32
-        n = max(1, len(self.xtr) // 5)
-        xv, yv = self.xtr[-n:], self.ytr[-n:]
+        xv, yv = self.validation()
         return choose_densities(self.model, xv, yv, self.opts.target_ratio, bits, self.opts.layer_density, self.opts.pe)
 
     def quantize(self) -> None:
-        import tensorflow as tf
-
         scheme = self.opts.scheme
-        probe = tf.keras.Model(self.model.inputs, [layer.output for layer in self.model.layers])
-        outs = probe.predict(self.xtr, verbose=0, batch_size=256)
-        act_max = {layer.name: float(np.max(o)) for layer, o in zip(self.model.layers, outs, strict=True)}
-        layers = to_qkeras(chain_mod.chain(self.model, self.file), scheme, act_max, self.xtr, file=self.file)
+        self.choose()
+        layers = to_qkeras(
+            chain_mod.chain(self.model, self.file), scheme, self.act_max(), self.xtr, self.file, self.layer_bits
+        )
         if scheme.kind == "po2":
             self._inq(layers)
         else:
@@ -373,7 +518,8 @@ class Run:
             q = _quantizer(layer, "kernel_quantizer_internal") or _quantizer(layer, "depthwise_quantizer_internal")
             if q is not None and type(q).__name__ in ("binary", "ternary", "stochastic_binary", "stochastic_ternary"):
                 continue  # two or three values already: nothing to share
-            self.books[layer.name] = share([v.numpy() for v in chain_mod.matrices(layer)], self.opts.cluster_bits)
+            bits = self.book_bits.get(layer.name, self.opts.cluster_bits)
+            self.books[layer.name] = share([v.numpy() for v in chain_mod.matrices(layer)], bits)
         self.train()
         self.record("cluster")
 
@@ -382,9 +528,19 @@ class Run:
         self.record("distill")
 
 
-def compress(model_path, output, data=None, opts: Options | None = None, report=None, plot=None) -> dict:
+def compress(
+    model_path,
+    output,
+    data=None,
+    opts: Options | None = None,
+    report=None,
+    plot=None,
+    progress=None,
+    planner=None,
+) -> dict:
     """Run the steps on ``model_path``; write the model to ``output`` (.h5), the report and
-    the plot.  Returns the report."""
+    the plot.  Returns the report.  ``progress``: called with a line per budget-search point;
+    ``planner``: the design's figures for ``--budget`` (:func:`hlsgen.project.design_figures`)."""
     import tensorflow as tf
 
     from ..frontends.keras.loader import load_model_file, quiet_tensorflow
@@ -419,7 +575,11 @@ def compress(model_path, output, data=None, opts: Options | None = None, report=
                     "the teacher's input or output shape differs from the student's", file=str(opts.teacher)
                 )
         teacher_logits = np.asarray(logits_of(teacher, teacher.predict(data_[0], verbose=0, batch_size=256)))
-    run = Run(model, data_, opts, file, teacher_logits)
+    if opts.budget and planner is None:
+        raise HlsgenError("--budget needs the engines' planner: pass planner=hlsgen.project.design_figures")
+    if opts.budget and "quantize" not in opts.steps and not _is_quantized(model):
+        raise HlsgenError("--budget needs a design: add quantize to --steps (this model is float)", file=file)
+    run = Run(model, data_, opts, file, teacher_logits, progress, planner)
     done = []
     for step in ("lowrank", "prune", "quantize", "cluster"):
         if step in opts.steps:
@@ -440,6 +600,17 @@ def compress(model_path, output, data=None, opts: Options | None = None, report=
         part = Path(tmp) / "model.h5"  # whole, then renamed: never half a file at -o
         run.model.save(part, include_optimizer=False)
         result["hlsgen"] = _check_exact(part, run, file)
+        if opts.budget:
+            fig = run.figures(run.model)
+            result["hardware"] = fig
+            result["budget"] = opts.budget.text()
+            over = opts.budget.over(fig)
+            if over:  # fine-tuning moved a weight the draft had: said, nothing written
+                raise HlsgenError(
+                    f"--budget {opts.budget.text()}: the fine-tuned model's design is over it ({', '.join(over)}); "
+                    "nothing written (the search's draft was within it: tighten the budget a step)",
+                    file=file,
+                )
         part.replace(out)
     if report:
         Path(report).write_text(json.dumps(result, indent=1) + "\n")
@@ -471,6 +642,9 @@ def _report(run: Run, model_path, out) -> dict:
             "distill": run.distill is not None,
             "target_ratio": run.opts.target_ratio,
             "accuracy_floor": run.opts.accuracy_floor,
+            "budget": run.opts.budget.text() or None,
+            "layer_bits": run.layer_bits,
+            "codebook_bits": run.book_bits,
         },
         "test_samples": int(len(run.yte)),
         "float32_bits": run.float_bits,

@@ -13,7 +13,7 @@ engines: the weights land on power-of-two grids, QKeras rounds as the reference 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -102,17 +102,21 @@ def input_quantizer(x: np.ndarray, act_bits: int) -> str:
     return f"quantized_bits({act_bits},{ib},keep_negative={signed})"
 
 
-def to_qkeras(layers: list[Layer], scheme: Scheme, act_max: dict, x_train, file=None) -> list[Layer]:
+def to_qkeras(
+    layers: list[Layer], scheme: Scheme, act_max: dict, x_train, file=None, layer_bits: dict | None = None
+) -> list[Layer]:
     """The chain with every float layer replaced by its QKeras counterpart.
 
     ``act_max[name]`` is the largest output of layer ``name`` on the training data (after its
-    activation), for the activations' integer bits.  QKeras layers are kept as they are.
+    activation), for the activations' integer bits.  ``layer_bits[name]``: that layer's weight
+    bits instead of the scheme's (fixed and po2).  QKeras layers are kept as they are.
     """
     out: list[Layer] = []
     body = [s for s in layers if s.cls != "InputLayer"]
     if not body or body[0].cls != "QActivation":
         out.append(Layer("QActivation", {"name": "input_q", "activation": input_quantizer(x_train, scheme.act_bits)}))
     a = scheme.act_bits
+    base = scheme
     for i, spec in enumerate(body):
         last = i == len(body) - 1
         cfg = dict(spec.config)
@@ -130,6 +134,7 @@ def to_qkeras(layers: list[Layer], scheme: Scheme, act_max: dict, x_train, file=
             continue
         kind = KINDS[spec.cls]
         w = spec.weights
+        scheme = layer_scheme(base, (layer_bits or {}).get(spec.name))
         if kind in ("lstm", "gru"):
             if scheme.kind != "fixed":
                 raise HlsgenError(
@@ -175,6 +180,13 @@ def to_qkeras(layers: list[Layer], scheme: Scheme, act_max: dict, x_train, file=
             q = f"quantized_bits({a + 2},{int_bits(act_max[spec.name])},alpha=1)"
             out.append(Layer("QActivation", {"name": f"{spec.name}_q", "activation": q}))
     return out
+
+
+def layer_scheme(scheme: Scheme, bits: int | None) -> Scheme:
+    """``scheme`` with ``bits`` weight bits (fixed, po2); ternary and binary have none to change."""
+    if bits is None or scheme.kind not in ("fixed", "po2"):
+        return scheme
+    return replace(scheme, bits=int(bits))
 
 
 def apply_quantizer(text: str, w: np.ndarray) -> np.ndarray:

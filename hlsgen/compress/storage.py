@@ -32,22 +32,24 @@ def _as_columns(w: np.ndarray) -> np.ndarray:
     return w.reshape(-1, w.shape[-1]) if w.ndim > 1 else w.reshape(-1, 1)
 
 
-def relative_entries(w: np.ndarray, p: int) -> tuple[int, list]:
+def column_gaps(w: np.ndarray) -> np.ndarray:
+    """The zeros before each non-zero in its column, column by column (compressed-column order)."""
+    c, r = np.nonzero(_as_columns(w).T)  # by column, then row
+    if r.size == 0:
+        return np.zeros(0, np.int64)
+    first = np.concatenate([[True], c[1:] != c[:-1]])
+    prev = np.where(first, -1, np.concatenate([[-1], r[:-1]]))
+    return (r - prev - 1).astype(np.int64)
+
+
+def relative_entries(w: np.ndarray, p: int, gaps: np.ndarray | None = None) -> tuple[int, np.ndarray]:
     """Entries (non-zeros plus fillers) of the compressed-column form with p-bit relative
-    indices, and the relative indices themselves (for Huffman)."""
-    m = _as_columns(w)
+    indices, and the relative indices themselves (for Huffman; in no particular order)."""
+    g = column_gaps(w) if gaps is None else gaps
     span = 2**p
-    rel: list = []
-    entries = 0
-    for c in range(m.shape[1]):
-        rows = np.flatnonzero(m[:, c])
-        gaps = np.diff(np.concatenate([[-1], rows])) - 1
-        for g in gaps:
-            g = int(g)
-            fill = g // span
-            entries += fill + 1
-            rel += [span - 1] * fill + [g - fill * span]
-    return entries, rel
+    fill = g // span
+    rel = np.concatenate([np.full(int(fill.sum()), span - 1, np.int64), g - fill * span])
+    return int(fill.sum() + g.size), rel
 
 
 @dataclass
@@ -82,8 +84,9 @@ def store_matrix(w: np.ndarray, bits: int, shared: bool) -> MatrixStore:
         return huffman_bits(symbols) if coded else int(np.size(symbols)) * bits
 
     best.huffman_bits = huff(dense_sym) + book
+    gaps = column_gaps(w)
     for p in range(1, 9):
-        entries, rel = relative_entries(w, p)
+        entries, rel = relative_entries(w, p, gaps)
         ptr = (cols + 1) * max(1, math.ceil(math.log2(entries + 1)))
         total = entries * (code_bits + p) + ptr + book
         if total < best.stored_bits:
