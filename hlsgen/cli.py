@@ -297,10 +297,12 @@ def cmd_compress(args):
         pe=args.pe,
         cluster_bits=args.cluster_bits,
         energy=args.energy,
+        rank=args.rank,
         scheme=Scheme.parse(args.quantize, args.act_bits),
         epochs=args.epochs,
         teacher=args.teacher,
         temperature=args.temperature,
+        attention=args.attention,
         alpha=args.alpha,
         seed=args.seed,
         target_ratio=args.target_ratio,
@@ -474,11 +476,15 @@ def build_parser():
     s.add_argument("--pe", type=_count(1), help="prune LSTMs load-balance-aware over this many PEs")
     s.add_argument("--cluster-bits", type=int, default=4, help="codebook index bits per layer (default 4)")
     s.add_argument("--energy", type=float, default=0.9, help="low rank: squared singular values kept (0.9)")
+    s.add_argument("--rank", default="energy", help="low rank: ranks by retained --energy, or vbmf (Nakajima et al.)")
     s.add_argument("--quantize", default="fixed:8", help="fixed:W, po2:W (INQ), ternary or binary")
     s.add_argument("--act-bits", type=int, default=8, help="activation bits (default 8)")
     s.add_argument("--epochs", type=_count(0), default=20, help="fine-tuning epochs per step (default 20)")
     s.add_argument("--teacher", help="teacher model for distillation (default: the input model)")
     s.add_argument("--temperature", type=float, default=4.0)
+    s.add_argument(
+        "--attention", type=float, default=0.0, help="CNNs: attention transfer with this beta (e.g. 1000; 0 = off)"
+    )
     s.add_argument("--alpha", type=float, default=0.7, help="weight of the teacher's term")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument(

@@ -154,6 +154,31 @@ def test_low_rank_factors():
     assert np.allclose(np.einsum("hwrs,ir,so->hwio", core, a, bt), k, atol=1e-4)
 
 
+def test_vbmf_finds_the_planted_rank_and_noise():
+    """VBMF's rank and noise variance against matrices built with a known rank plus Gaussian
+    noise of a known variance (both orientations, square, and a Tucker-2 unfolding)."""
+    from hlsgen.compress.chain import Layer
+    from hlsgen.compress.lowrank import factor_chain, vbmf
+
+    rng = np.random.default_rng(7)
+    for L, M, r, sigma in ((64, 200, 5, 0.1), (100, 100, 10, 0.5), (300, 40, 3, 1.0), (32, 576, 8, 0.05)):
+        y = rng.normal(size=(L, r)) @ rng.normal(size=(r, M)) + sigma * rng.normal(size=(L, M))
+        rank, s2 = vbmf(y)
+        assert rank == r and abs(s2 / sigma**2 - 1) < 0.1, (L, M, r, rank, s2)
+    assert vbmf(np.zeros((4, 6)))[0] == 0
+    # the pipeline's step: a Dense of planted rank 4 becomes rank-4 factors
+    w = rng.normal(size=(64, 4)) @ rng.normal(size=(4, 48)) + 0.01 * rng.normal(size=(64, 48))
+    spec = Layer(
+        "Dense", {"name": "d", "units": 48, "activation": "relu"}, [w.astype(np.float32), np.zeros(48, np.float32)]
+    )
+    out, ranks = factor_chain([spec], 0.999, method="vbmf")
+    assert ranks == {"d": 4} and [s.name for s in out] == ["d_lr", "d"]
+    k = np.einsum("hwrs,ir,os->hwio", rng.normal(size=(3, 3, 3, 5)), rng.normal(size=(16, 3)), rng.normal(size=(24, 5)))
+    k += 0.01 * rng.normal(size=k.shape)
+    _, _, _, (r1, r2) = tucker2(k, 1.0, "vbmf")
+    assert (r1, r2) == (3, 5)
+
+
 # ------------------------------------------------------------------ the command
 
 
@@ -507,6 +532,10 @@ def test_compress_meets_a_block_ram_budget_with_fewer_bits(tmp_path):
 def test_compress_budget_bad_input(tmp_path):
     x = tmp_path / "x.h5"
     one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--budget", "lut=900"), "--budget lut", "synth")
+    one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--rank", "svd"), "--rank svd", "vbmf")
+    one_line_error(main_run("compress", "cnn_small_float", "-o", x, "--attention", "1000"), "add distill")
+    one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--steps", "distill", "--attention", "1000"),
+                   "mlp_tiny_float", "has none")  # fmt: skip
     one_line_error(
         main_run("compress", "mlp_tiny_float", "-o", x, "--budget", "bram=1", "--target-ratio", "5"), "not both"
     )
@@ -516,3 +545,45 @@ def test_compress_budget_bad_input(tmp_path):
     r = main_run("compress", "mlp_tiny_float", "-o", x, "--steps", "quantize", "--budget", "cycles=1", "--epochs", "1")
     one_line_error(r, "mlp_tiny_float", "--budget cycles=1", "no configuration")
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.keras
+def test_attention_transfer_pulls_the_student_maps_to_the_teacher():
+    """Attention maps against a numpy computation; fine-tuning with the attention term brings
+    a perturbed student's maps closer to the teacher's than fine-tuning without it."""
+    import tensorflow as tf
+
+    from hlsgen.compress.finetune import Distill, attention_map, finetune, resolution_outputs, teacher_attention
+    from hlsgen.data import digits
+    from hlsgen.frontends.keras.loader import load_model_file
+    from hlsgen.zoo import path as zoo_path
+
+    a = np.random.default_rng(3).normal(size=(5, 4, 6, 7)).astype(np.float32)
+    q = (a**2).mean(-1).reshape(5, -1)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    assert np.allclose(attention_map(tf.constant(a)).numpy(), q, atol=1e-6)
+
+    xtr, _, ytr, _ = digits()
+    x, y = xtr[:256, ..., None].astype(np.float32), ytr[:256]
+    teacher = load_model_file(str(zoo_path("cnn_small_float")))
+    maps = teacher_attention(teacher, x)
+    assert sorted(maps) == sorted(resolution_outputs(teacher)) and len(maps) >= 2
+    logits = teacher.predict(x, verbose=0)
+
+    def distance(student):
+        layers = resolution_outputs(student)
+        probe = tf.keras.Model(student.inputs, [layers[k].output for k in maps])
+        return sum(float(np.mean((attention_map(tf.constant(o)).numpy() - maps[k]) ** 2))
+                   for k, o in zip(maps, probe.predict(x, verbose=0), strict=True))  # fmt: skip
+
+    result = {}
+    for beta in (0.0, 1000.0):
+        student = tf.keras.models.clone_model(teacher)
+        rng = np.random.default_rng(0)
+        student.set_weights(
+            [w + 0.3 * rng.normal(size=w.shape).astype(np.float32) * np.std(w) for w in teacher.get_weights()]
+        )
+        before = distance(student)
+        finetune(student, x, y, 2, distill=Distill(logits, 4.0, 0.0, beta, maps), seed=0)
+        result[beta] = distance(student)
+    assert result[1000.0] < 0.5 * before and result[1000.0] < 0.7 * result[0.0], (before, result)

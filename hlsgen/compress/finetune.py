@@ -10,8 +10,11 @@ One loop serves every step.  It holds, per weight matrix:
 
 The loss is cross-entropy on the labels, or Hinton's distillation: the student matches the
 teacher's temperature-softened outputs, ``alpha * T^2 * KL(p_T(teacher) || p_T(student)) +
-(1 - alpha) * CE(labels, student)``.  Training is seeded and the batches are drawn in a fixed
-order, so a run is repeatable.
+(1 - alpha) * CE(labels, student)``.  For CNNs, attention transfer (Zagoruyko & Komodakis
+2017) may be added: at each spatial resolution the student's attention map (the channel mean
+of squared activations, L2-normalised) follows the teacher's, ``beta/2 * mean((q_s - q_t)^2)``
+summed over the resolutions.  Training is seeded and the batches are drawn in a fixed order,
+so a run is repeatable.
 """
 
 from __future__ import annotations
@@ -29,6 +32,41 @@ class Distill:
     teacher_logits: np.ndarray  # [N, classes] on the training data
     temperature: float = 4.0
     alpha: float = 0.7
+    attention: float = 0.0  # beta of attention transfer (0: none)
+    teacher_maps: dict = field(default_factory=dict)  # (H, W) -> [N, H*W] normalised attention maps
+
+
+def attention_map(a):
+    """``a`` [N, H, W, C] -> [N, H*W]: the channel mean of a^2, L2-normalised per sample."""
+    import tensorflow as tf
+
+    q = tf.reshape(tf.reduce_mean(tf.square(a), -1), [tf.shape(a)[0], -1])
+    return tf.math.l2_normalize(q, axis=1)
+
+
+def resolution_outputs(model) -> dict:
+    """``{(H, W): layer}``: the last layer of each spatial resolution of a CNN, in order."""
+    out: dict = {}
+    for layer in model.layers:
+        shape = getattr(layer, "output_shape", None)
+        if isinstance(shape, tuple) and len(shape) == 4 and shape[1] and shape[2]:
+            out[(int(shape[1]), int(shape[2]))] = layer
+    return out
+
+
+def teacher_attention(teacher, x) -> dict:
+    """The teacher's attention maps on ``x`` at each of its spatial resolutions (fine-tuning
+    uses those the student has too)."""
+    import tensorflow as tf
+
+    t_layers = resolution_outputs(teacher)
+    keys = list(t_layers)
+    if not keys:
+        return {}
+    probe = tf.keras.Model(teacher.inputs, [t_layers[k].output for k in keys])
+    outs = probe.predict(x, verbose=0, batch_size=256)
+    outs = outs if isinstance(outs, list) else [outs]
+    return {k: np.asarray(attention_map(tf.constant(o)), np.float32) for k, o in zip(keys, outs, strict=True)}
 
 
 @dataclass
@@ -102,11 +140,18 @@ def finetune(
     opt.build(plain + list(centroids.values()))
     probs = output_is_probability(model)
     ce = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=not probs)
+    maps = distill.teacher_maps if distill is not None and distill.attention > 0 else {}
+    keys = [k for k in maps if k in resolution_outputs(model)]
+    net = model
+    if keys:  # the student's feature maps at the teacher's resolutions, beside its output
+        s_layers = resolution_outputs(model)
+        net = tf.keras.Model(model.inputs, [model.outputs[0]] + [s_layers[k].output for k in keys])
 
     @tf.function(reduce_retracing=True)
-    def grads(xb, yb, tb):
+    def grads(xb, yb, tb, *qb):
         with tf.GradientTape() as tape:
-            out = model(xb, training=True)
+            outs = net(xb, training=True)
+            out = outs[0] if keys else outs
             loss = ce(yb, out)
             if distill is not None:
                 t = distill.temperature
@@ -116,6 +161,8 @@ def finetune(
                     tf.reduce_sum(p_t * (tf.math.log(p_t + 1e-12) - tf.nn.log_softmax(s_logits / t)), -1)
                 )
                 loss = (1.0 - distill.alpha) * loss + distill.alpha * t * t * kl
+            for a, q in zip(outs[1:] if keys else [], qb, strict=True):
+                loss += 0.5 * distill.attention * tf.reduce_mean(tf.square(attention_map(a) - q))
         return tape.gradient(loss, model.trainable_variables)
 
     teacher = distill.teacher_logits.astype(np.float32) if distill is not None else np.zeros((n, 1), np.float32)
@@ -128,7 +175,9 @@ def finetune(
             if schedule is not None:
                 schedule(step, steps)
             idx = order[b * batch : (b + 1) * batch]
-            g = grads(tf.constant(x[idx]), tf.constant(y[idx]), tf.constant(teacher[idx]))
+            g = grads(
+                tf.constant(x[idx]), tf.constant(y[idx]), tf.constant(teacher[idx]), *[maps[k][idx] for k in keys]
+            )
             pairs = []
             for v in plain:
                 gv = g[index_of[id(v)]]

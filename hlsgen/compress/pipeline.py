@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import HlsgenError
 from . import chain as chain_mod
 from .budget import Budget
-from .finetune import Distill, Hold, accuracy, finetune, logits_of
+from .finetune import Distill, Hold, accuracy, finetune, logits_of, teacher_attention
 from .gmp import Target, cubic_density, layer_masks
 from .lowrank import factor_chain
 from .quantize import INQ_PORTIONS, Scheme, apply_quantizer, to_qkeras
@@ -42,10 +42,12 @@ class Options:
     pe: int | None = None
     cluster_bits: int = 4
     energy: float = 0.9
+    rank: str = "energy"  # how lowrank chooses ranks: retained energy or vbmf
     scheme: Scheme = field(default_factory=Scheme)
     epochs: int = 20
     teacher: str | None = None
     temperature: float = 4.0
+    attention: float = 0.0  # beta of attention transfer for CNNs (0: off)
     alpha: float = 0.7
     seed: int = 0
     target_ratio: float | None = None  # per-layer densities by sensitivity analysis
@@ -66,10 +68,16 @@ class Options:
             )
         if not 1 <= self.cluster_bits <= 8:
             raise HlsgenError(f"--cluster-bits {self.cluster_bits}: must be 1..8")
+        if self.rank not in ("energy", "vbmf"):
+            raise HlsgenError(f"--rank {self.rank}: energy (keep --energy of the squared singular values) or vbmf")
         if not 0.0 < self.energy <= 1.0:
             raise HlsgenError(f"--energy {self.energy}: must be in (0, 1]")
         if not self.temperature > 0:
             raise HlsgenError(f"--temperature {self.temperature}: must be > 0")
+        if not self.attention >= 0 or self.attention != self.attention:
+            raise HlsgenError(f"--attention {self.attention}: beta must be >= 0 (Zagoruyko & Komodakis use 1000)")
+        if self.attention and "distill" not in self.steps:
+            raise HlsgenError("--attention is a distillation loss: add distill to --steps")
         if not 0.0 <= self.alpha <= 1.0:
             raise HlsgenError(f"--alpha {self.alpha}: must be in [0, 1]")
         if self.target_ratio is not None and not self.target_ratio > 1:
@@ -261,7 +269,7 @@ class Run:
 
     # -- steps
     def lowrank(self) -> None:
-        layers, ranks = factor_chain(chain_mod.chain(self.model, self.file), self.opts.energy)
+        layers, ranks = factor_chain(chain_mod.chain(self.model, self.file), self.opts.energy, method=self.opts.rank)
         if ranks:
             self.rebuild(layers)
             self.ranks.update(ranks)
@@ -575,11 +583,20 @@ def compress(
                     "the teacher's input or output shape differs from the student's", file=str(opts.teacher)
                 )
         teacher_logits = np.asarray(logits_of(teacher, teacher.predict(data_[0], verbose=0, batch_size=256)))
+        if opts.attention:
+            maps = teacher_attention(teacher, data_[0])
+            if not maps:
+                raise HlsgenError(
+                    "--attention transfers feature maps of convolutions; this teacher has none (H x W x C)",
+                    file=str(opts.teacher or model_path),
+                )
     if opts.budget and planner is None:
         raise HlsgenError("--budget needs the engines' planner: pass planner=hlsgen.project.design_figures")
     if opts.budget and "quantize" not in opts.steps and not _is_quantized(model):
         raise HlsgenError("--budget needs a design: add quantize to --steps (this model is float)", file=file)
     run = Run(model, data_, opts, file, teacher_logits, progress, planner)
+    if run.distill is not None and opts.attention:
+        run.distill.attention, run.distill.teacher_maps = opts.attention, maps
     done = []
     for step in ("lowrank", "prune", "quantize", "cluster"):
         if step in opts.steps:
@@ -636,10 +653,12 @@ def _report(run: Run, model_path, out) -> dict:
             "pe": run.opts.pe,
             "cluster_bits": run.opts.cluster_bits,
             "energy": run.opts.energy,
+            "rank": run.opts.rank,
             "quantize": f"{run.opts.scheme.kind}:{run.opts.scheme.bits}",
             "act_bits": run.opts.scheme.act_bits,
             "epochs": run.opts.epochs,
             "distill": run.distill is not None,
+            "attention": run.opts.attention,
             "target_ratio": run.opts.target_ratio,
             "accuracy_floor": run.opts.accuracy_floor,
             "budget": run.opts.budget.text() or None,
