@@ -334,6 +334,8 @@ def cmd_compress(args):
         )
     else:
         print(f"note: not converted for hardware: {hw['why']}")
+    for n in r["notes"]:
+        print(f"note: {n}")
     if r["search"] and opts.budget:
         from .table import format_table
 

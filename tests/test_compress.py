@@ -291,9 +291,10 @@ def test_compress_lstm_balanced_for_the_engine(tmp_path):
 
     _, xte, _, _ = digits()
     out = tmp_path / "l.h5"
-    r = main_run("compress", "lstm_sparse_float", "-o", out, "--steps", "prune,quantize,cluster",
+    r = main_run("compress", "lstm_sparse_float", "-o", out, "--steps", "lowrank,prune,quantize,cluster",
                  "--pe", "8", "--density", "0.1", "--density", "dense=1", "--epochs", "1")  # fmt: skip
     assert r.returncode == 0, r.stderr
+    assert "note: lowrank: lstm (LSTM) is not factored" in r.stdout, r.stdout
     g, _ = _exact_against_qkeras(out, xte[:100])
     lstm = next(n for n in g.nodes if n.op == "LSTM")
     stacked = np.vstack([lstm.kernel.raw, lstm.recurrent.raw])

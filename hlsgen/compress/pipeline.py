@@ -218,6 +218,7 @@ class Run:
         self.book_bits: dict = {}  # layer -> codebook index bits chosen by the budget search
         self.chosen: dict | None = None  # layer -> density chosen by a search
         self.walk = None  # the budget search (search.BudgetWalk)
+        self.notes: list = []
         self.record("input")
 
     # -- bookkeeping
@@ -269,7 +270,17 @@ class Run:
 
     # -- steps
     def lowrank(self) -> None:
-        layers, ranks = factor_chain(chain_mod.chain(self.model, self.file), self.opts.energy, method=self.opts.rank)
+        specs = chain_mod.chain(self.model, self.file)
+        for spec in specs:
+            if spec.kind in ("lstm", "gru", "dwconv"):
+                why = (
+                    "its recurrent matrices would need a projection layer (LSTMP, as Sak et al. and ESE's model have), "
+                    "which the LSTM engine does not have"
+                    if spec.kind != "dwconv"
+                    else "a depthwise kernel has no channel modes to factor"
+                )
+                self.notes.append(f"lowrank: {spec.name} ({spec.cls}) is not factored: {why}")
+        layers, ranks = factor_chain(specs, self.opts.energy, method=self.opts.rank)
         if ranks:
             self.rebuild(layers)
             self.ranks.update(ranks)
@@ -675,6 +686,7 @@ def _report(run: Run, model_path, out) -> dict:
         "accuracy_after": last["accuracy"],
         "history": run.history,
         "search": run.search,
+        "notes": run.notes,
         "layers": st["layers"],
     }
 
