@@ -18,7 +18,9 @@ from ..errors import HlsgenError
 from .prune import imbalance, lba_mask, magnitude_mask
 
 
-def _data(path, model_path, input_shape):
+def training_data(path, model_path, input_shape):
+    """``x_train, y_train, x_test, y_test`` from ``path`` (.npz, no pickles) or the bundled digits,
+    shaped to ``input_shape``."""
     if path is None:
         from ..data import digits
 
@@ -113,7 +115,7 @@ def prune_model(model_path, output, pe: int, density: float, method: str, epochs
     model = load_model_file(str(model_path))
     if not any(layer.__class__.__name__ in ("LSTM", "QLSTM") for layer in model.layers):
         raise HlsgenError("no LSTM layer to prune", file=str(model_path))
-    xtr, ytr, xte, yte = _data(data, str(model_path), model.input_shape)
+    xtr, ytr, xte, yte = training_data(data, str(model_path), model.input_shape)
     if len(xtr) == 0 or len(xte) == 0:
         raise HlsgenError("empty training or test data", file=str(data))
     try:

@@ -99,9 +99,9 @@ class Options:
 
 def load_data(path, model, file) -> tuple:
     """``x_train, y_train, x_test, y_test`` shaped for the model, checked."""
-    from .keras_prune import _data
+    from .keras_prune import training_data
 
-    xtr, ytr, xte, yte = _data(path, file, model.input_shape)
+    xtr, ytr, xte, yte = training_data(path, file, model.input_shape)
     want = tuple(model.input_shape[1:])
     src = str(path) if path else "digits"
     for what, x in (("x_train", xtr), ("x_test", xte)):
@@ -143,7 +143,7 @@ def stored_weights(layer) -> list:
         q = _quantizer(layer, qattr[what])
         w = v.numpy()
         out.append((what, np.asarray(q(w)) if q is not None else w, int(getattr(q, "bits", 32)) if q else 32))
-    bias = (layer.cell.bias if hasattr(layer, "cell") else getattr(layer, "bias", None)) if kind else None
+    bias = layer.cell.bias if hasattr(layer, "cell") else getattr(layer, "bias", None)
     if bias is not None:
         q = _quantizer(layer, "bias_quantizer_internal")
         b = bias.numpy()
