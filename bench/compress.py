@@ -38,6 +38,11 @@ RUNS = {
             "prune,quantize,cluster,distill",
             {"density": 0.04, "scheme": "fixed:5", "cluster_bits": 3},
         ),
+        (
+            "budget cycles=512,dsp=24 (search)",
+            "prune,quantize,cluster,distill",
+            {"budget": "cycles=512,dsp=24", "scheme": "fixed:5", "cluster_bits": 3},
+        ),
     ],
     "cnn": [
         ("prune", "prune", {"density": 0.1}),
@@ -51,6 +56,11 @@ RUNS = {
             "prune,quantize,cluster,distill",
             {"density": 0.05, "scheme": "fixed:5", "cluster_bits": 3},
         ),
+        (
+            "budget dsp=16 (search)",
+            "prune,quantize,cluster,distill",
+            {"budget": "dsp=16", "scheme": "fixed:6", "cluster_bits": 4},
+        ),
     ],
     "lstm": [
         ("prune (LBA, 8 PEs)", "prune", {"density": 0.1, "pe": 8}),
@@ -61,6 +71,11 @@ RUNS = {
             "combined, 6-bit",
             "prune,quantize,cluster,distill",
             {"density": 0.08, "pe": 8, "scheme": "fixed:6", "cluster_bits": 3},
+        ),
+        (
+            "budget cycles=1200,bram=4 (search)",
+            "prune,quantize,cluster,distill",
+            {"budget": "cycles=1200,bram=4", "pe": 8, "scheme": "fixed:8", "cluster_bits": 4},
         ),
     ],
 }
@@ -105,15 +120,16 @@ def build(kind: str, out: Path) -> Path:
     return path
 
 
-def hardware(path: Path, out: Path, synth: bool) -> dict:
+def hardware(path: Path, out: Path, synth: bool, engine: dict | None = None) -> dict:
     """Engine figures of a compressed (quantized) model: cycles, multiplier lanes, weight
-    memory bits, layers on the codebook datapath; Yosys 7-series resources with ``synth``."""
+    memory bits, layers on the codebook datapath; Yosys 7-series resources with ``synth``.
+    ``engine``: the engine's options (a budget's folding)."""
     import json
 
     import hlsgen
     from hlsgen.engines.cnn.plan import CnnPlan, dsp_lanes
 
-    proj = hlsgen.convert(str(path), out if synth else None)
+    proj = hlsgen.convert(str(path), out if synth else None, engine=engine or None)
     plan = proj.plan
     if isinstance(plan, CnnPlan):
         rows = plan.summary()["mvus"]
@@ -147,11 +163,14 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="mlp,cnn,lstm")
     ap.add_argument("--out", help="keep the models and reports here")
     ap.add_argument("--synth", action="store_true", help="Yosys (7-series) on every quantized result")
+    ap.add_argument("--only", help="runs whose label contains this text")
     args = ap.parse_args(argv)
 
+    from hlsgen.compress.budget import Budget
     from hlsgen.compress.pipeline import Options, compress
     from hlsgen.compress.quantize import Scheme
     from hlsgen.frontends.keras.loader import quiet_tensorflow
+    from hlsgen.project import design_figures
     from hlsgen.table import format_table
 
     quiet_tensorflow()
@@ -165,12 +184,18 @@ def main(argv=None) -> int:
             src = build(kind, out)
             print(f"{kind}: trained in {time.time() - t0:.0f} s", flush=True)
             for label, steps, kw in RUNS[kind]:
+                if args.only and args.only not in label:
+                    continue
                 kw = dict(kw)
                 scheme = Scheme.parse(kw.pop("scheme", "fixed:8"))
-                opts = Options(steps=tuple(steps.split(",")), scheme=scheme, epochs=epochs, **kw)
+                budget = Budget.parse([kw.pop("budget")] if "budget" in kw else [])
+                opts = Options(steps=tuple(steps.split(",")), scheme=scheme, epochs=epochs, budget=budget, **kw)
                 stem = f"{kind}_{len(rows)}_{steps.replace(',', '_')}_{scheme.kind}"
                 t = time.time()
-                r = compress(src, out / f"{stem}.h5", None, opts, out / f"{stem}.json", out / f"{stem}.png")
+                r = compress(
+                    src, out / f"{stem}.h5", None, opts, out / f"{stem}.json", out / f"{stem}.png",
+                    planner=design_figures,
+                )  # fmt: skip
                 hw = r["hlsgen"]
                 rows.append(
                     {
@@ -192,8 +217,14 @@ def main(argv=None) -> int:
                         "time (s)": f"{time.time() - t:.0f}",
                     }
                 )
+                engine = None
+                if budget:
+                    name = "sparse_lstm" if kind == "lstm" else "streaming_cnn"
+                    engine = {**budget.engine_options(name), **({"pe": kw["pe"]} if "pe" in kw else {})}
+                    dens = ", ".join(f"{v:g}" for v in r["search"][-1]["densities"].values())
+                    rows[-1]["run"] += f" -> densities {dens}, {len(r['search'])} points planned"
                 if hw.get("converts"):
-                    rows[-1].update(hardware(out / f"{stem}.h5", out / f"{stem}_hw", args.synth))
+                    rows[-1].update(hardware(out / f"{stem}.h5", out / f"{stem}_hw", args.synth, engine))
                 print(format_table(rows[-1:], list(rows[-1])), flush=True)  # as it goes
         print()
         print(f"fine-tuning: {epochs} epochs per step; accuracy on the 450 held-out digits")
