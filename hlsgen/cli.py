@@ -346,6 +346,7 @@ def cmd_compress(args):
                 f"cycles/{p['per']}": f"{p['cycles']:g}",
                 "mult.": p["dsp"],
                 "BRAM18": p["bram"],
+                **({"LUT": "" if p["lut"] is None else p["lut"]} if opts.budget.lut is not None else {}),
                 "pareto": "*" if p["pareto"] else "",
             }
             for p in r["search"]
@@ -359,6 +360,7 @@ def cmd_compress(args):
         print(
             f"--budget {opts.budget.text()}: densities {dens}" + (f"; {what} {bits}" if bits else "") + "; "
             f"the design: {hw['cycles']:g} cycles/{hw['per']}, {hw['dsp']} multipliers, {hw['bram']} BRAM18"
+            + (f", {hw['lut']} LUT (Yosys)" if hw.get("lut") is not None else "")
         )
     elif r["search"]:
         last = r["search"][-1]
@@ -497,8 +499,8 @@ def build_parser():
         "--budget",
         action="append",
         metavar="KEY=N[,KEY=N]",
-        help="the design's cycles (per frame or step), dsp (multipliers), bram (18 Kb blocks): choose per-layer "
-        "densities and weight bits that meet it",
+        help="the design's cycles (per frame or step), dsp (multipliers), bram (18 Kb blocks), lut (Yosys, "
+        "slow): choose per-layer densities and weight or codebook bits that meet it",
     )
     s.add_argument("--report", help="compress.json (default: beside -o); the plot goes beside it as .png")
     s.set_defaults(fn=cmd_compress)

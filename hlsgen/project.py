@@ -465,15 +465,30 @@ def _frontend_of(src) -> str:
     return "keras"
 
 
-def design_figures(model, config=None, options_for=None) -> dict:
+def design_figures(model, config=None, options_for=None, lut: bool = False) -> dict:
     """The figures of the design hlsgen would build for ``model`` (a Keras model or file),
     planned and not written: cycles per frame or step, multipliers, 18 Kb block RAMs
     (:mod:`hlsgen.engines.resources`).  ``options_for(engine name)`` gives the engine's
-    options.  What ``hlsgen compress --budget`` bounds."""
+    options.  With ``lut``, the design is written to a temporary folder and Yosys
+    (``synth_xilinx``) adds ``lut`` (and its own ``yosys`` counts).  What ``hlsgen compress
+    --budget`` bounds."""
+    import tempfile
+
     from .engines.resources import figures
 
     proj = convert(model, None, config, hardware=False)
     if proj.engine is None:
         raise HlsgenError("no hlsgen engine maps this model, so it has no hardware figures")
-    proj.engine_options = options_for(proj.engine_spec.name) if options_for else {}
-    return figures(proj.plan, proj.engine_spec.describe)
+    options = options_for(proj.engine_spec.name) if options_for else {}
+    proj.engine_options = options
+    fig = {**figures(proj.plan, proj.engine_spec.describe), "lut": None}
+    if lut:
+        from .synth import run_yosys
+
+        with tempfile.TemporaryDirectory(prefix="hlsgen_budget_") as tmp:
+            written = convert(model, tmp, config, engine=options or None)
+            hw = written.hardware
+            res = run_yosys(Path(tmp) / "rtl", hw["top"], hw["sources"], "xilinx")
+        fig["lut"] = res["LUT"]
+        fig["yosys"] = {k: res[k] for k in ("LUT", "FF", "DSP", "BRAM")}
+    return fig

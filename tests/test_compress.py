@@ -436,11 +436,11 @@ def test_budget_parse_and_the_block_ram_rule():
 
     b = Budget.parse(["dsp=0,bram=8", "cycles=900.5"])
     assert (b.cycles, b.dsp, b.bram) == (900.5, 0, 8) and b.text() == "cycles=900.5,dsp=0,bram=8"
-    assert not Budget.parse([]) and Budget.parse(["bram=0"])
+    assert not Budget.parse([]) and Budget.parse(["bram=0"]) and Budget.parse(["lut=900"]).lut == 900
     assert b.over({"cycles": 901, "dsp": 0, "bram": 9}) == ["cycles 901 > 900.5", "bram 9 > 8"]
     for bad, words in (
-        ("lut=100", "no LUT model"),
-        ("ff=1", "one of cycles, dsp, bram"),
+        ("ff=1", "one of cycles, dsp, bram, lut"),
+        ("lut=-5", ">= 0"),
         ("dsp", "KEY=N"),
         ("dsp=1.5", "whole number"),
         ("cycles=0", ">= 1"),
@@ -539,7 +539,6 @@ def test_compress_meets_a_block_ram_budget_with_fewer_bits(tmp_path):
 @pytest.mark.keras
 def test_compress_budget_bad_input(tmp_path):
     x = tmp_path / "x.h5"
-    one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--budget", "lut=900"), "--budget lut", "synth")
     one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--rank", "svd"), "--rank svd", "vbmf")
     one_line_error(main_run("compress", "cnn_small_float", "-o", x, "--attention", "1000"), "add distill")
     one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--steps", "distill", "--attention", "1000"),
@@ -595,3 +594,24 @@ def test_attention_transfer_pulls_the_student_maps_to_the_teacher():
         finetune(student, x, y, 2, distill=Distill(logits, 4.0, 0.0, beta, maps), seed=0)
         result[beta] = distance(student)
     assert result[1000.0] < 0.5 * before and result[1000.0] < 0.7 * result[0.0], (before, result)
+
+
+@pytest.mark.slow
+@pytest.mark.keras
+def test_compress_meets_a_lut_budget_by_yosys(tmp_path):
+    """--budget lut: Yosys runs on the points that meet everything else; the walk lowers weight
+    bits until the LUTs fit; `hlsgen synth` of the written model, run here, counts the same."""
+    out = tmp_path / "m.h5"
+    r = main_run("compress", "mlp_tiny_float", "-o", out, "--steps", "quantize", "--budget", "lut=2300",
+                 "--epochs", "1")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(out.with_suffix(".json").read_text())
+    walk = rep["search"]
+    assert all(p["lut"] is not None for p in walk) and walk[-1]["lut"] <= 2300
+    assert walk[0]["lut"] > 2300 and rep["options"]["layer_bits"] != {"dense": 8, "dense_1": 8}
+    proj = tmp_path / "p"
+    assert main_run("convert", out, "-o", proj).returncode == 0
+    r = main_run("synth", proj, "--target", "xilinx")
+    assert r.returncode == 0, r.stdout + r.stderr
+    lut = json.loads((proj / "synth.json").read_text())["resources"]["xilinx"]["LUT"]
+    assert lut == rep["hardware"]["lut"] <= 2300

@@ -14,8 +14,11 @@ The figures (:mod:`hlsgen.engines.resources`) come from planning a draft of the 
 model in the engine itself, so they are the figures of the design, not of a separate
 estimate: with ``cycles`` or ``dsp`` the CNN engine folds for them (``target_fps``, ``dsp``),
 as ``hlsgen convert`` does.  The planner is handed in from above (``hlsgen.project``): the
-compression steps do not depend on the engines.  LUTs have no model here: Yosys gives them
-(``hlsgen synth``), minutes per design, too slow for a search.
+compression steps do not depend on the engines.
+
+* ``lut``: LUTs have no model short of synthesis, so a ``lut`` budget runs Yosys
+  (``synth_xilinx``, as ``hlsgen synth``) on a point once it meets every other limit; each
+  such point costs a Yosys run (a minute or more for small designs).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 
 from ..errors import HlsgenError
 
-KEYS = ("cycles", "dsp", "bram")
+KEYS = ("cycles", "dsp", "bram", "lut")
 #: lanes allowed in all when a budget drives the CNN engine's folding (its own default is 64)
 BUDGET_LANES = 4096
 
@@ -34,6 +37,7 @@ class Budget:
     cycles: float | None = None
     dsp: int | None = None
     bram: int | None = None
+    lut: int | None = None
 
     def __bool__(self) -> bool:
         return any(getattr(self, k) is not None for k in KEYS)
@@ -48,11 +52,6 @@ class Budget:
                     continue
                 key, eq, value = part.strip().partition("=")
                 key = key.strip().lower()
-                if key == "lut":
-                    raise HlsgenError(
-                        "--budget lut: hlsgen has no LUT model (Yosys gives LUTs in minutes per design, too slow "
-                        "for a search); budget cycles, dsp or bram, then check LUTs with hlsgen synth"
-                    )
                 if key not in KEYS or not eq:
                     raise HlsgenError(f"--budget {part.strip()}: give KEY=N with KEY one of {', '.join(KEYS)}")
                 try:
@@ -70,11 +69,11 @@ class Budget:
         return ",".join(f"{k}={getattr(self, k):g}" for k in KEYS if getattr(self, k) is not None)
 
     def over(self, fig: dict) -> list[str]:
-        """The limits ``fig`` exceeds, each as ``key X > N``."""
+        """The limits ``fig`` exceeds, each as ``key X > N`` (a figure not measured, None, is not)."""
         return [
             f"{k} {fig[k]:g} > {getattr(self, k):g}"
             for k in KEYS
-            if getattr(self, k) is not None and fig[k] > getattr(self, k)
+            if getattr(self, k) is not None and fig.get(k) is not None and fig[k] > getattr(self, k)
         ]
 
     def engine_options(self, engine: str, clock_mhz: float = 200.0) -> dict:

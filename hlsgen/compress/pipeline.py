@@ -425,7 +425,7 @@ class Run:
             opts["pe"] = self.opts.pe
         return opts
 
-    def draft_figures(self, dens: dict, bits: dict) -> dict:
+    def draft_figures(self, dens: dict, bits: dict, lut: bool = False) -> dict:
         """The engine's figures for the model compressed with ``dens`` and ``bits``, before
         fine-tuning: masked, quantized (and shared) as the steps will, then planned."""
         from .quantize import to_qkeras
@@ -446,13 +446,13 @@ class Run:
         if "quantize" in self.opts.steps:
             layer_bits = {} if self.walk_codebook() else bits
             specs = to_qkeras(specs, self.opts.scheme, self.act_max(), self.xtr, self.file, layer_bits=layer_bits)
-        return self.figures(chain_mod.rebuild(specs, self.model.input_shape[1:], self.model.name))
+        return self.figures(chain_mod.rebuild(specs, self.model.input_shape[1:], self.model.name), lut)
 
-    def figures(self, model) -> dict:
-        """The design's figures (the planner handed to :func:`compress`)."""
+    def figures(self, model, lut: bool = False) -> dict:
+        """The design's figures (the planner handed to :func:`compress`; Yosys's LUTs with ``lut``)."""
         strip = chain_mod.output_is_probability(model)
         try:
-            return self.planner(model, {"Model": {"StripSoftmax": True}} if strip else None, self.engine_options)
+            return self.planner(model, {"Model": {"StripSoftmax": True}} if strip else None, self.engine_options, lut)
         except HlsgenError as e:
             raise HlsgenError(f"--budget: {e.message}", file=self.file) from None
 
@@ -629,7 +629,7 @@ def compress(
         run.model.save(part, include_optimizer=False)
         result["hlsgen"] = _check_exact(part, run, file)
         if opts.budget:
-            fig = run.figures(run.model)
+            fig = run.figures(run.model, opts.budget.lut is not None)
             result["hardware"] = fig
             result["budget"] = opts.budget.text()
             over = opts.budget.over(fig)

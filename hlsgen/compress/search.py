@@ -214,12 +214,14 @@ class BudgetWalk:
 
     def measure(self, step: str) -> dict:
         fig = self.hardware(self.densities, self.bits)
+        if self.budget.lut is not None and not self.budget.over(fig):
+            fig = self.hardware(self.densities, self.bits, lut=True)  # Yosys, only where the rest fit
         p = {
             "step": step,
             "densities": self.densities,
             "bits": self.bits,
             "accuracy_estimate": round(self.base - sum(self._loss(n, self.state[n]) for n in self.names), 4),
-            **{k: fig[k] for k in ("cycles", "dsp", "bram")},
+            **{k: fig.get(k) for k in ("cycles", "dsp", "bram", "lut")},
             "per": fig["per"],
             "over": self.budget.over(fig),
         }
@@ -231,7 +233,7 @@ class BudgetWalk:
     def move(self) -> str | None:
         """Take the cheapest move for what is over; its description, or None when none is left."""
         over = self.path[-1]["over"]
-        speed_over = any(o.split()[0] in ("cycles", "dsp") for o in over)
+        speed_over = any(o.split()[0] in ("cycles", "dsp") for o in over)  # bits cannot help these
         best = None
         for n in self.names:
             d, b = self.state[n]
@@ -276,16 +278,17 @@ class BudgetWalk:
             hint = "; power-of-two, ternary or binary weights need no multipliers (--quantize po2:4, ternary)"
         raise HlsgenError(
             f"--budget {self.budget.text()}: no configuration of the search meets it; the last one planned has "
-            f"{last['cycles']:g} cycles per {last['per']}, {last['dsp']} multipliers, {last['bram']} BRAM18 "
-            f"({', '.join(last['over'])}){hint}",
+            f"{last['cycles']:g} cycles per {last['per']}, {last['dsp']} multipliers, {last['bram']} BRAM18"
+            + (f", {last['lut']} LUT " if last.get("lut") is not None else " ")
+            + f"({', '.join(last['over'])}){hint}",
             file=self.file,
         )
 
 
 def mark_pareto(path: list) -> None:
     """``pareto``: no other point is as accurate (estimate) and as cheap in every figure, and
-    better in one."""
-    keys = ("cycles", "dsp", "bram")
+    better in one.  LUTs count where every point has them (Yosys ran on each)."""
+    keys = ("cycles", "dsp", "bram") + (("lut",) if all(p.get("lut") is not None for p in path) else ())
     for p in path:
         p["pareto"] = not any(
             q is not p
