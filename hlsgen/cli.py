@@ -283,6 +283,21 @@ def _layer_values(items, flag, kind=float):
     return default, per
 
 
+def _block(text):
+    """``--block RxC`` -> (R, C); None when not given."""
+    if text is None:
+        return None
+    r, x, c = str(text).lower().partition("x")
+    bad = HlsgenError(f"--block {text}: give RxC, e.g. 4x4, two whole numbers >= 1 (rows = inputs, columns = outputs)")
+    try:
+        block = (int(r), int(c))
+    except ValueError:
+        raise bad from None
+    if not x or min(block) < 1:
+        raise bad
+    return block
+
+
 def cmd_compress(args):
     from .compress.budget import Budget
     from .compress.pipeline import Options, compress
@@ -295,6 +310,7 @@ def cmd_compress(args):
         density=0.1 if density is None else density,
         layer_density=per,
         pe=args.pe,
+        block=_block(args.block),
         cluster_bits=args.cluster_bits,
         energy=args.energy,
         rank=args.rank,
@@ -478,6 +494,9 @@ def build_parser():
         "D*sqrt(N_largest/N); LAYER=D sets one layer",
     )
     s.add_argument("--pe", type=_count(1), help="prune LSTMs load-balance-aware over this many PEs")
+    s.add_argument(
+        "--block", metavar="RxC", help="prune Dense/conv weights in R x C blocks (inputs x outputs: SIMD x PE tiles)"
+    )
     s.add_argument("--cluster-bits", type=int, default=4, help="codebook index bits per layer (default 4)")
     s.add_argument("--energy", type=float, default=0.9, help="low rank: squared singular values kept (0.9)")
     s.add_argument("--rank", default="energy", help="low rank: ranks by retained --energy, or vbmf (Nakajima et al.)")

@@ -615,3 +615,47 @@ def test_compress_meets_a_lut_budget_by_yosys(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     lut = json.loads((proj / "synth.json").read_text())["resources"]["xilinx"]["LUT"]
     assert lut == rep["hardware"]["lut"] <= 2300
+
+
+def test_block_mask_keeps_the_strongest_blocks():
+    from hlsgen.compress.gmp import block_mask, divisor_at_most
+
+    rng = np.random.default_rng(11)
+    for shape, block, d in (((3, 3, 8, 12), (4, 4), 0.3), ((64, 30), (8, 4), 0.1), ((9, 5), (4, 4), 0.5)):
+        w = rng.normal(size=shape)
+        m = block_mask(w, block, d)
+        mat, mm = w.reshape(-1, shape[-1]), m.reshape(-1, shape[-1])
+        r, c = divisor_at_most(mat.shape[0], block[0]), divisor_at_most(mat.shape[1], block[1])
+        assert mat.shape[0] % r == 0 and mat.shape[1] % c == 0 and r <= block[0] and c <= block[1]
+        blocks = {(i, j): mm[i * r : (i + 1) * r, j * c : (j + 1) * c] for i in range(mat.shape[0] // r)
+                  for j in range(mat.shape[1] // c)}  # fmt: skip
+        assert all(b.min() == b.max() for b in blocks.values())  # whole blocks, kept or pruned
+        kept = {k for k, b in blocks.items() if b.max()}
+        assert len(kept) == round(d * len(blocks))
+        norm = {k: np.linalg.norm(mat[k[0] * r : (k[0] + 1) * r, k[1] * c : (k[1] + 1) * c]) for k in blocks}
+        assert min(norm[k] for k in kept) >= max(norm[k] for k in blocks if k not in kept)
+
+
+@pytest.mark.keras
+def test_block_pruning_becomes_skipped_tiles(tmp_path):
+    """--block 4x4: the CNN engine folded at PE 4 x SIMD 4 stores (and spends cycles on)
+    exactly the kept blocks; scattered pruning at the same density leaves almost every tile."""
+    import hlsgen
+
+    tiles = {}
+    for how in ("block", "scattered"):
+        out = tmp_path / f"{how}.h5"
+        extra = ["--block", "4x4"] if how == "block" else []
+        r = main_run("compress", "mlp_tiny_float", "-o", out, "--steps", "prune,quantize", "--density", "0.25",
+                     "--density", "dense_1=1", "--epochs", "1", *extra)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        proj = hlsgen.convert(str(out), None, engine={"fold": {"dense": (4, 4), "dense_1": (2, 4)}})
+        mvu = {s.layers[0]: s for s in proj.plan.mvus}["dense"]
+        k = next(n for n in proj.graph.nodes if n.name == "dense").kernel.raw
+        nz_blocks = int((k.reshape(16, 4, 8, 4) != 0).any(axis=(1, 3)).sum())  # 64x32 in 4x4 blocks
+        assert mvu.p.tiles == nz_blocks
+        tiles[how] = mvu.p.tiles
+    assert tiles["block"] <= round(0.25 * 128) and tiles["scattered"] > 100
+    one_line_error(main_run("compress", "mlp_tiny_float", "-o", tmp_path / "x.h5", "--block", "4"), "--block 4")
+    one_line_error(main_run("compress", "mlp_tiny_float", "-o", tmp_path / "x.h5", "--steps", "quantize",
+                            "--block", "4x4"), "add prune")  # fmt: skip

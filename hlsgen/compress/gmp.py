@@ -8,6 +8,12 @@ the mask recomputed every ``dt`` steps from the weights' magnitudes; pruned weig
 zero.  Recurrent layers are pruned per gate (Narang et al.): each gate's block of the kernel
 and of the recurrent kernel keeps the target fraction of its own weights, so no gate is
 starved; or, for the sparse LSTM engine, load-balance-aware over P processing elements (ESE).
+
+Dense and convolution matrices may be pruned in blocks instead (``block=(R, C)``): the
+matrix the CNN engine streams (rows in window order ky, kx, c; a column per output) is cut
+into R x C blocks, and whole blocks are kept by their L2 norm.  A folding whose SIMD divides
+R and whose PE divides C then finds every pruned block as whole PE x SIMD tiles, which the
+engine skips: cycles fall with the density, as they do not with scattered zeros.
 """
 
 from __future__ import annotations
@@ -37,6 +43,28 @@ class Target:
     density: float
     kind: str  # dense / conv / dwconv / lstm / gru
     pe: int | None = None  # load-balance-aware over this many PEs (LSTM only)
+    block: tuple | None = None  # (rows, columns) of the blocks kept or pruned whole (dense, conv)
+
+
+def target(density: float, kind: str, pe: int | None = None, block: tuple | None = None) -> Target:
+    """A layer's Target: ``pe`` applies to LSTMs, ``block`` to Dense and convolution layers."""
+    return Target(density, kind, pe if kind == "lstm" else None, block if kind in ("dense", "conv") else None)
+
+
+def divisor_at_most(n: int, k: int) -> int:
+    """The largest divisor of ``n`` that is at most ``k``."""
+    return max(d for d in range(1, min(n, k) + 1) if n % d == 0)
+
+
+def block_mask(w: np.ndarray, block: tuple, density: float) -> np.ndarray:
+    """Keep the ``density`` fraction of ``w``'s R x C blocks (of its [inputs, outputs] matrix)
+    with the largest L2 norms; block sides shrink to divisors of the matrix's sides."""
+    m = w.reshape(-1, w.shape[-1])
+    n, k = m.shape
+    r, c = divisor_at_most(n, block[0]), divisor_at_most(k, block[1])
+    norms = np.sqrt((m.reshape(n // r, r, k // c, c).astype(np.float64) ** 2).sum(axis=(1, 3)))
+    keep = _keep_top(norms, int(round(density * norms.size)))
+    return np.repeat(np.repeat(keep, r, axis=0), c, axis=1).reshape(w.shape)
 
 
 def layer_masks(mats: list[np.ndarray], t: Target, density: float) -> list[np.ndarray]:
@@ -63,6 +91,8 @@ def layer_masks(mats: list[np.ndarray], t: Target, density: float) -> list[np.nd
                 block = w[:, k * units : (k + 1) * units]
                 mask[:, k * units : (k + 1) * units] = _keep_top(block, int(round(density * block.size)))
             out.append(mask.astype(np.float32))
+        elif t.block and t.kind in ("dense", "conv"):
+            out.append(block_mask(w, t.block, density).astype(np.float32))
         else:
             out.append(_keep_top(w, int(round(density * w.size))).astype(np.float32))
     return out

@@ -25,7 +25,7 @@ from ..errors import HlsgenError
 from . import chain as chain_mod
 from .budget import Budget
 from .finetune import Distill, Hold, accuracy, finetune, logits_of, teacher_attention
-from .gmp import Target, cubic_density, layer_masks
+from .gmp import Target, cubic_density, layer_masks, target
 from .lowrank import factor_chain
 from .quantize import INQ_PORTIONS, Scheme, apply_quantizer, to_qkeras
 from .share import share
@@ -40,6 +40,7 @@ class Options:
     density: float = 0.1
     layer_density: dict = field(default_factory=dict)
     pe: int | None = None
+    block: tuple | None = None  # prune Dense/conv matrices in (rows, columns) blocks (CNN engine tiles)
     cluster_bits: int = 4
     energy: float = 0.9
     rank: str = "energy"  # how lowrank chooses ranks: retained energy or vbmf
@@ -66,6 +67,12 @@ class Options:
             raise HlsgenError(
                 f"--density {unknown[0]}=...: no layer with weights of that name (layers: {', '.join(names)})"
             )
+        if self.block is not None and (len(self.block) != 2 or min(self.block) < 1):
+            raise HlsgenError(
+                f"--block {self.block}: give RxC, two whole numbers >= 1 (rows = inputs, columns = outputs)"
+            )
+        if self.block is not None and "prune" not in self.steps:
+            raise HlsgenError("--block says how prune cuts: add prune to --steps")
         if not 1 <= self.cluster_bits <= 8:
             raise HlsgenError(f"--cluster-bits {self.cluster_bits}: must be 1..8")
         if self.rank not in ("energy", "vbmf"):
@@ -299,7 +306,7 @@ class Run:
             d = self.opts.layer_density.get(layer.name, default_density(self.opts.density, sizes[layer.name], sizes))
             d = chosen.get(layer.name, d)
             pe = self.opts.pe if kind == "lstm" else None
-            targets[layer.name] = (layer, Target(d, kind, pe))
+            targets[layer.name] = (layer, target(d, kind, pe, self.opts.block))
         per_epoch = max(1, -(-len(self.xtr) // 32))
         total = max(1, self.opts.epochs * per_epoch)
         end = max(1, int(0.6 * total))  # Zhu & Gupta: prune over the first part, then recover
@@ -341,7 +348,7 @@ class Run:
             for name, (layer, t) in targets.items():
                 d = walk.densities[name]
                 if d != t.density:
-                    t = Target(d, t.kind, t.pe)
+                    t = Target(d, t.kind, t.pe, t.block)
                     targets[name] = (layer, t)
                     mats = chain_mod.matrices(layer)
                     ms = layer_masks([v.numpy() for v in mats], t, d)
@@ -404,6 +411,7 @@ class Run:
             o.pe,
             self.log,
             self.file,
+            o.block,
         )
 
     def log(self, p: dict) -> None:
@@ -437,7 +445,7 @@ class Run:
             nm = 2 if spec.kind in ("lstm", "gru") else 1
             mats = spec.weights[:nm]
             pe = self.opts.pe if spec.kind == "lstm" else None
-            masks = layer_masks(mats, Target(dens[spec.name], spec.kind, pe), dens[spec.name])
+            masks = layer_masks(mats, target(dens[spec.name], spec.kind, pe, self.opts.block), dens[spec.name])
             spec.weights = [w * m for w, m in zip(mats, masks, strict=True)] + spec.weights[nm:]
             if "cluster" in self.opts.steps and self.opts.scheme.kind in ("fixed", "po2"):
                 kb = bits.get(spec.name, self.opts.cluster_bits) if self.walk_codebook() else self.opts.cluster_bits
@@ -475,7 +483,9 @@ class Run:
         else:
             bits = 32
         xv, yv = self.validation()
-        return choose_densities(self.model, xv, yv, self.opts.target_ratio, bits, self.opts.layer_density, self.opts.pe)
+        return choose_densities(
+            self.model, xv, yv, self.opts.target_ratio, bits, self.opts.layer_density, self.opts.pe, self.opts.block
+        )
 
     def quantize(self) -> None:
         scheme = self.opts.scheme
@@ -662,6 +672,7 @@ def _report(run: Run, model_path, out) -> dict:
             "density": run.opts.density,
             "layer_density": run.opts.layer_density,
             "pe": run.opts.pe,
+            "block": list(run.opts.block) if run.opts.block else None,
             "cluster_bits": run.opts.cluster_bits,
             "energy": run.opts.energy,
             "rank": run.opts.rank,

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import HlsgenError
 from . import chain as chain_mod
 from .finetune import accuracy
-from .gmp import Target, layer_masks
+from .gmp import layer_masks, target
 from .share import share
 from .storage import store_matrix
 
@@ -31,7 +31,7 @@ def stored_bits(mats: list, masks: list, value_bits: int) -> int:
     return sum(store_matrix(w * m, value_bits, False).stored_bits for w, m in zip(mats, masks, strict=True))
 
 
-def sensitivity(model, x, y, value_bits: int, pe=None) -> tuple[dict, dict]:
+def sensitivity(model, x, y, value_bits: int, pe=None, block=None) -> tuple[dict, dict]:
     """``{layer: {density: accuracy}}`` with each layer pruned alone (weights restored after),
     and ``{layer: {density: stored bits}}``."""
     curves, sizes = {}, {}
@@ -41,7 +41,7 @@ def sensitivity(model, x, y, value_bits: int, pe=None) -> tuple[dict, dict]:
         saved = [v.numpy() for v in mats]
         curve, size = {}, {}
         for d in GRID:
-            masks = layer_masks(saved, Target(d, kind, pe if kind == "lstm" else None), d)
+            masks = layer_masks(saved, target(d, kind, pe, block), d)
             size[d] = stored_bits(saved, masks, value_bits)
             if d >= 1.0:
                 continue
@@ -54,7 +54,7 @@ def sensitivity(model, x, y, value_bits: int, pe=None) -> tuple[dict, dict]:
     return curves, sizes
 
 
-def choose_densities(model, x, y, target_ratio: float, value_bits: int, fixed: dict, pe=None):
+def choose_densities(model, x, y, target_ratio: float, value_bits: int, fixed: dict, pe=None, block=None):
     """Per-layer densities for ``target_ratio`` (float32 bits of every parameter over the
     estimated stored bits of the matrices at ``value_bits`` plus biases at 8 bits).
 
@@ -66,16 +66,14 @@ def choose_densities(model, x, y, target_ratio: float, value_bits: int, fixed: d
     sizes = {lay.name: sum(int(np.prod(v.shape)) for v in chain_mod.matrices(lay)) for lay in layers}
     float_bits = 32 * chain_mod.count_parameters(model)
     other = 8 * (chain_mod.count_parameters(model) - sum(sizes.values()))
-    curves, size_at = sensitivity(model, x, y, value_bits, pe)
+    curves, size_at = sensitivity(model, x, y, value_bits, pe, block)
     dens = {n: fixed.get(n, 1.0) for n in sizes}
     for n, d in fixed.items():  # a density the user gave, off the grid
         if d not in size_at[n]:
             lay = next(lay for lay in layers if lay.name == n)
             w = [v.numpy() for v in chain_mod.matrices(lay)]
             kind = chain_mod.KINDS[lay.__class__.__name__]
-            size_at[n][d] = stored_bits(
-                w, layer_masks(w, Target(d, kind, pe if kind == "lstm" else None), d), value_bits
-            )
+            size_at[n][d] = stored_bits(w, layer_masks(w, target(d, kind, pe, block), d), value_bits)
 
     def bits():
         return other + sum(size_at[n][dens[n]] for n in sizes)
@@ -148,7 +146,7 @@ def _fake_quant(mats, scheme, bits):
     return [apply_quantizer(q, m) for m in mats]
 
 
-def budget_sensitivity(model, x, y, space: Space, scheme, pe=None) -> tuple[dict, dict]:
+def budget_sensitivity(model, x, y, space: Space, scheme, pe=None, block=None) -> tuple[dict, dict]:
     """``{layer: {(density, bits): accuracy}}`` with each layer alone masked and its weights
     quantized (the others as they are), and ``{layer: {(density, bits): stored bits}}``."""
     curves, sizes = {}, {}
@@ -159,7 +157,7 @@ def budget_sensitivity(model, x, y, space: Space, scheme, pe=None) -> tuple[dict
         dens = [space.fixed[layer.name]] if layer.name in space.fixed else list(space.densities)
         curve, size = {}, {}
         for d in dens:
-            masks = layer_masks(saved, Target(d, kind, pe if kind == "lstm" else None), d)
+            masks = layer_masks(saved, target(d, kind, pe, block), d)
             masked = [w * m for w, m in zip(saved, masks, strict=True)]
             for b in space.bits:
                 if space.codebook:  # b-bit indices into a k-means codebook of the weights
@@ -192,10 +190,10 @@ class BudgetWalk:
     after fine-tuning if the fine-tuned weights' masks come out over the budget.
     """
 
-    def __init__(self, model, x, y, budget, space: Space, scheme, hardware, pe=None, log=None, file=None):
+    def __init__(self, model, x, y, budget, space: Space, scheme, hardware, pe=None, log=None, file=None, block=None):
         self.budget, self.space, self.hardware, self.log, self.file = budget, space, hardware, log, file
         self.base = accuracy(model, x, y)
-        self.curves, self.sizes = budget_sensitivity(model, x, y, space, scheme, pe)
+        self.curves, self.sizes = budget_sensitivity(model, x, y, space, scheme, pe, block)
         self.names = list(self.curves)
         self.state = {n: (space.fixed.get(n, space.densities[0]), space.bits[0]) for n in self.names}
         self.scheme = scheme
