@@ -305,6 +305,11 @@ def cmd_compress(args):
     from .project import design_figures, resolve_model
 
     density, per = _layer_values(args.density, "--density")
+    searched = "--budget" if args.budget else "--target-ratio" if args.target_ratio is not None else None
+    if density is not None and searched:
+        raise HlsgenError(
+            f"--density {density:g} with {searched}: the search chooses the densities; give LAYER=D to fix a layer's"
+        )
     opts = Options(
         steps=tuple(s.strip() for s in args.steps.split(",") if s.strip()),
         density=0.1 if density is None else density,

@@ -540,6 +540,8 @@ def test_compress_meets_a_block_ram_budget_with_fewer_bits(tmp_path):
 def test_compress_budget_bad_input(tmp_path):
     x = tmp_path / "x.h5"
     one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--rank", "svd"), "--rank svd", "vbmf")
+    one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--density", "0.2", "--budget", "bram=1"),
+                   "--density 0.2 with --budget", "LAYER=D")  # fmt: skip
     one_line_error(main_run("compress", "cnn_small_float", "-o", x, "--attention", "1000"), "add distill")
     one_line_error(main_run("compress", "mlp_tiny_float", "-o", x, "--steps", "distill", "--attention", "1000"),
                    "mlp_tiny_float", "has none")  # fmt: skip
