@@ -1383,7 +1383,11 @@ def test_exported_zero_initial_states_and_full_sequence_lengths(tmp_path):
     to the sequence length: the same network as without them (before: "initial states ... are
     not supported"); a non-zero state is still refused by name."""
     T, F, H = 5, 4, 6
-    W, R = RNG.normal(0, 0.4, (1, 3 * H, F)), RNG.normal(0, 0.4, (1, 3 * H, H))
+    # its own generator: drawn from the module's RNG, the weights depended on which tests ran
+    # before on the same worker, and some draws give a gate range ORT's float32 sigmoid is not
+    # monotone over (refused by design, not what this test is about)
+    rng = np.random.default_rng(20261130)
+    W, R = rng.normal(0, 0.4, (1, 3 * H, F)), rng.normal(0, 0.4, (1, 3 * H, H))
 
     def model(states, h0=0.0):
         g = G()
@@ -1399,7 +1403,7 @@ def test_exported_zero_initial_states_and_full_sequence_lengths(tmp_path):
         m = make_model(g.nodes, [vi("x", TP.FLOAT, [T, 1, F])], [vi(y, TP.FLOAT, [1, H])], g.inits, 13)
         return save(m, tmp_path, f"gru_{states}_{h0}.onnx")
 
-    xs = RNG.uniform(-3, 3, (T, 64, F)).astype(np.float32)
+    xs = rng.uniform(-3, 3, (T, 64, F)).astype(np.float32)
     plain = convert(model(False), config=APPROX, hardware=False)
     exported = convert(model(True), config=APPROX, hardware=False)
     assert np.array_equal(plain.predict(xs), exported.predict(xs))
