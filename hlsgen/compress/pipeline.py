@@ -458,9 +458,8 @@ class Run:
 
     def figures(self, model, lut: bool = False) -> dict:
         """The design's figures (the planner handed to :func:`compress`; Yosys's LUTs with ``lut``)."""
-        strip = chain_mod.output_is_probability(model)
         try:
-            return self.planner(model, {"Model": {"StripSoftmax": True}} if strip else None, self.engine_options, lut)
+            return self.planner(model, convert_config(model), self.engine_options, lut)
         except HlsgenError as e:
             raise HlsgenError(f"--budget: {e.message}", file=self.file) from None
 
@@ -657,6 +656,12 @@ def compress(
     return result
 
 
+def convert_config(model) -> dict | None:
+    """hlsgen's config for converting a compressed model: a final softmax leaves the datapath
+    (the engines give logits; the classes are the same)."""
+    return {"Model": {"StripSoftmax": True}} if chain_mod.output_is_probability(model) else None
+
+
 def _is_quantized(model) -> bool:
     return any(layer.__class__.__name__.startswith("Q") for layer in model.layers)
 
@@ -710,10 +715,9 @@ def _check_exact(path: Path, run: Run, file: str) -> dict:
 
     if not _is_quantized(run.model):
         return {"converts": False, "why": "float model: add the quantize step for hardware"}
-    # a final softmax leaves the datapath (the engines give logits; the classes are the same)
     strip = chain_mod.output_is_probability(run.model)
     try:
-        g = convert_keras(str(path), {"Model": {"StripSoftmax": True}} if strip else None)
+        g = convert_keras(str(path), convert_config(run.model))
     except HlsgenError as e:
         return {"converts": False, "why": e.message}
     ref = np.argmax(predict(g, run.xte), -1)
