@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import onnx
 import pytest
@@ -25,6 +27,15 @@ from hlsgen.frontends.onnx.numerics import int_range, multiplier, requant
 from tests.onnx_models import digits_nchw, float_from_zoo, init, make_model, po2_scales, quantize_qdq
 
 RNG = np.random.default_rng(20261128)
+
+
+@pytest.fixture(autouse=True)
+def _own_rng(request):
+    """Every test draws from its own generator, seeded by its name: its weights and inputs do not
+    depend on which tests ran before it on the same pytest-xdist worker."""
+    global RNG
+    RNG = np.random.default_rng([20261128, zlib.crc32(request.node.name.encode())])
+    yield
 
 
 def save(model, tmp_path, name="m.onnx"):
