@@ -69,6 +69,7 @@ def one(i: int, frames: int) -> dict:
                     pe=cfg["pe"],
                     index_bits=cfg["index_bits"],
                     ew_lanes=cfg["ew_lanes"],
+                    scan_width=cfg["scan_width"],
                     afifo_depth=cfg["afifo_depth"],
                     jq_depth=cfg["jq_depth"],
                 )

@@ -185,6 +185,8 @@ def ese_scale(pes, yosys_timeout: float, clock_mhz: float = 200.0, sequences: in
                 "P": pe,
                 "nnz/P": round(plan.nnz / pe),
                 "index bits": plan.index_bits,
+                "K": plan.scan_width,
+                "E": plan.ew_lanes,
                 "MAC phase cycles": round(cyc["mac_cycles_per_step_mean"]),
                 "step cycles": round(step),
                 "useful MAC/cycle/PE": round(float(cyc["model"]["useful"].sum() / (steps.sum() * pe)), 3),

@@ -406,9 +406,10 @@ async def stream_given(dut):
 
 @cocotb.test()
 async def pe_accumulate(dut):
-    """hg_lstm_pe: per round, clear, push (a, recurrent?, column) for the non-zero activations in
-    column order with random gaps (respecting ``space``), wait for ``idle``; every local row's
-    accumulator equals the exact sum of a * w << shift over its non-zero weights."""
+    """hg_lstm_pe: per round, clear, push (K activations, recurrent bits, non-zero bits, block)
+    for the blocks with a non-zero activation in order with random gaps (respecting ``space``),
+    wait for ``idle``; every local row's accumulator equals the exact sum of a * w << shift over
+    its non-zero weights."""
     dut = _dut(dut)
     job = _job()
     rng = random.Random(job["seed"])
@@ -424,14 +425,15 @@ async def pe_accumulate(dut):
         dut.clear.value = 1
         await RisingEdge(clk)
         dut.clear.value = 0
-        for a, sel, col in rnd["pushes"]:
+        for vals, sel, mask, blk in rnd["pushes"]:
             while rng.random() < job["p_gap"]:
                 await RisingEdge(clk)
             await Timer(1, unit="ns")
             while not int(dut.space.value):
                 await RisingEdge(clk)
                 await Timer(1, unit="ns")
-            dut.push.value, dut.push_a.value, dut.push_sel.value, dut.push_col.value = 1, a & ((1 << aw) - 1), sel, col
+            dut.push.value, dut.push_a.value = 1, _pack(vals, aw)
+            dut.push_sel.value, dut.push_mask.value, dut.push_blk.value = sel, mask, blk
             await RisingEdge(clk)
             dut.push.value = 0
         await ClockCycles(clk, 3)
@@ -509,10 +511,12 @@ async def seq_in_steps(dut):
         for _ in range(rng.randrange(0, 4)):  # the step may take a while
             await RisingEdge(clk)
         got = []
-        for j in reversed(range(f)):  # any order: the slot is random access
-            dut.rd_idx.value = j
+        for j in reversed(range(f)):  # any order: the slot is random access; two reads at once
+            dut.rd_idx.value = j | (f - 1 - j) << 3
             await Timer(1, unit="ns")
-            got.append(int(dut.rd_data.value))
+            v = int(dut.rd_data.value)
+            got.append(v & ((1 << xw) - 1))
+            assert v >> xw == words[step * f + f - 1 - j], f"step {step}: second read of {f - 1 - j}"
         assert got[::-1] == words[step * f : (step + 1) * f], f"step {step}"
         dut.release_slot.value = 1
         await RisingEdge(clk)
@@ -547,7 +551,10 @@ async def ctrl_schedule(dut):
         dut.pe_space.value = (1 << npe) - 1 if rng.random() < 0.6 else 0
         await ReadOnly()
         if int(dut.push.value):
-            cur.append((int(dut.col.value), _signed(int(dut.col_val.value), aw)))
+            blk, nz = int(dut.blk.value), int(dut.col_nz.value)
+            vals = _split(int(dut.col_val.value), job["k"], aw)
+            assert nz, "a block without a non-zero activation was pushed"
+            cur += [(blk * job["k"] + i, vals[i]) for i in range(job["k"]) if nz >> i & 1]
         if int(dut.release_slot.value):
             steps.append(cur)
             cur = []
@@ -584,6 +591,7 @@ async def ew_steps(dut):
     dut.run.value = 0
     dut.k.value = 0
     dut.h_addr.value = 0
+    uw = job["uw"]
     for s, step in enumerate(job["steps"]):
         await FallingEdge(clk)
         dut.z_flat.value = _pack(step["acc"], accw)
@@ -594,8 +602,9 @@ async def ew_steps(dut):
         dut.run.value = 0
         got_h = _split(int(dut.h_flat.value), u, hw)
         assert got_h == step["h"], f"step {s}: h {got_h} != {step['h']}"
-        for j in range(u):
-            dut.h_addr.value = j
+        for j in range(u):  # two reads at once: j and u - 1 - j
+            dut.h_addr.value = j | (u - 1 - j) << uw
             await Timer(1, unit="ns")
-            want = step["hq_next"][j] & ((1 << sw) - 1)
-            assert int(dut.h_q.value) == want, f"step {s}: state[{j}] {int(dut.h_q.value)} != {want}"
+            got = [int(dut.h_q.value) & ((1 << sw) - 1), int(dut.h_q.value) >> sw]
+            want = [step["hq_next"][i] & ((1 << sw) - 1) for i in (j, u - 1 - j)]
+            assert got == want, f"step {s}: state[{j}, {u - 1 - j}] {got} != {want}"

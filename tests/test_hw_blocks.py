@@ -330,16 +330,17 @@ def _mvu(w, prefix):
     }
 
 
-def _pe(w, prefix, index_bits):
+def _pe(w, prefix, index_bits, scan_width):
     """One hg_lstm_pe with the compressed columns the planner encodes for a random sparse LSTM
-    (2-bit indices force filler entries), against exact sums over the stacked matrix."""
+    (2-bit indices force filler entries), fed blocks of ``scan_width`` columns, against exact
+    sums over the stacked matrix."""
     from hlsgen.backends.lstm_verilog import context
     from hlsgen.backends.render import write_memories
     from hlsgen.engines.lstm import memory_images, plan_lstm
     from hlsgen.engines.lstm.synthetic import random_lstm
 
     g = random_lstm(21, features=5, units=6, density=0.3, pe=3)
-    plan = plan_lstm(g, pe=3, index_bits=index_bits, afifo_depth=4, jq_depth=2)
+    plan = plan_lstm(g, pe=3, index_bits=index_bits, afifo_depth=4, jq_depth=2, scan_width=scan_width)
     ctx = context(plan)
     p = max(range(plan.pe), key=lambda k: len(plan.entries[k]))  # the busiest PE
     imgs = memory_images(plan)
@@ -355,8 +356,10 @@ def _pe(w, prefix, index_bits):
         "DEPTH": ctx["depth"],
         "ADW": ctx["adw"],
         "CNTW": ctx["cntw"],
-        "NCOL": ctx["ncol"],
-        "COLW": ctx["colw"],
+        "K": ctx["scan_width"],
+        "KW": ctx["kw"],
+        "NB": ctx["nblk"],
+        "BLW": ctx["blw"],
         "PCW": ctx["pcw"],
         "SX": ctx["shift_x"],
         "SH": ctx["shift_h"],
@@ -365,8 +368,19 @@ def _pe(w, prefix, index_bits):
         "WFILE": f'"{prefix}lstm_w_pe{p}.mem"',
         "PFILE": f'"{prefix}lstm_ptr_pe{p}.mem"',
     }
-    ports = [("input", 1, "clear"), ("input", 1, "push"), ("input", ctx["aw"], "push_a"), ("input", 1, "push_sel")]
-    ports += [("input", ctx["colw"], "push_col"), ("output", 1, "space"), ("output", 1, "idle")]
+    kb = ctx["scan_width"]
+    ports = [
+        ("input", 1, "clear"),
+        ("input", 1, "push"),
+        ("input", kb * ctx["aw"], "push_a"),
+        ("input", kb, "push_sel"),
+    ]
+    ports += [
+        ("input", kb, "push_mask"),
+        ("input", ctx["blw"], "push_blk"),
+        ("output", 1, "space"),
+        ("output", 1, "idle"),
+    ]
     ports += [("output", q["rows"] * ctx["accw"], "acc_flat")]
     w.inst("hg_lstm_pe", prefix, params, ports)
     rng = np.random.default_rng(4)
@@ -374,7 +388,14 @@ def _pe(w, prefix, index_bits):
     rounds = []
     for _ in range(12):
         a = rng.integers(-lim, lim, size=plan.ncol) * (rng.random(plan.ncol) < 0.7)
-        pushes = [[int(a[j]), int(j >= plan.features), int(j)] for j in range(plan.ncol) if a[j]]
+        pushes = []  # blocks with a non-zero activation: (values, recurrent bits, non-zero bits, block)
+        for b in range(plan.blocks):
+            cols = range(b * kb, min((b + 1) * kb, plan.ncol))
+            vals = [int(a[j]) for j in cols] + [0] * (kb - len(cols))
+            sel = sum(1 << i for i, j in enumerate(cols) if j >= plan.features)
+            mask = sum(1 << i for i, v in enumerate(vals) if v)
+            if mask:
+                pushes.append([vals, sel, mask, b])
         acc = []
         for k in range(q["rows"]):
             r = p + k * plan.pe
@@ -385,7 +406,7 @@ def _pe(w, prefix, index_bits):
                     tot += (int(a[j]) * int(plan.matrix[j, r])) << sh
             acc.append(tot)
         rounds.append({"pushes": pushes, "acc": acc})
-    w.jobs[prefix] = {"prefix": prefix, "seed": 3, "aw": ctx["aw"], "accw": ctx["accw"], "rows": q["rows"]}
+    w.jobs[prefix] = {"prefix": prefix, "seed": 3, "aw": ctx["aw"], "accw": ctx["accw"], "rows": q["rows"], "k": kb}
     w.jobs[prefix].update(rounds=rounds, p_gap=0.3)
 
 
@@ -399,12 +420,20 @@ def _lstm_ctrl(w, rng):
     (w.work / "ct_x.mem").write_text(mem_lines(x, xw))
     (w.work / "ct_h.mem").write_text(mem_lines(h, sw))
     ew_cyc = u + 6
-    params = {"F": f, "NCOL": f + u, "COLW": 3, "FW": 2, "UW": 2, "T": t, "TCW": 2, "EKW": 4, "EW_CYC": ew_cyc}
+    k, nb = 2, 4  # two columns per block: blocks {0,1} {2,3} {4,5} {6,-}
+    params = {"F": f, "NCOL": f + u, "COLW": 4, "K": k, "NB": nb, "BLW": 3, "FW": 2, "UW": 2, "T": t, "TCW": 2}
+    params.update(EKW=4, EW_CYC=ew_cyc)
     params.update(NPE=npe, NHEAD=0, HSW=1, RETSEQ=0, XW=xw, XSIGN=1, SW=sw, SSIGN=1, AW=aw)
     ports = [("input", 1, "avail"), ("output", 1, "release_slot"), ("input", 1, "head_step_done")]
     ports += [("input", 1, "head_last_done"), ("output", 1, "out_load"), ("output", 1, "out_last")]
-    ports += [("input", 1, "out_busy"), ("output", 1, "start_step"), ("output", 1, "push"), ("output", aw, "col_val")]
-    ports += [("output", 1, "is_rec"), ("output", 3, "col"), ("input", npe, "pe_space"), ("input", npe, "pe_idle")]
+    ports += [
+        ("input", 1, "out_busy"),
+        ("output", 1, "start_step"),
+        ("output", 1, "push"),
+        ("output", k * aw, "col_val"),
+    ]
+    ports += [("output", k, "is_rec"), ("output", k, "col_nz"), ("output", 3, "blk"), ("input", npe, "pe_space")]
+    ports += [("input", npe, "pe_idle")]
     ports += [("output", 1, "ew_run"), ("output", 4, "ew_k"), ("output", 1, "first_step"), ("output", 1, "head_start")]
     ports += [("output", 1, "hs")]
     for d, width, n in ports:
@@ -412,14 +441,16 @@ def _lstm_ctrl(w, rng):
     w.body.append(f"    reg [{xw - 1}:0] ct_xmem [0:{f - 1}];")
     w.body.append(f"    reg [{sw - 1}:0] ct_hmem [0:{u - 1}];")
     w.body.append('    initial begin $readmemh("ct_x.mem", ct_xmem); $readmemh("ct_h.mem", ct_hmem); end')
-    w.body.append("    wire [1:0] ct_x_idx, ct_h_idx;")
+    w.body.append("    wire [3:0] ct_x_idx, ct_h_idx;")
+    rd = lambda mem, idx: "{" + ", ".join(f"{mem}[{idx}[{2 * i + 1}:{2 * i}]]" for i in reversed(range(k))) + "}"  # noqa: E731
     conns = ", ".join(f".{n}(ct_{n})" for _, _, n in ports)
-    pv = ", ".join(f".{k}({v})" for k, v in params.items())
+    pv = ", ".join(f".{key}({v})" for key, v in params.items())
     w.body.append(
-        f"    hg_lstm_ctrl #({pv}) u_ct (.clk(clk), .rst(rst), {conns}, .x_idx(ct_x_idx), .x_raw(ct_xmem[ct_x_idx]), "
-        ".h_idx(ct_h_idx), .h_raw(ct_hmem[ct_h_idx]));"
+        f"    hg_lstm_ctrl #({pv}) u_ct (.clk(clk), .rst(rst), {conns}, .x_idx(ct_x_idx), "
+        f".x_raw({rd('ct_xmem', 'ct_x_idx')}), .h_idx(ct_h_idx), .h_raw({rd('ct_hmem', 'ct_h_idx')}));"
     )
     w.jobs["ct_"] = {"prefix": "ct_", "seed": 13, "cycles": 400, "aw": aw, "npe": npe, "f": f, "t": t, "x": x, "h": h}
+    w.jobs["ct_"]["k"] = k
     w.jobs["ct_"]["ew_cyc"] = ew_cyc
 
 
@@ -487,7 +518,12 @@ def _lstm_ew(w):
         "AVFILE": '"ew_lstm_cell_v.mem"',
     }
     ports = [("input", 1, "run"), ("input", ctx["ekw"], "k"), ("input", 1, "first")]
-    ports += [("input", 4 * u * ctx["accw"], "z_flat"), ("input", ctx["uw"], "h_addr"), ("output", ctx["sw"], "h_q")]
+    params["K"] = 2  # two reads of the quantized hidden state
+    ports += [
+        ("input", 4 * u * ctx["accw"], "z_flat"),
+        ("input", 2 * ctx["uw"], "h_addr"),
+        ("output", 2 * ctx["sw"], "h_q"),
+    ]
     ports += [("output", u * ctx["hw"], "h_flat")]
     for d, width, n in ports:
         w.port(d, width, "ew_" + n)
@@ -505,7 +541,7 @@ def _lstm_ew(w):
             acc = (z[0] - bias_z).tolist()
             hq = st.requantize(h[0], h_t)
             steps.append({"first": t == 0, "acc": acc, "h": [int(v) for v in h[0]], "hq_next": [int(v) for v in hq]})
-    w.jobs["ew_"] = {"prefix": "ew_", "u": u, "accw": ctx["accw"], "hw": ctx["hw"], "sw": ctx["sw"]}
+    w.jobs["ew_"] = {"prefix": "ew_", "u": u, "accw": ctx["accw"], "hw": ctx["hw"], "sw": ctx["sw"], "uw": ctx["uw"]}
     w.jobs["ew_"].update(steps=steps, ew_cyc=ctx["ew_cyc"])
 
 
@@ -562,16 +598,16 @@ def _build_wrapper(work: Path) -> Wrapper:
     _seq(w, rng)
     for prefix in MVU_CASES:
         _mvu(w, prefix)
-    _pe(w, "pef_", 2)
-    _pe(w, "pe_", 8)
+    _pe(w, "pef_", 2, 1)
+    _pe(w, "pe_", 8, 4)
     vo = {"N": 5, "OW": 6, "OBW": 8, "OIW": 3}
     ports = [("input", 1, "load"), ("input", 30, "vec"), ("input", 1, "last"), ("output", 1, "busy")]
     ports += [("output", 8, "m_axis_tdata"), ("output", 1, "m_axis_tvalid"), ("input", 1, "m_axis_tready")]
     w.inst("hg_vec_out", "vo_", vo, ports + [("output", 1, "m_axis_tlast")])
     w.jobs["vo_"] = {"prefix": "vo_", "seed": 14, "vectors": 60, "n": 5, "ow": 6, "obw": 8}
-    si = {"F": 5, "XW": 6, "IBW": 8, "FW": 3, "XIW": 4}
+    si = {"F": 5, "XW": 6, "IBW": 8, "FW": 3, "XIW": 4, "K": 2}
     ports = [("input", 8, "s_axis_tdata"), ("input", 1, "s_axis_tvalid"), ("output", 1, "s_axis_tready")]
-    ports += [("input", 1, "release_slot"), ("output", 1, "avail"), ("input", 3, "rd_idx"), ("output", 6, "rd_data")]
+    ports += [("input", 1, "release_slot"), ("output", 1, "avail"), ("input", 6, "rd_idx"), ("output", 12, "rd_data")]
     w.inst("hg_seq_in", "si_", si, ports)
     w.jobs["si_"] = {"prefix": "si_", "seed": 15, "steps": 30, "f": 5, "xw": 6}
     _lstm_ctrl(w, rng)

@@ -89,7 +89,7 @@ def test_lba_pruning_balances_every_pe_and_magnitude_does_not():
 # ------------------------------------------------------------------ cycle model
 def test_cycle_model_bounds_and_skipping():
     g = random_lstm(11, features=6, units=16, density=0.25, pe=4)
-    plan = plan_lstm(g, pe=4)
+    plan = plan_lstm(g, pe=4, scan_width=1)
     full = np.ones(plan.ncol, dtype=bool)
     cyc, work = mac_cycles(plan, full)
     per_pe_work = [len(e) for e in plan.entries]
@@ -102,6 +102,46 @@ def test_cycle_model_bounds_and_skipping():
     half[::2] = False
     c2, w2 = mac_cycles(plan, half)
     assert w2 < work and c2 < cyc
+    wide = plan_lstm(g, pe=4, scan_width=4)
+    assert mac_cycles(wide, none) == (wide.blocks + 1, 0)  # one cycle per block
+    assert mac_cycles(wide, full)[1] == work and mac_cycles(wide, full)[0] >= max(per_pe_work)
+
+
+def test_scan_width_lifts_the_column_floor():
+    """Many PEs over few entries each (ESE at P = 1024 in small): with one column per cycle the
+    scanner's NCOL cycles bound the MAC phase; the chosen scan width K broadcasts K columns per
+    cycle and each PE then spends a cycle only per column it has work for (or per empty block),
+    so the phase drops below NCOL and tracks the busiest PE's entries."""
+    g = random_lstm(5, features=40, units=32, density=0.1, pe=32)
+    one = plan_lstm(g, pe=32, scan_width=1)
+    auto = plan_lstm(g, pe=32)
+    assert auto.scan_width > 1 and any("scan width" in n for n in auto.notes)
+    busiest = max(len(e) for e in auto.entries)
+    assert 2 * auto.blocks <= busiest < one.ncol
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        nz = rng.random(one.ncol) < 0.7
+        c1, w1 = mac_cycles(one, nz)
+        ck, wk = mac_cycles(auto, nz)
+        assert w1 == wk  # the same entries, fewer cycles
+        assert c1 >= one.ncol and ck < one.ncol and ck < 0.7 * c1
+    # the pointer memory holds one word of K pointers per block
+    assert auto.summary()["pointer_memory"]["depth"] == auto.blocks == -(-auto.ncol // auto.scan_width)
+    for bad in (3, 0, 64):
+        with pytest.raises(HlsgenError, match=f"layer 'lstm'.*scan_width={bad}"):
+            plan_lstm(g, pe=32, scan_width=bad)
+
+
+@pytest.mark.rtl
+@pytest.mark.gxx
+def test_scan_width_rtl_equals_the_cycle_model(tmp_path):
+    """The chosen K (16 over 18 columns: the last block mostly past the end) and K = 4, whose
+    blocks straddle the input/recurrent boundary: exact, every phase as modelled."""
+    g = random_lstm(6, features=10, units=8, steps=3, density=0.15, pe=16, head=3)
+    for k, want in ((None, 16), (4, 4)):
+        plan = plan_lstm(g, pe=16, scan_width=k)
+        assert plan.scan_width == want
+        check_plan(g, plan, tmp_path / f"k{k}", 6, {"scan_width": k}, n=12)
 
 
 # ------------------------------------------------------------------ plan refusals
@@ -178,6 +218,7 @@ def sweep_config(i: int) -> dict:
         "jq_depth": int(rng.choice([2, 4, 8])),
         "return_sequences": bool(rng.random() < 0.5),  # only without a head
         "ew_lanes": [None, 1, 2, 4, 8][int(rng.integers(0, 5))],  # None: chosen by the plan
+        "scan_width": [None, 1, 2, 4, 8][int(rng.integers(0, 5))],  # columns per scanner block
     }
 
 
@@ -191,6 +232,7 @@ def run_config(i, tmp_path, n=24, synth=False):
         afifo_depth=cfg["afifo_depth"],
         jq_depth=cfg["jq_depth"],
         ew_lanes=cfg["ew_lanes"],
+        scan_width=cfg["scan_width"],
     )
     return check_plan(g, plan, tmp_path, i, cfg, n, synth)
 

@@ -1,17 +1,22 @@
 // hg_lstm_ctrl: the sparse LSTM engine's controller and activation scanner.
 //
 // Per time step: S_IDLE waits for a whole input step (avail); S_MAC scans the NCOL columns
-// (input features, then the previous hidden state), skips zero activations and broadcasts each
-// non-zero one (col_val, is_rec, col) to the PEs when all have space, until every column is
-// scanned and every PE is idle; then the input slot is released and S_EW runs the element-wise
-// unit for EW_CYC cycles.  After the last step (or every step, RETSEQ) the head layers run one
-// after the other (S_HEAD: start, wait for done) and S_OUT hands the result to the output
-// streamer once it is free.  The exact cycle model is hlsgen/engines/lstm/cycles.py.
+// (input features, then the previous hidden state) K at a time: block b holds columns
+// b*K .. b*K + K - 1.  A block whose activations are all zero is skipped; any other is
+// broadcast to the PEs (its K values, which are recurrent, which are non-zero, b) when all
+// have space.  Once every block is scanned and every PE is idle, the input slot is released
+// and S_EW runs the element-wise unit for EW_CYC cycles.  After the last step (or every step,
+// RETSEQ) the head layers run one after the other (S_HEAD: start, wait for done) and S_OUT
+// hands the result to the output streamer once it is free.  The exact cycle model is
+// hlsgen/engines/lstm/cycles.py.
 `default_nettype none
 module hg_lstm_ctrl #(
     parameter integer F      = 8,   // input features
     parameter integer NCOL   = 24,  // columns: F + U
-    parameter integer COLW   = 5,   // bits of a column index (holds NCOL)
+    parameter integer COLW   = 5,   // bits of a column index (holds K * NB)
+    parameter integer K      = 1,   // columns per block (a power of two)
+    parameter integer NB     = 24,  // blocks: ceil(NCOL / K)
+    parameter integer BLW    = 5,   // bits of a block index (holds NB)
     parameter integer FW     = 3,   // bits of a feature index (holds F - 1)
     parameter integer UW     = 4,   // bits of a unit index (holds U - 1)
     parameter integer T      = 8,   // time steps per sequence
@@ -33,17 +38,18 @@ module hg_lstm_ctrl #(
     // input buffer
     input  wire              avail,
     output wire              release_slot,
-    output wire [FW-1:0]     x_idx,
-    input  wire [XW-1:0]     x_raw,
+    output wire [K*FW-1:0]   x_idx,     // the block's K reads, column i at bits i*FW
+    input  wire [K*XW-1:0]   x_raw,
     // hidden state
-    output wire [UW-1:0]     h_idx,
-    input  wire [SW-1:0]     h_raw,
+    output wire [K*UW-1:0]   h_idx,
+    input  wire [K*SW-1:0]   h_raw,
     // processing elements
     output wire              start_step,  // clears the accumulators
     output wire              push,
-    output wire [AW-1:0]     col_val,
-    output wire              is_rec,
-    output reg  [COLW-1:0]   col,
+    output wire [K*AW-1:0]   col_val,
+    output wire [K-1:0]      is_rec,
+    output wire [K-1:0]      col_nz,
+    output reg  [BLW-1:0]    blk,
     input  wire [NPE-1:0]    pe_space,
     input  wire [NPE-1:0]    pe_idle,
     // element-wise unit
@@ -66,7 +72,7 @@ module hg_lstm_ctrl #(
     reg hrun;
     assign first_step = (t == {TCW{1'b0}});
     assign start_step = (state == S_IDLE) && avail;
-    wire mac_done = (state == S_MAC) && (col == NCOL[COLW-1:0]) && (&pe_idle);
+    wire mac_done = (state == S_MAC) && (blk == NB[BLW-1:0]) && (&pe_idle);
     assign release_slot = mac_done;
     assign ew_run = (state == S_EW);
     wire ew_last = ew_run && (ew_k == EW_CYC[EKW-1:0] - 1'b1);
@@ -74,26 +80,41 @@ module hg_lstm_ctrl #(
     assign out_load = (state == S_OUT) && !out_busy;
 
     // scanner: input columns first, then the previous hidden state (zero on the first step)
-    assign is_rec = (col >= F[COLW-1:0]);
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [COLW-1:0] xj = is_rec ? {COLW{1'b0}} : col;
-    wire [COLW-1:0] hj = (is_rec && col < NCOL[COLW-1:0]) ? col - F[COLW-1:0] : {COLW{1'b0}};
+    wire [COLW-1:0] col0 = {{(COLW - BLW) {1'b0}}, blk} << $clog2(K);
     /* verilator lint_on UNUSEDSIGNAL */
-    assign x_idx = xj[FW-1:0];
-    assign h_idx = hj[UW-1:0];
-    wire [AW-1:0] xval = {{(AW - XW) {(XSIGN != 0) & x_raw[XW-1]}}, x_raw};
-    wire [AW-1:0] hval = first_step ? {AW{1'b0}} : {{(AW - SW) {(SSIGN != 0) & h_raw[SW-1]}}, h_raw};
-    assign col_val = is_rec ? hval : xval;
-    wire scanning = (state == S_MAC) && (col != NCOL[COLW-1:0]);
-    wire col_zero = (col_val == {AW{1'b0}});
-    assign push = scanning && !col_zero && (&pe_space);
-    wire scan_adv = scanning && (col_zero || (&pe_space));
+    genvar i;
+    generate
+        for (i = 0; i < K; i = i + 1) begin : g_col
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [COLW-1:0] col = col0 + i[COLW-1:0];
+            wire in_range = (col < NCOL[COLW-1:0]);
+            wire rec = (col >= F[COLW-1:0]);
+            wire [COLW-1:0] xj = (rec || !in_range) ? {COLW{1'b0}} : col;
+            wire [COLW-1:0] hj = (rec && in_range) ? col - F[COLW-1:0] : {COLW{1'b0}};
+            /* verilator lint_on UNUSEDSIGNAL */
+            assign x_idx[i*FW +: FW] = xj[FW-1:0];
+            assign h_idx[i*UW +: UW] = hj[UW-1:0];
+            wire [XW-1:0] xr = x_raw[i*XW +: XW];
+            wire [SW-1:0] hr = h_raw[i*SW +: SW];
+            wire [AW-1:0] xval = {{(AW - XW) {(XSIGN != 0) & xr[XW-1]}}, xr};
+            wire [AW-1:0] hval = first_step ? {AW{1'b0}} : {{(AW - SW) {(SSIGN != 0) & hr[SW-1]}}, hr};
+            wire [AW-1:0] v = rec ? hval : xval;
+            assign col_val[i*AW +: AW] = v;
+            assign is_rec[i] = rec;
+            assign col_nz[i] = in_range && (v != {AW{1'b0}});
+        end
+    endgenerate
+    wire scanning = (state == S_MAC) && (blk != NB[BLW-1:0]);
+    wire blk_zero = (col_nz == {K{1'b0}});
+    assign push = scanning && !blk_zero && (&pe_space);
+    wire scan_adv = scanning && (blk_zero || (&pe_space));
 
     always @(posedge clk) begin
         if (rst) begin
             state <= S_IDLE;
             t <= {TCW{1'b0}};
-            col <= {COLW{1'b0}};
+            blk <= {BLW{1'b0}};
             ew_k <= {EKW{1'b0}};
             out_last <= 1'b0;
             hs <= {HSW{1'b0}};
@@ -102,10 +123,10 @@ module hg_lstm_ctrl #(
             case (state)
                 S_IDLE: if (start_step) begin
                     state <= S_MAC;
-                    col <= {COLW{1'b0}};
+                    blk <= {BLW{1'b0}};
                 end
                 S_MAC: begin
-                    if (scan_adv) col <= col + 1'b1;
+                    if (scan_adv) blk <= blk + 1'b1;
                     if (mac_done) begin
                         state <= S_EW;
                         ew_k <= {EKW{1'b0}};

@@ -10,12 +10,13 @@
 //   requantized state (the next step's recurrent input) are written.
 // The offsets come from the plan (EwSchedule).  On the sequence's first step the previous state
 // reads as zero (first).  The states live in E banks (unit u in bank u mod E, row u / E); the
-// scanner reads the quantized hidden state through (h_addr, h_q); the exact hidden state
+// scanner reads K words of the quantized hidden state at once (h_addr, h_q); the exact hidden state
 // leaves as h_flat.
 `default_nettype none
 module hg_lstm_ew #(
     parameter integer U     = 16,  // units
     parameter integer E     = 1,   // element-wise lanes (a power of two)
+    parameter integer K     = 1,   // the scanner's reads of the quantized hidden state
     parameter integer EB    = $clog2(E),            // log2(E)
     parameter integer NG    = (U + E - 1) / E,      // unit groups: ceil(U / E)
     parameter integer GRW   = NG > 1 ? $clog2(NG) : 1,  // bits of a group index (holds NG - 1)
@@ -56,31 +57,36 @@ module hg_lstm_ew #(
     input  wire [EKW-1:0]    k,        // cycles since the phase began
     input  wire              first,    // the sequence's first step: previous state is zero
     input  wire [4*U*ACCW-1:0] z_flat, // gate rows: z_flat[(g*U + u)*ACCW +: ACCW], g = i, f, c, o
-    input  wire [UW-1:0]     h_addr,   // the scanner's read of the quantized hidden state
-    output wire [SW-1:0]     h_q,
+    input  wire [K*UW-1:0]   h_addr,   // the scanner's K reads of the quantized hidden state
+    output wire [K*SW-1:0]   h_q,
     output wire [U*HW-1:0]   h_flat    // the exact hidden state
 );
     reg [BW-1:0] bmem [0:4*U-1];
     initial $readmemh(BFILE, bmem);
     wire [ACCW-1:0] z_row [0:4*U-1];
     wire [U*HW-1:0] hout_all [0:E-1];  // lane e's exact hidden states at their units' places
-    wire [SW-1:0] hq_bank [0:E-1];
-    /* verilator lint_off UNUSEDSIGNAL */
-    wire [UW:0] h_addr_x = {1'b0, h_addr};
-    /* verilator lint_on UNUSEDSIGNAL */
-    // the scanner's read: bank h_addr mod E, row h_addr / E
-    if (E == 1) begin : g_one
-        assign h_q = hq_bank[0];
-    end else begin : g_banks
-        assign h_q = hq_bank[h_addr_x[EB-1:0]];
-    end
-    genvar g, e;
+    wire [K*SW-1:0] hq_bank [0:E-1];  // bank e's word at each read's row
+    // the scanner's read r: bank h_addr_r mod E, row h_addr_r / E
+    genvar g, e, r;
     generate
+        for (r = 0; r < K; r = r + 1) begin : g_read
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [UW:0] h_addr_x = {1'b0, h_addr[r*UW +: UW]};
+            /* verilator lint_on UNUSEDSIGNAL */
+            if (E == 1) begin : g_one
+                assign h_q[r*SW +: SW] = hq_bank[0][r*SW +: SW];
+            end else begin : g_banks
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire [K*SW-1:0] bank = hq_bank[h_addr_x[EB-1:0]];  // the other reads' words unused here
+                /* verilator lint_on UNUSEDSIGNAL */
+                assign h_q[r*SW +: SW] = bank[r*SW +: SW];
+            end
+        end
         for (g = 0; g < 4*U; g = g + 1) begin : g_row
             assign z_row[g] = z_flat[g*ACCW +: ACCW];
         end
         for (e = U; e < E; e = e + 1) begin : g_idle  // lanes without a unit (E > U)
-            assign hq_bank[e] = {SW{1'b0}};
+            assign hq_bank[e] = {K*SW{1'b0}};
             assign hout_all[e] = {U*HW{1'b0}};
         end
         for (e = 0; e < E && e < U; e = e + 1) begin : g_lane
@@ -96,10 +102,14 @@ module hg_lstm_ew #(
             reg [SW-1:0] hst [0:NG-1];   // quantized hidden state (next step's recurrent input)
             reg [SW-1:0] cst [0:NG-1];   // quantized cell state
             reg [HW-1:0] hout [0:NG-1];  // exact hidden state (the LSTM's output)
-            /* verilator lint_off UNUSEDSIGNAL */
-            wire [UW:0] h_row = h_addr_x >> EB;
-            /* verilator lint_on UNUSEDSIGNAL */
-            assign hq_bank[e] = hst[h_row[GRW-1:0]];
+            wire [K*SW-1:0] hq_lane;
+            for (r = 0; r < K; r = r + 1) begin : g_hread
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire [UW:0] h_row = {1'b0, h_addr[r*UW +: UW]} >> EB;
+                /* verilator lint_on UNUSEDSIGNAL */
+                assign hq_lane[r*SW +: SW] = hst[h_row[GRW-1:0]];
+            end
+            assign hq_bank[e] = hq_lane;
             reg [ZW-1:0] zr [0:3];
             for (g = 0; g < 4; g = g + 1) begin : g_gate
                 localparam integer GU = g * U;

@@ -5,11 +5,15 @@
 //          previous entry of the column (fillers have w = 0).  With BOOK = 1 (shared weights,
 //          as EIE), w is a CW-bit index into the KN signed WW-bit weights of KV (entry i at
 //          bits i*WW), looked up before the multiplier; else CW = WW and w is the weight.
-//   PFILE: per column {count[CNTW-1:0], start[ADW-1:0]}
-// Non-zero activations arrive through the activation FIFO (push/space); the pointer stage
-// drops empty columns; the sequencer issues one entry per cycle; the accumulators add
-// w * a, shifted onto the z grid (SX for input columns, SH for recurrent ones).
-// Pipeline: FIFO -> pointer read -> job queue -> weight read -> multiply -> accumulate.
+//   PFILE: per block of K columns, K pointers {count[CNTW-1:0], start[ADW-1:0]} (column
+//          b*K + i at bits i*(CNTW+ADW)).
+// The scanner broadcasts blocks of K activations with a mask of the non-zero ones through the
+// activation FIFO (push/space).  The pointer stage reads the block's K pointers; the expander
+// then hands the job queue one column per cycle, only the columns whose activation is non-zero
+// and whose slice in this PE holds entries (a block with none costs one cycle).  The sequencer
+// issues one entry per cycle; the accumulators add w * a, shifted onto the z grid (SX for input
+// columns, SH for recurrent ones).
+// Pipeline: FIFO -> pointer read -> expander -> job queue -> weight read -> multiply -> accumulate.
 // `clear` zeroes the accumulators (only while idle).  The exact cycle behaviour is
 // replayed by hlsgen/engines/lstm/cycles.py.
 `default_nettype none
@@ -23,9 +27,11 @@ module hg_lstm_pe #(
     parameter integer DEPTH = 256,  // weight memory depth
     parameter integer ADW   = 8,    // weight address width
     parameter integer CNTW  = 6,    // entries-per-column counter width
-    parameter integer NCOL  = 72,   // columns (inputs + units)
-    parameter integer COLW  = 7,    // column index width (holds NCOL)
-    parameter integer PCW   = 7,    // pointer memory address width (holds NCOL - 1)
+    parameter integer K     = 1,    // columns per block (the scan width, a power of two)
+    parameter integer KW    = 1,    // bits of a column within a block (at least 1)
+    parameter integer NB    = 72,   // blocks: ceil(NCOL / K)
+    parameter integer BLW   = 7,    // block index width (holds NB)
+    parameter integer PCW   = 7,    // pointer memory address width (holds NB - 1)
     parameter integer SX    = 0,    // product shift, input columns
     parameter integer SH    = 0,    // product shift, recurrent columns
     parameter integer AFW   = 3,    // log2 of the activation FIFO depth
@@ -41,17 +47,19 @@ module hg_lstm_pe #(
     input  wire              rst,
     input  wire              clear,
     input  wire              push,
-    input  wire [AW-1:0]     push_a,
-    input  wire              push_sel,  // 1: recurrent column
-    input  wire [COLW-1:0]   push_col,
+    input  wire [K*AW-1:0]   push_a,     // the block's activations, column i at bits i*AW
+    input  wire [K-1:0]      push_sel,   // 1: recurrent column
+    input  wire [K-1:0]      push_mask,  // 1: non-zero activation
+    input  wire [BLW-1:0]    push_blk,
     output wire              space,
     output wire              idle,
     output wire [R*ACCW-1:0] acc_flat
 );
     localparam integer AFD = 1 << AFW;
     localparam integer JQD = 1 << JQW;
-    localparam integer FW  = AW + 1 + COLW;         // FIFO word {a, sel, col}
-    localparam integer JW  = AW + 1 + ADW + CNTW;   // job {a, sel, start, count}
+    localparam integer FW  = K * AW + 2 * K + BLW;  // FIFO word {a, sel, mask, blk}
+    localparam integer PTW = ADW + CNTW;            // one pointer {count, start}
+    localparam integer JW  = AW + 1 + PTW;          // job {a, sel, count, start}
     localparam integer PW  = WW + AW;               // product width
     localparam integer SM  = (SX > SH) ? SX : SH;
     localparam integer XW  = ((PW + SM > ACCW) ? PW + SM : ACCW) + 1;
@@ -64,25 +72,44 @@ module hg_lstm_pe #(
     wire af_empty = (af_cnt == {(AFW + 1) {1'b0}});
     assign space = (af_cnt != AFD[AFW:0]);
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [FW-1:0] af_head = af_mem[af_rp];  // a column index never reaches NCOL: top bit unused
+    wire [FW-1:0] af_head = af_mem[af_rp];  // a block index never reaches NB: top bit unused
     /* verilator lint_on UNUSEDSIGNAL */
 
-    // ---------------------------------------------------------------- pointer stage
-    reg [ADW+CNTW-1:0] pmem [0:NCOL-1];
+    // ---------------------------------------------------------------- pointer stage + expander
+    reg [K*PTW-1:0] pmem [0:NB-1];
     reg [CW+B-1:0] wmem [0:DEPTH-1];
     initial begin
         $readmemh(PFILE, pmem);
         $readmemh(WFILE, wmem);
     end
-    reg pv;
-    reg [ADW+CNTW-1:0] pdata;
-    reg [AW:0] pas;  // {a, sel}
+    reg pv;                  // the expander holds a block
+    reg [K*PTW-1:0] pdata;   // its K pointers
+    reg [K*AW-1:0] pa;       // its activations
+    reg [K-1:0] psel;        // its recurrent flags
+    reg [K-1:0] pm;          // its columns not yet handed on
     reg [JQW:0] jq_cnt;
-    // read a pointer only when the job queue surely has room for it (counting the one in flight)
-    wire pop_a = !af_empty && ({1'b0, jq_cnt} + {{(JQW + 1) {1'b0}}, pv} < JQD[JQW+1:0]);
-    wire [CNTW-1:0] pcnt = pdata[ADW+CNTW-1:ADW];
-    wire jpush = pv && (pcnt != {CNTW{1'b0}});
-    wire [JW-1:0] jnew = {pas, pdata};
+    wire [K-1:0] cnz;        // columns with entries in this PE
+    genvar q;
+    generate
+        for (q = 0; q < K; q = q + 1) begin : g_cnz
+            assign cnz[q] = (pdata[q*PTW+ADW +: CNTW] != {CNTW{1'b0}});
+        end
+    endgenerate
+    wire [K-1:0] eff = pv ? (pm & cnz) : {K{1'b0}};
+    // the lowest column left
+    reg [KW-1:0] jsel;
+    integer m;
+    always @(*) begin
+        jsel = {KW{1'b0}};
+        for (m = K - 1; m >= 0; m = m - 1) if (eff[m]) jsel = m[KW-1:0];
+    end
+    wire [K-1:0] eff_rest = eff & (eff - 1'b1);  // eff without its lowest column
+    wire jpush = (eff != {K{1'b0}}) && (jq_cnt != JQD[JQW:0]);
+    wire exp_free = !pv || (eff == {K{1'b0}}) || (jpush && (eff_rest == {K{1'b0}}));
+    wire pop_a = !af_empty && exp_free;
+    /* verilator lint_off WIDTHEXPAND */
+    wire [JW-1:0] jnew = {pa[jsel*AW +: AW], psel[jsel], pdata[jsel*PTW +: PTW]};
+    /* verilator lint_on WIDTHEXPAND */
 
     // ---------------------------------------------------------------- job queue
     reg [JW-1:0] jq_mem [0:JQD-1];
@@ -99,9 +126,9 @@ module hg_lstm_pe #(
     reg [CNTW-1:0] cur_rem;
     wire issue = active || use_head;
     wire [AW-1:0] src_a = active ? cur_a : jq0[JW-1:JW-AW];
-    wire src_sel = active ? cur_sel : jq0[ADW+CNTW];
+    wire src_sel = active ? cur_sel : jq0[PTW];
     wire [ADW-1:0] src_addr = active ? cur_addr : jq0[ADW-1:0];
-    wire [CNTW-1:0] src_rem = active ? cur_rem : jq0[ADW+CNTW-1:ADW];
+    wire [CNTW-1:0] src_rem = active ? cur_rem : jq0[PTW-1:ADW];
 
     always @(posedge clk) begin
         if (rst) begin
@@ -115,12 +142,13 @@ module hg_lstm_pe #(
             active <= 1'b0;
         end else begin
             if (push) begin
-                af_mem[af_wp] <= {push_a, push_sel, push_col};
+                af_mem[af_wp] <= {push_a, push_sel, push_mask, push_blk};
                 af_wp <= af_wp + 1'b1;
             end
             if (pop_a) af_rp <= af_rp + 1'b1;
             af_cnt <= af_cnt + {{AFW{1'b0}}, push} - {{AFW{1'b0}}, pop_a};
-            pv <= pop_a;
+            if (pop_a) pv <= 1'b1;
+            else if (exp_free) pv <= 1'b0;
             if (jpush) begin
                 jq_mem[jq_wp] <= jnew;
                 jq_wp <= jq_wp + 1'b1;
@@ -131,7 +159,11 @@ module hg_lstm_pe #(
         end
         if (pop_a) begin
             pdata <= pmem[af_head[PCW-1:0]];
-            pas <= af_head[FW-1:COLW];
+            pa <= af_head[FW-1 -: K*AW];
+            psel <= af_head[2*K+BLW-1 -: K];
+            pm <= af_head[K+BLW-1 -: K];
+        end else if (jpush) begin
+            pm <= eff_rest;
         end
         if (issue) begin
             cur_a <= src_a;

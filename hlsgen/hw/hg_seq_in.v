@@ -8,7 +8,8 @@ module hg_seq_in #(
     parameter integer XW  = 8,  // bits of an input value
     parameter integer IBW = 8,  // tdata bits (XW rounded up to bytes)
     parameter integer FW  = 3,  // bits of the word counter (holds F - 1)
-    parameter integer XIW = 4   // bits of a buffer index (holds 2F - 1)
+    parameter integer XIW = 4,  // bits of a buffer index (holds 2F - 1)
+    parameter integer K   = 1   // read ports
 ) (
     input  wire            clk,
     input  wire            rst,
@@ -17,8 +18,8 @@ module hg_seq_in #(
     output wire            s_axis_tready,
     input  wire            release_slot,  // the read slot's step is done with it
     output wire            avail,         // the read slot holds a whole step
-    input  wire [FW-1:0]   rd_idx,        // feature read from the read slot
-    output wire [XW-1:0]   rd_data
+    input  wire [K*FW-1:0] rd_idx,        // features read from the read slot
+    output wire [K*XW-1:0] rd_data
 );
     wire [XW-1:0] in_data;
     wire in_valid, in_ready;
@@ -39,10 +40,15 @@ module hg_seq_in #(
     wire in_fire = in_valid && in_ready;
     wire load_last = in_fire && (wi == F[FW-1:0] - 1'b1);
     wire [XIW-1:0] wi_x = {{(XIW - FW) {1'b0}}, wi};
-    wire [XIW-1:0] rd_x = {{(XIW - FW) {1'b0}}, rd_idx};
     wire [XIW-1:0] xw_idx = ws ? wi_x + F[XIW-1:0] : wi_x;
-    wire [XIW-1:0] xr_idx = rs ? rd_x + F[XIW-1:0] : rd_x;
-    assign rd_data = xbuf[xr_idx];
+    genvar i;
+    generate
+        for (i = 0; i < K; i = i + 1) begin : g_rd
+            wire [XIW-1:0] rd_x = {{(XIW - FW) {1'b0}}, rd_idx[i*FW +: FW]};
+            wire [XIW-1:0] xr_idx = rs ? rd_x + F[XIW-1:0] : rd_x;
+            assign rd_data[i*XW +: XW] = xbuf[xr_idx];
+        end
+    endgenerate
     always @(posedge clk) if (in_fire) xbuf[xw_idx] <= in_data;
     always @(posedge clk) begin
         if (rst) begin

@@ -11,7 +11,9 @@ Per time step (input available, no back-pressure):
 (E element-wise lanes).
 
 The MAC phase is bounded below by max over PEs of the entries it must process (nnz / P when
-the load is balanced), and by the scanner's one column per cycle.
+the load is balanced), by the scanner's one block of K columns per cycle, and per PE by one
+cycle per column handed on (a non-zero activation with entries in the PE) plus one per block
+with none.
 """
 
 from __future__ import annotations
@@ -28,19 +30,28 @@ def mac_cycles(plan: LstmPlan, nonzero: np.ndarray) -> tuple[int, int]:
 
     ``nonzero``: bool [NCOL], which activations (x_t then h_q) are non-zero.
     """
-    P, ncol = plan.pe, plan.ncol
-    counts = [p[:, 1].tolist() for p in plan.pointers]
-    nz = [bool(v) for v in np.asarray(nonzero).tolist()]
+    P, k, nb = plan.pe, plan.scan_width, plan.blocks
+    nz = np.zeros(nb * k, dtype=bool)
+    nz[: plan.ncol] = np.asarray(nonzero, dtype=bool)
+    weights = 1 << np.arange(k, dtype=np.int64)
+    bmask = (nz.reshape(nb, k) @ weights).tolist()  # per block: its non-zero activations
+    counts, cnz = [], []
+    for p in plan.pointers:
+        c = np.zeros(nb * k, dtype=np.int64)
+        c[: plan.ncol] = p[:, 1]
+        counts.append(c.tolist())
+        cnz.append(((c.reshape(nb, k) != 0) @ weights).tolist())  # per block: columns with entries
     afd, jqd = plan.afifo_depth, plan.jq_depth
     afifo = [deque() for _ in range(P)]
     pv = [False] * P
-    pcount = [0] * P
+    pblk = [0] * P
+    pm = [0] * P
     jq = [deque() for _ in range(P)]
     active = [False] * P
     rem = [0] * P
     v1 = [False] * P
     v2 = [False] * P
-    j = 0
+    b = 0
     cycle = 0
     work = 0
     while True:
@@ -48,21 +59,26 @@ def mac_cycles(plan: LstmPlan, nonzero: np.ndarray) -> tuple[int, int]:
         idle = all(
             not afifo[p] and not pv[p] and not jq[p] and not active[p] and not v1[p] and not v2[p] for p in range(P)
         )
-        if j == ncol and idle:
+        if b == nb and idle:
             return cycle, work
-        # scanner
+        # scanner: a block without a non-zero activation is skipped, any other broadcast
         push = False
-        if j < ncol:
-            if not nz[j]:
-                j += 1
+        if b < nb:
+            if not bmask[b]:
+                b += 1
             elif all(len(afifo[p]) < afd for p in range(P)):
                 push = True
-        col = j
+        blk = b
         if push:
-            j += 1
+            b += 1
         for p in range(P):
-            pop_a = bool(afifo[p]) and (len(jq[p]) + pv[p] < jqd)
-            jpush = pv[p] and pcount[p] != 0
+            # expander: one column (non-zero activation, entries here) per cycle to the job queue
+            eff = pm[p] & cnz[p][pblk[p]] if pv[p] else 0
+            jpush = eff != 0 and len(jq[p]) < jqd
+            rest = eff & (eff - 1)
+            free = not pv[p] or eff == 0 or (jpush and rest == 0)
+            pop_a = bool(afifo[p]) and free
+            # sequencer: one entry per cycle
             use_head = not active[p] and bool(jq[p])
             issue = active[p] or use_head
             if issue:
@@ -71,15 +87,19 @@ def mac_cycles(plan: LstmPlan, nonzero: np.ndarray) -> tuple[int, int]:
             if use_head:
                 jq[p].popleft()
             if jpush:
-                jq[p].append(pcount[p])
+                low = (eff & -eff).bit_length() - 1
+                jq[p].append(counts[p][pblk[p] * k + low])
             if issue:
                 active[p], rem[p] = r != 0, r
-            popped = afifo[p].popleft() if pop_a else None
-            if push:
-                afifo[p].append(col)
-            pv[p] = pop_a
             if pop_a:
-                pcount[p] = counts[p][popped]
+                pblk[p], pm[p] = afifo[p].popleft()
+                pv[p] = True
+            elif free:
+                pv[p] = False
+            elif jpush:
+                pm[p] = rest
+            if push:
+                afifo[p].append((blk, bmask[blk]))
             v2[p] = v1[p]
             v1[p] = issue
 

@@ -19,6 +19,9 @@ class SparseLstmEngine(Engine):
         Option("afifo_depth", int, "LSTM engine: activation FIFO depth per PE (default 16)"),
         Option("jq_depth", int, "LSTM engine: job queue depth per PE (default 4)", cli=False),
         Option("ew_lanes", int, "LSTM engine: element-wise lanes, a power of two (default: from the MAC phase)"),
+        Option(
+            "scan_width", int, "LSTM engine: columns scanned per cycle, a power of two (default: from the MAC phase)"
+        ),
         Option("pad", bool, "LSTM engine: pad the gate rows when P does not divide them", cli=False),
         CODEBOOK,
     )
@@ -57,7 +60,8 @@ class SparseLstmEngine(Engine):
     def convert_lines(self, plan: LstmPlan) -> list[str]:
         s = plan.summary()
         lines = [
-            f"  {self.name} engine: {s['pe']} PEs, {s['index_bits']}-bit indices, {s['nnz']} non-zeros "
+            f"  {self.name} engine: {s['pe']} PEs, {s['index_bits']}-bit indices, {s['scan_width']} column"
+            f"{'s' if s['scan_width'] > 1 else ''} scanned per cycle, {s['nnz']} non-zeros "
             f"(per PE {s['nnz_per_pe']['min']}..{s['nnz_per_pe']['max']}), {s['fillers']} fillers; "
             "rtl/ hls/ vivado/ vitis_hls/ quartus/ and a FuseSoC core"
         ]
