@@ -25,22 +25,28 @@ import numpy as np
 from .plan import LstmPlan
 
 
-def mac_cycles(plan: LstmPlan, nonzero: np.ndarray) -> tuple[int, int]:
+def block_tables(plan: LstmPlan) -> tuple[list, list]:
+    """Per PE, what the schedule reads of its pointers: the entry count of every column (padded
+    to whole blocks), and per block the bit mask of its columns with entries in the PE."""
+    k, nb = plan.scan_width, plan.blocks
+    weights = 1 << np.arange(k, dtype=np.int64)
+    counts = np.zeros((plan.pe, nb * k), dtype=np.int64)
+    counts[:, : plan.ncol] = np.stack([p[:, 1] for p in plan.pointers])
+    cnz = (counts.reshape(plan.pe, nb, k) != 0) @ weights
+    return counts.tolist(), cnz.tolist()
+
+
+def mac_cycles(plan: LstmPlan, nonzero: np.ndarray, tables: tuple | None = None) -> tuple[int, int]:
     """Cycles of the MAC phase for one step, and the entries processed (fillers included).
 
-    ``nonzero``: bool [NCOL], which activations (x_t then h_q) are non-zero.
+    ``nonzero``: bool [NCOL], which activations (x_t then h_q) are non-zero; ``tables``: the
+    plan's :func:`block_tables`, when the caller already has them.
     """
     P, k, nb = plan.pe, plan.scan_width, plan.blocks
     nz = np.zeros(nb * k, dtype=bool)
     nz[: plan.ncol] = np.asarray(nonzero, dtype=bool)
-    weights = 1 << np.arange(k, dtype=np.int64)
-    bmask = (nz.reshape(nb, k) @ weights).tolist()  # per block: its non-zero activations
-    counts, cnz = [], []
-    for p in plan.pointers:
-        c = np.zeros(nb * k, dtype=np.int64)
-        c[: plan.ncol] = p[:, 1]
-        counts.append(c.tolist())
-        cnz.append(((c.reshape(nb, k) != 0) @ weights).tolist())  # per block: columns with entries
+    bmask = (nz.reshape(nb, k) @ (1 << np.arange(k, dtype=np.int64))).tolist()  # per block: non-zero activations
+    counts, cnz = tables if tables is not None else block_tables(plan)
     afd, jqd = plan.afifo_depth, plan.jq_depth
     afifo = [deque() for _ in range(P)]
     pv = [False] * P
@@ -129,6 +135,7 @@ def sequence_cycles(plan: LstmPlan, x_raw: np.ndarray, steps_of) -> dict:
     work = np.zeros((n, t), dtype=np.int64)
     useful = np.zeros(n, dtype=np.int64)
     nz_per_col = (plan.matrix != 0).sum(axis=1)
+    tables = block_tables(plan)
     for k, (xt, hq) in enumerate(steps_of(x_raw)):
         nzs = np.concatenate([xt != 0, hq != 0], axis=1)
         useful += nzs.astype(np.int64) @ nz_per_col
@@ -137,7 +144,7 @@ def sequence_cycles(plan: LstmPlan, x_raw: np.ndarray, steps_of) -> dict:
         for i in range(n):
             key = np.packbits(nzs[i]).tobytes()
             if key not in cache:
-                cache[key] = mac_cycles(plan, nzs[i])
+                cache[key] = mac_cycles(plan, nzs[i], tables)
             mac[i, k], work[i, k] = cache[key]
     step = step_cycles(plan, mac)
     return {"mac": mac, "work": work, "useful": useful, "step": step, "compute": step.sum(axis=1) + head_cycles(plan)}

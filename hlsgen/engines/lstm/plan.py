@@ -13,8 +13,8 @@ its slice column by column (compressed sparse column):
 Per time step the activation scanner walks the NCOL columns K at a time (the scan width) and
 broadcasts every block of K activations that holds a non-zero one to P activation FIFOs; each
 PE looks up the block's K pointers, hands on only the columns with a non-zero activation and
-entries in its slice, and multiplies-accumulates one entry per cycle into local accumulators.  The element-wise unit then computes gates, cell and hidden state, one
-unit per cycle.  :mod:`.cycles` models the cycle count exactly; :mod:`hlsgen.backends`
+entries in its slice, and multiplies-accumulates one entry per cycle into local accumulators.
+The element-wise unit then computes gates, cell and hidden state, E units per cycle.  :mod:`.cycles` models the cycle count exactly; :mod:`hlsgen.backends`
 renders the plan as Verilog and HLS C++.  Reference, RTL and HLS all read this plan.
 """
 
@@ -217,6 +217,11 @@ class LstmPlan:
         return ubits(max(int(p[:, 1].max()) if len(p) else 0 for p in self.pointers))
 
     @property
+    def busiest_entries(self) -> int:
+        """Entries of the busiest PE: the MAC phase's lower bound."""
+        return max((len(e) for e in self.entries), default=1)
+
+    @property
     def addr_bits(self) -> int:
         return ubits(self.depth - 1)
 
@@ -278,7 +283,7 @@ def choose_ew_lanes(plan: LstmPlan) -> tuple[int, str]:
     multipliers allows (three per lane: 3E <= P/4), and no more than it takes to make the
     phase, ceil(U/E) cycles, at most 1/64 of the MAC phase's lower bound (the busiest PE's
     entries)."""
-    bound = max(int(len(e)) for e in plan.entries) if plan.entries else 1
+    bound = plan.busiest_entries
     e = 1
     while 2 * e <= min(MAX_EW_LANES, plan.units) and 3 * (2 * e) * 4 <= plan.pe and -(-plan.units // e) * 64 > bound:
         e *= 2
@@ -301,7 +306,7 @@ def choose_scan_width(plan: LstmPlan) -> tuple[int, str]:
     P = 128.  ``--scan-width 1`` is the smallest engine (one read port on the input and the
     hidden state instead of K).
     """
-    bound = max(int(len(e)) for e in plan.entries) if plan.entries else 1
+    bound = plan.busiest_entries
     k = 1
     while k < MAX_SCAN_WIDTH and k < plan.ncol and (k < 4 or 2 * -(-plan.ncol // k) > bound):
         k *= 2
