@@ -158,7 +158,7 @@ def wall_time():
 ESE_GOPS = 282.0
 
 
-def ese_scale(pes, yosys_timeout: float, clock_mhz: float = 200.0, sequences: int = 4):
+def ese_scale(pes, yosys_timeout: float, clock_mhz: float = 200.0, sequences: int = 4, cell: str = "lstm"):
     from hlsgen.backends.lstm_verilog import write_rtl
     from hlsgen.engines.lstm import plan_lstm
     from hlsgen.engines.lstm.flow import cycle_report
@@ -167,11 +167,11 @@ def ese_scale(pes, yosys_timeout: float, clock_mhz: float = 200.0, sequences: in
     from hlsgen.synth import run_yosys
 
     units, features, density = 1024, 153, 0.11
-    dense_ops = 2 * 4 * units * (features + units)
+    dense_ops = 2 * (3 if cell == "gru" else 4) * units * (features + units)
     rows, res = [], []
     for pe in pes:
         t0 = time.time()
-        g = random_lstm(1, features=features, units=units, steps=4, density=density, pe=pe)
+        g = random_lstm(1, features=features, units=units, steps=4, density=density, pe=pe, cell=cell)
         t1 = time.time()
         plan = plan_lstm(g, pe=pe)
         t2 = time.time()
@@ -232,6 +232,10 @@ def main(argv=None):
         if res:
             print("Yosys synth_xilinx at ESE size (--ese-yosys limit per P):")
             table(res, ["P", "write RTL s", "LUT", "FF", "DSP", "BRAM", "LUTRAM", "yosys s"])
+        print("\n5. The same shape as a GRU (reset_after=True, rows [z; r; h_x; h_h] on the same array);")
+        print("   dense-equivalent operations 2 x 3U(F + U); ESE's figure is for its LSTM")
+        rows, _ = ese_scale((32, 128, 1024), 0, cell="gru")
+        table(rows, list(rows[0]))
         return 0
     units, feats, n = (64, 16, 4) if a.quick else (256, 64, 8)
     print(f"1. MAC efficiency, 10% density, LSTM({units}) on {feats} features, {n} random sequences of 4 steps")

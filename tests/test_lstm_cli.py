@@ -100,8 +100,10 @@ def test_padding_reported_and_no_hw(tmp_path, capsys):
 
 
 def test_models_no_engine_maps_still_convert(tmp_path, capsys):
-    """A GRU has no hardware engine yet: the IR and reference are written and say so; engine
-    options on it are an error; LSTM options on an MLP (the streaming engine) are refused."""
+    """A GRU behind a Dense layer maps to no engine (the recurrent engine takes the recurrent layer
+    first): the IR and reference are written and say so; engine options on it are an error; a
+    GRU the recurrent engine cannot build (reset_after=False) says why; LSTM options on an MLP
+    (the streaming engine) are refused."""
     import qkeras as qk
     import tensorflow as tf
 
@@ -109,18 +111,33 @@ def test_models_no_engine_maps_still_convert(tmp_path, capsys):
 
     qkeras_compat()  # QGRU on TF 2.15 needs the shims the loader installs
     wq = qk.quantized_bits(4, 0, alpha=1)
-    gru = qk.QGRU(
-        4,
-        kernel_quantizer=wq,
-        recurrent_quantizer=wq,
-        bias_quantizer="quantized_bits(6,1,alpha=1)",
-        state_quantizer="quantized_bits(8,2)",
-        activation="quantized_tanh(6)",
-        recurrent_activation="hard_sigmoid",
-        name="gru",
+
+    def gru(reset_after):
+        return qk.QGRU(
+            4,
+            kernel_quantizer=wq,
+            recurrent_quantizer=wq,
+            bias_quantizer="quantized_bits(6,1,alpha=1)",
+            state_quantizer="quantized_bits(8,2)",
+            activation="quantized_tanh(6)",
+            recurrent_activation="hard_sigmoid",
+            reset_after=reset_after,
+            name="gru",
+        )
+
+    before = tf.keras.Sequential(
+        [tf.keras.layers.InputLayer((4, 3)), qk.QActivation("quantized_bits(5,1,keep_negative=False)"), gru(False)]
     )
+    before.save(tmp_path / "gru_before.h5")
+    assert main(["convert", str(tmp_path / "gru_before.h5"), "-o", str(tmp_path / "b")]) == 0
+    assert "no hardware: layer 'gru' (GRU): GRU with reset_after=False" in capsys.readouterr().out
     model = tf.keras.Sequential(
-        [tf.keras.layers.InputLayer((4, 3)), qk.QActivation("quantized_bits(5,1,keep_negative=False)"), gru]
+        [
+            tf.keras.layers.InputLayer((4, 3)),
+            qk.QDense(3, kernel_quantizer=wq, bias_quantizer=wq),
+            qk.QActivation("quantized_relu(4,2)"),
+            gru(True),
+        ]
     )
     path = tmp_path / "gru.h5"
     model.save(path)

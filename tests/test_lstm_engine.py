@@ -196,7 +196,7 @@ def sweep_config(i: int) -> dict:
     rng = np.random.default_rng(1000 + i)
     units = int(rng.choice([2, 4, 5, 8, 12, 16, 24, 32]))
     pe = int(rng.choice([p for p in (1, 2, 4, 8, 16) if p <= 4 * units]))
-    return {
+    cfg = {
         "graph": dict(
             seed=i,
             features=int(rng.integers(1, 13)),
@@ -220,10 +220,18 @@ def sweep_config(i: int) -> dict:
         "ew_lanes": [None, 1, 2, 4, 8][int(rng.integers(0, 5))],  # None: chosen by the plan
         "scan_width": [None, 1, 2, 4, 8][int(rng.integers(0, 5))],  # columns per scanner block
     }
+    # drawn last, so that the LSTM configurations stay as they were: a third are GRUs
+    # (reset_after=True), half of them without a recurrent bias
+    if rng.random() < 1 / 3:
+        cfg["graph"].update(cell="gru", recurrent_bias=bool(rng.random() < 0.5))
+    return cfg
 
 
-def run_config(i, tmp_path, n=24, synth=False):
+def run_config(i, tmp_path, n=24, synth=False, cell=None):
     cfg = sweep_config(i)
+    if cell:
+        cfg["graph"]["cell"] = cell
+        cfg["graph"].pop("recurrent_bias", None)
     g = random_lstm(**cfg["graph"], return_sequences=cfg["return_sequences"] and not cfg["graph"]["head"])
     plan = plan_lstm(
         g,
@@ -262,6 +270,16 @@ def check_plan(g, plan, tmp_path, i, cfg, n=24, synth=False):
 @pytest.mark.gxx
 @pytest.mark.parametrize("i", [0, 1, 2, 3])
 def test_rtl_sweep_fast(i, tmp_path):
+    run_config(i, tmp_path, cell="lstm")
+
+
+@pytest.mark.rtl
+@pytest.mark.gxx
+@pytest.mark.parametrize("i", [0])
+def test_rtl_sweep_gru_fast(i, tmp_path):
+    """The first sweep configuration that draws a GRU (reset_after=True; the regress set has more)."""
+    cfg = sweep_config(i)
+    assert cfg["graph"]["cell"] == "gru"
     run_config(i, tmp_path)
 
 
@@ -356,3 +374,57 @@ def test_csim_catches_a_wrong_table(tmp_path):
     x = random_inputs(g, 32, 1)
     y = csim(hls, tmp_path / "hls", x, tmp_path / "w", "ap")
     assert not np.array_equal(y, predict_int(g, x))
+
+
+# ------------------------------------------------------------------ GRU on the same array
+def test_gru_plan_stacks_the_rows_and_keeps_the_candidate_parts_apart():
+    """Rows [z; r; h_x; h_h], columns [x; h_q]: the input rows hold no U_h and the recurrent
+    rows no W_h, so the MAC phase gives x W_h and h_q U_h apart (reset_after=True)."""
+    g = random_lstm(3, features=5, units=6, density=0.5, cell="gru")
+    gru = g.nodes[1]
+    plan = plan_lstm(g, pe=4)
+    u, f = 6, 5
+    assert plan.kind == "gru" and plan.matrix.shape == (f + u, 4 * u)
+    assert np.array_equal(plan.matrix[:f, : 3 * u], gru.kernel.raw)
+    assert not plan.matrix[:f, 3 * u :].any() and not plan.matrix[f:, 2 * u : 3 * u].any()
+    assert np.array_equal(plan.matrix[f:, 3 * u :], gru.recurrent.raw[:, 2 * u :])
+    assert np.array_equal(decode(plan), plan.matrix)
+    assert plan.cell is None and plan.ew_latency == 3 + plan.gate.latency + plan.cand.latency
+
+
+@pytest.mark.rtl
+def test_gru_rtl_check_catches_a_wrong_candidate(tmp_path):
+    """The GRU element-wise unit is checked: a changed candidate table shows up."""
+    g = random_lstm(8, features=3, units=4, steps=3, density=0.6, head=3, cell="gru")
+    plan = plan_lstm(g, pe=2)
+    rtl = write_rtl(plan, tmp_path / "rtl")
+    mem = Path(tmp_path / "rtl" / "lstm_cand_v.mem")
+    words = [format(int(v, 16) ^ 1, f"0{len(v)}x") for v in mem.read_text().split()]  # every hh off by one
+    mem.write_text("\n".join(words) + "\n")
+    res = rtl_check(g, plan, rtl, tmp_path / "rtl", random_inputs(g, 16, 3), tmp_path / "sim", p_bubble=0, p_stall=0)
+    assert res["mismatches"] > 0 and not res["ok"]
+
+
+@pytest.mark.rtl
+@pytest.mark.gxx
+def test_zoo_gru_heldout_sequences(tmp_path):
+    """gru_sparse at P=8: C simulation (ap, ac) on all 450 held-out digits, RTL on 40 of them
+    with bubbles and back-pressure, every phase as the cycle model says (`make synth
+    MODEL=gru_sparse` runs 50)."""
+    import hlsgen
+    from hlsgen.zoo.build import digits
+
+    proj = hlsgen.convert("gru_sparse")
+    _, xte, _, _ = digits()
+    x = proj.quantize_input(xte)
+    expected = proj.predict_int(x)
+    plan = plan_lstm(proj.graph, pe=8)
+    assert plan.kind == "gru"
+    hls = write_hls(plan, tmp_path / "hls")
+    for flavour in ("ap", "ac"):
+        y = csim(hls, tmp_path / "hls", x, tmp_path / "w", flavour)
+        assert y.shape == (450, 10) and np.array_equal(y, expected), flavour
+    rtl = write_rtl(plan, tmp_path / "rtl")
+    res = rtl_check(proj.graph, plan, rtl, tmp_path / "rtl", x[:40], tmp_path / "sim", p_bubble=0.2, p_stall=0.3)
+    assert res["sequences"] == 40 and res["steps"] == 320
+    assert res["ok"], {k: v for k, v in res.items() if k not in ("mac", "ew", "head")}

@@ -35,12 +35,12 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         ("zth_t", _t(ty.z_th)),
         ("gate_t", _t(ty.gate)),
         ("cand_t", _t(ty.cand)),
-        ("c_t", _t(ty.c)),
-        ("cth_t", _t(ty.c_th)),
-        ("cella_t", _t(ty.cell_act)),
-        ("h_t", _t(ty.h)),
-        ("state_t", _t(ty.state)),
     ]
+    if plan.kind == "gru":
+        types += [("pre_t", _t(ty.pre)), ("preth_t", _t(ty.pre_th)), ("onez_t", _t(ty.one_z))]
+    else:
+        types += [("c_t", _t(ty.c)), ("cth_t", _t(ty.c_th)), ("cella_t", _t(ty.cell_act))]
+    types += [("h_t", _t(ty.h)), ("state_t", _t(ty.state))]
     wf = ty.weight.frac
     pes = []
     for p in range(plan.pe):
@@ -63,11 +63,17 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
                 "count": ", ".join(str(int(v)) for v in plan.pointers[p][:, 1]),
             }
         )
-    tables = [
-        _table("gate", plan.gate, "zth_t", "gate_t", "z_t"),
-        _table("cand", plan.cand, "zth_t", "cand_t", "z_t"),
-        _table("cell", plan.cell, "cth_t", "cella_t", "c_t"),
-    ]
+    if plan.kind == "gru":
+        tables = [
+            _table("gate", plan.gate, "zth_t", "gate_t", "z_t"),
+            _table("cand", plan.cand, "preth_t", "cand_t", "pre_t"),
+        ]
+    else:
+        tables = [
+            _table("gate", plan.gate, "zth_t", "gate_t", "z_t"),
+            _table("cand", plan.cand, "zth_t", "cand_t", "z_t"),
+            _table("cell", plan.cell, "cth_t", "cella_t", "c_t"),
+        ]
     head, dense = [], []
     src, src_type = "hout", "h_t"
     for i, s in enumerate(plan.head):
@@ -109,6 +115,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
     top = top_name(plan).replace("_lstm_top", "_lstm_hls")
     return {
         "top": top,
+        "kind": plan.kind,
         "guard": top.upper() + "_H",
         "prefix": top.upper(),
         "version": __version__,

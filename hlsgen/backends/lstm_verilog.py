@@ -21,6 +21,7 @@ HW_FILES = [
     "hg_lstm_ctrl.v",
     "hg_lstm_pe.v",
     "hg_lstm_ew.v",
+    "hg_gru_ew.v",
     "hg_dense_seq.v",
     "hg_vec_act.v",
     "hg_vec_out.v",
@@ -40,7 +41,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
     rows = []
     for r in range(plan.nrow):
         k, u = divmod(r, U)
-        rows.append({"index": r, "gate": "z_" + "ifco"[k], "u": u, "pe": r % P, "local": r // P})
+        rows.append({"index": r, "pe": r % P, "local": r // P})
     lt = max(plan.gate.latency, plan.cand.latency)
     head = []
     src, src_w = "hout_flat", plan.h_width
@@ -80,7 +81,13 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
     )
     cxw = max(cxw, plan.c_width) + 2
     ew = plan.ew_schedule
+    gru = plan.kind == "gru"
     return {
+        "kind": plan.kind,
+        "gate_frac": plan.types.gate.frac,
+        "pre_width": plan.pre_width,
+        "h_shift_z": plan.h_shift_z,
+        "h_shift_c": plan.h_shift_c,
         "ew": ew,
         "ew_cyc": plan.ew_groups + ew.h_write,
         "ew_lanes": plan.ew_lanes,
@@ -90,7 +97,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "top": top_name(plan),
         "version": __version__,
         "source": source,
-        "layers": "input -> LSTM(" + str(U) + ")" + "".join(f" -> {s.name}" for s in plan.head),
+        "layers": f"input -> {plan.kind.upper()}({U})" + "".join(f" -> {s.name}" for s in plan.head),
         "steps": plan.steps,
         "features": plan.features,
         "units": U,
@@ -115,17 +122,17 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "ggw": plan.cand_width,
         "cw": plan.c_width,
         "cxw": cxw,
-        "aow": plan.cell.out_width,
+        "aow": 0 if gru else plan.cell.out_width,
         "hw": plan.h_width,
         "lt": lt,
-        "lt2": plan.cell.latency,
+        "lt2": 0 if gru else plan.cell.latency,
         "lew": plan.ew_latency,
         "gate_levels": plan.gate.levels,
         "cand_levels": plan.cand.levels,
-        "cell_levels": plan.cell.levels,
+        "cell_levels": 0 if gru else plan.cell.levels,
         "c_shift_fc": plan.c_shift_fc,
         "c_shift_ig": plan.c_shift_ig,
-        "rq_c": plan.state_requant_c.hw(),
+        "rq_c": None if gru else plan.state_requant_c.hw(),
         "rq_h": plan.state_requant_h.hw(),
         "scan_width": plan.scan_width,
         "nblk": plan.blocks,
@@ -179,7 +186,7 @@ def write_rtl(plan: LstmPlan, out_dir, source: str = "", x_type: str = "", out_t
 
 def _pad_pow2(stem, words, plan):
     """Tables are addressed {channel, position}: both files hold 2**(CHW + LEVELS) words."""
-    tables = {f"lstm_{t.name}": t for t in (plan.gate, plan.cand, plan.cell)}
+    tables = {f"lstm_{t.name}": t for t in plan.tables}
     tables.update({s.name: s.table for s in plan.head if s.table is not None})
     base = stem[:-2]
     if stem[-2:] in ("_t", "_v") and base in tables:

@@ -158,9 +158,12 @@ def _lstm(node, ins, xs):
     return np.stack(outs, axis=1) if node.return_sequences else outs[-1]
 
 
-@kernel("GRU")
-def _gru(node, ins, xs):
-    (x,), (s,) = xs, ins
+def gru_steps(node, s, x):
+    """Run a GRU on raw inputs [N, T, F]: yields, per step, (x_t, hq, h).
+
+    ``hq`` is the quantized previous state the step reads (zero at t = 0), ``h`` the exact new
+    hidden state; engines use the activations to schedule work, as with :func:`lstm_steps`.
+    """
     sp = node.internal_specs(s)
     st, u = node.state_type, node.units
     gt, ct = node.gate_fn.out_type, node.cand_fn.out_type
@@ -171,7 +174,6 @@ def _gru(node, ins, xs):
     rb = node.recurrent_bias
     h = np.zeros((x.shape[0], u), dtype=np.int64)
     one = np.int64(1) << np.int64(gt.frac)
-    outs = []
     for t in range(x.shape[1]):
         hq = st.requantize(h, h_t) if t else np.zeros_like(h)
         a = _align(x[:, t] @ node.kernel.raw, kf, a_t.frac)
@@ -196,7 +198,13 @@ def _gru(node, ins, xs):
         pre_h = _align(a[:, 2 * u :], a_t.frac, ph_t.frac) + _align(p, pf, ph_t.frac)
         hh = node.cand_fn(pre_h)
         h = _product(z, gt.frac, hq, st.frac, h_t.frac) + _product(one - z, gt.frac, hh, ct.frac, h_t.frac)
-        outs.append(h)
+        yield x[:, t], hq, h
+
+
+@kernel("GRU")
+def _gru(node, ins, xs):
+    (x,), (s,) = xs, ins
+    outs = [step[-1] for step in gru_steps(node, s, x)]
     return np.stack(outs, axis=1) if node.return_sequences else outs[-1]
 
 
@@ -261,4 +269,4 @@ def predict(graph: Graph, x) -> np.ndarray:
     return graph.output_spec.type.to_float(raw)
 
 
-__all__ = ["predict", "predict_int", "trace", "quantize_input", "lstm_steps", "overflow_counts"]
+__all__ = ["predict", "predict_int", "trace", "quantize_input", "lstm_steps", "gru_steps", "overflow_counts"]

@@ -8,7 +8,17 @@ import json
 from pathlib import Path
 
 MODELS = Path(__file__).parent / "models"
-NAMES = ("mlp_tiny", "cnn_small", "cnn_binary", "cnn_ternary", "cnn_po2", "cnn_dw", "lstm_sparse", "lstm_lba")
+NAMES = (
+    "mlp_tiny",
+    "cnn_small",
+    "cnn_binary",
+    "cnn_ternary",
+    "cnn_po2",
+    "cnn_dw",
+    "lstm_sparse",
+    "lstm_lba",
+    "gru_sparse",
+)
 GENERATED = ("cnv_w2a2", "cnv_w1a1")
 #: float counterparts of trained zoo models (no quantizers, dense): inputs of ``hlsgen compress``
 FLOAT = ("mlp_tiny_float", "cnn_small_float", "lstm_sparse_float")

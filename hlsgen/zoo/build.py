@@ -232,6 +232,43 @@ def lstm_sparse(quantized: bool):
     )
 
 
+def gru_sparse(quantized: bool):
+    """A GRU (reset_after=True, the Keras 2 default) on the digits' 8 rows, 64 units, pruned like
+    lstm_sparse: the recurrent engine maps it onto the same PE array."""
+    import tensorflow as tf
+    from qkeras import QGRU, QActivation, QDense
+
+    from hlsgen.frontends.keras.loader import qkeras_compat
+
+    qkeras_compat()  # QGRU on TF 2.15 needs the shims the loader installs
+    L = tf.keras.layers
+    if not quantized:
+        return tf.keras.Sequential([L.InputLayer((8, 8)), L.GRU(LSTM_UNITS), L.Dense(10)], name="gru_sparse")
+    wq = "quantized_bits(8,0,alpha=1)"
+    return tf.keras.Sequential(
+        [
+            L.InputLayer((8, 8)),
+            QActivation(INPUT_Q, name="input_q"),
+            QGRU(
+                LSTM_UNITS,
+                kernel_quantizer=wq,
+                recurrent_quantizer=wq,
+                bias_quantizer="quantized_bits(8,2,alpha=1)",
+                state_quantizer="quantized_bits(10,2)",
+                activation="quantized_tanh(8)",
+                recurrent_activation="quantized_sigmoid(8)",
+                reset_after=True,
+                name="gru",
+            ),
+            QDense(10, kernel_quantizer=wq, bias_quantizer="quantized_bits(8,3,alpha=1)", name="fc"),
+        ],
+        name="gru_sparse",
+    )
+
+
+RECURRENT = {"lstm_sparse": "lstm", "gru_sparse": "gru"}  # zoo model -> its pruned recurrent layer
+
+
 def _magnitude_masks(variables, density):
     masks = []
     for v in variables:
@@ -294,13 +331,22 @@ def train(name: str):
         xtr, xte = xtr.reshape(-1, 64), xte.reshape(-1, 64)
     elif name == "cnn_small" or name in LOWBIT:
         xtr, xte = xtr[..., None], xte[..., None]
-    build = {"mlp_tiny": mlp_tiny, "cnn_small": cnn_small, "lstm_sparse": lstm_sparse}.get(name)
+    build = {"mlp_tiny": mlp_tiny, "cnn_small": cnn_small, "lstm_sparse": lstm_sparse, "gru_sparse": gru_sparse}.get(
+        name
+    )
     if name in LOWBIT:
 
         def build(q, name=name):
             return cnn_lowbit(name, q)
 
-    epochs = {"mlp_tiny": 60, "cnn_small": 40, "lstm_sparse": 40, "cnn_binary": 100, "cnn_dw": 80}.get(name, 40)
+    epochs = {
+        "mlp_tiny": 60,
+        "cnn_small": 40,
+        "lstm_sparse": 40,
+        "gru_sparse": 40,
+        "cnn_binary": 100,
+        "cnn_dw": 80,
+    }.get(name, 40)
 
     fmodel = _compile_fit(build(False), xtr, ytr, epochs)
     float_acc = float(np.mean(np.argmax(fmodel.predict(xte, verbose=0), -1) == yte))
@@ -314,8 +360,8 @@ def train(name: str):
         "epochs": epochs,
         "float_accuracy": round(float_acc, 4),
     }
-    if name == "lstm_sparse":
-        cell = qmodel.get_layer("lstm").cell
+    if name in RECURRENT:
+        cell = qmodel.get_layer(RECURRENT[name]).cell
         variables = [cell.kernel, cell.recurrent_kernel]
         masks = _magnitude_masks(variables, LSTM_DENSITY)
         for v, m in zip(variables, masks, strict=False):
@@ -335,8 +381,8 @@ def train(name: str):
     info["quantized_accuracy"] = round(float(np.mean(q_ref == yte)), 4)
     info["test_samples"] = int(len(yte))
     info["layers"] = graph.table()
-    if name == "lstm_sparse":
-        lstm = next(n for n in graph if n.op == "LSTM")
+    if name in RECURRENT:
+        lstm = next(n for n in graph if n.op in ("LSTM", "GRU"))
         info["density"] = {"kernel": round(lstm.kernel.density, 4), "recurrent": round(lstm.recurrent.density, 4)}
     info.pop("dense_quantized_accuracy", None)
     (MODELS / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
@@ -384,6 +430,7 @@ def main(argv=None):
         *LOWBIT,
         "lstm_sparse",
         "lstm_lba",
+        "gru_sparse",
     ]
     for n in names:
         if n == "lstm_lba":

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ...compress.prune import imbalance
 from ..registry import CODEBOOK, Engine, Option
 from .flow import cycle_report, rtl_check
-from .plan import LstmPlan, plan_lstm
+from .plan import LstmPlan, plan_lstm, stacked_matrix
 
 
 class SparseLstmEngine(Engine):
@@ -30,7 +28,7 @@ class SparseLstmEngine(Engine):
 
     def maps(self, graph) -> bool:
         nodes = graph.nodes
-        return len(nodes) >= 2 and nodes[1].op == "LSTM"
+        return len(nodes) >= 2 and nodes[1].op in ("LSTM", "GRU")
 
     def plan(self, graph, options: dict) -> LstmPlan:
         return plan_lstm(graph, **options)
@@ -69,7 +67,7 @@ class SparseLstmEngine(Engine):
 
     def info_lines(self, graph, pe: int | None = None) -> list[str]:
         lstm = graph.nodes[1]
-        m = np.vstack([lstm.kernel.raw, lstm.recurrent.raw])
+        m = stacked_matrix(lstm)
         lines = []
         for p in (pe,) if pe else (4, 8, 16):
             if p <= m.shape[1]:

@@ -7,17 +7,18 @@ from pathlib import Path
 import numpy as np
 
 from ...ir import Graph
-from ...reference.execute import lstm_steps, predict_int
+from ...reference.execute import gru_steps, lstm_steps, predict_int
 from .cycles import head_cycles, sequence_cycles, sequence_latency
 from .cycles import mac_cycles as mac_cycles_of
 from .plan import LstmPlan
 
 
 def steps_of(graph: Graph):
-    lstm = graph.nodes[1]
+    cell = graph.nodes[1]
+    run = gru_steps if cell.op == "GRU" else lstm_steps
 
     def gen(x_raw):
-        for st in lstm_steps(lstm, graph.input.spec, x_raw):
+        for st in run(cell, graph.input.spec, x_raw):
             yield st[0], st[1]
 
     return gen

@@ -1,7 +1,10 @@
-"""The sparse LSTM engine (ESE style): plan, compressed-column encoding, memory images.
+"""The sparse recurrent engine (ESE style): plan, compressed-column encoding, memory images.
 
 The four gate matrices are stacked into one matrix M with NROW = 4U rows (gate outputs, Keras
 order i, f, c, o) and NCOL = F + U columns (input features, then the previous hidden state).
+A GRU (``reset_after=True``) uses the same array: its rows are [z; r; h_x; h_h] and its columns
+[[W_z W_r W_h 0]; [U_z U_r 0 U_h]], so that the MAC phase gives x W_h and h_q U_h apart and the
+element-wise unit forms r * (h_q U_h + b_rh) after it (see :func:`_gru_numerics`).
 Row r belongs to processing element r mod P; inside a PE it is local row r div P.  Each PE keeps
 its slice column by column (compressed sparse column):
 
@@ -20,7 +23,7 @@ renders the plan as Verilog and HLS C++.  Reference, RTL and HLS all read this p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -114,10 +117,15 @@ class LstmTypes:
     z_th: FixedType
     gate: FixedType
     cand: FixedType
-    c: FixedType
-    c_th: FixedType
-    cell_act: FixedType
     h: FixedType
+    # LSTM: the cell state, its table's thresholds and outputs
+    c: FixedType | None = None
+    c_th: FixedType | None = None
+    cell_act: FixedType | None = None
+    # GRU: the candidate's input x W_h + r * (h_q U_h), exact on its own grid, and its thresholds
+    pre: FixedType | None = None
+    pre_th: FixedType | None = None
+    one_z: FixedType | None = None  # 1 - z
 
 
 @dataclass
@@ -175,6 +183,13 @@ class LstmPlan:
     # shared weights (k-means): the raw weights an entry's code indexes, zero (the fillers'
     # weight) first; None: entries hold the weights themselves
     codebook: np.ndarray | None = None
+    # "lstm", or "gru": then gate/cand are the GRU's tables on the accumulator grid and on the
+    # candidate's input grid (pre_width bits), cell is None, and
+    # h = (z * h_q) << h_shift_z + ((1 - z) * hh) << h_shift_c
+    kind: str = "lstm"
+    pre_width: int = 0
+    h_shift_z: int = 0
+    h_shift_c: int = 0
     notes: list = field(default_factory=list)
     graph: Graph | None = field(default=None, repr=False)  # the model planned (figures for engine.json)
 
@@ -191,6 +206,11 @@ class LstmPlan:
     def blocks(self) -> int:
         """Scanner blocks per step: ceil(NCOL / K)."""
         return -(-self.ncol // self.scan_width)
+
+    @property
+    def tables(self) -> list[TablePlan]:
+        """The element-wise unit's tables: gate, candidate and (LSTM) cell."""
+        return [t for t in (self.gate, self.cand, self.cell) if t is not None]
 
     @property
     def rows_per_pe(self) -> int:
@@ -235,7 +255,14 @@ class LstmPlan:
 
     @property
     def ew_schedule(self) -> EwSchedule:
-        """When the element-wise unit reads and writes a unit's state (defined here only)."""
+        """When the element-wise unit reads and writes a unit's state (defined here only).
+
+        GRU (``hw/hg_gru_ew.v``): the gate tables run from cycle 1, r * m + h_x is registered at
+        ``c_read`` = 1 + gate latency, the candidate table follows, h_q is read at ``c_write`` and
+        h written at ``h_write``."""
+        if self.kind == "gru":
+            lt = self.gate.latency + self.cand.latency
+            return EwSchedule(c_read=1 + self.gate.latency, c_write=2 + lt, h_write=3 + lt)
         lt = max(self.gate.latency, self.cand.latency)
         return EwSchedule(c_read=1 + lt, c_write=2 + lt, h_write=3 + lt + self.cell.latency)
 
@@ -274,6 +301,7 @@ class LstmPlan:
             },
             "padding_rows": self.rows_per_pe * self.pe - self.nrow,
             "ew_lanes": self.ew_lanes,
+            "cell": self.kind,
             "notes": self.notes,
         }
 
@@ -414,9 +442,9 @@ def plan_lstm(
     ``scan_width`` likewise (:func:`choose_scan_width`).
     """
     nodes = graph.nodes
-    if len(nodes) < 2 or nodes[1].op != "LSTM":
+    if len(nodes) < 2 or nodes[1].op not in ("LSTM", "GRU"):
         bad = nodes[1] if len(nodes) > 1 else nodes[0]
-        raise _fail(bad, "the sparse LSTM engine needs the model to start with an LSTM layer")
+        raise _fail(bad, "the sparse recurrent engine needs the model to start with an LSTM or GRU layer")
     inp, lstm = nodes[0], nodes[1]
     if lstm.return_sequences and len(nodes) > 2:
         raise _fail(
@@ -466,16 +494,18 @@ def plan_lstm(
     if pe > nrow:
         raise _fail(lstm, f"option pe={pe}: more PEs than the {nrow} gate rows")
 
+    if lstm.op == "GRU" and not lstm.reset_after:
+        raise _fail(
+            lstm,
+            "GRU with reset_after=False applies r to h_q before the recurrent candidate weights, a second "
+            "pass over the columns per step that the engine does not build; use reset_after=True (the "
+            "Keras 2 default)",
+        )
     st = lstm.state_type
     xt = x_spec.type
-    sp = lstm.internal_specs(x_spec)
-    z_t, c_t, h_t = sp["z"], sp["c"], sp["h"]
-    kf = xt.frac + lstm.kernel.type.frac
-    rf = st.frac + lstm.recurrent.type.frac
-    zf = z_t.type.frac
-    shift_x, shift_h = zf - kf, zf - rf
-
-    matrix = np.vstack([lstm.kernel.raw, lstm.recurrent.raw]).astype(np.int64)
+    num = _gru_numerics(lstm, x_spec) if lstm.op == "GRU" else _lstm_numerics(lstm, x_spec)
+    matrix = num.pop("matrix")
+    grid, h_spec, cell_types = num.pop("grid"), num.pop("h_spec"), num.pop("cell_types")
     wlo, whi = int(min(matrix.min(), 0)), int(max(matrix.max(), 0))
     weight_width = signed_bits(wlo, whi)
     x_lo, x_hi = x_spec.lo, x_spec.hi
@@ -486,32 +516,17 @@ def plan_lstm(
 
     # accumulator: a partial sum of a row lies between the sums of its negative and positive
     # terms; one accumulator serves many rows, so take the extremes over rows
-    klo, khi = _mac_bounds(lstm.kernel.raw, x_lo, x_hi)
-    rlo, rhi = _mac_bounds(lstm.recurrent.raw, st.min_raw, st.max_raw)
-    acc_lo = min(0, int(min(klo)) * (1 << shift_x) + int(min(rlo)) * (1 << shift_h))
-    acc_hi = max(0, int(max(khi)) * (1 << shift_x) + int(max(rhi)) * (1 << shift_h))
+    klo, khi = _mac_bounds(matrix[:feats], x_lo, x_hi)
+    rlo, rhi = _mac_bounds(matrix[feats:], st.min_raw, st.max_raw)
+    sx, sh = num["shift_x"], num["shift_h"]
+    acc_lo = min(0, int(min(klo)) * (1 << sx) + int(min(rlo)) * (1 << sh))
+    acc_hi = max(0, int(max(khi)) * (1 << sx) + int(max(rhi)) * (1 << sh))
     acc_width = signed_bits(acc_lo, acc_hi)
-    z_width = signed_bits(z_t.lo, z_t.hi)
+    z_width = num["z_width"]
     if max(acc_width, z_width) > MAX_ACC_WIDTH:
         raise _fail(lstm, f"the gate accumulator needs {max(acc_width, z_width)} bits (limit {MAX_ACC_WIDTH})")
-
-    if lstm.bias is not None:
-        bias = lstm.bias.raw.astype(np.int64)
-        bias_shift = zf - lstm.bias.type.frac
-    else:
-        bias, bias_shift = np.zeros(nrow, dtype=np.int64), 0
+    bias = num["bias"]
     bias_width = signed_bits(int(min(bias.min(), 0)), int(max(bias.max(), 0)))
-
-    gate = plan_table("gate", lstm.gate_fn, z_t.lo, z_t.hi)
-    cand = plan_table("cand", lstm.cand_fn, z_t.lo, z_t.hi)
-    lv = max(gate.levels, cand.levels)
-    gate = plan_table("gate", lstm.gate_fn, z_t.lo, z_t.hi, lv)
-    cand = plan_table("cand", lstm.cand_fn, z_t.lo, z_t.hi, lv)
-    cell = plan_table("cell", lstm.cell_fn, c_t.lo, c_t.hi)
-    gt, ct = lstm.gate_fn.out_type, lstm.cand_fn.out_type
-    c_width = signed_bits(c_t.lo, c_t.hi)
-    h_width = signed_bits(h_t.lo, h_t.hi)
-    state_width = st.width
     chosen = index_bits is None
     if chosen:
         index_bits, why = choose_index_bits(matrix, pe, weight_width)
@@ -533,34 +548,19 @@ def plan_lstm(
         fillers=fillers,
         x_width=xt.width,
         x_signed=xt.signed,
-        state_width=state_width,
+        state_width=st.width,
         state_signed=st.signed,
         act_width=act_width,
         weight_width=weight_width,
         acc_width=acc_width,
-        shift_x=shift_x,
-        shift_h=shift_h,
-        z_width=z_width,
-        bias=bias,
         bias_width=bias_width,
-        bias_shift=bias_shift,
-        gate=gate,
-        cand=cand,
-        cell=cell,
-        gate_width=gate.out_width,
-        cand_width=cand.out_width,
-        c_width=c_width,
-        c_shift_fc=c_t.type.frac - (gt.frac + st.frac),
-        c_shift_ig=c_t.type.frac - (gt.frac + ct.frac),
-        h_width=h_width,
-        state_requant_c=Requant(lane_type(c_width, c_t.type.frac), st),
-        state_requant_h=Requant(lane_type(h_width, h_t.type.frac), st),
-        types=_types(lstm, x_spec, matrix, feats, z_width, acc_width, bias_width, bias_shift, c_width, h_width, sp),
         notes=notes,
+        **num,
     )
+    plan.types = _types(lstm, x_spec, matrix, feats, grid, acc_width, plan, cell_types)
     if fillers:
         notes.append(f"{fillers} filler entries: gaps longer than {2**index_bits - 1} rows (index_bits={index_bits})")
-    _plan_head(plan, graph, lstm, h_t)
+    _plan_head(plan, graph, lstm, h_spec)
     plan.graph = graph
     if ew_lanes is None:
         ew_lanes, why = choose_ew_lanes(plan)
@@ -584,10 +584,159 @@ def plan_lstm(
     return plan
 
 
-def _types(lstm, x_spec, matrix, feats, z_width, acc_width, bias_width, bias_shift, c_width, h_width, sp):
-    xt, st = x_spec.type, lstm.state_type
-    kt, rt = lstm.kernel.type, lstm.recurrent.type
-    zf, cf, hf = sp["z"].type.frac, sp["c"].type.frac, sp["h"].type.frac
+def stacked_matrix(cell) -> np.ndarray:
+    """The engine's matrix [NCOL, NROW] of an LSTM or GRU layer (raw weights, kernel rows first)."""
+    k, r = cell.kernel.raw.astype(np.int64), cell.recurrent.raw.astype(np.int64)
+    if cell.op != "GRU":
+        return np.vstack([k, r])
+    u = cell.units
+    return np.vstack(
+        [
+            np.hstack([k, np.zeros((k.shape[0], u), dtype=np.int64)]),
+            np.hstack([r[:, : 2 * u], np.zeros((u, u), dtype=np.int64), r[:, 2 * u :]]),
+        ]
+    )
+
+
+def _lstm_numerics(lstm, x_spec) -> dict:
+    """The LSTM's stacked matrix, accumulator grid (z's), tables and element-wise widths."""
+    st, xt = lstm.state_type, x_spec.type
+    sp = lstm.internal_specs(x_spec)
+    z_t, c_t, h_t = sp["z"], sp["c"], sp["h"]
+    zf = z_t.type.frac
+    if lstm.bias is not None:
+        bias = lstm.bias.raw.astype(np.int64)
+        bias_shift = zf - lstm.bias.type.frac
+    else:
+        bias, bias_shift = np.zeros(4 * lstm.units, dtype=np.int64), 0
+    gate = plan_table("gate", lstm.gate_fn, z_t.lo, z_t.hi)
+    cand = plan_table("cand", lstm.cand_fn, z_t.lo, z_t.hi)
+    lv = max(gate.levels, cand.levels)
+    gate = plan_table("gate", lstm.gate_fn, z_t.lo, z_t.hi, lv)
+    cand = plan_table("cand", lstm.cand_fn, z_t.lo, z_t.hi, lv)
+    cell = plan_table("cell", lstm.cell_fn, c_t.lo, c_t.hi)
+    gt, ct = lstm.gate_fn.out_type, lstm.cand_fn.out_type
+    c_width = signed_bits(c_t.lo, c_t.hi)
+    h_width = signed_bits(h_t.lo, h_t.hi)
+    z_width = signed_bits(z_t.lo, z_t.hi)
+    cf = c_t.type.frac
+    return {
+        "matrix": stacked_matrix(lstm),
+        "grid": zf,
+        "h_spec": h_t,
+        "shift_x": zf - (xt.frac + lstm.kernel.type.frac),
+        "shift_h": zf - (st.frac + lstm.recurrent.type.frac),
+        "z_width": z_width,
+        "bias": bias,
+        "bias_shift": bias_shift,
+        "gate": gate,
+        "cand": cand,
+        "cell": cell,
+        "gate_width": gate.out_width,
+        "cand_width": cand.out_width,
+        "c_width": c_width,
+        "c_shift_fc": cf - (gt.frac + st.frac),
+        "c_shift_ig": cf - (gt.frac + ct.frac),
+        "h_width": h_width,
+        "state_requant_c": Requant(lane_type(c_width, cf), st),
+        "state_requant_h": Requant(lane_type(h_width, h_t.type.frac), st),
+        "cell_types": {
+            "z": lane_type(z_width, zf),
+            "z_th": lane_type(z_width + 1, zf),
+            "gate": gt,
+            "cand": ct,
+            "c": lane_type(c_width, cf),
+            "c_th": lane_type(c_width + 1, cf),
+            "cell_act": lstm.cell_fn.out_type,
+            "h": lane_type(h_width, h_t.type.frac),
+        },
+    }
+
+
+def _gru_numerics(gru, x_spec) -> dict:
+    """The GRU (reset_after=True) on the LSTM's array.
+
+    Rows [z; r; h_x; h_h] (U each), columns [x; h_q]: the matrix is [[W_z W_r W_h 0]; [U_z U_r 0 U_h]].
+    Every row accumulates on one grid G, fine enough for the exact z/r pre-activations, for
+    a = x W + b and for m = h_q U_h + b_rh, so a row's sum is its reference value shifted left:
+    the biases are put on G in the plan (bias_shift 0).  The gate table's thresholds are moved
+    onto G; the candidate's input pre = (h_x << gf) + r * m is exact on the grid gf + G, and its
+    table's thresholds are moved there.  h = (z * h_q) << h_shift_z + ((1 - z) * hh) << h_shift_c.
+    """
+    st, xt, u, F = gru.state_type, x_spec.type, gru.units, x_spec.shape[1]
+    sp = gru.internal_specs(x_spec)
+    a_s, zr_s, ph_s, h_s = sp["a"], sp["zr"], sp["pre_h"], sp["h"]
+    gt, ct = gru.gate_fn.out_type, gru.cand_fn.out_type
+    gf = gt.frac
+    if gf < 0:
+        raise _fail(gru, f"the gate's output type {gt} has a negative fraction; the engine needs gf >= 0")
+    kf, rf = xt.frac + gru.kernel.type.frac, st.frac + gru.recurrent.type.frac
+    rb = gru.recurrent_bias
+    mf = max(rf, rb.type.frac) if rb is not None else rf
+    grid = max(zr_s.type.frac, a_s.type.frac, mf, kf, rf)
+    matrix = stacked_matrix(gru)
+    bias = [0] * (4 * u)
+    if gru.bias is not None:
+        for i, v in enumerate(gru.bias.raw.tolist()):
+            bias[i] += int(v) << (grid - gru.bias.type.frac)
+    if rb is not None:
+        for i, v in enumerate(rb.raw.tolist()):
+            bias[i if i < 2 * u else i + u] += int(v) << (grid - rb.type.frac)
+    bias = np.asarray(bias, dtype=np.int64)
+    # every row's sum, on G: the kernel part, the recurrent part and its bias
+    sx, sh = grid - kf, grid - rf
+    klo, khi = _mac_bounds(matrix[:F], x_spec.lo, x_spec.hi)
+    rlo, rhi = _mac_bounds(matrix[F:], st.min_raw, st.max_raw)
+    row_lo = [int(a) * (1 << sx) + int(b) * (1 << sh) + int(c) for a, b, c in zip(klo, rlo, bias, strict=True)]
+    row_hi = [int(a) * (1 << sx) + int(b) * (1 << sh) + int(c) for a, b, c in zip(khi, rhi, bias, strict=True)]
+    sg = grid - zr_s.type.frac
+    z_width = signed_bits(min(min(row_lo), zr_s.lo << sg, 0), max(max(row_hi), zr_s.hi << sg, 0))
+    gate = plan_table("gate", gru.gate_fn, zr_s.lo, zr_s.hi)
+    gate = replace(gate, thresholds=gate.thresholds << sg, in_width=z_width + 1)
+    sc = gf + grid - ph_s.type.frac
+    pre_width = signed_bits(ph_s.lo << sc, ph_s.hi << sc)
+    cand = plan_table("cand", gru.cand_fn, ph_s.lo, ph_s.hi)
+    cand = replace(cand, thresholds=cand.thresholds << sc, in_width=pre_width + 1)
+    hf = h_s.type.frac
+    h_width = signed_bits(h_s.lo, h_s.hi)
+    glo, ghi = gru.gate_fn.out_bounds()
+    one = 1 << gf
+    return {
+        "matrix": matrix,
+        "grid": grid,
+        "h_spec": h_s,
+        "shift_x": sx,
+        "shift_h": sh,
+        "z_width": z_width,
+        "bias": bias,
+        "bias_shift": 0,
+        "gate": gate,
+        "cand": cand,
+        "cell": None,
+        "gate_width": gate.out_width,
+        "cand_width": cand.out_width,
+        "h_width": h_width,
+        "state_requant_h": Requant(lane_type(h_width, hf), st),
+        "kind": "gru",
+        "pre_width": pre_width,
+        "h_shift_z": hf - (gf + st.frac),
+        "h_shift_c": hf - (gf + ct.frac),
+        "cell_types": {
+            "z": lane_type(z_width, grid),
+            "z_th": lane_type(z_width + 1, grid),
+            "gate": gt,
+            "cand": ct,
+            "pre": lane_type(pre_width, gf + grid),
+            "pre_th": lane_type(pre_width + 1, gf + grid),
+            "one_z": lane_type(signed_bits(min(one - int(ghi), 0), max(one - int(glo), 0)), gf),
+            "h": lane_type(h_width, hf),
+        },
+    }
+
+
+def _types(cell, x_spec, matrix, feats, grid, acc_width, plan, cell_types) -> LstmTypes:
+    xt, st = x_spec.type, cell.state_type
+    kt, rt = cell.kernel.type, cell.recurrent.type
     wf = max(kt.frac, rt.frac)
     on_grid = matrix.copy()
     on_grid[:feats] <<= wf - kt.frac
@@ -602,16 +751,9 @@ def _types(lstm, x_spec, matrix, feats, z_width, acc_width, bias_width, bias_shi
         recurrent=rt,
         weight=exact_type(int(on_grid.min()), int(on_grid.max()), wf),
         act=exact_type(a_lo, a_hi, af),
-        acc=lane_type(acc_width, zf),
-        bias=lane_type(bias_width, zf - bias_shift),
-        z=lane_type(z_width, zf),
-        z_th=lane_type(z_width + 1, zf),
-        gate=lstm.gate_fn.out_type,
-        cand=lstm.cand_fn.out_type,
-        c=lane_type(c_width, cf),
-        c_th=lane_type(c_width + 1, cf),
-        cell_act=lstm.cell_fn.out_type,
-        h=lane_type(h_width, hf),
+        acc=lane_type(acc_width, grid),
+        bias=lane_type(plan.bias_width, grid - plan.bias_shift),
+        **cell_types,
     )
 
 
@@ -689,7 +831,7 @@ def memory_images(plan: LstmPlan) -> dict[str, tuple[list, int]]:
         blocks = [sum(ptr[b * k + i] << (i * (ab + cb)) for i in range(k)) for b in range(plan.blocks)]
         out[f"lstm_ptr_pe{p}"] = (blocks, k * (ab + cb))
     out["lstm_bias"] = ([int(v) for v in plan.bias], plan.bias_width)
-    for t in (plan.gate, plan.cand, plan.cell):
+    for t in plan.tables:
         _table_images(out, f"lstm_{t.name}", t)
     for st in plan.head:
         if st.kind == "dense":

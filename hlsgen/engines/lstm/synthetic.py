@@ -11,8 +11,8 @@ import numpy as np
 
 from ...compress.prune import lba_mask, magnitude_mask
 from ...fixed import FixedType
-from ...ir import LSTM, Activation, Dense, Graph, Input, StepFunction, Weight
-from ...ir.nodes import lstm_c_spec, lstm_z_spec
+from ...ir import GRU, LSTM, Activation, Dense, Graph, Input, StepFunction, Weight
+from ...ir.nodes import gru_h_specs, gru_zr_spec, lstm_c_spec, lstm_z_spec
 from ...ir.tensors import TensorSpec
 
 
@@ -57,6 +57,8 @@ def random_lstm(
     return_sequences: bool = False,
     name: str = "synthetic",
     shared: int = 0,
+    cell: str = "lstm",
+    recurrent_bias: bool = True,
 ) -> Graph:
     """A random Input -> LSTM [-> Dense(head) [-> activation]] graph.
 
@@ -64,7 +66,14 @@ def random_lstm(
     ``head_act``: ``relu``, ``requant`` (to 8 bits, with ReLU) or ``step`` (a 4-bit
     quantized sigmoid table), after the Dense head.  ``shared``: the non-zero weights take
     that many values (k-means weight sharing), drawn apart from the other random choices.
+    ``cell="gru"``: a GRU with ``reset_after=True`` (and a recurrent bias unless
+    ``recurrent_bias`` is False) in place of the LSTM; the layer keeps the name ``lstm``.
     """
+    if cell == "gru":
+        return _random_gru(
+            seed, features, units, steps, weight_bits, density, pe, input_bits, state_bits, act_bits,
+            head, head_act, return_sequences, name, recurrent_bias,
+        )  # fmt: skip
     rng = np.random.default_rng(seed)
     wf = weight_bits - 1  # weights in [-1, 1)
     lim = 1 << (weight_bits - 1)
@@ -114,6 +123,60 @@ def random_lstm(
     g = Graph(nodes)
     g.meta["name"] = name
     g.meta["source"] = f"synthetic(seed={seed})"
+    return g
+
+
+def _random_gru(
+    seed, features, units, steps, weight_bits, density, pe, input_bits, state_bits, act_bits,
+    head, head_act, return_sequences, name, recurrent_bias,
+) -> Graph:  # fmt: skip
+    """A random Input -> GRU(reset_after=True) [-> Dense(head) [-> activation]] graph."""
+    rng = np.random.default_rng(seed)
+    wf = weight_bits - 1
+    lim = 1 << (weight_bits - 1)
+    stacked = rng.normal(0, lim / 3, size=(features + units, 3 * units))
+    stacked = np.clip(np.round(stacked), -lim, lim - 1).astype(np.int64)
+    mask = lba_mask(stacked, pe, density) if pe else magnitude_mask(stacked, density)
+    stacked = stacked * mask
+    wt = FixedType(weight_bits, weight_bits - wf)
+    tin = FixedType(input_bits, 1, False, "RND_CONV", "SAT")
+    st = FixedType(state_bits, 2, True, "RND_CONV", "SAT")
+    proto = GRU.__new__(GRU)
+    proto.name, proto.units, proto.state_type, proto.reset_after = "lstm", units, st, True
+    proto.kernel, proto.recurrent = Weight(stacked[:features], wt), Weight(stacked[features:], wt)
+    proto.bias = Weight(rng.integers(-8, 8, size=3 * units), FixedType(5, 2))
+    proto.recurrent_bias = Weight(rng.integers(-8, 8, size=3 * units), FixedType(6, 2)) if recurrent_bias else None
+    xs = TensorSpec.of_type((steps, features), tin)
+    gate = sigmoid_table(gru_zr_spec(proto, xs)["zr"].type, FixedType(act_bits, 0, False))
+    cand = tanh_table(gru_h_specs(proto, xs, gate)["pre_h"].type, FixedType(act_bits, 1, True))
+    nodes = [
+        Input("input", [], shape=(steps, features), type=tin),
+        GRU(
+            "lstm",
+            ["input"],
+            units=units,
+            kernel=proto.kernel,
+            recurrent=proto.recurrent,
+            bias=proto.bias,
+            recurrent_bias=proto.recurrent_bias,
+            state_type=st,
+            gate_fn=gate,
+            cand_fn=cand,
+            reset_after=True,
+            return_sequences=return_sequences,
+        ),
+    ]
+    if head:
+        k = rng.integers(-lim, lim, size=(units, head))
+        nodes.append(
+            Dense("fc", ["lstm"], kernel=Weight(k, wt), bias=Weight(rng.integers(-4, 4, size=head), FixedType(4, 2)))
+        )
+    if head and head_act:
+        fc_type = Graph(list(nodes))["fc"].spec.type
+        nodes.append(_head_activation(head_act, rng, fc_type))
+    g = Graph(nodes)
+    g.meta["name"] = name
+    g.meta["source"] = f"synthetic GRU(seed={seed})"
     return g
 
 

@@ -301,7 +301,10 @@ def float64_model(model):
                 var, q = getattr(obj, var_attr, None), getattr(obj, q_attr, None)
                 if var is not None and q:
                     quantized[id(var)] = np.asarray(q(var), dtype="float64")
-                    if lcfg is not None and cfg_key in lcfg:
+                    # QKeras's QGRU multiplies the state by the input kernel when it has no
+                    # recurrent quantizer: keep that one (it maps its own outputs to themselves)
+                    keep = cfg_key == "recurrent_quantizer" and type(layer).__name__ == "QGRU"
+                    if lcfg is not None and cfg_key in lcfg and not keep:
                         lcfg[cfg_key] = None
     values = [quantized.get(id(v), v.numpy().astype("float64")) for v in model.weights]
     old = tf.keras.backend.floatx()

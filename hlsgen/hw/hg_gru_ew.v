@@ -1,0 +1,210 @@
+// hg_gru_ew: the sparse recurrent engine's element-wise unit for a GRU (reset_after = True).
+//
+// The PE array gives four rows per unit on one grid G (see engines/lstm/plan.py, _gru_numerics):
+// z, r (the gates' pre-activations), h_x = x W_h + b_h and m = h_q U_h + b_rh.  E lanes (a power of
+// two) work side by side: while `run`, counter k issues units u = k*E + e (lane e, for u < U),
+// so the phase lasts ceil(U/E) + H_W cycles.  In each lane, at fixed offsets after the issue:
+//   1:   the four biased sums are registered; the gate table (hg_step) turns z and r into gates;
+//   C_R: pre = (h_x << GF) + r * m is registered (exact on the grid GF + G);
+//        the candidate table turns it into hh;
+//   H_R: h_q[u] is read (zero on the sequence's first step);
+//   H_W: h = (z * h_q) << SHZ + ((1 - z) * hh) << SHC (exact, kept for the output) and its
+//        requantized state (the next step's recurrent input) are written.
+// The states live in E banks (unit u in bank u mod E, row u / E); the scanner reads K words of
+// the quantized hidden state at once (h_addr, h_q); the exact hidden state leaves as h_flat.
+`default_nettype none
+module hg_gru_ew #(
+    parameter integer U     = 16,  // units
+    parameter integer E     = 1,   // element-wise lanes (a power of two)
+    parameter integer K     = 1,   // the scanner's reads of the quantized hidden state
+    parameter integer EB    = $clog2(E),            // log2(E)
+    parameter integer NG    = (U + E - 1) / E,      // unit groups: ceil(U / E)
+    parameter integer GRW   = NG > 1 ? $clog2(NG) : 1,  // bits of a group index (holds NG - 1)
+    parameter integer UW    = 4,   // bits of a unit index (holds U - 1)
+    parameter integer RIW   = 6,   // bits of a row index (holds 4U - 1)
+    parameter integer EKW   = 5,   // bits of k (holds NG + H_W)
+    parameter integer ACCW  = 24,  // accumulator bits (signed)
+    parameter integer BW    = 8,   // bias bits (signed)
+    parameter integer BS    = 0,   // bias shift onto G
+    parameter integer ZSW   = 26,  // bits of the biased sum (exact)
+    parameter integer ZW    = 16,  // bits of a row's value on G (exact, signed)
+    parameter integer GW    = 8,   // gate table output bits (signed)
+    parameter integer GGW   = 8,   // candidate table output bits (signed)
+    parameter integer GLV   = 4,   // gate table levels
+    parameter integer CLV   = 4,   // candidate table levels
+    parameter integer GF    = 8,   // the gate's fraction bits: 1 is 1 << GF
+    parameter integer PW    = 24,  // bits of pre (exact, signed)
+    parameter integer SW    = 8,   // quantized state bits
+    parameter integer SSIGN = 1,   // the state type is signed
+    parameter integer SHZ   = 0,   // (z * h_q) shift onto the h grid
+    parameter integer SHC   = 0,   // ((1 - z) * hh) shift onto the h grid
+    parameter integer HW    = 16,  // hidden state bits (exact, signed)
+    parameter integer C_R   = 6,   // schedule: pre registered, k - u
+    parameter integer H_R   = 11,  // schedule: h_q read
+    parameter integer H_W   = 12,  // schedule: h written (the element-wise latency)
+    parameter integer RQH_SHIFT = 0, parameter integer RQH_RND = 0, parameter integer RQH_OVF = 1,
+    parameter        BFILE  = "lstm_bias.mem",
+    parameter        GTFILE = "lstm_gate_t.mem", parameter GVFILE = "lstm_gate_v.mem",
+    parameter        CTFILE = "lstm_cand_t.mem", parameter CVFILE = "lstm_cand_v.mem"
+) (
+    input  wire              clk,
+    input  wire              run,      // the element-wise phase
+    input  wire [EKW-1:0]    k,        // cycles since the phase began
+    input  wire              first,    // the sequence's first step: previous state is zero
+    input  wire [4*U*ACCW-1:0] z_flat, // rows: z_flat[(g*U + u)*ACCW +: ACCW], g = z, r, h_x, m
+    input  wire [K*UW-1:0]   h_addr,   // the scanner's K reads of the quantized hidden state
+    output wire [K*SW-1:0]   h_q,
+    output wire [U*HW-1:0]   h_flat    // the exact hidden state
+);
+    localparam integer LG  = GLV + 1;                      // gate table latency
+    localparam integer OZW = (GW > GF + 2 ? GW : GF + 2) + 1;  // 1 - z (signed)
+    localparam integer PXW = (ZW + GF > GW + ZW ? ZW + GF : GW + ZW) + 2;
+    localparam integer HXA = GW + SW + 1 + SHZ;
+    localparam integer HXB = OZW + GGW + SHC;
+    localparam integer HXW = (HXA > HXB ? HXA : HXB) + 2;
+    reg [BW-1:0] bmem [0:4*U-1];
+    initial $readmemh(BFILE, bmem);
+    wire [ACCW-1:0] z_row [0:4*U-1];
+    wire [U*HW-1:0] hout_all [0:E-1];  // lane e's exact hidden states at their units' places
+    wire [K*SW-1:0] hq_bank [0:E-1];  // bank e's word at each read's row
+    // the scanner's read r: bank h_addr_r mod E, row h_addr_r / E
+    genvar g, e, r;
+    generate
+        for (r = 0; r < K; r = r + 1) begin : g_read
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [UW:0] h_addr_x = {1'b0, h_addr[r*UW +: UW]};
+            /* verilator lint_on UNUSEDSIGNAL */
+            if (E == 1) begin : g_one
+                assign h_q[r*SW +: SW] = hq_bank[0][r*SW +: SW];
+            end else begin : g_banks
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire [K*SW-1:0] bank = hq_bank[h_addr_x[EB-1:0]];  // the other reads' words unused here
+                /* verilator lint_on UNUSEDSIGNAL */
+                assign h_q[r*SW +: SW] = bank[r*SW +: SW];
+            end
+        end
+        for (g = 0; g < 4*U; g = g + 1) begin : g_row
+            assign z_row[g] = z_flat[g*ACCW +: ACCW];
+        end
+        for (e = U; e < E; e = e + 1) begin : g_idle  // lanes without a unit (E > U)
+            assign hq_bank[e] = {K*SW{1'b0}};
+            assign hout_all[e] = {U*HW{1'b0}};
+        end
+        for (e = 0; e < E && e < U; e = e + 1) begin : g_lane
+            // the lane's unit at a group index (units past U are issued but never written)
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [EKW+EB:0] u_full = ({{(EB + 1) {1'b0}}, k} << EB) + e;
+            /* verilator lint_on UNUSEDSIGNAL */
+            localparam integer UI = U;
+            wire [EKW+EB:0] UL = UI[EKW+EB:0];
+            wire in_range = u_full < UL;
+            wire [UW-1:0] u = in_range ? u_full[UW-1:0] : {UW{1'b0}};
+            wire [RIW-1:0] ur = {{(RIW - UW) {1'b0}}, u};
+            reg [SW-1:0] hst [0:NG-1];   // quantized hidden state (next step's recurrent input)
+            reg [HW-1:0] hout [0:NG-1];  // exact hidden state (the GRU's output)
+            wire [K*SW-1:0] hq_lane;
+            for (r = 0; r < K; r = r + 1) begin : g_hread
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire [UW:0] h_row = {1'b0, h_addr[r*UW +: UW]} >> EB;
+                /* verilator lint_on UNUSEDSIGNAL */
+                assign hq_lane[r*SW +: SW] = hst[h_row[GRW-1:0]];
+            end
+            assign hq_bank[e] = hq_lane;
+            reg [ZW-1:0] zr [0:3];
+            for (g = 0; g < 4; g = g + 1) begin : g_sum
+                localparam integer GU = g * U;
+                wire [RIW-1:0] zi = ur + GU[RIW-1:0];
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire signed [ACCW-1:0] za = z_row[zi];
+                wire signed [BW-1:0] bb = bmem[zi];
+                wire signed [ZSW-1:0] zs = $signed({{(ZSW - ACCW) {za[ACCW-1]}}, za})
+                                         + ($signed({{(ZSW - BW) {bb[BW-1]}}, bb}) <<< BS);
+                /* verilator lint_on UNUSEDSIGNAL */
+                always @(posedge clk) zr[g] <= zs[ZW-1:0];
+            end
+            // gates z and r; h_x and m wait for r
+            wire [GW-1:0] g_z, g_r;
+            hg_step #(.XW(ZW), .OW(GW), .LEVELS(GLV), .CHW(1), .TFILE(GTFILE), .VFILE(GVFILE))
+                u_gate_z (.clk(clk), .x(zr[0]), .ch(1'b0), .y(g_z));
+            hg_step #(.XW(ZW), .OW(GW), .LEVELS(GLV), .CHW(1), .TFILE(GTFILE), .VFILE(GVFILE))
+                u_gate_r (.clk(clk), .x(zr[1]), .ch(1'b0), .y(g_r));
+            reg [ZW-1:0] hx_d [0:LG-1];
+            reg [ZW-1:0] m_d [0:LG-1];
+            integer i;
+            always @(posedge clk) begin
+                hx_d[0] <= zr[2];
+                m_d[0] <= zr[3];
+                for (i = 1; i < LG; i = i + 1) begin
+                    hx_d[i] <= hx_d[i - 1];
+                    m_d[i] <= m_d[i - 1];
+                end
+            end
+            // C_R: pre = (h_x << GF) + r * m
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire signed [PXW-1:0] pre_next = ($signed({{(PXW - ZW) {hx_d[LG-1][ZW-1]}}, hx_d[LG-1]}) <<< GF)
+                                           + $signed(g_r) * $signed(m_d[LG-1]);
+            /* verilator lint_on UNUSEDSIGNAL */
+            reg [PW-1:0] pre_r;
+            always @(posedge clk) pre_r <= pre_next[PW-1:0];
+            wire [GGW-1:0] g_hh;
+            hg_step #(.XW(PW), .OW(GGW), .LEVELS(CLV), .CHW(1), .TFILE(CTFILE), .VFILE(CVFILE))
+                u_cand (.clk(clk), .x(pre_r), .ch(1'b0), .y(g_hh));
+            // z waits for hh: from C_R to H_R
+            localparam integer ZD = H_R - C_R;
+            reg [GW-1:0] z_d [0:ZD-1];
+            always @(posedge clk) begin
+                z_d[0] <= g_z;
+                for (i = 1; i < ZD; i = i + 1) z_d[i] <= z_d[i - 1];
+            end
+            wire signed [GW-1:0] zg = z_d[ZD-1];
+            // H_R: h_q[u] is read, h formed
+            wire h_rd = (k >= H_R[EKW-1:0]) && (k < NG[EKW-1:0] + H_R[EKW-1:0]);
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [EKW-1:0] h_rk = h_rd ? k - H_R[EKW-1:0] : {EKW{1'b0}};
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [SW-1:0] hq_raw = hst[h_rk[GRW-1:0]];
+            wire signed [SW:0] hq = first ? {(SW + 1) {1'b0}} : {(SSIGN != 0) & hq_raw[SW-1], hq_raw};
+            localparam integer ONE_I = 1 << GF;
+            wire signed [OZW-1:0] one = ONE_I[OZW-1:0];
+            wire signed [OZW-1:0] omz = one - {{(OZW - GW) {zg[GW-1]}}, zg};
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire signed [HXW-1:0] zh = $signed(zg) * hq;
+            wire signed [HXW-1:0] ch = omz * $signed(g_hh);
+            wire signed [HXW-1:0] h_next = (zh <<< SHZ) + (ch <<< SHC);
+            /* verilator lint_on UNUSEDSIGNAL */
+            reg [HW-1:0] h_r;
+            always @(posedge clk) h_r <= h_next[HW-1:0];
+            wire h_wr = (k >= H_W[EKW-1:0]) && (k < NG[EKW-1:0] + H_W[EKW-1:0]);
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [EKW-1:0] h_wk = h_wr ? k - H_W[EKW-1:0] : {EKW{1'b0}};
+            wire [EKW+EB:0] h_unit = ({{(EB + 1) {1'b0}}, h_wk} << EB) + e;
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [SW-1:0] hq_new;
+            hg_requant #(.IW(HW), .SHIFT(RQH_SHIFT), .OW(SW), .OSIGNED(SSIGN), .RND(RQH_RND), .OVF(RQH_OVF))
+                u_rq_h (.x(h_r), .y(hq_new));
+            always @(posedge clk) begin
+                if (run && h_wr && h_unit < UL) begin
+                    hst[h_wk[GRW-1:0]] <= hq_new;
+                    hout[h_wk[GRW-1:0]] <= h_r;
+                end
+            end
+            for (g = 0; g < U; g = g + 1) begin : g_hout
+                if (g % E == e) begin : g_mine
+                    assign hout_all[e][g*HW +: HW] = hout[g / E];
+                end else begin : g_other
+                    assign hout_all[e][g*HW +: HW] = {HW{1'b0}};
+                end
+            end
+        end
+    endgenerate
+    // every unit's word comes from exactly one lane: OR the lanes' (otherwise zero) words
+    wire [U*HW-1:0] h_acc [0:E];
+    assign h_acc[0] = {U*HW{1'b0}};
+    generate
+        for (e = 0; e < E; e = e + 1) begin : g_or
+            assign h_acc[e + 1] = h_acc[e] | hout_all[e];
+        end
+    endgenerate
+    assign h_flat = h_acc[E];
+endmodule
+`default_nettype wire
