@@ -1388,6 +1388,39 @@ def test_onnx_gru_approximate(lbr, tmp_path):
     assert proj.graph.meta["measured_error"]["values"] > 0
 
 
+@pytest.mark.rtl
+@pytest.mark.gxx
+def test_onnx_gru_linear_before_reset_through_the_recurrent_engine(tmp_path):
+    """An ONNX GRU with linear_before_reset=1 (Keras's reset_after=True) converted with
+    Approximate maps onto the recurrent engine's PE array: C and RTL simulations equal the
+    (fixed-point) reference exactly; with linear_before_reset=0 the engine says why not."""
+    from hlsgen.verify import verify_hardware
+
+    T, F, H = 4, 5, 8
+    paths = {}
+    for lbr in (0, 1):
+        g = G()
+        x = g.qdq("x", 1 / 32)
+        W = g.c((RNG.normal(0, 0.4, (1, 3 * H, F)) * (RNG.random((1, 3 * H, F)) < 0.4)).astype(np.float32))
+        R = g.c((RNG.normal(0, 0.4, (1, 3 * H, H)) * (RNG.random((1, 3 * H, H)) < 0.4)).astype(np.float32))
+        B = g.c(RNG.normal(0, 0.2, (1, 6 * H)).astype(np.float32))
+        g.nodes.append(
+            helper.make_node("GRU", [x, W, R, B], ["", "h"], name="gru1", hidden_size=H, linear_before_reset=lbr)
+        )
+        y = g.op("Squeeze", ["h", g.c(np.array([0], np.int64))])
+        y = g.qdq(y, 1 / 64)
+        m = make_model(g.nodes, [vi("x", TP.FLOAT, [T, None, F])], [vi(y, TP.FLOAT, [None, H])], g.inits, 13)
+        paths[lbr] = save(m, tmp_path, f"gru{lbr}.onnx")
+    proj = convert(paths[1], tmp_path / "out", config=APPROX)
+    assert proj.engine == "sparse_lstm" and proj.plan.kind == "gru"
+    xs = RNG.uniform(-3, 3, (T, 24, F)).astype(np.float32)
+    checks = verify_hardware(proj, xs, "random sequences", csim=True, rtl=True, rtl_count=24)
+    assert len(checks) == 3 and all(c["mismatches"] == 0 and c["vectors"] > 0 for c in checks), checks
+    before = convert(paths[0], tmp_path / "o0", config=APPROX)
+    assert before.hardware is None
+    assert any("no hardware" in n and "reset_after=False" in n for n in before.graph.meta["notes"])
+
+
 def test_exported_zero_initial_states_and_full_sequence_lengths(tmp_path):
     """Exporters (torch, Brevitas's QuantLSTM) give the GRU/LSTM zero initial states built from
     the input's Shape (Shape -> Gather -> Unsqueeze -> Concat -> Expand) and sequence_lens equal
