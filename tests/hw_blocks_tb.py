@@ -580,7 +580,7 @@ async def ctrl_schedule(dut):
 
 @cocotb.test()
 async def ew_steps(dut):
-    """hg_lstm_ew over whole sequences: per step, the gate accumulators (the reference's
+    """hg_lstm_ew or hg_gru_ew over whole sequences: per step, the gate accumulators (the reference's
     pre-activations less the bias) go in, the phase runs its ceil(U/E) + H_W cycles, and the exact
     hidden state and the quantized state the scanner reads equal the reference's."""
     dut = _dut(dut)

@@ -52,6 +52,7 @@ HW = [
     "hg_vec_out.v",
     "hg_lstm_ctrl.v",
     "hg_lstm_ew.v",
+    "hg_gru_ew.v",
 ]
 
 
@@ -454,24 +455,26 @@ def _lstm_ctrl(w, rng):
     w.jobs["ct_"]["ew_cyc"] = ew_cyc
 
 
-def _lstm_ew(w):
-    """hg_lstm_ew with a random LSTM's plan (tables, bias, widths, schedule), driven with the
-    reference's own pre-activations step by step."""
+def _ew(w, cell: str = "lstm"):
+    """hg_lstm_ew (or hg_gru_ew) with a random model's plan (tables, bias, widths, schedule),
+    driven with the reference's own pre-activations step by step."""
     from hlsgen.backends.lstm_verilog import context
     from hlsgen.backends.render import write_memories
     from hlsgen.engines.lstm import memory_images, plan_lstm
     from hlsgen.engines.lstm.synthetic import random_inputs, random_lstm
-    from hlsgen.reference.execute import lstm_steps
+    from hlsgen.reference.execute import gru_steps, lstm_steps
 
-    g = random_lstm(33, features=4, units=5, steps=4, density=0.6, pe=2)
+    gru = cell == "gru"
+    pre = "gew_" if gru else "ew_"
+    g = random_lstm(33, features=4, units=5, steps=4, density=0.6, pe=2, cell=cell)
     plan = plan_lstm(g, pe=2, ew_lanes=2)  # two lanes over five units: the last group half full
     ctx = context(plan)
     imgs = memory_images(plan)
     keep = ("lstm_bias", "lstm_gate_t", "lstm_gate_v", "lstm_cand_t", "lstm_cand_v", "lstm_cell_t", "lstm_cell_v")
-    write_memories(w.work, {f"ew_{k}": v for k, v in imgs.items() if k in keep})
+    write_memories(w.work, {f"{pre}{k}": v for k, v in imgs.items() if k in keep})
     u = plan.units
     ew = plan.ew_schedule
-    rq_c, rq_h = plan.state_requant_c.hw(), plan.state_requant_h.hw()
+    rq_h = plan.state_requant_h.hw()
     params = {
         "U": u,
         "E": ctx["ew_lanes"],
@@ -492,31 +495,45 @@ def _lstm_ew(w):
         "CLV": ctx["cand_levels"],
         "SW": ctx["sw"],
         "SSIGN": int(ctx["s_signed"]),
-        "CW": ctx["cw"],
-        "CXW": ctx["cxw"],
-        "SFC": ctx["c_shift_fc"],
-        "SIG": ctx["c_shift_ig"],
-        "ALV": ctx["cell_levels"],
-        "AOW": ctx["aow"],
-        "LT2": ctx["lt2"],
         "HW": ctx["hw"],
-        "C_R": ew.c_read,
-        "C_W": ew.c_write,
-        "H_W": ew.h_write,
-        "RQC_SHIFT": rq_c["shift"],
-        "RQC_RND": rq_c["rnd"],
-        "RQC_OVF": rq_c["ovf"],
         "RQH_SHIFT": rq_h["shift"],
         "RQH_RND": rq_h["rnd"],
         "RQH_OVF": rq_h["ovf"],
-        "BFILE": '"ew_lstm_bias.mem"',
-        "GTFILE": '"ew_lstm_gate_t.mem"',
-        "GVFILE": '"ew_lstm_gate_v.mem"',
-        "CTFILE": '"ew_lstm_cand_t.mem"',
-        "CVFILE": '"ew_lstm_cand_v.mem"',
-        "ATFILE": '"ew_lstm_cell_t.mem"',
-        "AVFILE": '"ew_lstm_cell_v.mem"',
+        "BFILE": f'"{pre}lstm_bias.mem"',
+        "GTFILE": f'"{pre}lstm_gate_t.mem"',
+        "GVFILE": f'"{pre}lstm_gate_v.mem"',
+        "CTFILE": f'"{pre}lstm_cand_t.mem"',
+        "CVFILE": f'"{pre}lstm_cand_v.mem"',
     }
+    if gru:
+        params.update(
+            GF=ctx["gate_frac"],
+            PW=ctx["pre_width"],
+            SHZ=ctx["h_shift_z"],
+            SHC=ctx["h_shift_c"],
+            C_R=ew.c_read,
+            H_R=ew.c_write,
+            H_W=ew.h_write,
+        )
+    else:
+        rq_c = plan.state_requant_c.hw()
+        params.update(
+            CW=ctx["cw"],
+            CXW=ctx["cxw"],
+            SFC=ctx["c_shift_fc"],
+            SIG=ctx["c_shift_ig"],
+            ALV=ctx["cell_levels"],
+            AOW=ctx["aow"],
+            LT2=ctx["lt2"],
+            C_R=ew.c_read,
+            C_W=ew.c_write,
+            H_W=ew.h_write,
+            RQC_SHIFT=rq_c["shift"],
+            RQC_RND=rq_c["rnd"],
+            RQC_OVF=rq_c["ovf"],
+            ATFILE=f'"{pre}lstm_cell_t.mem"',
+            AVFILE=f'"{pre}lstm_cell_v.mem"',
+        )
     ports = [("input", 1, "run"), ("input", ctx["ekw"], "k"), ("input", 1, "first")]
     params["K"] = 2  # two reads of the quantized hidden state
     ports += [
@@ -526,23 +543,33 @@ def _lstm_ew(w):
     ]
     ports += [("output", u * ctx["hw"], "h_flat")]
     for d, width, n in ports:
-        w.port(d, width, "ew_" + n)
-    conns = ", ".join(f".{n}(ew_{n})" for _, _, n in ports)
+        w.port(d, width, pre + n)
+    conns = ", ".join(f".{n}({pre}{n})" for _, _, n in ports)
     pv = ", ".join(f".{k}({v})" for k, v in params.items())
-    w.body.append(f"    hg_lstm_ew #({pv}) u_ew (.clk(clk), {conns});")
-    lstm = g.nodes[1]
-    st = lstm.state_type
-    h_t = lstm.internal_specs(g.input.spec)["h"].type
+    w.body.append(f"    hg_{cell}_ew #({pv}) u_{pre}ew (.clk(clk), {conns});")
+    node = g.nodes[1]
+    st = node.state_type
+    h_t = node.internal_specs(g.input.spec)["h"].type
     x = random_inputs(g, 3, 5)
     bias_z = plan.bias.astype(np.int64) << plan.bias_shift
+    f = plan.features
     steps = []
     for seq in range(len(x)):
-        for t, (_, _, _, z, _, h) in enumerate(lstm_steps(lstm, g.input.spec, x[seq : seq + 1])):
-            acc = (z[0] - bias_z).tolist()
-            hq = st.requantize(h[0], h_t)
-            steps.append({"first": t == 0, "acc": acc, "h": [int(v) for v in h[0]], "hq_next": [int(v) for v in hq]})
-    w.jobs["ew_"] = {"prefix": "ew_", "u": u, "accw": ctx["accw"], "hw": ctx["hw"], "sw": ctx["sw"], "uw": ctx["uw"]}
-    w.jobs["ew_"].update(steps=steps, ew_cyc=ctx["ew_cyc"])
+        xs = x[seq : seq + 1]
+        for t, st_ in enumerate((gru_steps if gru else lstm_steps)(node, g.input.spec, xs)):
+            if gru:  # the rows [z; r; h_x; h_h] on the accumulator grid, as the PEs leave them
+                xt, hq, h = st_
+                z = (xt @ plan.matrix[:f]) * (1 << plan.shift_x) + (hq @ plan.matrix[f:]) * (1 << plan.shift_h)
+                acc = z[0].tolist()
+            else:
+                z, h = st_[3], st_[5]
+                acc = (z[0] - bias_z).tolist()
+            hq_next = st.requantize(h[0], h_t)
+            steps.append(
+                {"first": t == 0, "acc": acc, "h": [int(v) for v in h[0]], "hq_next": [int(v) for v in hq_next]}
+            )
+    w.jobs[pre] = {"prefix": pre, "u": u, "accw": ctx["accw"], "hw": ctx["hw"], "sw": ctx["sw"], "uw": ctx["uw"]}
+    w.jobs[pre].update(steps=steps, ew_cyc=ctx["ew_cyc"])
 
 
 def _build_wrapper(work: Path) -> Wrapper:
@@ -611,7 +638,8 @@ def _build_wrapper(work: Path) -> Wrapper:
     w.inst("hg_seq_in", "si_", si, ports)
     w.jobs["si_"] = {"prefix": "si_", "seed": 15, "steps": 30, "f": 5, "xw": 6}
     _lstm_ctrl(w, rng)
-    _lstm_ew(w)
+    _ew(w, "lstm")
+    _ew(w, "gru")
     return w
 
 
@@ -692,6 +720,7 @@ def blocks(tmp_path_factory):
         ("seq_in_steps", "si_"),
         ("ctrl_schedule", "ct_"),
         ("ew_steps", "ew_"),
+        ("ew_steps", "gew_"),
     ],
     ids=lambda v: v.rstrip("_"),
 )

@@ -63,11 +63,10 @@ module hg_lstm_ew #(
 );
     reg [BW-1:0] bmem [0:4*U-1];
     initial $readmemh(BFILE, bmem);
-    wire [ACCW-1:0] z_row [0:4*U-1];
     wire [U*HW-1:0] hout_all [0:E-1];  // lane e's exact hidden states at their units' places
     wire [K*SW-1:0] hq_bank [0:E-1];  // bank e's word at each read's row
     // the scanner's read r: bank h_addr_r mod E, row h_addr_r / E
-    genvar g, e, r;
+    genvar g, e, r, j;
     generate
         for (r = 0; r < K; r = r + 1) begin : g_read
             /* verilator lint_off UNUSEDSIGNAL */
@@ -81,9 +80,6 @@ module hg_lstm_ew #(
                 /* verilator lint_on UNUSEDSIGNAL */
                 assign h_q[r*SW +: SW] = bank[r*SW +: SW];
             end
-        end
-        for (g = 0; g < 4*U; g = g + 1) begin : g_row
-            assign z_row[g] = z_flat[g*ACCW +: ACCW];
         end
         for (e = U; e < E; e = e + 1) begin : g_idle  // lanes without a unit (E > U)
             assign hq_bank[e] = {K*SW{1'b0}};
@@ -111,11 +107,22 @@ module hg_lstm_ew #(
             end
             assign hq_bank[e] = hq_lane;
             reg [ZW-1:0] zr [0:3];
+            // the lane's own rows only: unit k*E + e of gate g is row g*U + k*E + e (an NG:1
+            // read per gate, not 4U:1); k past the last group reads group 0 (never written)
+            wire [GRW-1:0] kg = (k < NG[EKW-1:0]) ? k[GRW-1:0] : {GRW{1'b0}};
             for (g = 0; g < 4; g = g + 1) begin : g_gate
                 localparam integer GU = g * U;
+                wire [ACCW-1:0] z_mine [0:NG-1];
+                for (j = 0; j < NG; j = j + 1) begin : g_mine
+                    if (j * E + e < U) begin : g_unit
+                        assign z_mine[j] = z_flat[(GU + j*E + e)*ACCW +: ACCW];
+                    end else begin : g_none
+                        assign z_mine[j] = {ACCW{1'b0}};
+                    end
+                end
                 wire [RIW-1:0] zi = ur + GU[RIW-1:0];
                 /* verilator lint_off UNUSEDSIGNAL */
-                wire signed [ACCW-1:0] za = z_row[zi];
+                wire signed [ACCW-1:0] za = z_mine[kg];
                 wire signed [BW-1:0] bb = bmem[zi];
                 wire signed [ZSW-1:0] zs = $signed({{(ZSW - ACCW) {za[ACCW-1]}}, za})
                                          + ($signed({{(ZSW - BW) {bb[BW-1]}}, bb}) <<< BS);
