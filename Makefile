@@ -65,7 +65,7 @@ format: $(STAMP)
 JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
 
 test: $(STAMP) $(STAMP3) lint
-	$(PY) -m pytest -n $(JOBS) -m "not slow" -q
+	$(PY) -m pytest -n $(JOBS) -m "not slow" -q --durations=15
 
 regress: $(STAMP) $(STAMP3)
 	HLSGEN_HYPOTHESIS_SCALE=10 $(PY) -m pytest -n $(JOBS) -q tests/test_keras_random.py tests/test_cli_fuzz.py

@@ -225,6 +225,7 @@ class Run:
         self.book_bits: dict = {}  # layer -> codebook index bits chosen by the budget search
         self.chosen: dict | None = None  # layer -> density chosen by a search
         self.walk = None  # the budget search (search.BudgetWalk)
+        self.walk_act: dict | None = None  # act_max() of the model the budget search walks from
         self.notes: list = []
         self.record("input")
 
@@ -381,7 +382,10 @@ class Run:
         if self.chosen is None and (self.opts.target_ratio or self.opts.budget):
             if self.opts.budget:
                 self.walk = self._budget_walk()
-                self.walk.run()
+                try:
+                    self.walk.run()
+                finally:
+                    self.walk_act = None  # the model trains on after the search
                 self._take(self.walk)
             else:
                 self.chosen, self.search = self._search()
@@ -453,7 +457,9 @@ class Run:
                 spec.weights = list(shared) + spec.weights[nm:]
         if "quantize" in self.opts.steps:
             layer_bits = {} if self.walk_codebook() else bits
-            specs = to_qkeras(specs, self.opts.scheme, self.act_max(), self.xtr, self.file, layer_bits=layer_bits)
+            if self.walk_act is None:  # the same model at every point of the search: once
+                self.walk_act = self.act_max()
+            specs = to_qkeras(specs, self.opts.scheme, self.walk_act, self.xtr, self.file, layer_bits=layer_bits)
         return self.figures(chain_mod.rebuild(specs, self.model.input_shape[1:], self.model.name), lut)
 
     def figures(self, model, lut: bool = False) -> dict:
