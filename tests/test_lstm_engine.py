@@ -168,6 +168,13 @@ def test_plan_pads_or_refuses_and_names_the_layer():
         plan_lstm(seq)
     seq = random_lstm(1, units=5, steps=3, return_sequences=True)
     assert plan_lstm(seq).out_count == 3 * 5
+    # a GRU: the same checks name its layer, and so does the refusal of reset_after=False
+    gru = random_lstm(1, units=5, cell="gru")
+    with pytest.raises(HlsgenError, match="layer 'lstm' \\(GRU\\).*pe=3.*do not divide"):
+        plan_lstm(gru, pe=3, pad=False)
+    gru.nodes[1].reset_after = False
+    with pytest.raises(HlsgenError, match="layer 'lstm' \\(GRU\\).*reset_after=False.*second"):
+        plan_lstm(gru)
 
 
 def test_fillers_reported_for_small_index():

@@ -682,7 +682,6 @@ def _gru_numerics(gru, x_spec) -> dict:
     if rb is not None:
         for i, v in enumerate(rb.raw.tolist()):
             bias[i if i < 2 * u else i + u] += int(v) << (grid - rb.type.frac)
-    bias = np.asarray(bias, dtype=np.int64)
     # every row's sum, on G: the kernel part, the recurrent part and its bias
     sx, sh = grid - kf, grid - rf
     klo, khi = _mac_bounds(matrix[:F], x_spec.lo, x_spec.hi)
@@ -691,10 +690,17 @@ def _gru_numerics(gru, x_spec) -> dict:
     row_hi = [int(a) * (1 << sx) + int(b) * (1 << sh) + int(c) for a, b, c in zip(khi, rhi, bias, strict=True)]
     sg = grid - zr_s.type.frac
     z_width = signed_bits(min(min(row_lo), zr_s.lo << sg, 0), max(max(row_hi), zr_s.hi << sg, 0))
-    gate = plan_table("gate", gru.gate_fn, zr_s.lo, zr_s.hi)
-    gate = replace(gate, thresholds=gate.thresholds << sg, in_width=z_width + 1)
     sc = gf + grid - ph_s.type.frac
     pre_width = signed_bits(ph_s.lo << sc, ph_s.hi << sc)
+    if max(z_width, pre_width) > MAX_ACC_WIDTH:
+        raise _fail(
+            gru,
+            f"the rows need {z_width} bits and the candidate's input {pre_width} on the engine's common "
+            f"grid (limit {MAX_ACC_WIDTH})",
+        )
+    bias = np.asarray(bias, dtype=np.int64)
+    gate = plan_table("gate", gru.gate_fn, zr_s.lo, zr_s.hi)
+    gate = replace(gate, thresholds=gate.thresholds << sg, in_width=z_width + 1)
     cand = plan_table("cand", gru.cand_fn, ph_s.lo, ph_s.hi)
     cand = replace(cand, thresholds=cand.thresholds << sc, in_width=pre_width + 1)
     hf = h_s.type.frac
