@@ -473,6 +473,7 @@ def design_figures(model, config=None, options_for=None, lut: bool = False) -> d
     (``synth_xilinx``) adds ``lut`` (and its own ``yosys`` counts).  What ``hlsgen compress
     --budget`` bounds."""
     import tempfile
+    from importlib import import_module
 
     from .engines.resources import figures
 
@@ -485,10 +486,11 @@ def design_figures(model, config=None, options_for=None, lut: bool = False) -> d
     if lut:
         from .synth import run_yosys
 
+        # the RTL of the plan above (planned once), not a whole project
+        backend = import_module(f"{__package__}.backends.{proj.engine_spec.backends[0]}")
         with tempfile.TemporaryDirectory(prefix="hlsgen_budget_") as tmp:
-            written = convert(model, tmp, config, engine=options or None)
-            hw = written.hardware
-            res = run_yosys(Path(tmp) / "rtl", hw["top"], hw["sources"], "xilinx")
+            rtl = backend.write_rtl(proj.plan, Path(tmp) / "rtl")
+            res = run_yosys(Path(tmp) / "rtl", rtl["top"], rtl["sources"], "xilinx")
         fig["lut"] = res["LUT"]
         fig["yosys"] = {k: res[k] for k in ("LUT", "FF", "DSP", "BRAM")}
     return fig
