@@ -418,6 +418,7 @@ async def pe_accumulate(dut):
     aw, accw, rows = job["aw"], job["accw"], job["rows"]
     dut.push.value = 0
     dut.clear.value = 0
+    dut.layer.value = 0
     dut.rst.value = 1
     await ClockCycles(clk, 3)
     dut.rst.value = 0

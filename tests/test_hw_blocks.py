@@ -372,6 +372,7 @@ def _pe(w, prefix, index_bits, scan_width):
     kb = ctx["scan_width"]
     ports = [
         ("input", 1, "clear"),
+        ("input", 1, "layer"),  # one layer: unused
         ("input", 1, "push"),
         ("input", kb * ctx["aw"], "push_a"),
         ("input", kb, "push_sel"),
@@ -436,7 +437,7 @@ def _lstm_ctrl(w, rng):
     ports += [("output", k, "is_rec"), ("output", k, "col_nz"), ("output", 3, "blk"), ("input", npe, "pe_space")]
     ports += [("input", npe, "pe_idle")]
     ports += [("output", 1, "ew_run"), ("output", 4, "ew_k"), ("output", 1, "first_step"), ("output", 1, "head_start")]
-    ports += [("output", 1, "hs")]
+    ports += [("output", 1, "hs"), ("output", 1, "layer")]
     for d, width, n in ports:
         w.port(d, width, "ct_" + n)
     w.body.append(f"    reg [{xw - 1}:0] ct_xmem [0:{f - 1}];")

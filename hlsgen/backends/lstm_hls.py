@@ -23,59 +23,92 @@ def _vals(raw) -> str:
     return ", ".join(str(int(v)) for v in np.asarray(raw).reshape(-1))
 
 
-def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = "") -> dict:
-    ty = plan.types
-    types = [
-        ("x_t", _t(ty.x)),
-        ("w_t", _t(ty.weight)),
-        ("a_t", _t(ty.act)),
-        ("acc_t", _t(ty.acc)),
-        ("bias_t", _t(ty.bias)),
-        ("z_t", _t(ty.z)),
-        ("zth_t", _t(ty.z_th)),
-        ("gate_t", _t(ty.gate)),
-        ("cand_t", _t(ty.cand)),
+def _layer(plan: LstmPlan, i: int, lp: LstmPlan, types: list) -> dict:
+    """One recurrent layer's arrays, tables and types (names prefixed ``L<i>_`` past the first)."""
+    pre = "" if i == 0 else f"L{i}_"
+    ty = lp.types
+    own = [
+        ("w_t", ty.weight),
+        ("a_t", ty.act),
+        ("acc_t", ty.acc),
+        ("bias_t", ty.bias),
+        ("z_t", ty.z),
+        ("zth_t", ty.z_th),
+        ("gate_t", ty.gate),
+        ("cand_t", ty.cand),
     ]
-    if plan.kind == "gru":
-        types += [("pre_t", _t(ty.pre)), ("preth_t", _t(ty.pre_th)), ("onez_t", _t(ty.one_z))]
+    if lp.kind == "gru":
+        own += [("pre_t", ty.pre), ("preth_t", ty.pre_th), ("onez_t", ty.one_z)]
     else:
-        types += [("c_t", _t(ty.c)), ("cth_t", _t(ty.c_th)), ("cella_t", _t(ty.cell_act))]
-    types += [("h_t", _t(ty.h)), ("state_t", _t(ty.state))]
+        own += [("c_t", ty.c), ("cth_t", ty.c_th), ("cella_t", ty.cell_act)]
+    own += [("h_t", ty.h), ("state_t", ty.state)]
+    rq = plan.between[i - 1] if i > 0 else None
+    if rq is not None:
+        own.append(("xq_t", rq.dst))
+    types += [(pre + n, _t(t)) for n, t in own]
     wf = ty.weight.frac
     pes = []
     for p in range(plan.pe):
-        e = plan.entries[p]
-        ent = np.zeros((plan.depth, 2), dtype=np.int64)
+        e = lp.entries[p]
+        ent = np.zeros((max(1, len(e)), 2), dtype=np.int64)
         ent[: len(e)] = e
-        # entry values on the common weight grid
+        # entry values on the layer's common weight grid
         # (shared weights: codebook indices; the codebook holds raw weights, shifted per column)
-        wv, starts = [], plan.pointers[p][:, 0]
-        for j in range(plan.ncol):
-            s, c = plan.pointers[p][j]
-            sh = 0 if plan.codebook is not None else wf - (ty.kernel.frac if j < plan.features else ty.recurrent.frac)
-            wv.extend(int(v) << sh for v in plan.codes(e[s : s + c, 0]))
-        wv += [0] * (plan.depth - len(wv))
+        wv, starts = [], lp.pointers[p][:, 0]
+        for j in range(lp.ncol):
+            st, c = lp.pointers[p][j]
+            sh = 0 if plan.codebook is not None else wf - (ty.kernel.frac if j < lp.features else ty.recurrent.frac)
+            wv.extend(int(v) << sh for v in plan.codes(e[st : st + c, 0]))
+        wv = wv or [0]
         pes.append(
             {
                 "w": _vals(wv),
                 "rel": ", ".join(str(int(v)) for v in ent[:, 1]),
                 "start": ", ".join(str(int(v)) for v in starts),
-                "count": ", ".join(str(int(v)) for v in plan.pointers[p][:, 1]),
+                "count": ", ".join(str(int(v)) for v in lp.pointers[p][:, 1]),
             }
         )
-    if plan.kind == "gru":
+    p_ = pre
+    if lp.kind == "gru":
         tables = [
-            _table("gate", plan.gate, "zth_t", "gate_t", "z_t"),
-            _table("cand", plan.cand, "preth_t", "cand_t", "pre_t"),
+            _table(p_ + "gate", lp.gate, p_ + "zth_t", p_ + "gate_t", p_ + "z_t"),
+            _table(p_ + "cand", lp.cand, p_ + "preth_t", p_ + "cand_t", p_ + "pre_t"),
         ]
     else:
         tables = [
-            _table("gate", plan.gate, "zth_t", "gate_t", "z_t"),
-            _table("cand", plan.cand, "zth_t", "cand_t", "z_t"),
-            _table("cell", plan.cell, "cth_t", "cella_t", "c_t"),
+            _table(p_ + "gate", lp.gate, p_ + "zth_t", p_ + "gate_t", p_ + "z_t"),
+            _table(p_ + "cand", lp.cand, p_ + "zth_t", p_ + "cand_t", p_ + "z_t"),
+            _table(p_ + "cell", lp.cell, p_ + "cth_t", p_ + "cella_t", p_ + "c_t"),
         ]
+    return {
+        "i": i,
+        "p": pre,
+        "kind": lp.kind,
+        "ncol": lp.ncol,
+        "features": lp.features,
+        "units": lp.units,
+        "rows_per_pe": -(-lp.nrow // lp.pe),
+        "ew_lanes": lp.ew_lanes,
+        "ew_groups": lp.ew_groups,
+        "depth": max(1, max(len(e) for e in lp.entries)),
+        "pes": pes,
+        "w_int": c_int(_on_grid(lp)) if plan.codebook is None else c_int(np.arange(len(plan.codebook))),
+        "bias_int": c_int(lp.bias),
+        "bias": _vals(lp.bias),
+        "tables": tables,
+        "rq": rq is not None,
+        "src": "x" if i == 0 else ("L%d_hout" % (i - 1) if i > 1 else "hout"),
+    }
+
+
+def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = "") -> dict:
+    ty = plan.types
+    types = [("x_t", _t(ty.x))]
+    layers = [_layer(plan, i, lp, types) for i, lp in enumerate(plan.layers)]
+    last = layers[-1]
+    tables = [t for L in layers for t in L["tables"]]
     head, dense = [], []
-    src, src_type = "hout", "h_t"
+    src, src_type = ("hout" if len(layers) == 1 else f"{last['p']}hout"), f"{last['p']}h_t"
     for i, s in enumerate(plan.head):
         otn = f"head{i}_t"
         types.append((otn, _t(s.out_type)))
@@ -116,6 +149,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
     return {
         "top": top,
         "kind": plan.kind,
+        "layers": layers,
         "guard": top.upper() + "_H",
         "prefix": top.upper(),
         "version": __version__,
@@ -125,20 +159,16 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "rows_per_pe": plan.rows_per_pe,
         "ncol": plan.ncol,
         "features": plan.features,
-        "units": plan.units,
+        "units": plan.layers[-1].units,
         "ew_lanes": plan.ew_lanes,
         "ew_groups": plan.ew_groups,
         "steps": plan.steps,
         "depth": plan.depth,
-        "pes": pes,
-        "w_int": c_int(_on_grid(plan)) if plan.codebook is None else c_int(np.arange(len(plan.codebook))),
         "book": None if plan.codebook is None else _vals(plan.codebook),
         "book_n": 0 if plan.codebook is None else len(plan.codebook),
         "book_int": "" if plan.codebook is None else c_int(_on_grid(plan)),
         "shift_k": ty.weight.frac - ty.kernel.frac,
         "shift_r": ty.weight.frac - ty.recurrent.frac,
-        "bias_int": c_int(plan.bias),
-        "bias": _vals(plan.bias),
         "tables": tables,
         "dense": dense,
         "head": head,

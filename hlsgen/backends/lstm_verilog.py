@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from .._version import __version__
 from ..assets import hw_file
 from ..engines.arith import axis_bits, ubits
-from ..engines.lstm.plan import LstmPlan, memory_images
+from ..engines.lstm.plan import LstmPlan, layer_prefix, memory_images
 from ..names import comment_text, ident
 from .render import env, packed_literal, write_memories
 
@@ -32,19 +34,143 @@ def top_name(plan: LstmPlan) -> str:
     return f"{ident(plan.name)}_lstm_top"
 
 
+def _ext(name: str, w: int, signed: bool, aw: int) -> str:
+    """Verilog for the raw value ``name`` (w bits) as an aw-bit signed word (its low bits when
+    the value's range fits fewer)."""
+    if aw <= w:
+        return f"{name}[{aw - 1}:0]"
+    top = f"{name}[{w - 1}]" if signed else "1'b0"
+    return f"{{{{{aw - w}{{{top}}}}}, {name}}}"
+
+
+def _vec(vals, bits: int) -> str:
+    """A packed parameter vector, element l at bits l*bits."""
+    return "{" + ", ".join(f"{bits}'d{int(v)}" for v in reversed(vals)) + "}"
+
+
+def _ew_params(lp: LstmPlan, i: int, acc_width: int, k: int, ekw: int) -> list[tuple[str, object]]:
+    """The parameters of layer ``lp``'s element-wise unit (hg_lstm_ew or hg_gru_ew)."""
+    ew = lp.ew_schedule
+    pre = layer_prefix(i)
+    zsw = max(acc_width, lp.bias_width + lp.bias_shift, lp.z_width) + 2
+    common = [
+        ("U", lp.units),
+        ("E", lp.ew_lanes),
+        ("K", k),
+        ("EB", lp.ew_lanes.bit_length() - 1),
+        ("NG", lp.ew_groups),
+        ("GRW", ubits(max(lp.ew_groups - 1, 1))),
+        ("UW", ubits(max(lp.units - 1, 1))),
+        ("RIW", ubits(lp.nrow - 1)),
+        ("EKW", ekw),
+        ("ACCW", acc_width),
+        ("BW", lp.bias_width),
+        ("BS", lp.bias_shift),
+        ("ZSW", zsw),
+        ("ZW", lp.z_width),
+        ("GW", lp.gate_width),
+        ("GGW", lp.cand_width),
+        ("GLV", lp.gate.levels),
+        ("CLV", lp.cand.levels),
+    ]
+    rq_h = lp.state_requant_h.hw()
+    if lp.kind == "gru":
+        own = [
+            ("GF", lp.types.gate.frac),
+            ("PW", lp.pre_width),
+            ("SW", lp.state_width),
+            ("SSIGN", int(lp.state_signed)),
+            ("SHZ", lp.h_shift_z),
+            ("SHC", lp.h_shift_c),
+            ("HW", lp.h_width),
+            ("C_R", ew.c_read),
+            ("H_R", ew.c_write),
+            ("H_W", ew.h_write),
+        ]
+    else:
+        rq_c = lp.state_requant_c.hw()
+        cxw = max(lp.gate_width + lp.state_width + 1 + lp.c_shift_fc, lp.gate_width + lp.cand_width + lp.c_shift_ig)
+        own = [
+            ("SW", lp.state_width),
+            ("SSIGN", int(lp.state_signed)),
+            ("CW", lp.c_width),
+            ("CXW", max(cxw, lp.c_width) + 2),
+            ("SFC", lp.c_shift_fc),
+            ("SIG", lp.c_shift_ig),
+            ("ALV", lp.cell.levels),
+            ("AOW", lp.cell.out_width),
+            ("LT2", lp.cell.latency),
+            ("HW", lp.h_width),
+            ("C_R", ew.c_read),
+            ("C_W", ew.c_write),
+            ("H_W", ew.h_write),
+            ("RQC_SHIFT", rq_c["shift"]),
+            ("RQC_RND", rq_c["rnd"]),
+            ("RQC_OVF", rq_c["ovf"]),
+            ("ATFILE", f'"{pre}cell_t.mem"'),
+            ("AVFILE", f'"{pre}cell_v.mem"'),
+        ]
+    files = [
+        ("RQH_SHIFT", rq_h["shift"]),
+        ("RQH_RND", rq_h["rnd"]),
+        ("RQH_OVF", rq_h["ovf"]),
+        ("BFILE", f'"{pre}bias.mem"'),
+        ("GTFILE", f'"{pre}gate_t.mem"'),
+        ("GVFILE", f'"{pre}gate_v.mem"'),
+        ("CTFILE", f'"{pre}cand_t.mem"'),
+        ("CVFILE", f'"{pre}cand_v.mem"'),
+    ]
+    return common + own + files
+
+
+def _layers(plan: LstmPlan, ekw: int) -> list[dict]:
+    """Per recurrent layer: its element-wise unit, its rows in the PEs, its scanner reads."""
+    P, aw, out = plan.pe, plan.act_width, []
+    for i, lp in enumerate(plan.layers):
+        params = _ew_params(lp, i, plan.acc_width, plan.scan_width, ekw)
+        d = {
+            "i": i,
+            "suffix": "" if i == 0 else str(i),
+            "name": comment_text(lp.cell_node.name if lp.cell_node is not None else lp.name),
+            "kind": lp.kind,
+            "u": lp.units,
+            "hw": lp.h_width,
+            "sw": lp.state_width,
+            "uw": ubits(max(lp.units - 1, 1)),
+            "fw": ubits(max(lp.features - 1, 1)),
+            "nb": lp.blocks,
+            "params": ",\n        ".join(f".{k}({v})" for k, v in params),
+            "rows": [{"index": r, "pe": r % P, "local": r // P} for r in range(lp.nrow)],
+            "hext": _ext(f"hr{i}", lp.state_width, lp.state_signed, aw),
+        }
+        if i == 0:
+            d["xext"] = _ext("xr0", plan.x_width, plan.x_signed, aw)
+        else:
+            prev = plan.layers[i - 1]
+            rq = plan.between[i - 1]
+            d["phw"] = prev.h_width
+            d["rq"] = rq.hw() if rq is not None else None
+            if rq is not None:
+                d["xw"] = rq.out_width
+                d["xext"] = _ext(f"xq{i}", rq.out_width, rq.out_signed, aw)
+            else:
+                d["xext"] = _ext(f"xh{i}", prev.h_width, True, aw)
+        out.append(d)
+    return out
+
+
 def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = "") -> dict:
-    P, U = plan.pe, plan.units
+    P, last = plan.pe, plan.layers[-1]
+    U = last.units  # the units the output and the head see
     pes = []
     for p in range(P):
-        rows = len(range(p, plan.nrow, P)) or 1
+        rows = max(len(range(p, lp.nrow, P)) for lp in plan.layers) or 1
         pes.append({"i": p, "rows": plan.rows_per_pe, "rw": ubits(max(plan.rows_per_pe - 1, 1)), "real": rows})
-    rows = []
-    for r in range(plan.nrow):
-        k, u = divmod(r, U)
-        rows.append({"index": r, "pe": r % P, "local": r // P})
     lt = max(plan.gate.latency, plan.cand.latency)
+    ekw = max(ubits(lp.ew_groups + lp.ew_latency) for lp in plan.layers)
+    bases = np.cumsum([0] + [lp.blocks for lp in plan.layers])
     head = []
-    src, src_w = "hout_flat", plan.h_width
+    src, src_w = "hout_flat", last.h_width
     for i, s in enumerate(plan.head):
         d = {
             "name": s.name,
@@ -82,7 +208,21 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
     cxw = max(cxw, plan.c_width) + 2
     ew = plan.ew_schedule
     gru = plan.kind == "gru"
+    nl = len(plan.layers)
     return {
+        "layers": _layers(plan, ekw),
+        "lyw": ubits(max(nl - 1, 1)),
+        "fv": _vec([lp.features for lp in plan.layers], 16),
+        "ncolv": _vec([lp.ncol for lp in plan.layers], 16),
+        "nbv": _vec([lp.blocks for lp in plan.layers], 16),
+        "basev": _vec(bases[:-1], 16),
+        "ewv": _vec([lp.ew_groups + lp.ew_latency for lp in plan.layers], 16),
+        "sxv": _vec([lp.shift_x for lp in plan.layers], 8),
+        "shv": _vec([lp.shift_h for lp in plan.layers], 8),
+        "smx": max(max(lp.shift_x, lp.shift_h) for lp in plan.layers),
+        "fw_max": max(ubits(max(lp.features - 1, 1)) for lp in plan.layers),
+        "uw_max": max(ubits(max(lp.units - 1, 1)) for lp in plan.layers),
+        "hw": last.h_width,
         "kind": plan.kind,
         "gate_frac": plan.types.gate.frac,
         "pre_width": plan.pre_width,
@@ -97,7 +237,9 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "top": top_name(plan),
         "version": __version__,
         "source": source,
-        "layers": f"input -> {plan.kind.upper()}({U})" + "".join(f" -> {s.name}" for s in plan.head),
+        "layer_chain": "input"
+        + "".join(f" -> {lp.kind.upper()}({lp.units})" for lp in plan.layers)
+        + "".join(f" -> {s.name}" for s in plan.head),
         "steps": plan.steps,
         "features": plan.features,
         "units": U,
@@ -123,7 +265,6 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "cw": plan.c_width,
         "cxw": cxw,
         "aow": 0 if gru else plan.cell.out_width,
-        "hw": plan.h_width,
         "lt": lt,
         "lt2": 0 if gru else plan.cell.latency,
         "lew": plan.ew_latency,
@@ -135,15 +276,15 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "rq_c": None if gru else plan.state_requant_c.hw(),
         "rq_h": plan.state_requant_h.hw(),
         "scan_width": plan.scan_width,
-        "nblk": plan.blocks,
-        "blw": ubits(plan.blocks),
+        "nblk": plan.total_blocks,
+        "blw": ubits(plan.total_blocks),
         "kw": max(1, plan.scan_width.bit_length() - 1),
-        "colw": ubits(plan.scan_width * plan.blocks),
-        "pcw": ubits(max(plan.blocks - 1, 1)),
+        "colw": ubits(plan.scan_width * max(lp.blocks for lp in plan.layers)),
+        "pcw": ubits(max(plan.total_blocks - 1, 1)),
         "uw": ubits(max(U - 1, 1)),
         "fw": ubits(max(plan.features - 1, 1)),
         "xiw": ubits(2 * plan.features - 1),
-        "ekw": ubits(plan.ew_groups + plan.ew_latency),
+        "ekw": ekw,
         "tcw": ubits(max(plan.steps - 1, 1)),
         "riw": ubits(plan.nrow - 1),
         "depth": plan.depth,
@@ -154,7 +295,6 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "afw": plan.afifo_depth.bit_length() - 1,
         "jqw": plan.jq_depth.bit_length() - 1,
         "pes": pes,
-        "rows": rows,
         "head": head,
         "hsw": ubits(max(len(plan.head), 2) - 1),
         "ow": plan.out_width,
@@ -186,7 +326,7 @@ def write_rtl(plan: LstmPlan, out_dir, source: str = "", x_type: str = "", out_t
 
 def _pad_pow2(stem, words, plan):
     """Tables are addressed {channel, position}: both files hold 2**(CHW + LEVELS) words."""
-    tables = {f"lstm_{t.name}": t for t in plan.tables}
+    tables = {f"{layer_prefix(i)}{t.name}": t for i, lp in enumerate(plan.layers) for t in lp.tables}
     tables.update({s.name: s.table for s in plan.head if s.table is not None})
     base = stem[:-2]
     if stem[-2:] in ("_t", "_v") and base in tables:

@@ -7,8 +7,11 @@
 // have space.  Once every block is scanned and every PE is idle, the input slot is released
 // and S_EW runs the element-wise unit for EW_CYC cycles.  After the last step (or every step,
 // RETSEQ) the head layers run one after the other (S_HEAD: start, wait for done) and S_OUT
-// hands the result to the output streamer once it is free.  The exact cycle model is
-// hlsgen/engines/lstm/cycles.py.
+// hands the result to the output streamer once it is free.  With NL stacked layers every step
+// runs the layers in turn (S_IDLE, S_MAC, S_EW each, `layer` telling which): layer l scans its
+// FV[l] input columns and its own hidden state, its blocks at BASEV[l] in the PEs' pointer
+// memories (blk is the absolute block), and only layer 0 waits for and releases the input.
+// The exact cycle model is hlsgen/engines/lstm/cycles.py.
 `default_nettype none
 module hg_lstm_ctrl #(
     parameter integer F      = 8,   // input features
@@ -31,7 +34,15 @@ module hg_lstm_ctrl #(
     parameter integer XSIGN  = 1,   // input values are signed
     parameter integer SW     = 8,   // quantized state bits
     parameter integer SSIGN  = 1,   // the state is signed
-    parameter integer AW     = 10   // broadcast activation bits (signed)
+    parameter integer AW     = 10,  // broadcast activation bits (signed)
+    parameter integer NL     = 1,   // stacked layers
+    parameter integer LYW    = 1,   // bits of a layer index
+    // per layer l at bits l*16: input columns, columns, blocks, first block, element-wise cycles
+    parameter [NL*16-1:0] FV    = F[15:0],
+    parameter [NL*16-1:0] NCOLV = NCOL[15:0],
+    parameter [NL*16-1:0] NBV   = NB[15:0],
+    parameter [NL*16-1:0] BASEV = {NL{16'd0}},
+    parameter [NL*16-1:0] EWV   = EW_CYC[15:0]
 ) (
     input  wire              clk,
     input  wire              rst,
@@ -49,7 +60,8 @@ module hg_lstm_ctrl #(
     output wire [K*AW-1:0]   col_val,
     output wire [K-1:0]      is_rec,
     output wire [K-1:0]      col_nz,
-    output reg  [BLW-1:0]    blk,
+    output wire [BLW-1:0]    blk,       // the absolute block (the layer's first + the scanned one)
+    output reg  [LYW-1:0]    layer,
     input  wire [NPE-1:0]    pe_space,
     input  wire [NPE-1:0]    pe_idle,
     // element-wise unit
@@ -70,28 +82,40 @@ module hg_lstm_ctrl #(
     reg [2:0] state;
     reg [TCW-1:0] t;
     reg hrun;
+    reg [BLW-1:0] bk;  // the block scanned, within the layer
+    // the running layer's figures
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [15:0] f_cur = FV[layer*16 +: 16];
+    wire [15:0] ncol_cur = NCOLV[layer*16 +: 16];
+    wire [15:0] nb_cur = NBV[layer*16 +: 16];
+    wire [15:0] base_cur = BASEV[layer*16 +: 16];
+    wire [15:0] ew_cur = EWV[layer*16 +: 16];
+    /* verilator lint_on UNUSEDSIGNAL */
+    localparam integer NLM = NL - 1;
+    wire last_layer = (layer == NLM[LYW-1:0]);
+    assign blk = bk + base_cur[BLW-1:0];
     assign first_step = (t == {TCW{1'b0}});
-    assign start_step = (state == S_IDLE) && avail;
-    wire mac_done = (state == S_MAC) && (blk == NB[BLW-1:0]) && (&pe_idle);
-    assign release_slot = mac_done;
+    assign start_step = (state == S_IDLE) && (avail || (layer != {LYW{1'b0}}));
+    wire mac_done = (state == S_MAC) && (bk == nb_cur[BLW-1:0]) && (&pe_idle);
+    assign release_slot = mac_done && (layer == {LYW{1'b0}});
     assign ew_run = (state == S_EW);
-    wire ew_last = ew_run && (ew_k == EW_CYC[EKW-1:0] - 1'b1);
+    wire ew_last = ew_run && (ew_k == ew_cur[EKW-1:0] - 1'b1);
     assign head_start = (state == S_HEAD) && !hrun;
     assign out_load = (state == S_OUT) && !out_busy;
 
     // scanner: input columns first, then the previous hidden state (zero on the first step)
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [COLW-1:0] col0 = {{(COLW - BLW) {1'b0}}, blk} << $clog2(K);
+    wire [COLW-1:0] col0 = {{(COLW - BLW) {1'b0}}, bk} << $clog2(K);
     /* verilator lint_on UNUSEDSIGNAL */
     genvar i;
     generate
         for (i = 0; i < K; i = i + 1) begin : g_col
             /* verilator lint_off UNUSEDSIGNAL */
             wire [COLW-1:0] col = col0 + i[COLW-1:0];
-            wire in_range = (col < NCOL[COLW-1:0]);
-            wire rec = (col >= F[COLW-1:0]);
+            wire in_range = (col < ncol_cur[COLW-1:0]);
+            wire rec = (col >= f_cur[COLW-1:0]);
             wire [COLW-1:0] xj = (rec || !in_range) ? {COLW{1'b0}} : col;
-            wire [COLW-1:0] hj = (rec && in_range) ? col - F[COLW-1:0] : {COLW{1'b0}};
+            wire [COLW-1:0] hj = (rec && in_range) ? col - f_cur[COLW-1:0] : {COLW{1'b0}};
             /* verilator lint_on UNUSEDSIGNAL */
             assign x_idx[i*FW +: FW] = xj[FW-1:0];
             assign h_idx[i*UW +: UW] = hj[UW-1:0];
@@ -105,7 +129,7 @@ module hg_lstm_ctrl #(
             assign col_nz[i] = in_range && (v != {AW{1'b0}});
         end
     endgenerate
-    wire scanning = (state == S_MAC) && (blk != NB[BLW-1:0]);
+    wire scanning = (state == S_MAC) && (bk != nb_cur[BLW-1:0]);
     wire blk_zero = (col_nz == {K{1'b0}});
     assign push = scanning && !blk_zero && (&pe_space);
     wire scan_adv = scanning && (blk_zero || (&pe_space));
@@ -114,7 +138,8 @@ module hg_lstm_ctrl #(
         if (rst) begin
             state <= S_IDLE;
             t <= {TCW{1'b0}};
-            blk <= {BLW{1'b0}};
+            bk <= {BLW{1'b0}};
+            layer <= {LYW{1'b0}};
             ew_k <= {EKW{1'b0}};
             out_last <= 1'b0;
             hs <= {HSW{1'b0}};
@@ -123,10 +148,10 @@ module hg_lstm_ctrl #(
             case (state)
                 S_IDLE: if (start_step) begin
                     state <= S_MAC;
-                    blk <= {BLW{1'b0}};
+                    bk <= {BLW{1'b0}};
                 end
                 S_MAC: begin
-                    if (scan_adv) blk <= blk + 1'b1;
+                    if (scan_adv) bk <= bk + 1'b1;
                     if (mac_done) begin
                         state <= S_EW;
                         ew_k <= {EKW{1'b0}};
@@ -134,7 +159,11 @@ module hg_lstm_ctrl #(
                 end
                 S_EW: begin
                     ew_k <= ew_k + 1'b1;
-                    if (ew_last) begin
+                    if (ew_last && !last_layer) begin  // the next layer of the same step
+                        layer <= layer + 1'b1;
+                        state <= S_IDLE;
+                    end else if (ew_last) begin
+                        layer <= {LYW{1'b0}};
                         out_last <= (t == T[TCW-1:0] - 1'b1);
                         if (t == T[TCW-1:0] - 1'b1) begin
                             t <= {TCW{1'b0}};

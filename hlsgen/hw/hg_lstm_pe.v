@@ -12,7 +12,8 @@
 // then hands the job queue one column per cycle, only the columns whose activation is non-zero
 // and whose slice in this PE holds entries (a block with none costs one cycle).  The sequencer
 // issues one entry per cycle; the accumulators add w * a, shifted onto the z grid (SX for input
-// columns, SH for recurrent ones).
+// columns, SH for recurrent ones; with NL stacked layers, layer l's shifts SXV/SHV[l], the
+// layer held on `layer` while its MAC phase runs).
 // Pipeline: FIFO -> pointer read -> expander -> job queue -> weight read -> multiply -> accumulate.
 // `clear` zeroes the accumulators (only while idle).  The exact cycle behaviour is
 // replayed by hlsgen/engines/lstm/cycles.py.
@@ -34,6 +35,11 @@ module hg_lstm_pe #(
     parameter integer PCW   = 7,    // pointer memory address width (holds NB - 1)
     parameter integer SX    = 0,    // product shift, input columns
     parameter integer SH    = 0,    // product shift, recurrent columns
+    parameter integer NL    = 1,    // stacked layers sharing the PE (NL > 1: shifts per layer)
+    parameter integer LYW   = 1,    // bits of a layer index
+    parameter [NL*8-1:0] SXV = {NL{8'd0}},  // NL > 1: layer l's input-column shift at bits l*8
+    parameter [NL*8-1:0] SHV = {NL{8'd0}},  // NL > 1: layer l's recurrent-column shift
+    parameter integer SMX   = (SX > SH) ? SX : SH,  // the largest shift
     parameter integer AFW   = 3,    // log2 of the activation FIFO depth
     parameter integer JQW   = 2,    // log2 of the job queue depth
     parameter integer CW    = WW,   // stored weight code width (BOOK: index bits)
@@ -46,6 +52,7 @@ module hg_lstm_pe #(
     input  wire              clk,
     input  wire              rst,
     input  wire              clear,
+    input  wire [LYW-1:0]    layer,      // the layer whose MAC phase runs (NL > 1)
     input  wire              push,
     input  wire [K*AW-1:0]   push_a,     // the block's activations, column i at bits i*AW
     input  wire [K-1:0]      push_sel,   // 1: recurrent column
@@ -61,8 +68,7 @@ module hg_lstm_pe #(
     localparam integer PTW = ADW + CNTW;            // one pointer {count, start}
     localparam integer JW  = AW + 1 + PTW;          // job {a, sel, count, start}
     localparam integer PW  = WW + AW;               // product width
-    localparam integer SM  = (SX > SH) ? SX : SH;
-    localparam integer XW  = ((PW + SM > ACCW) ? PW + SM : ACCW) + 1;
+    localparam integer XW  = ((PW + SMX > ACCW) ? PW + SMX : ACCW) + 1;
     localparam integer RX  = ((RW > B) ? RW : B) + 1;
 
     // ---------------------------------------------------------------- activation FIFO
@@ -205,7 +211,22 @@ module hg_lstm_pe #(
                                    : {{(RX - RW) {1'b0}}, row_prev} + {{(RX - B) {1'b0}}, rel} + 1'b1;
     wire signed [PW-1:0] prod = w * $signed(a1);
     wire signed [XW-1:0] pext = {{(XW - PW) {prod[PW-1]}}, prod};
-    wire signed [XW-1:0] pshift = sel1 ? (pext <<< SH) : (pext <<< SX);
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [7:0] sx_cur, sh_cur;
+    generate
+        if (NL == 1) begin : g_one
+            assign sx_cur = SX[7:0];
+            assign sh_cur = SH[7:0];
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire unused_layer = ^layer;
+            /* verilator lint_on UNUSEDSIGNAL */
+        end else begin : g_layers
+            assign sx_cur = SXV[layer*8 +: 8];
+            assign sh_cur = SHV[layer*8 +: 8];
+        end
+    endgenerate
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire signed [XW-1:0] pshift = sel1 ? (pext <<< sh_cur) : (pext <<< sx_cur);
     /* verilator lint_on UNUSEDSIGNAL */
     wire [RW-1:0] row = row_sum[RW-1:0];
     reg v2;

@@ -8,7 +8,7 @@ Per time step (input available, no back-pressure):
 
     cycles = 1 (start: clear accumulators) + MAC phase + ceil(U / E) + element-wise latency
 
-(E element-wise lanes).
+(E element-wise lanes), summed over the layers when recurrent layers are stacked.
 
 The MAC phase is bounded below by max over PEs of the entries it must process (nnz / P when
 the load is balanced), by the scanner's one block of K columns per cycle, and per PE by one
@@ -110,66 +110,87 @@ def mac_cycles(plan: LstmPlan, nonzero: np.ndarray, tables: tuple | None = None)
             v1[p] = issue
 
 
-def step_cycles(plan: LstmPlan, mac: int) -> int:
-    """Cycles of one time step given its MAC phase (plus the output hand-off cycle when every
-    step's hidden state is streamed, and the output is not back-pressured)."""
-    return 1 + mac + plan.ew_groups + plan.ew_latency + int(plan.return_sequences)
+def ew_cycles(layer: LstmPlan) -> int:
+    """Cycles of a layer's element-wise phase: ceil(U / E) + its latency."""
+    return layer.ew_groups + layer.ew_latency
+
+
+def step_cycles(plan: LstmPlan, mac_layers) -> np.ndarray:
+    """Cycles of time steps given their MAC phases (``mac_layers[..., l]``: layer l's): per layer
+    1 + MAC phase + element-wise phase, plus the output hand-off cycle when every step's hidden
+    state is streamed (and the output is not back-pressured)."""
+    ew = np.array([1 + ew_cycles(p) for p in plan.layers])
+    return (np.asarray(mac_layers) + ew).sum(axis=-1) + int(plan.return_sequences)
 
 
 def head_cycles(plan: LstmPlan) -> int:
-    """Cycles of the layers after the LSTM (each stage: one start cycle + its run)."""
+    """Cycles of the layers after the recurrent ones (each stage: one start cycle + its run)."""
     return sum(1 + s.cycles for s in plan.head)
 
 
 def sequence_cycles(plan: LstmPlan, x_raw: np.ndarray, steps_of) -> dict:
     """Cycle counts for a batch of raw input sequences [N, T, F].
 
-    ``steps_of(x_raw)`` yields per step the activations ``(x_t, hq)`` as
-    :func:`hlsgen.reference.execute.lstm_steps` does.  Returns per-sequence arrays:
-    ``mac`` [N, T], ``step`` [N, T], ``work`` [N, T] (entries processed, fillers included),
-    ``useful`` [N] (MACs of a non-zero weight and a non-zero activation),
-    ``compute`` [N] (all steps plus the head, input always available).
+    ``steps_of(x_raw)`` yields per step, per layer, the activations ``(x_t, hq)``: the layer's
+    input and quantized previous state (:func:`hlsgen.engines.lstm.flow.steps_of`).  Returns
+    per-sequence arrays: ``mac`` [N, T] (the step's MAC phases, all layers), ``mac_layers``
+    [N, T, L], ``step`` [N, T], ``work`` [N, T] (entries processed, fillers included),
+    ``useful`` [N] (MACs of a non-zero weight and a non-zero activation), ``compute`` [N] (all
+    steps plus the head, input always available).
     """
-    n, t = x_raw.shape[0], plan.steps
-    mac = np.zeros((n, t), dtype=np.int64)
+    layers = plan.layers
+    n, t, nl = x_raw.shape[0], plan.steps, len(layers)
+    mac = np.zeros((n, t, nl), dtype=np.int64)
     work = np.zeros((n, t), dtype=np.int64)
     useful = np.zeros(n, dtype=np.int64)
-    nz_per_col = (plan.matrix != 0).sum(axis=1)
-    tables = block_tables(plan)
-    for k, (xt, hq) in enumerate(steps_of(x_raw)):
-        nzs = np.concatenate([xt != 0, hq != 0], axis=1)
-        useful += nzs.astype(np.int64) @ nz_per_col
-        # identical activation patterns share the schedule
-        cache: dict[bytes, tuple[int, int]] = {}
-        for i in range(n):
-            key = np.packbits(nzs[i]).tobytes()
-            if key not in cache:
-                cache[key] = mac_cycles(plan, nzs[i], tables)
-            mac[i, k], work[i, k] = cache[key]
+    nz_per_col = [(p.matrix != 0).sum(axis=1) for p in layers]
+    tables = [block_tables(p) for p in layers]
+    for k, per_layer in enumerate(steps_of(x_raw)):
+        for li, (xt, hq) in enumerate(per_layer):
+            nzs = np.concatenate([xt != 0, hq != 0], axis=1)
+            useful += nzs.astype(np.int64) @ nz_per_col[li]
+            # identical activation patterns share the schedule
+            cache: dict[bytes, tuple[int, int]] = {}
+            for i in range(n):
+                key = np.packbits(nzs[i]).tobytes()
+                if key not in cache:
+                    cache[key] = mac_cycles(layers[li], nzs[i], tables[li])
+                mac[i, k, li] = cache[key][0]
+                work[i, k] += cache[key][1]
     step = step_cycles(plan, mac)
-    return {"mac": mac, "work": work, "useful": useful, "step": step, "compute": step.sum(axis=1) + head_cycles(plan)}
+    return {
+        "mac": mac.sum(axis=2),
+        "mac_layers": mac,
+        "work": work,
+        "useful": useful,
+        "step": step,
+        "compute": step.sum(axis=1) + head_cycles(plan),
+    }
 
 
-def sequence_latency(plan: LstmPlan, mac: list[int]) -> int:
+def sequence_latency(plan: LstmPlan, mac: list) -> int:
     """Cycles from the first input word accepted to the last output word sent, for one
     sequence alone, input at full rate and no back-pressure (as the testbench measures it).
 
-    Input x_t needs its buffer slot, freed when step t-2's MAC phase ends; step t starts
-    when x_t is loaded and the engine is idle.  With ``return_sequences`` every step ends
-    with an output hand-off cycle, which waits until the previous step's U words are sent.
-    Edges are counted from the first word's.
+    ``mac``: per step, the MAC phase of every layer (a number for one layer).  Input x_t needs
+    its buffer slot, freed when step t-2's first MAC phase ends; step t starts when x_t is
+    loaded and the engine is idle; each further layer costs 1 + its MAC phase + its element-wise
+    phase.  With ``return_sequences`` every step ends with an output hand-off cycle, which waits
+    until the previous step's U words are sent.  Edges are counted from the first word's.
     """
-    f, u, lew = plan.features, plan.units, plan.ew_latency
+    f, u = plan.features, plan.layers[-1].units
+    ew = [ew_cycles(p) for p in plan.layers]
     ready = 0  # edge at which the last word of x_{t-1} was written
-    released = []  # edge at which step t's MAC phase ended (its slot freed)
+    released = []  # edge at which step t's first MAC phase ended (its slot freed)
     free_at = 0  # edge after which the engine is idle again
     out_done = None  # edge at which the streamer finished the previous step's words
-    for t, m in enumerate(mac):
+    for t, ms in enumerate(mac):
+        ms = list(ms) if isinstance(ms, (list, tuple)) else [ms]
         free = released[t - 2] if t >= 2 else 0
         ready = max(ready, free) + f
         start = max(ready, free_at) + 1
-        released.append(start + m)
-        end = start + m + plan.ew_groups + lew
+        released.append(start + ms[0])
+        end = start + ms[0] + ew[0] + sum(1 + m + e for m, e in zip(ms[1:], ew[1:], strict=True))
         if plan.return_sequences:
             handoff = max(end, out_done if out_done is not None else 0) + 1
             out_done = handoff + u

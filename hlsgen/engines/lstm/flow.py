@@ -8,18 +8,29 @@ import numpy as np
 
 from ...ir import Graph
 from ...reference.execute import gru_steps, lstm_steps, predict_int
-from .cycles import head_cycles, sequence_cycles, sequence_latency
+from .cycles import ew_cycles, head_cycles, sequence_cycles, sequence_latency
 from .cycles import mac_cycles as mac_cycles_of
 from .plan import LstmPlan
 
 
-def steps_of(graph: Graph):
-    cell = graph.nodes[1]
-    run = gru_steps if cell.op == "GRU" else lstm_steps
+def steps_of(graph: Graph, plan: LstmPlan):
+    """Per step, per recurrent layer of ``plan``, the activations ``(x_t, hq)`` the layer scans:
+    its input at step t (the model's input, or the layer before's output after any
+    requantization) and its quantized previous state, from the reference."""
+    from ...reference.execute import trace
+
+    cells = [p.cell_node or graph.nodes[1] for p in plan.layers]
 
     def gen(x_raw):
-        for st in run(cell, graph.input.spec, x_raw):
-            yield st[0], st[1]
+        vals = trace(graph, x_raw) if len(cells) > 1 else {}
+        runs = []
+        for c in cells:
+            src = c.inputs[0]
+            xin = x_raw if src == graph.nodes[0].name else vals[src]
+            run = gru_steps if c.op == "GRU" else lstm_steps
+            runs.append(run(c, graph[src].spec, np.asarray(xin, dtype=np.int64)))
+        for per_step in zip(*runs, strict=True):
+            yield [(st[0], st[1]) for st in per_step]
 
     return gen
 
@@ -28,9 +39,9 @@ def cycle_report(graph: Graph, plan: LstmPlan, x_raw: np.ndarray, cy: dict | Non
     """Model cycles for a batch, with the MAC-efficiency figures the summary prints
     (``cy``: the :func:`sequence_cycles` result for the same inputs, if already computed)."""
     if cy is None:
-        cy = sequence_cycles(plan, x_raw, steps_of(graph))
+        cy = sequence_cycles(plan, x_raw, steps_of(graph, plan))
     mac_cycles = cy["mac"]
-    dense, _ = mac_cycles_of(plan, np.ones(plan.ncol, dtype=bool))
+    dense = sum(mac_cycles_of(p, np.ones(p.ncol, dtype=bool))[0] for p in plan.layers)
     return {
         "model": cy,
         "cycles_per_step_mean": float(cy["step"].mean()),
@@ -42,7 +53,7 @@ def cycle_report(graph: Graph, plan: LstmPlan, x_raw: np.ndarray, cy: dict | Non
         # every activation non-zero: nnz / P against the MAC phase (1.0 is the limit)
         "dense_mac_cycles": dense,
         "nnz_per_cycle_per_pe": float(plan.nnz / plan.pe / dense),
-        "sequence_latency": sequence_latency(plan, cy["mac"][0].tolist()),
+        "sequence_latency": sequence_latency(plan, cy["mac_layers"][0].tolist()),
         "head_cycles": head_cycles(plan),
     }
 
@@ -68,7 +79,7 @@ def rtl_check(
 
     x_raw = np.asarray(x_raw, dtype=np.int64)
     expected = predict_int(graph, x_raw).reshape(x_raw.shape[0], -1)
-    cy = sequence_cycles(plan, x_raw, steps_of(graph))
+    cy = sequence_cycles(plan, x_raw, steps_of(graph, plan))
     # bubbles and stalls slow a run down a few times at most: far beyond that, it hangs
     bound = int(20 * (cy["compute"].sum() + plan.out_count * len(x_raw)) + 20000)
     res = run_rtl(
@@ -84,19 +95,18 @@ def rtl_check(
         p_stall=p_stall,
         extra={"timeout_cycles": bound, "memories": list(rtl.get("memories", []))},
     )
-    mac_model = cy["mac"].reshape(-1).tolist()
+    mac_model = cy["mac_layers"].reshape(-1).tolist()  # sequence by sequence, step by step, layer by layer
     res["mac_model_equal"] = [int(v) for v in res["mac"]] == mac_model
-    res["ew_model_equal"] = all(int(v) == plan.ew_groups + plan.ew_latency for v in res["ew"]) and len(
-        res["ew"]
-    ) == len(mac_model)
+    ew_model = [ew_cycles(p) for p in plan.layers] * (len(mac_model) // len(plan.layers))
+    res["ew_model_equal"] = [int(v) for v in res["ew"]] == ew_model
     hc = [int(s.cycles) + 1 for s in plan.head]
     res["head_model_equal"] = all(int(v) == sum(hc) for v in res["head"]) and len(res["head"]) == (
         x_raw.shape[0] if plan.head else 0
     )
-    res["latency_model"] = sequence_latency(plan, cy["mac"][0].tolist()) if len(x_raw) else None
+    res["latency_model"] = sequence_latency(plan, cy["mac_layers"][0].tolist()) if len(x_raw) else None
     res["latency_equal"] = res["latency"] is None or int(res["latency"]) == res["latency_model"]
     res["cycle_model"] = cy
-    res["steps"] = len(mac_model)
+    res["steps"] = int(cy["mac"].size)
     res["sequences"] = int(x_raw.shape[0])
     res["ok"] = (
         res["mismatches"] == 0

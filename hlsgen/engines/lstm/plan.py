@@ -190,7 +190,17 @@ class LstmPlan:
     pre_width: int = 0
     h_shift_z: int = 0
     h_shift_c: int = 0
+    # stacked recurrent layers on one PE array: every layer's plan, the first being this one
+    # (empty: a single layer), and the requantization between layer l and l + 1 (None: none)
+    stack: list = field(default_factory=list)
+    between: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    # the layer's own planning facts (for the stack): accumulator grid, specs, the IR node
+    grid: int = field(default=0, repr=False)
+    h_spec: object = field(default=None, repr=False)
+    cell_types: dict | None = field(default=None, repr=False)
+    cell_node: object = field(default=None, repr=False)
+    x_spec: object = field(default=None, repr=False)
     graph: Graph | None = field(default=None, repr=False)  # the model planned (figures for engine.json)
 
     # ----------------------------------------------------------------- sizes
@@ -204,8 +214,18 @@ class LstmPlan:
 
     @property
     def blocks(self) -> int:
-        """Scanner blocks per step: ceil(NCOL / K)."""
+        """Scanner blocks per step of this layer: ceil(NCOL / K)."""
         return -(-self.ncol // self.scan_width)
+
+    @property
+    def layers(self) -> list:
+        """The recurrent layers' plans, in order (this one alone when not stacked)."""
+        return self.stack or [self]
+
+    @property
+    def total_blocks(self) -> int:
+        """Pointer memory words per PE: every layer's blocks, layer after layer."""
+        return sum(p.blocks for p in self.layers)
 
     @property
     def tables(self) -> list[TablePlan]:
@@ -214,7 +234,8 @@ class LstmPlan:
 
     @property
     def rows_per_pe(self) -> int:
-        return -(-self.nrow // self.pe)
+        """Accumulators per PE (the largest layer's rows)."""
+        return max(-(-p.nrow // p.pe) for p in self.layers)
 
     @property
     def code_width(self) -> int:
@@ -229,12 +250,12 @@ class LstmPlan:
 
     @property
     def depth(self) -> int:
-        """Weight memory depth per PE (the deepest PE; at least 1)."""
-        return max(1, max(len(e) for e in self.entries))
+        """Weight memory depth per PE (the deepest PE, every layer's entries; at least 1)."""
+        return max(1, max(sum(len(p.entries[k]) for p in self.layers) for k in range(self.pe)))
 
     @property
     def count_bits(self) -> int:
-        return ubits(max(int(p[:, 1].max()) if len(p) else 0 for p in self.pointers))
+        return ubits(max(int(q[:, 1].max()) if len(q) else 0 for p in self.layers for q in p.pointers))
 
     @property
     def busiest_entries(self) -> int:
@@ -247,11 +268,11 @@ class LstmPlan:
 
     @property
     def nnz(self) -> int:
-        return int(np.count_nonzero(self.matrix))
+        return sum(int(np.count_nonzero(p.matrix)) for p in self.layers)
 
     @property
     def nnz_per_pe(self) -> list[int]:
-        return [int(np.count_nonzero(self.matrix[:, p :: self.pe])) for p in range(self.pe)]
+        return [sum(int(np.count_nonzero(q.matrix[:, k :: self.pe])) for q in self.layers) for k in range(self.pe)]
 
     @property
     def ew_schedule(self) -> EwSchedule:
@@ -283,13 +304,13 @@ class LstmPlan:
             "index_bits": self.index_bits,
             "matrix": [self.nrow, self.ncol],
             "nnz": self.nnz,
-            "density": round(self.nnz / self.matrix.size, 4),
+            "density": round(self.nnz / sum(p.matrix.size for p in self.layers), 4),
             "nnz_per_pe": {"min": min(per_pe), "max": max(per_pe), "mean": round(sum(per_pe) / self.pe, 2)},
             "imbalance": round(max(per_pe) / (sum(per_pe) / self.pe), 4) if sum(per_pe) else 1.0,
-            "fillers": self.fillers,
+            "fillers": sum(p.fillers for p in self.layers),
             "weight_memory": {"depth": self.depth, "width": self.code_width + self.index_bits},
             "codebook": None if self.codebook is None else len(self.codebook),
-            "pointer_memory": {"depth": self.blocks, "width": self.scan_width * (self.addr_bits + self.count_bits)},
+            "pointer_memory": {"depth": self.total_blocks, "width": self.scan_width * (self.addr_bits + self.count_bits)},
             "scan_width": self.scan_width,
             "widths": {
                 "activation": self.act_width,
@@ -302,8 +323,13 @@ class LstmPlan:
             "padding_rows": self.rows_per_pe * self.pe - self.nrow,
             "ew_lanes": self.ew_lanes,
             "cell": self.kind,
+            "layers": [
+                {"name": p.cell_node.name if p.cell_node else p.name, "cell": p.kind, "units": p.units,
+                 "matrix": [p.nrow, p.ncol], "ew_lanes": p.ew_lanes}
+                for p in self.layers
+            ],
             "notes": self.notes,
-        }
+        }  # fmt: skip
 
 
 def choose_ew_lanes(plan: LstmPlan) -> tuple[int, str]:
@@ -423,6 +449,29 @@ def _fail(node, msg):
     return HlsgenError(msg, layer=node.name, layer_type=node.op)
 
 
+def _stack_of(nodes) -> tuple[list, list, list]:
+    """The recurrent layers at the model's start (each but the last with return_sequences,
+    optionally a requantizing activation between two), what stands between them, and the rest."""
+    cells, between = [nodes[1]], []
+    i = 2
+    while cells[-1].return_sequences and i < len(nodes):
+        n, act = nodes[i], None
+        if n.op == "Activation" and i + 1 < len(nodes) and nodes[i + 1].op in ("LSTM", "GRU"):
+            act, n = n, nodes[i + 1]
+            if act.function not in ("requant", "linear") or act.inputs != [cells[-1].name]:
+                raise _fail(
+                    act, f"activation '{act.function}' between two recurrent layers is not supported (requant is)"
+                )
+        if n.op not in ("LSTM", "GRU"):
+            break
+        if n.inputs != [(act or cells[-1]).name]:
+            raise _fail(n, "the recurrent engine streams a chain of layers; this layer is not fed by the one before it")
+        cells.append(n)
+        between.append(act)
+        i += 2 if act is not None else 1
+    return cells, between, nodes[i:]
+
+
 def plan_lstm(
     graph: Graph,
     pe: int | None = None,
@@ -434,33 +483,40 @@ def plan_lstm(
     codebook_bits: int = 8,
     scan_width: int | None = None,
 ) -> LstmPlan:
-    """Map ``Input -> LSTM -> [Dense | Activation]*`` onto the sparse LSTM engine.
+    """Map ``Input -> (LSTM | GRU)+ -> [Dense | Activation]*`` onto the sparse recurrent engine.
 
-    ``pe`` defaults to 8 (fewer for an LSTM with fewer than 8 gate rows); ``index_bits``
-    is chosen from the gaps between non-zeros when None (:func:`choose_index_bits`);
-    ``ew_lanes`` (a power of two) from the MAC phase's length when None (:func:`choose_ew_lanes`);
-    ``scan_width`` likewise (:func:`choose_scan_width`).
+    Stacked recurrent layers (each but the last with ``return_sequences``, a requantizing
+    activation allowed between two) share the PE array: every layer's weights live in the PE
+    memories and each step runs the layers in turn; the returned plan is the first layer's,
+    its ``stack`` lists them all.  ``pe`` defaults to 8 (fewer for a layer with fewer than 8
+    gate rows); ``index_bits`` is chosen from the gaps between non-zeros when None
+    (:func:`choose_index_bits`); ``ew_lanes`` (a power of two) from the MAC phase's length when
+    None (:func:`choose_ew_lanes`); ``scan_width`` likewise (:func:`choose_scan_width`).
     """
     nodes = graph.nodes
     if len(nodes) < 2 or nodes[1].op not in ("LSTM", "GRU"):
         bad = nodes[1] if len(nodes) > 1 else nodes[0]
         raise _fail(bad, "the sparse recurrent engine needs the model to start with an LSTM or GRU layer")
-    inp, lstm = nodes[0], nodes[1]
-    if lstm.return_sequences and len(nodes) > 2:
+    inp = nodes[0]
+    cells, between, rest = _stack_of(nodes)
+    lstm = cells[0]
+    if cells[-1].return_sequences and rest:
         raise _fail(
-            lstm,
+            cells[-1],
             "return_sequences=True followed by more layers is not supported by the LSTM engine "
             "(it streams the hidden state of every step only as the model's output)",
         )
-    for prev, n in zip(nodes[1:], nodes[2:], strict=False):
+    prev = cells[-1]
+    for n in rest:
         if n.inputs != [prev.name]:
             raise _fail(n, "the LSTM engine streams a chain of layers; this layer is not fed by the one before it")
         if n.op not in ("Dense", "Activation"):
             raise _fail(n, f"{n.op} after the LSTM is not supported by the LSTM engine (Dense and activations are)")
         if n.op == "Activation" and n.function not in ("step", "relu", "linear", "requant"):
             raise _fail(n, f"activation '{n.function}' is not supported by the LSTM engine")
+        prev = n
     if pe is None:
-        pe = min(8, 4 * lstm.units)
+        pe = min(8, min(4 * c.units for c in cells))
     if not isinstance(pe, int) or pe < 1:
         raise _fail(lstm, f"option pe={pe!r}: the number of processing elements must be a positive integer")
     if index_bits is not None and (not isinstance(index_bits, int) or not 1 <= index_bits <= 16):
@@ -479,31 +535,103 @@ def plan_lstm(
     for opt, v in (("afifo_depth", afifo_depth), ("jq_depth", jq_depth)):
         if not isinstance(v, int) or v < 2 or v & (v - 1):
             raise _fail(lstm, f"option {opt}={v}: must be a power of two >= 2")
-    x_spec = inp.spec
+    steps = inp.spec.shape[0]
+    notes: list = []
+    layers = []
+    for k, cell in enumerate(cells):
+        x_spec = inp.spec if k == 0 else graph[cell.inputs[0]].spec
+        layers.append(_plan_layer(graph, cell, x_spec, pe, pad, notes))
+    # one PE array: common weight, activation and accumulator widths, index bits, scan width
+    weight_width = max(p.weight_width for p in layers)
+    act_width = max(p.act_width for p in layers)
+    acc_width = max(p.acc_width for p in layers)
+    if index_bits is None:
+        costs: dict[int, int] = {}
+        for p in layers:
+            for b, c in index_costs(p.matrix, pe, range(1, 17)).items():
+                costs[b] = costs.get(b, 0) + c
+        index_bits = min(costs, key=lambda b: (costs[b], costs[b] * (weight_width + b)))
+        notes.append(
+            f"index_bits={index_bits} chosen from the gaps: {costs[index_bits]} entries on the busiest PE "
+            f"(4 bits: {costs[4]}); --index-bits overrides"
+        )
+    for p in layers:
+        p.weight_width, p.act_width, p.acc_width = weight_width, act_width, acc_width
+        p.index_bits, p.afifo_depth, p.jq_depth = index_bits, afifo_depth, jq_depth
+        p.entries, p.pointers, p.fillers = encode(p.matrix, pe, index_bits)
+        p.types = _types(p.cell_node, p.x_spec, p.matrix, p.features, p.grid, acc_width, p, p.cell_types)
+        if p.fillers:
+            notes.append(
+                f"{p.fillers} filler entries in '{p.cell_node.name}': gaps longer than {2**index_bits - 1} rows "
+                f"(index_bits={index_bits})"
+            )
+    plan = layers[0]
+    plan.name = graph.meta.get("name") or Path(str(graph.meta.get("source") or "model")).stem
+    plan.notes = notes
+    plan.stack = layers if len(layers) > 1 else []
+    plan.between = [
+        None if a is None or a.function == "linear" else Requant(lane_type(p.h_width, p.h_spec.type.frac), a.type)
+        for a, p in zip(between, layers, strict=False)
+    ]
+    last = layers[-1]
+    _plan_head(plan, last.h_spec, last.units, rest)
+    plan.graph = graph
+    for p in layers:
+        if ew_lanes is None:
+            e, why = choose_ew_lanes(p)
+            notes.append(why if len(layers) == 1 else f"'{p.cell_node.name}': {why}")
+        else:
+            e = ew_lanes
+            if e > p.units:
+                notes.append(
+                    f"ew_lanes={e} for {p.units} units: {e - p.units} lanes have no unit (left out of the RTL)"
+                )
+        p.ew_lanes = e
+    if scan_width is None:
+        picks = [choose_scan_width(p) for p in layers]
+        scan_width, why = max(picks)
+        notes.append(why)
+    for p in layers:
+        p.scan_width = scan_width
+    if cells[-1].return_sequences:
+        plan.return_sequences = True
+        plan.out_count = steps * last.units
+    if len(layers) == 1:
+        plan.codebook = shared_codebook(plan.matrix, weight_width, plan.depth, codebook_bits, zero=True)
+        if plan.codebook is not None:
+            notes.append(
+                f"{len(plan.codebook) - 1} shared weights: {plan.code_width}-bit codebook indices stored "
+                f"instead of {weight_width}-bit weights, looked up in every PE before its multiplier"
+            )
+    else:
+        notes.append(f"{len(layers)} stacked recurrent layers on one array of {pe} PEs: each step runs them in turn")
+    return plan
+
+
+def _plan_layer(graph, cell, x_spec, pe, pad, notes) -> LstmPlan:
+    """One recurrent layer's plan (not yet encoded: the caller fixes the common widths first)."""
     steps, feats = x_spec.shape
-    u = lstm.units
+    u = cell.units
     nrow = 4 * u
-    notes = []
+    if pe > nrow:
+        raise _fail(cell, f"option pe={pe}: more PEs than the {nrow} gate rows")
     if nrow % pe:
         if not pad:
-            raise _fail(lstm, f"option pe={pe}: {pe} PEs do not divide the {nrow} gate rows (4 x {u} units)")
+            raise _fail(cell, f"option pe={pe}: {pe} PEs do not divide the {nrow} gate rows (4 x {u} units)")
         notes.append(
-            f"{pe} PEs do not divide the {nrow} gate rows: the last PEs hold {-(-nrow // pe) * pe - nrow} "
-            "padding rows (no weights, never read)"
+            f"{pe} PEs do not divide the {nrow} gate rows of '{cell.name}': the last PEs hold "
+            f"{-(-nrow // pe) * pe - nrow} padding rows (no weights, never read)"
         )
-    if pe > nrow:
-        raise _fail(lstm, f"option pe={pe}: more PEs than the {nrow} gate rows")
-
-    if lstm.op == "GRU" and not lstm.reset_after:
+    if cell.op == "GRU" and not cell.reset_after:
         raise _fail(
-            lstm,
+            cell,
             "GRU with reset_after=False applies r to h_q before the recurrent candidate weights, a second "
             "pass over the columns per step that the engine does not build; use reset_after=True (the "
             "Keras 2 default)",
         )
-    st = lstm.state_type
+    st = cell.state_type
     xt = x_spec.type
-    num = _gru_numerics(lstm, x_spec) if lstm.op == "GRU" else _lstm_numerics(lstm, x_spec)
+    num = _gru_numerics(cell, x_spec) if cell.op == "GRU" else _lstm_numerics(cell, x_spec)
     matrix = num.pop("matrix")
     grid, h_spec, cell_types = num.pop("grid"), num.pop("h_spec"), num.pop("cell_types")
     wlo, whi = int(min(matrix.min(), 0)), int(max(matrix.max(), 0))
@@ -512,8 +640,7 @@ def plan_lstm(
     act_width = signed_bits(min(x_lo, st.min_raw, 0), max(x_hi, st.max_raw))
     for what, w in (("weights", weight_width), ("activations", act_width)):
         if w > MAX_MUL_WIDTH:
-            raise _fail(lstm, f"{what} need {w} bits; the engine's multipliers take at most {MAX_MUL_WIDTH}")
-
+            raise _fail(cell, f"{what} need {w} bits; the engine's multipliers take at most {MAX_MUL_WIDTH}")
     # accumulator: a partial sum of a row lies between the sums of its negative and positive
     # terms; one accumulator serves many rows, so take the extremes over rows
     klo, khi = _mac_bounds(matrix[:feats], x_lo, x_hi)
@@ -524,28 +651,21 @@ def plan_lstm(
     acc_width = signed_bits(acc_lo, acc_hi)
     z_width = num["z_width"]
     if max(acc_width, z_width) > MAX_ACC_WIDTH:
-        raise _fail(lstm, f"the gate accumulator needs {max(acc_width, z_width)} bits (limit {MAX_ACC_WIDTH})")
+        raise _fail(cell, f"the gate accumulator needs {max(acc_width, z_width)} bits (limit {MAX_ACC_WIDTH})")
     bias = num["bias"]
-    bias_width = signed_bits(int(min(bias.min(), 0)), int(max(bias.max(), 0)))
-    chosen = index_bits is None
-    if chosen:
-        index_bits, why = choose_index_bits(matrix, pe, weight_width)
-        notes.append(why)
-    entries, pointers, fillers = encode(matrix, pe, index_bits)
-
     plan = LstmPlan(
-        name=graph.meta.get("name") or Path(str(graph.meta.get("source") or "model")).stem,
+        name=cell.name,
         pe=pe,
-        index_bits=index_bits,
-        afifo_depth=afifo_depth,
-        jq_depth=jq_depth,
+        index_bits=0,
+        afifo_depth=0,
+        jq_depth=0,
         steps=steps,
         features=feats,
         units=u,
         matrix=matrix,
-        entries=entries,
-        pointers=pointers,
-        fillers=fillers,
+        entries=[],
+        pointers=[],
+        fillers=0,
         x_width=xt.width,
         x_signed=xt.signed,
         state_width=st.width,
@@ -553,34 +673,10 @@ def plan_lstm(
         act_width=act_width,
         weight_width=weight_width,
         acc_width=acc_width,
-        bias_width=bias_width,
-        notes=notes,
+        bias_width=signed_bits(int(min(bias.min(), 0)), int(max(bias.max(), 0))),
         **num,
     )
-    plan.types = _types(lstm, x_spec, matrix, feats, grid, acc_width, plan, cell_types)
-    if fillers:
-        notes.append(f"{fillers} filler entries: gaps longer than {2**index_bits - 1} rows (index_bits={index_bits})")
-    _plan_head(plan, graph, lstm, h_spec)
-    plan.graph = graph
-    if ew_lanes is None:
-        ew_lanes, why = choose_ew_lanes(plan)
-        notes.append(why)
-    elif ew_lanes > u:
-        notes.append(f"ew_lanes={ew_lanes} for {u} units: {ew_lanes - u} lanes have no unit (left out of the RTL)")
-    plan.ew_lanes = ew_lanes
-    if scan_width is None:
-        scan_width, why = choose_scan_width(plan)
-        notes.append(why)
-    plan.scan_width = scan_width
-    if lstm.return_sequences:
-        plan.return_sequences = True
-        plan.out_count = steps * u
-    plan.codebook = shared_codebook(matrix, weight_width, plan.depth, codebook_bits, zero=True)
-    if plan.codebook is not None:
-        notes.append(
-            f"{len(plan.codebook) - 1} shared weights: {plan.code_width}-bit codebook indices stored "
-            f"instead of {weight_width}-bit weights, looked up in every PE before its multiplier"
-        )
+    plan.grid, plan.h_spec, plan.cell_types, plan.cell_node, plan.x_spec = grid, h_spec, cell_types, cell, x_spec
     return plan
 
 
@@ -763,13 +859,13 @@ def _types(cell, x_spec, matrix, feats, grid, acc_width, plan, cell_types) -> Ls
     )
 
 
-def _plan_head(plan: LstmPlan, graph: Graph, lstm, h_spec):
-    width, signed, n, frac = signed_bits(h_spec.lo, h_spec.hi), True, plan.units, h_spec.type.frac
+def _plan_head(plan: LstmPlan, h_spec, units: int, rest: list):
+    width, signed, n, frac = signed_bits(h_spec.lo, h_spec.hi), True, units, h_spec.type.frac
     lo, hi = h_spec.lo, h_spec.hi
     # the head's layer names become file names and identifiers: ASCII, distinct, and never one
     # the engine's own memories use (lstm_*); plan.head_names maps them back
     names = Idents(taken=["lstm", "head"])
-    for node in graph.nodes[2:]:
+    for node in rest:
         s = node.spec
         ow = signed_bits(min(s.lo, 0), s.hi)
         if node.op == "Dense":
@@ -818,27 +914,38 @@ def _plan_head(plan: LstmPlan, graph: Graph, lstm, h_spec):
 
 
 # --------------------------------------------------------------------- memory images
+def layer_prefix(k: int) -> str:
+    """File stem prefix of layer k's element-wise memories (bias, tables)."""
+    return "lstm_" if k == 0 else f"lstm{k}_"
+
+
 def memory_images(plan: LstmPlan) -> dict[str, tuple[list, int]]:
-    """Every memory's words and width, by file stem (``lstm_w_pe0`` ...)."""
+    """Every memory's words and width, by file stem (``lstm_w_pe0`` ...).  A PE's memories hold
+    every layer's entries and blocks, layer after layer (pointers are absolute addresses)."""
     out: dict[str, tuple[list, int]] = {}
     ww, b = plan.code_width, plan.index_bits
+    ab, cb, k = plan.addr_bits, plan.count_bits, plan.scan_width
     for p in range(plan.pe):
-        e = plan.entries[p]
-        codes = plan.codes(e[:, 0]) if len(e) else []
-        words = [(int(rel) << ww) | (int(c) & ((1 << ww) - 1)) for c, rel in zip(codes, e[:, 1], strict=True)] or [0]
+        words, blocks = [], []
+        for lp in plan.layers:
+            e = lp.entries[p]
+            base = len(words)
+            codes = plan.codes(e[:, 0]) if len(e) else []
+            words += [(int(rel) << ww) | (int(c) & ((1 << ww) - 1)) for c, rel in zip(codes, e[:, 1], strict=True)]
+            # an empty column's start is never read (and may equal the depth): store 0
+            ptr = [(int(c) << ab) | (int(s) + base if c else 0) for s, c in lp.pointers[p]]
+            assert all(int(s) + base < (1 << ab) for s, c in lp.pointers[p] if c), "pointer field overflow"
+            ptr += [0] * (lp.blocks * k - len(ptr))
+            # one word per block of K columns, column b*K + i at bits i*(ab + cb)
+            blocks += [sum(ptr[j * k + i] << (i * (ab + cb)) for i in range(k)) for j in range(lp.blocks)]
+        words = words or [0]
         words += [0] * (plan.depth - len(words))
         out[f"lstm_w_pe{p}"] = (words, ww + b)
-        ab, cb, k = plan.addr_bits, plan.count_bits, plan.scan_width
-        # an empty column's start is never read (and may equal the depth): store 0
-        ptr = [(int(c) << ab) | (int(s) if c else 0) for s, c in plan.pointers[p]]
-        assert all(int(s) < (1 << ab) for s, c in plan.pointers[p] if c), "pointer field overflow"
-        ptr += [0] * (plan.blocks * k - len(ptr))
-        # one word per block of K columns, column b*K + i at bits i*(ab + cb)
-        blocks = [sum(ptr[b * k + i] << (i * (ab + cb)) for i in range(k)) for b in range(plan.blocks)]
         out[f"lstm_ptr_pe{p}"] = (blocks, k * (ab + cb))
-    out["lstm_bias"] = ([int(v) for v in plan.bias], plan.bias_width)
-    for t in plan.tables:
-        _table_images(out, f"lstm_{t.name}", t)
+    for i, lp in enumerate(plan.layers):
+        out[f"{layer_prefix(i)}bias"] = ([int(v) for v in lp.bias], lp.bias_width)
+        for t in lp.tables:
+            _table_images(out, f"{layer_prefix(i)}{t.name}", t)
     for st in plan.head:
         if st.kind == "dense":
             out[f"{st.name}_w"] = ([int(v) for v in st.weights.T.reshape(-1)], st.weight_width)

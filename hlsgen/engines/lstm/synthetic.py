@@ -59,6 +59,8 @@ def random_lstm(
     shared: int = 0,
     cell: str = "lstm",
     recurrent_bias: bool = True,
+    layers: int = 1,
+    between: str | None = None,
 ) -> Graph:
     """A random Input -> LSTM [-> Dense(head) [-> activation]] graph.
 
@@ -68,7 +70,19 @@ def random_lstm(
     that many values (k-means weight sharing), drawn apart from the other random choices.
     ``cell="gru"``: a GRU with ``reset_after=True`` (and a recurrent bias unless
     ``recurrent_bias`` is False) in place of the LSTM; the layer keeps the name ``lstm``.
+    ``layers`` > 1: that many recurrent layers stacked (``lstm``, ``lstm2``, ...; every one but
+    the last returns its sequence), with ``between="requant"`` an 8-bit requantization after each.
     """
+    if layers > 1:
+        sizes = list(units) if isinstance(units, (list, tuple)) else [units] * layers
+        g = random_lstm(
+            seed, features, sizes[0], steps, weight_bits, density, pe, input_bits, state_bits, act_bits,
+            name=name, cell=cell, recurrent_bias=recurrent_bias, return_sequences=True,
+        )  # fmt: skip
+        return _stack_more(
+            g, seed, layers, between, cell, sizes, weight_bits, density, pe, state_bits, act_bits,
+            head, head_act, return_sequences,
+        )  # fmt: skip
     if cell == "gru":
         return _random_gru(
             seed, features, units, steps, weight_bits, density, pe, input_bits, state_bits, act_bits,
@@ -178,6 +192,67 @@ def _random_gru(
     g.meta["name"] = name
     g.meta["source"] = f"synthetic GRU(seed={seed})"
     return g
+
+
+def _stack_more(
+    g, seed, layers, between, cell, sizes, weight_bits, density, pe, state_bits, act_bits,
+    head, head_act, return_sequences,
+) -> Graph:  # fmt: skip
+    """Append layers 2..``layers`` (``sizes[k - 1]`` units each; and the head) to a one-layer
+    graph returning its sequence."""
+    rng = np.random.default_rng(seed + 104729)
+    nodes = list(g.nodes)
+    wt = FixedType(weight_bits, 1)
+    lim = 1 << (weight_bits - 1)
+    st = FixedType(state_bits, 2, True, "RND_CONV", "SAT")
+    for k in range(2, layers + 1):
+        units = sizes[k - 1]
+        prev = nodes[-1].name
+        if between == "requant":
+            t = FixedType(8, int(rng.integers(1, 4)), True, "RND_CONV", "SAT")
+            nodes.append(Activation(f"q{k}", [prev], function="requant", type=t))
+            prev = nodes[-1].name
+        xs = Graph(list(nodes))[prev].spec
+        f = xs.shape[1]
+        gates = 3 if cell == "gru" else 4
+        stacked = rng.normal(0, lim / 3, size=(f + units, gates * units))
+        stacked = np.clip(np.round(stacked), -lim, lim - 1).astype(np.int64)
+        stacked = stacked * (lba_mask(stacked, pe, density) if pe else magnitude_mask(stacked, density))
+        kernel, recurrent = Weight(stacked[:f], wt), Weight(stacked[f:], wt)
+        bias = Weight(rng.integers(-8, 8, size=gates * units), FixedType(5, 2))
+        seq = k < layers or return_sequences
+        if cell == "gru":
+            proto = GRU.__new__(GRU)
+            proto.name, proto.units, proto.state_type, proto.reset_after = f"lstm{k}", units, st, True
+            proto.kernel, proto.recurrent, proto.bias, proto.recurrent_bias = kernel, recurrent, bias, None
+            gate = sigmoid_table(gru_zr_spec(proto, xs)["zr"].type, FixedType(act_bits, 0, False))
+            cand = tanh_table(gru_h_specs(proto, xs, gate)["pre_h"].type, FixedType(act_bits, 1, True))
+            node = GRU(
+                f"lstm{k}", [prev], units=units, kernel=kernel, recurrent=recurrent, bias=bias, state_type=st,
+                gate_fn=gate, cand_fn=cand, reset_after=True, return_sequences=seq,
+            )  # fmt: skip
+        else:
+            z = lstm_z_spec(f"lstm{k}", kernel, recurrent, bias, st, xs, 4)
+            gate = sigmoid_table(z.type, FixedType(act_bits, 0, False))
+            cand = tanh_table(z.type, FixedType(act_bits, 1, True))
+            cellf = tanh_table(lstm_c_spec(gate, cand, st, units).type, FixedType(act_bits, 1, True))
+            node = LSTM(
+                f"lstm{k}", [prev], units=units, kernel=kernel, recurrent=recurrent, bias=bias, state_type=st,
+                gate_fn=gate, cand_fn=cand, cell_fn=cellf, return_sequences=seq,
+            )  # fmt: skip
+        nodes.append(node)
+    last = nodes[-1].name
+    if head:
+        k = rng.integers(-lim, lim, size=(units, head))
+        nodes.append(
+            Dense("fc", [last], kernel=Weight(k, wt), bias=Weight(rng.integers(-4, 4, size=head), FixedType(4, 2)))
+        )
+    if head and head_act:
+        fc_type = Graph(list(nodes))["fc"].spec.type
+        nodes.append(_head_activation(head_act, rng, fc_type))
+    out = Graph(nodes)
+    out.meta.update(g.meta)
+    return out
 
 
 def random_inputs(graph: Graph, n: int, seed: int, zero_fraction: float = 0.3) -> np.ndarray:
