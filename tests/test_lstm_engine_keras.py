@@ -172,3 +172,70 @@ def test_qkeras_gru_reset_before_is_refused_by_name():
     with pytest.raises(HlsgenError, match="gru.*reset_after=False") as err:
         plan_lstm(g)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.keras
+@pytest.mark.gxx
+@pytest.mark.rtl
+def _stacked(between: str | None = None):
+    from hlsgen.frontends.keras.loader import qkeras_compat
+
+    qkeras_compat()
+    tf.keras.utils.set_random_seed(300)
+    wq = qk.quantized_bits(6, 0, alpha=1)
+    common = dict(
+        kernel_quantizer=wq,
+        recurrent_quantizer=wq,
+        bias_quantizer="quantized_bits(6,1,alpha=1)",
+        state_quantizer="quantized_bits(8,1)",
+        activation="quantized_tanh(6)",
+        recurrent_activation="quantized_sigmoid(6)",
+    )
+    ls = [
+        L.InputLayer((3, 4)),
+        qk.QActivation("quantized_bits(5,1,keep_negative=False)"),
+        qk.QLSTM(6, return_sequences=True, name="first", **common),
+    ]
+    if between:
+        ls.append(qk.QActivation(between, name="between"))
+    ls += [
+        qk.QGRU(5, reset_after=True, name="second", **common),
+        qk.QDense(3, kernel_quantizer="quantized_bits(6,0,alpha=1)", bias_quantizer="quantized_bits(6,2,alpha=1)"),
+    ]
+    model = tf.keras.Sequential(ls)
+    rng = np.random.default_rng(300)
+    for name in ("first", "second"):
+        cell = model.get_layer(name).cell
+        for v in (cell.kernel, cell.recurrent_kernel):
+            v.assign(v.numpy() * (rng.random(v.shape) < 0.5))
+        cell.bias.assign(rng.uniform(-0.5, 0.5, size=cell.bias.shape))
+    return model
+
+
+@pytest.mark.keras
+@pytest.mark.gxx
+@pytest.mark.rtl
+def test_qkeras_stacked_lstm_gru_on_one_array(tmp_path):
+    """QLSTM(return_sequences) -> QGRU -> QDense on one PE array: C simulation (ap, ac) and RTL
+    with bubbles and back-pressure equal QKeras's own forward pass, every layer's MAC and
+    element-wise phases as the cycle model says.  A QActivation between the two (a step
+    function on the first's exact output) is refused by name."""
+    model = _stacked()
+    proj = hlsgen.convert(model)
+    g = proj.graph
+    plan = plan_lstm(g, pe=4)
+    assert [p.kind for p in plan.layers] == ["lstm", "gru"]
+    x = random_inputs(g, 48, seed=5)
+    yk = model.predict(g.input.type.to_float(x), verbose=0).reshape(len(x), -1)
+    assert g.output_spec.type.width <= 24
+    ref = proj.predict_int(x).reshape(len(x), -1)
+    assert np.array_equal(g.output_spec.type.to_float(ref), yk)
+    hls = write_hls(plan, tmp_path / "hls")
+    for flavour in ("ap", "ac"):
+        assert np.array_equal(csim(hls, tmp_path / "hls", x, tmp_path / "w", flavour), ref), flavour
+    rtl = write_rtl(plan, tmp_path / "rtl")
+    res = rtl_check(g, plan, rtl, tmp_path / "rtl", x[:16], tmp_path / "sim", seed=3)
+    assert res["ok"] and res["steps"] == 16 * 3, {k: v for k, v in res.items() if k not in ("mac", "ew", "head")}
+    stepped = hlsgen.convert(_stacked("quantized_bits(8,1)")).graph
+    with pytest.raises(hlsgen.HlsgenError, match="layer 'between'.*between two recurrent layers"):
+        plan_lstm(stepped)

@@ -279,7 +279,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "nblk": plan.total_blocks,
         "blw": ubits(plan.total_blocks),
         "kw": max(1, plan.scan_width.bit_length() - 1),
-        "colw": ubits(plan.scan_width * max(lp.blocks for lp in plan.layers)),
+        "colw": max(ubits(plan.scan_width * max(lp.blocks for lp in plan.layers)), ubits(plan.total_blocks)),
         "pcw": ubits(max(plan.total_blocks - 1, 1)),
         "uw": ubits(max(U - 1, 1)),
         "fw": ubits(max(plan.features - 1, 1)),

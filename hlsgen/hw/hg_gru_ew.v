@@ -71,7 +71,7 @@ module hg_gru_ew #(
     generate
         for (r = 0; r < K; r = r + 1) begin : g_read
             /* verilator lint_off UNUSEDSIGNAL */
-            wire [UW:0] h_addr_x = {1'b0, h_addr[r*UW +: UW]};
+            wire [UW+EB:0] h_addr_x = {{(EB + 1) {1'b0}}, h_addr[r*UW +: UW]};  // wide enough for E > U
             /* verilator lint_on UNUSEDSIGNAL */
             if (E == 1) begin : g_one
                 assign h_q[r*SW +: SW] = hq_bank[0][r*SW +: SW];

@@ -18,6 +18,7 @@ NAMES = (
     "lstm_sparse",
     "lstm_lba",
     "gru_sparse",
+    "lstm_stacked",
 )
 GENERATED = ("cnv_w2a2", "cnv_w1a1")
 #: float counterparts of trained zoo models (no quantizers, dense): inputs of ``hlsgen compress``

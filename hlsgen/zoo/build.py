@@ -266,7 +266,50 @@ def gru_sparse(quantized: bool):
     )
 
 
-RECURRENT = {"lstm_sparse": "lstm", "gru_sparse": "gru"}  # zoo model -> its pruned recurrent layer
+def lstm_stacked(quantized: bool):
+    """Two QLSTM(32) layers on the digits' 8 rows (the second reads the first's exact hidden
+    state), pruned to 20%: the recurrent engine runs both on one PE array."""
+    import tensorflow as tf
+    from qkeras import QLSTM, QActivation, QDense
+
+    L = tf.keras.layers
+    if not quantized:
+        return tf.keras.Sequential(
+            [L.InputLayer((8, 8)), L.LSTM(32, return_sequences=True), L.LSTM(32), L.Dense(10)], name="lstm_stacked"
+        )
+    wq = "quantized_bits(8,0,alpha=1)"
+
+    def qlstm(name, seq):
+        return QLSTM(
+            32,
+            kernel_quantizer=wq,
+            recurrent_quantizer=wq,
+            bias_quantizer="quantized_bits(8,2,alpha=1)",
+            state_quantizer="quantized_bits(10,2)",
+            activation="quantized_tanh(8)",
+            recurrent_activation="quantized_sigmoid(8)",
+            return_sequences=seq,
+            name=name,
+        )
+
+    return tf.keras.Sequential(
+        [
+            L.InputLayer((8, 8)),
+            QActivation(INPUT_Q, name="input_q"),
+            qlstm("lstm1", True),
+            qlstm("lstm2", False),
+            QDense(10, kernel_quantizer=wq, bias_quantizer="quantized_bits(8,3,alpha=1)", name="fc"),
+        ],
+        name="lstm_stacked",
+    )
+
+
+# zoo model -> its pruned recurrent layers and their density
+RECURRENT = {
+    "lstm_sparse": (["lstm"], LSTM_DENSITY),
+    "gru_sparse": (["gru"], LSTM_DENSITY),
+    "lstm_stacked": (["lstm1", "lstm2"], 0.2),
+}
 
 
 def _magnitude_masks(variables, density):
@@ -331,9 +374,13 @@ def train(name: str):
         xtr, xte = xtr.reshape(-1, 64), xte.reshape(-1, 64)
     elif name == "cnn_small" or name in LOWBIT:
         xtr, xte = xtr[..., None], xte[..., None]
-    build = {"mlp_tiny": mlp_tiny, "cnn_small": cnn_small, "lstm_sparse": lstm_sparse, "gru_sparse": gru_sparse}.get(
-        name
-    )
+    build = {
+        "mlp_tiny": mlp_tiny,
+        "cnn_small": cnn_small,
+        "lstm_sparse": lstm_sparse,
+        "gru_sparse": gru_sparse,
+        "lstm_stacked": lstm_stacked,
+    }.get(name)
     if name in LOWBIT:
 
         def build(q, name=name):
@@ -361,14 +408,17 @@ def train(name: str):
         "float_accuracy": round(float_acc, 4),
     }
     if name in RECURRENT:
-        cell = qmodel.get_layer(RECURRENT[name]).cell
-        variables = [cell.kernel, cell.recurrent_kernel]
-        masks = _magnitude_masks(variables, LSTM_DENSITY)
+        names, density = RECURRENT[name]
+        variables = []
+        for ln in names:
+            cell = qmodel.get_layer(ln).cell
+            variables += [cell.kernel, cell.recurrent_kernel]
+        masks = _magnitude_masks(variables, density)
         for v, m in zip(variables, masks, strict=False):
             v.assign(v * m)
         info["dense_quantized_accuracy"] = None
         _compile_fit(qmodel, xtr, ytr, 30, callbacks=[hold_masks(variables, masks)])
-        info["pruning"] = f"magnitude, {LSTM_DENSITY:.0%} density on kernel and recurrent kernel, 30 epochs fine-tuning"
+        info["pruning"] = f"magnitude, {density:.0%} density on kernel and recurrent kernel, 30 epochs fine-tuning"
     q_keras = np.argmax(qmodel.predict(xte, verbose=0), -1)
     path = MODELS / f"{name}.h5"
     MODELS.mkdir(parents=True, exist_ok=True)
@@ -382,8 +432,11 @@ def train(name: str):
     info["test_samples"] = int(len(yte))
     info["layers"] = graph.table()
     if name in RECURRENT:
-        lstm = next(n for n in graph if n.op in ("LSTM", "GRU"))
-        info["density"] = {"kernel": round(lstm.kernel.density, 4), "recurrent": round(lstm.recurrent.density, 4)}
+        cells = [n for n in graph if n.op in ("LSTM", "GRU")]
+        dens = {
+            c.name: {"kernel": round(c.kernel.density, 4), "recurrent": round(c.recurrent.density, 4)} for c in cells
+        }
+        info["density"] = dens[cells[0].name] if len(cells) == 1 else dens
     info.pop("dense_quantized_accuracy", None)
     (MODELS / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
     print(f"{name}: float {float_acc:.4f}  quantized {info['quantized_accuracy']:.4f}")
@@ -431,6 +484,7 @@ def main(argv=None):
         "lstm_sparse",
         "lstm_lba",
         "gru_sparse",
+        "lstm_stacked",
     ]
     for n in names:
         if n == "lstm_lba":

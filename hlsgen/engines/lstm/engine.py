@@ -153,7 +153,7 @@ class SparseLstmEngine(Engine):
             "nnz": plan.nnz,
             "density": s["density"],
             "nnz_per_pe": s["nnz_per_pe"],
-            "fillers": plan.fillers,
+            "fillers": s["fillers"],
             "cycles_per_step": round(step, 2),
             "mac_cycles_per_step": round(cyc["mac_cycles_per_step_mean"], 2),
             "bound_nnz_over_p": round(cyc["bound_nnz_per_pe"], 2),
@@ -167,9 +167,14 @@ class SparseLstmEngine(Engine):
         }
         lines = [
             f"engine: {plan.pe} PEs, {plan.index_bits}-bit indices, {plan.nnz} non-zeros ({s['density']:.1%}), "
-            f"per PE {s['nnz_per_pe']['min']}..{s['nnz_per_pe']['max']}, {plan.fillers} fillers",
+            f"per PE {s['nnz_per_pe']['min']}..{s['nnz_per_pe']['max']}, {s['fillers']} fillers",
             f"cycles per step: {step:.1f} mean over {what} (MAC phase {cyc['mac_cycles_per_step_mean']:.1f}, "
-            f"bound nnz/P = {cyc['bound_nnz_per_pe']:.1f}; element-wise {plan.ew_groups + plan.ew_latency}, {plan.ew_lanes} lane(s))",
+            f"bound nnz/P = {cyc['bound_nnz_per_pe']:.1f}; element-wise "
+            + " + ".join(
+                f"{p.ew_groups + p.ew_latency} ({p.ew_lanes} lane{'s' if p.ew_lanes > 1 else ''})" for p in plan.layers
+            )
+            + (f", {len(plan.layers)} layers" if len(plan.layers) > 1 else "")
+            + ")",
             f"MAC/cycle/PE: {cyc['mac_per_cycle_per_pe']:.3f} on {what} (non-zero weight x non-zero activation); "
             f"{cyc['nnz_per_cycle_per_pe']:.3f} with every activation non-zero (nnz/P = {plan.nnz / plan.pe:.0f} "
             f"in {cyc['dense_mac_cycles']} cycles; 1.0 is the limit)",

@@ -535,6 +535,9 @@ def plan_lstm(
     for opt, v in (("afifo_depth", afifo_depth), ("jq_depth", jq_depth)):
         if not isinstance(v, int) or v < 2 or v & (v - 1):
             raise _fail(lstm, f"option {opt}={v}: must be a power of two >= 2")
+    most = max(cells, key=lambda c: c.units)
+    if pe > 4 * most.units:
+        raise _fail(most, f"option pe={pe}: more PEs than the {4 * most.units} gate rows")
     steps = inp.spec.shape[0]
     notes: list = []
     layers = []
@@ -613,8 +616,6 @@ def _plan_layer(graph, cell, x_spec, pe, pad, notes) -> LstmPlan:
     steps, feats = x_spec.shape
     u = cell.units
     nrow = 4 * u
-    if pe > nrow:
-        raise _fail(cell, f"option pe={pe}: more PEs than the {nrow} gate rows")
     if nrow % pe:
         if not pad:
             raise _fail(cell, f"option pe={pe}: {pe} PEs do not divide the {nrow} gate rows (4 x {u} units)")
