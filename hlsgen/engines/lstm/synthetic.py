@@ -126,14 +126,7 @@ def random_lstm(
             return_sequences=return_sequences,
         ),
     ]
-    if head:
-        k = rng.integers(-lim, lim, size=(units, head))
-        nodes.append(
-            Dense("fc", ["lstm"], kernel=Weight(k, wt), bias=Weight(rng.integers(-4, 4, size=head), FixedType(4, 2)))
-        )
-    if head and head_act:
-        fc_type = Graph(list(nodes))["fc"].spec.type
-        nodes.append(_head_activation(head_act, rng, fc_type))
+    _append_head(nodes, rng, units, head, head_act, wt, lim)
     g = Graph(nodes)
     g.meta["name"] = name
     g.meta["source"] = f"synthetic(seed={seed})"
@@ -180,14 +173,7 @@ def _random_gru(
             return_sequences=return_sequences,
         ),
     ]
-    if head:
-        k = rng.integers(-lim, lim, size=(units, head))
-        nodes.append(
-            Dense("fc", ["lstm"], kernel=Weight(k, wt), bias=Weight(rng.integers(-4, 4, size=head), FixedType(4, 2)))
-        )
-    if head and head_act:
-        fc_type = Graph(list(nodes))["fc"].spec.type
-        nodes.append(_head_activation(head_act, rng, fc_type))
+    _append_head(nodes, rng, units, head, head_act, wt, lim)
     g = Graph(nodes)
     g.meta["name"] = name
     g.meta["source"] = f"synthetic GRU(seed={seed})"
@@ -241,18 +227,21 @@ def _stack_more(
                 gate_fn=gate, cand_fn=cand, cell_fn=cellf, return_sequences=seq,
             )  # fmt: skip
         nodes.append(node)
-    last = nodes[-1].name
-    if head:
-        k = rng.integers(-lim, lim, size=(units, head))
-        nodes.append(
-            Dense("fc", [last], kernel=Weight(k, wt), bias=Weight(rng.integers(-4, 4, size=head), FixedType(4, 2)))
-        )
-    if head and head_act:
-        fc_type = Graph(list(nodes))["fc"].spec.type
-        nodes.append(_head_activation(head_act, rng, fc_type))
+    _append_head(nodes, rng, units, head, head_act, wt, lim)
     out = Graph(nodes)
     out.meta.update(g.meta)
     return out
+
+
+def _append_head(nodes: list, rng, units: int, head: int, head_act, wt: FixedType, lim: int) -> None:
+    """A Dense(``head``) on the last node's ``units`` outputs [and ``head_act`` after it]."""
+    if not head:
+        return
+    k = rng.integers(-lim, lim, size=(units, head))
+    bias = Weight(rng.integers(-4, 4, size=head), FixedType(4, 2))
+    nodes.append(Dense("fc", [nodes[-1].name], kernel=Weight(k, wt), bias=bias))
+    if head_act:
+        nodes.append(_head_activation(head_act, rng, Graph(list(nodes))["fc"].spec.type))
 
 
 def random_inputs(graph: Graph, n: int, seed: int, zero_fraction: float = 0.3) -> np.ndarray:
