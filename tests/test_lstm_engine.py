@@ -425,57 +425,46 @@ def test_gru_rtl_check_catches_a_wrong_candidate(tmp_path):
     assert res["mismatches"] > 0 and not res["ok"]
 
 
-@pytest.mark.rtl
 @pytest.mark.gxx
-def test_zoo_gru_heldout_sequences(tmp_path):
-    """gru_sparse at P=8: C simulation (ap, ac) on all 450 held-out digits, RTL on 40 of them
-    with bubbles and back-pressure, every phase as the cycle model says (`make synth
-    MODEL=gru_sparse` runs 50)."""
+@pytest.mark.parametrize("name", ["gru_sparse", "lstm_stacked"])
+def test_zoo_recurrent_csim_every_heldout_sequence(name, tmp_path):
+    """gru_sparse and lstm_stacked (two QLSTM(32) on one array) at P=8: the HLS C++ (ap_fixed and
+    ac_fixed) equals the reference on all 450 held-out digits."""
     import hlsgen
     from hlsgen.zoo.build import digits
 
-    proj = hlsgen.convert("gru_sparse")
+    proj = hlsgen.convert(name)
     _, xte, _, _ = digits()
     x = proj.quantize_input(xte)
     expected = proj.predict_int(x)
     plan = plan_lstm(proj.graph, pe=8)
-    assert plan.kind == "gru"
+    assert [p.kind for p in plan.layers] == (["gru"] if name == "gru_sparse" else ["lstm", "lstm"])
     hls = write_hls(plan, tmp_path / "hls")
     for flavour in ("ap", "ac"):
         y = csim(hls, tmp_path / "hls", x, tmp_path / "w", flavour)
         assert y.shape == (450, 10) and np.array_equal(y, expected), flavour
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["gru_sparse", "lstm_stacked"])
+def test_zoo_recurrent_rtl_heldout_sequences(name, tmp_path):
+    """The same models in RTL on 100 held-out digits with bubbles and back-pressure, every
+    layer's phases as the cycle model says (`make regress`; `make synth MODEL=<name>` runs 50)."""
+    import hlsgen
+    from hlsgen.zoo.build import digits
+
+    proj = hlsgen.convert(name)
+    _, xte, _, _ = digits()
+    x = proj.quantize_input(xte)[:100]
+    plan = plan_lstm(proj.graph, pe=8)
     rtl = write_rtl(plan, tmp_path / "rtl")
-    res = rtl_check(proj.graph, plan, rtl, tmp_path / "rtl", x[:40], tmp_path / "sim", p_bubble=0.2, p_stall=0.3)
-    assert res["sequences"] == 40 and res["steps"] == 320
+    res = rtl_check(proj.graph, plan, rtl, tmp_path / "rtl", x, tmp_path / "sim", p_bubble=0.2, p_stall=0.3)
+    assert res["sequences"] == 100 and res["steps"] == 800 and len(res["mac"]) == 800 * len(plan.layers)
     assert res["ok"], {k: v for k, v in res.items() if k not in ("mac", "ew", "head")}
 
 
 # ------------------------------------------------------------------ stacked layers on one array
-@pytest.mark.rtl
-@pytest.mark.gxx
-def test_zoo_stacked_heldout_sequences(tmp_path):
-    """lstm_stacked (two QLSTM(32)) on one array of 8 PEs: C simulation (ap, ac) on all 450
-    held-out digits, RTL on 24 of them with bubbles and back-pressure, both layers' phases as
-    the cycle model says (`make synth MODEL=lstm_stacked` runs 50)."""
-    import hlsgen
-    from hlsgen.zoo.build import digits
-
-    proj = hlsgen.convert("lstm_stacked")
-    _, xte, _, _ = digits()
-    x = proj.quantize_input(xte)
-    expected = proj.predict_int(x)
-    plan = plan_lstm(proj.graph, pe=8)
-    assert len(plan.layers) == 2 and plan.total_blocks == sum(p.blocks for p in plan.layers)
-    hls = write_hls(plan, tmp_path / "hls")
-    for flavour in ("ap", "ac"):
-        y = csim(hls, tmp_path / "hls", x, tmp_path / "w", flavour)
-        assert y.shape == (450, 10) and np.array_equal(y, expected), flavour
-    rtl = write_rtl(plan, tmp_path / "rtl")
-    res = rtl_check(proj.graph, plan, rtl, tmp_path / "rtl", x[:24], tmp_path / "sim", p_bubble=0.2, p_stall=0.3)
-    assert res["sequences"] == 24 and res["steps"] == 24 * 8 and len(res["mac"]) == 2 * 24 * 8
-    assert res["ok"], {k: v for k, v in res.items() if k not in ("mac", "ew", "head")}
-
-
 def test_stacked_plan_shares_the_pe_memories():
     """Every layer's entries in every PE's memory, pointers absolute: decoding each layer's
     slice of the images gives its matrix back; the cycle model sums the layers' phases."""
