@@ -496,6 +496,9 @@ def test_stacked_plan_shares_the_pe_memories():
             base += lp.blocks
     cy = cycle_report(g, plan, random_inputs(g, 4, 1))["model"]
     assert cy["mac_layers"].shape == (4, 3, 3)
+    g.nodes[2].relu = True  # a ReLU before the requantization: refused by name, not dropped
+    with pytest.raises(HlsgenError, match="layer 'q2'.*ReLU between two recurrent layers"):
+        plan_lstm(g, pe=4)
     assert np.array_equal(cy["mac"], cy["mac_layers"].sum(axis=2))
     ew = sum(1 + p.ew_groups + p.ew_latency for p in plan.layers)
     assert np.array_equal(cy["step"], cy["mac"] + ew)

@@ -462,6 +462,8 @@ def _stack_of(nodes) -> tuple[list, list, list]:
                 raise _fail(
                     act, f"activation '{act.function}' between two recurrent layers is not supported (requant is)"
                 )
+            if act.function == "requant" and act.relu:
+                raise _fail(act, "a ReLU between two recurrent layers is not supported (a plain requantization is)")
         if n.op not in ("LSTM", "GRU"):
             break
         if n.inputs != [(act or cells[-1]).name]:
