@@ -335,6 +335,37 @@ def test_shared_weights_synthesize_without_latches(tmp_path):
     assert plan.codebook is not None and r["latches"] == 0 and r["DSP"] >= 1
 
 
+def test_accumulators_go_to_ram_when_the_layout_allows():
+    """P divides the units and E divides P: the accumulators are a RAM per PE read by the lanes
+    (the sweep and the zoo run both layouts in RTL); otherwise flip-flops, and asking for RAM
+    names the layer and the reason."""
+    g = random_lstm(7, features=6, units=8, steps=3, density=0.3, pe=4, head=3)
+    assert plan_lstm(g, pe=4, ew_lanes=2).acc_ram
+    assert not plan_lstm(g, pe=4, ew_lanes=2, acc_ram=False).acc_ram
+    assert not plan_lstm(g, pe=16, ew_lanes=2).acc_ram  # 16 PEs do not divide 8 units
+    assert not plan_lstm(g, pe=2, ew_lanes=4).acc_ram  # 4 lanes do not divide 2 PEs
+    with pytest.raises(HlsgenError, match="layer 'lstm'.*acc_ram=True: 16 PEs do not divide the 8 units"):
+        plan_lstm(g, pe=16, acc_ram=True)
+    with pytest.raises(HlsgenError, match="acc_ram=True: 4 element-wise lanes do not divide the 2 PEs"):
+        plan_lstm(g, pe=2, ew_lanes=4, acc_ram=True)
+
+
+@pytest.mark.slow
+@pytest.mark.rtl
+def test_accumulators_in_ram_map_to_lutram(tmp_path):
+    """Yosys infers LUTRAM for the accumulators (no flip-flop per accumulator bit)."""
+    g = random_lstm(7, features=6, units=32, steps=3, density=0.2, pe=4, head=3)
+    figures = {}
+    for ram in (True, False):
+        plan = plan_lstm(g, pe=4, ew_lanes=2, acc_ram=ram)
+        rtl = write_rtl(plan, tmp_path / str(ram))
+        figures[ram] = run_yosys(tmp_path / str(ram), rtl["top"], rtl["sources"], "xilinx")
+    accumulator_bits = 4 * 32 * plan.acc_width
+    assert figures[True]["LUTRAM"] > figures[False]["LUTRAM"]
+    assert figures[False]["FF"] - figures[True]["FF"] > 0.8 * accumulator_bits
+    assert figures[True]["latches"] == 0
+
+
 @pytest.mark.rtl
 def test_rtl_check_catches_a_wrong_weight(tmp_path):
     """The check must be able to fail: one corrupted weight word must show up."""

@@ -120,7 +120,16 @@ def _ew_params(lp: LstmPlan, i: int, acc_width: int, k: int, ekw: int) -> list[t
         ("CTFILE", f'"{pre}cand_t.mem"'),
         ("CVFILE", f'"{pre}cand_v.mem"'),
     ]
-    return common + own + files
+    ram = []
+    if lp.acc_ram:  # the PEs' RAM reads (hg_lstm_pe ARAM): P / E PEs per lane, local row k / (P / E)
+        nj = lp.pe // lp.ew_lanes
+        ram = [("ZIN", 1), ("NJ", nj), ("JW", ubits(max(nj - 1, 1))), ("ZRW", _zrw(lp))]
+    return common + ram + own + files
+
+
+def _zrw(lp: LstmPlan) -> int:
+    """Bits of the element-wise unit's local row (acc_ram): the layer's rows per PE."""
+    return ubits(max(-(-lp.nrow // lp.pe) - 1, 1))
 
 
 def _layers(plan: LstmPlan, ekw: int) -> list[dict]:
@@ -142,6 +151,8 @@ def _layers(plan: LstmPlan, ekw: int) -> list[dict]:
             "params": ",\n        ".join(f".{k}({v})" for k, v in params),
             "rows": [{"index": r, "pe": r % P, "local": r // P} for r in range(lp.nrow)],
             "hext": _ext(f"hr{i}", lp.state_width, lp.state_signed, aw),
+            "up": lp.units // P,  # acc_ram: a gate's local rows per PE
+            "zrw": _zrw(lp),
         }
         if i == 0:
             d["xext"] = _ext("xr0", plan.x_width, plan.x_signed, aw)
@@ -295,6 +306,8 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "afw": plan.afifo_depth.bit_length() - 1,
         "jqw": plan.jq_depth.bit_length() - 1,
         "pes": pes,
+        "acc_ram": plan.acc_ram,
+        "rw": ubits(max(plan.rows_per_pe - 1, 1)),
         "head": head,
         "hsw": ubits(max(len(plan.head), 2) - 1),
         "ow": plan.out_width,

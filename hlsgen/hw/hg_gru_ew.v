@@ -24,6 +24,10 @@ module hg_gru_ew #(
     parameter integer RIW   = 6,   // bits of a row index (holds 4U - 1)
     parameter integer EKW   = 5,   // bits of k (holds NG + H_W)
     parameter integer ACCW  = 24,  // accumulator bits (signed)
+    parameter integer ZIN   = 0,   // 1: z_flat holds the PEs' RAM reads (below)
+    parameter integer NJ    = 1,   // ZIN: PEs per lane, P / E
+    parameter integer JW    = 1,   // ZIN: bits of a PE within a lane's (holds NJ - 1)
+    parameter integer ZRW   = 1,   // ZIN: bits of z_row
     parameter integer BW    = 8,   // bias bits (signed)
     parameter integer BS    = 0,   // bias shift onto G
     parameter integer ZSW   = 26,  // bits of the biased sum (exact)
@@ -51,7 +55,12 @@ module hg_gru_ew #(
     input  wire              run,      // the element-wise phase
     input  wire [EKW-1:0]    k,        // cycles since the phase began
     input  wire              first,    // the sequence's first step: previous state is zero
-    input  wire [4*U*ACCW-1:0] z_flat, // rows: z_flat[(g*U + u)*ACCW +: ACCW], g = z, r, h_x, m
+    // ZIN = 0: every gate row, z_flat[(g*U + u)*ACCW +: ACCW].  ZIN = 1 (the accumulators in
+    // RAM, P a multiple of E and U of P): unit u's rows sit in PE u mod P at local rows
+    // g*(U/P) + u / P; every PE q reads its rows g*(U/P) + z_row onto z_flat[(q*4 + g)*ACCW +: ACCW]
+    // and at cycle k lane e takes PE (k mod NJ)*E + e, z_row being k / NJ.
+    input  wire [(ZIN != 0 ? NJ * E : U)*4*ACCW-1:0] z_flat,
+    output wire [ZRW-1:0]    z_row,
     input  wire [K*UW-1:0]   h_addr,   // the scanner's K reads of the quantized hidden state
     output wire [K*SW-1:0]   h_q,
     output wire [U*HW-1:0]   h_flat    // the exact hidden state
@@ -64,6 +73,21 @@ module hg_gru_ew #(
     localparam integer HXW = (HXA > HXB ? HXA : HXB) + 2;
     reg [BW-1:0] bmem [0:4*U-1];
     initial $readmemh(BFILE, bmem);
+    // ZIN: the PE each lane reads (ej) and the local row (z_row), k mod NJ and k / NJ
+    reg [JW-1:0] ej;
+    reg [ZRW-1:0] em;
+    always @(posedge clk) begin
+        if (!run || ZIN == 0) begin
+            ej <= {JW{1'b0}};
+            em <= {ZRW{1'b0}};
+        end else if (ej == NJ[JW-1:0] - 1'b1) begin
+            ej <= {JW{1'b0}};
+            em <= em + 1'b1;
+        end else begin
+            ej <= ej + 1'b1;
+        end
+    end
+    assign z_row = em;
     wire [U*HW-1:0] hout_all [0:E-1];  // lane e's exact hidden states at their units' places
     wire [K*SW-1:0] hq_bank [0:E-1];  // bank e's word at each read's row
     // the scanner's read r: bank h_addr_r mod E, row h_addr_r / E
@@ -108,21 +132,32 @@ module hg_gru_ew #(
             assign hq_bank[e] = hq_lane;
             reg [ZW-1:0] zr [0:3];
             // the lane's own rows only: unit k*E + e of gate g is row g*U + k*E + e (an NG:1
-            // read per gate, not 4U:1); k past the last group reads group 0 (never written)
+            // read per gate, not 4U:1; with ZIN a P/E:1 read); k past the last group reads
+            // group 0 (never written); kg is unused with ZIN
+            /* verilator lint_off UNUSEDSIGNAL */
             wire [GRW-1:0] kg = (k < NG[EKW-1:0]) ? k[GRW-1:0] : {GRW{1'b0}};
+            /* verilator lint_on UNUSEDSIGNAL */
             for (g = 0; g < 4; g = g + 1) begin : g_sum
                 localparam integer GU = g * U;
-                wire [ACCW-1:0] z_mine [0:NG-1];
-                for (j = 0; j < NG; j = j + 1) begin : g_mine
-                    if (j * E + e < U) begin : g_unit
+                localparam integer NZ = (ZIN != 0) ? NJ : NG;
+                wire [ACCW-1:0] z_mine [0:NZ-1];
+                for (j = 0; j < NZ; j = j + 1) begin : g_mine
+                    if (ZIN != 0) begin : g_pe  // PE j*E + e's read of gate g
+                        assign z_mine[j] = z_flat[((j*E + e)*4 + g)*ACCW +: ACCW];
+                    end else if (j * E + e < U) begin : g_unit
                         assign z_mine[j] = z_flat[(GU + j*E + e)*ACCW +: ACCW];
                     end else begin : g_none
                         assign z_mine[j] = {ACCW{1'b0}};
                     end
                 end
                 wire [RIW-1:0] zi = ur + GU[RIW-1:0];
+                wire signed [ACCW-1:0] za;
+                if (ZIN != 0) begin : g_zram
+                    assign za = z_mine[ej];
+                end else begin : g_zff
+                    assign za = z_mine[kg];
+                end
                 /* verilator lint_off UNUSEDSIGNAL */
-                wire signed [ACCW-1:0] za = z_mine[kg];
                 wire signed [BW-1:0] bb = bmem[zi];
                 wire signed [ZSW-1:0] zs = $signed({{(ZSW - ACCW) {za[ACCW-1]}}, za})
                                          + ($signed({{(ZSW - BW) {bb[BW-1]}}, bb}) <<< BS);

@@ -15,8 +15,10 @@
 // columns, SH for recurrent ones; with NL stacked layers, layer l's shifts SXV/SHV[l], the
 // layer held on `layer` while its MAC phase runs).
 // Pipeline: FIFO -> pointer read -> expander -> job queue -> weight read -> multiply -> accumulate.
-// `clear` zeroes the accumulators (only while idle).  The exact cycle behaviour is
-// replayed by hlsgen/engines/lstm/cycles.py.
+// `clear` zeroes the accumulators (only while idle).  They are flip-flops read out whole on
+// acc_flat (ARAM = 0), or a RAM with a valid bit per row (ARAM = 1: LUTRAM, no reset; `clear`
+// drops the valid bits) read through NRD asynchronous ports (rd_addr, rd_data) by the
+// element-wise unit.  The exact cycle behaviour is replayed by hlsgen/engines/lstm/cycles.py.
 `default_nettype none
 module hg_lstm_pe #(
     parameter integer WW    = 8,    // weight width (signed)
@@ -43,6 +45,8 @@ module hg_lstm_pe #(
     parameter integer AFW   = 3,    // log2 of the activation FIFO depth
     parameter integer JQW   = 2,    // log2 of the job queue depth
     parameter integer CW    = WW,   // stored weight code width (BOOK: index bits)
+    parameter integer ARAM  = 0,    // 1: accumulators in a RAM read through NRD ports (LUTRAM)
+    parameter integer NRD   = 4,    // ARAM: read ports (rd_addr / rd_data)
     parameter integer BOOK  = 0,    // 1: codes index the codebook KV
     parameter integer KN    = 1,    // BOOK: codebook entries
     parameter [KN*WW-1:0] KV = {KN*WW{1'b0}},  // BOOK: the codebook
@@ -60,7 +64,9 @@ module hg_lstm_pe #(
     input  wire [BLW-1:0]    push_blk,
     output wire              space,
     output wire              idle,
-    output wire [R*ACCW-1:0] acc_flat
+    output wire [(ARAM != 0 ? 1 : R)*ACCW-1:0] acc_flat,  // ARAM = 0: every row
+    input  wire [NRD*RW-1:0]   rd_addr,  // ARAM = 1: the element-wise unit's reads
+    output wire [NRD*ACCW-1:0] rd_data
 );
     localparam integer AFD = 1 << AFW;
     localparam integer JQD = 1 << JQW;
@@ -242,19 +248,42 @@ module hg_lstm_pe #(
     end
 
     // ---------------------------------------------------------------- accumulators
-    reg signed [ACCW-1:0] acc [0:R-1];
-    integer i;
-    always @(posedge clk) begin
-        if (clear) begin
-            for (i = 0; i < R; i = i + 1) acc[i] <= {ACCW{1'b0}};
-        end else if (v2) begin
-            acc[row2] <= acc[row2] + p2;
-        end
-    end
     genvar g;
     generate
-        for (g = 0; g < R; g = g + 1) begin : g_acc
-            assign acc_flat[g*ACCW +: ACCW] = acc[g];
+        if (ARAM == 0) begin : g_ff
+            // flip-flops, every row out on acc_flat; `clear` zeroes them in one cycle
+            reg signed [ACCW-1:0] acc [0:R-1];
+            integer i;
+            always @(posedge clk) begin
+                if (clear) begin
+                    for (i = 0; i < R; i = i + 1) acc[i] <= {ACCW{1'b0}};
+                end else if (v2) begin
+                    acc[row2] <= acc[row2] + p2;
+                end
+            end
+            for (g = 0; g < R; g = g + 1) begin : g_acc
+                assign acc_flat[g*ACCW +: ACCW] = acc[g];
+            end
+            assign rd_data = {NRD*ACCW{1'b0}};
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire unused_rd = ^rd_addr;
+            /* verilator lint_on UNUSEDSIGNAL */
+        end else begin : g_ram
+            // a RAM (no reset, asynchronous reads: LUTRAM) and a valid bit per row: `clear`
+            // empties the rows by their valid bits; a row not written since reads as zero
+            reg signed [ACCW-1:0] acc [0:R-1];
+            reg [R-1:0] vld;
+            wire signed [ACCW-1:0] acc_old = vld[row2] ? acc[row2] : {ACCW{1'b0}};
+            always @(posedge clk) if (!clear && v2) acc[row2] <= acc_old + p2;
+            always @(posedge clk) begin
+                if (clear) vld <= {R{1'b0}};
+                else if (v2) vld[row2] <= 1'b1;
+            end
+            for (g = 0; g < NRD; g = g + 1) begin : g_rd
+                wire [RW-1:0] a = rd_addr[g*RW +: RW];
+                assign rd_data[g*ACCW +: ACCW] = vld[a] ? acc[a] : {ACCW{1'b0}};
+            end
+            assign acc_flat = {ACCW{1'b0}};
         end
     endgenerate
 

@@ -20,6 +20,12 @@ class SparseLstmEngine(Engine):
         Option(
             "scan_width", int, "LSTM engine: columns scanned per cycle, a power of two (default: from the MAC phase)"
         ),
+        Option(
+            "acc_ram",
+            bool,
+            "LSTM engine: accumulators in RAM (default: whenever P divides the units and E divides P)",
+            cli=False,
+        ),
         Option("pad", bool, "LSTM engine: pad the gate rows when P does not divide them", cli=False),
         CODEBOOK,
     )

@@ -175,6 +175,9 @@ class LstmPlan:
     out_type: FixedType | None = None  # the engine's output words (signed lane of out_width bits)
     ew_lanes: int = 1  # element-wise lanes (a power of two): units u = k*E + e side by side
     scan_width: int = 1  # K: columns the scanner broadcasts per cycle (a power of two)
+    # accumulators in a RAM per PE (LUTRAM), read by the element-wise lanes through four ports,
+    # instead of flip-flops read out as one vector (:func:`acc_ram_fits`)
+    acc_ram: bool = False
     head_names: dict = field(default_factory=dict)  # head stage identifier -> the model's layer name
     out_width: int = 0
     out_signed: bool = True
@@ -322,6 +325,7 @@ class LstmPlan:
             },
             "padding_rows": self.rows_per_pe * self.pe - self.nrow,
             "ew_lanes": self.ew_lanes,
+            "accumulators": "ram" if self.acc_ram else "flip-flops",
             "cell": self.kind,
             "layers": [
                 {"name": p.cell_node.name if p.cell_node else p.name, "cell": p.kind, "units": p.units,
@@ -484,6 +488,7 @@ def plan_lstm(
     ew_lanes: int | None = None,
     codebook_bits: int = 8,
     scan_width: int | None = None,
+    acc_ram: bool | None = None,
 ) -> LstmPlan:
     """Map ``Input -> (LSTM | GRU)+ -> [Dense | Activation]*`` onto the sparse recurrent engine.
 
@@ -494,6 +499,8 @@ def plan_lstm(
     gate rows); ``index_bits`` is chosen from the gaps between non-zeros when None
     (:func:`choose_index_bits`); ``ew_lanes`` (a power of two) from the MAC phase's length when
     None (:func:`choose_ew_lanes`); ``scan_width`` likewise (:func:`choose_scan_width`).
+    ``acc_ram`` puts the accumulators in RAM; None: whenever the layout allows it
+    (:func:`acc_ram_fits`).
     """
     nodes = graph.nodes
     if len(nodes) < 2 or nodes[1].op not in ("LSTM", "GRU"):
@@ -598,6 +605,11 @@ def plan_lstm(
         notes.append(why)
     for p in layers:
         p.scan_width = scan_width
+    why_not = acc_ram_fits(plan)
+    if acc_ram and why_not:
+        raise _fail(lstm, f"option acc_ram=True: {why_not}")
+    for p in layers:
+        p.acc_ram = acc_ram if acc_ram is not None else not why_not
     if cells[-1].return_sequences:
         plan.return_sequences = True
         plan.out_count = steps * last.units
@@ -611,6 +623,21 @@ def plan_lstm(
     else:
         notes.append(f"{len(layers)} stacked recurrent layers on one array of {pe} PEs: each step runs them in turn")
     return plan
+
+
+def acc_ram_fits(plan: LstmPlan) -> str:
+    """Why the accumulators cannot live in RAM ('' when they can).
+
+    The element-wise lanes then read them through four ports per PE at one common local row:
+    unit u's four gate rows sit in PE u mod P (P divides every layer's units), and the E lanes
+    of a cycle read E different PEs (E divides P)."""
+    for p in plan.layers:
+        name = p.cell_node.name if p.cell_node is not None else p.name
+        if p.units % p.pe:
+            return f"{p.pe} PEs do not divide the {p.units} units of '{name}'"
+        if p.pe % p.ew_lanes:
+            return f"{p.ew_lanes} element-wise lanes do not divide the {p.pe} PEs ('{name}')"
+    return ""
 
 
 def _plan_layer(graph, cell, x_spec, pe, pad, notes) -> LstmPlan:
