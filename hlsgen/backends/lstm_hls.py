@@ -97,7 +97,9 @@ def _layer(plan: LstmPlan, i: int, lp: LstmPlan, types: list) -> dict:
         "bias": _vals(lp.bias),
         "tables": tables,
         "rq": rq is not None,
+        "relu": rq is not None and rq.relu,
         "src": "x" if i == 0 else ("L%d_hout" % (i - 1) if i > 1 else "hout"),
+        "src_t": "" if i == 0 else ("L%d_h_t" % (i - 1) if i > 1 else "h_t"),
     }
 
 

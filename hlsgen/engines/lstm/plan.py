@@ -466,8 +466,6 @@ def _stack_of(nodes) -> tuple[list, list, list]:
                 raise _fail(
                     act, f"activation '{act.function}' between two recurrent layers is not supported (requant is)"
                 )
-            if act.function == "requant" and act.relu:
-                raise _fail(act, "a ReLU between two recurrent layers is not supported (a plain requantization is)")
         if n.op not in ("LSTM", "GRU"):
             break
         if n.inputs != [(act or cells[-1]).name]:
@@ -582,7 +580,9 @@ def plan_lstm(
     plan.notes = notes
     plan.stack = layers if len(layers) > 1 else []
     plan.between = [
-        None if a is None or a.function == "linear" else Requant(lane_type(p.h_width, p.h_spec.type.frac), a.type)
+        None
+        if a is None or a.function == "linear"
+        else Requant(lane_type(p.h_width, p.h_spec.type.frac), a.type, relu=bool(a.relu))
         for a, p in zip(between, layers, strict=False)
     ]
     last = layers[-1]

@@ -71,7 +71,8 @@ def random_lstm(
     ``cell="gru"``: a GRU with ``reset_after=True`` (and a recurrent bias unless
     ``recurrent_bias`` is False) in place of the LSTM; the layer keeps the name ``lstm``.
     ``layers`` > 1: that many recurrent layers stacked (``lstm``, ``lstm2``, ...; every one but
-    the last returns its sequence), with ``between="requant"`` an 8-bit requantization after each.
+    the last returns its sequence), with ``between="requant"`` an 8-bit requantization after each
+    (``"relu"``: after a ReLU).
     """
     if layers > 1:
         sizes = list(units) if isinstance(units, (list, tuple)) else [units] * layers
@@ -194,9 +195,9 @@ def _stack_more(
     for k in range(2, layers + 1):
         units = sizes[k - 1]
         prev = nodes[-1].name
-        if between == "requant":
+        if between in ("requant", "relu"):  # relu: a ReLU before the requantization
             t = FixedType(8, int(rng.integers(1, 4)), True, "RND_CONV", "SAT")
-            nodes.append(Activation(f"q{k}", [prev], function="requant", type=t))
+            nodes.append(Activation(f"q{k}", [prev], function="requant", type=t, relu=between == "relu"))
             prev = nodes[-1].name
         xs = Graph(list(nodes))[prev].spec
         f = xs.shape[1]
