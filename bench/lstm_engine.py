@@ -158,7 +158,9 @@ def wall_time():
 ESE_GOPS = 282.0
 
 
-def ese_scale(pes, yosys_timeout: float, clock_mhz: float = 200.0, sequences: int = 4, cell: str = "lstm"):
+def ese_scale(
+    pes, yosys_timeout: float, clock_mhz: float = 200.0, sequences: int = 4, cell: str = "lstm", yosys_pes=()
+):
     from hlsgen.backends.lstm_verilog import write_rtl
     from hlsgen.engines.lstm import plan_lstm
     from hlsgen.engines.lstm.flow import cycle_report
@@ -199,7 +201,7 @@ def ese_scale(pes, yosys_timeout: float, clock_mhz: float = 200.0, sequences: in
             }
         )
         print(".", end="", flush=True)
-        if yosys_timeout > 0:
+        if yosys_timeout > 0 and pe in yosys_pes:
             with tempfile.TemporaryDirectory() as d:
                 t4 = time.time()
                 rtl = write_rtl(plan, d)
@@ -223,11 +225,13 @@ def main(argv=None):
     ap.add_argument("--skip-hls4ml", action="store_true")
     ap.add_argument("--ese", action="store_true", help="only section 4: ESE's LSTM(1024) shape")
     ap.add_argument("--ese-yosys", type=float, default=0, metavar="S", help="Yosys per P at ESE size, S seconds each")
+    ap.add_argument("--ese-yosys-pes", default="32,128", metavar="P,P", help="the P that --ese-yosys synthesizes")
     a = ap.parse_args(argv)
     if a.ese:
         print("4. ESE's shape: LSTM(1024), 153 features, 11% density (load-balance-aware), 4 random sequences")
         print("   of 4 steps with 30% zero activations, exact cycle model, 200 MHz")
-        rows, res = ese_scale((32, 128, 1024), a.ese_yosys)
+        yp = {int(v) for v in a.ese_yosys_pes.split(",") if v}
+        rows, res = ese_scale((32, 128, 1024), a.ese_yosys, yosys_pes=yp)
         table(rows, list(rows[0]))
         if res:
             print("Yosys synth_xilinx at ESE size (--ese-yosys limit per P):")

@@ -459,7 +459,7 @@ def _lstm_ctrl(w, rng):
 def _ew(w, cell: str = "lstm"):
     """hg_lstm_ew (or hg_gru_ew) with a random model's plan (tables, bias, widths, schedule),
     driven with the reference's own pre-activations step by step."""
-    from hlsgen.backends.lstm_verilog import context
+    from hlsgen.backends.lstm_verilog import context, ew_params
     from hlsgen.backends.render import write_memories
     from hlsgen.engines.lstm import memory_images, plan_lstm
     from hlsgen.engines.lstm.synthetic import random_inputs, random_lstm
@@ -474,69 +474,13 @@ def _ew(w, cell: str = "lstm"):
     keep = ("lstm_bias", "lstm_gate_t", "lstm_gate_v", "lstm_cand_t", "lstm_cand_v", "lstm_cell_t", "lstm_cell_v")
     write_memories(w.work, {f"{pre}{k}": v for k, v in imgs.items() if k in keep})
     u = plan.units
-    ew = plan.ew_schedule
-    rq_h = plan.state_requant_h.hw()
-    params = {
-        "U": u,
-        "E": ctx["ew_lanes"],
-        "EB": ctx["ew_bits"],
-        "NG": ctx["ew_groups"],
-        "GRW": ctx["grw"],
-        "UW": ctx["uw"],
-        "RIW": ctx["riw"],
-        "EKW": ctx["ekw"],
-        "ACCW": ctx["accw"],
-        "BW": ctx["bw"],
-        "BS": ctx["bias_shift"],
-        "ZSW": ctx["zsw"],
-        "ZW": ctx["zw"],
-        "GW": ctx["gw"],
-        "GGW": ctx["ggw"],
-        "GLV": ctx["gate_levels"],
-        "CLV": ctx["cand_levels"],
-        "SW": ctx["sw"],
-        "SSIGN": int(ctx["s_signed"]),
-        "HW": ctx["hw"],
-        "RQH_SHIFT": rq_h["shift"],
-        "RQH_RND": rq_h["rnd"],
-        "RQH_OVF": rq_h["ovf"],
-        "BFILE": f'"{pre}lstm_bias.mem"',
-        "GTFILE": f'"{pre}lstm_gate_t.mem"',
-        "GVFILE": f'"{pre}lstm_gate_v.mem"',
-        "CTFILE": f'"{pre}lstm_cand_t.mem"',
-        "CVFILE": f'"{pre}lstm_cand_v.mem"',
-    }
-    if gru:
-        params.update(
-            GF=ctx["gate_frac"],
-            PW=ctx["pre_width"],
-            SHZ=ctx["h_shift_z"],
-            SHC=ctx["h_shift_c"],
-            C_R=ew.c_read,
-            H_R=ew.c_write,
-            H_W=ew.h_write,
-        )
-    else:
-        rq_c = plan.state_requant_c.hw()
-        params.update(
-            CW=ctx["cw"],
-            CXW=ctx["cxw"],
-            SFC=ctx["c_shift_fc"],
-            SIG=ctx["c_shift_ig"],
-            ALV=ctx["cell_levels"],
-            AOW=ctx["aow"],
-            LT2=ctx["lt2"],
-            C_R=ew.c_read,
-            C_W=ew.c_write,
-            H_W=ew.h_write,
-            RQC_SHIFT=rq_c["shift"],
-            RQC_RND=rq_c["rnd"],
-            RQC_OVF=rq_c["ovf"],
-            ATFILE=f'"{pre}lstm_cell_t.mem"',
-            AVFILE=f'"{pre}lstm_cell_v.mem"',
-        )
+    # the element-wise unit's parameters as the top passes them; K = 2 reads of the quantized
+    # hidden state; the memory images under this test's prefix
+    params = dict(ew_params(plan, 0, plan.acc_width, 2, ctx["ekw"]))
+    for key, v in params.items():
+        if isinstance(v, str):
+            params[key] = v.replace('"lstm_', f'"{pre}lstm_')
     ports = [("input", 1, "run"), ("input", ctx["ekw"], "k"), ("input", 1, "first")]
-    params["K"] = 2  # two reads of the quantized hidden state
     ports += [
         ("input", 4 * u * ctx["accw"], "z_flat"),
         ("input", 2 * ctx["uw"], "h_addr"),

@@ -48,7 +48,7 @@ def _vec(vals, bits: int) -> str:
     return "{" + ", ".join(f"{bits}'d{int(v)}" for v in reversed(vals)) + "}"
 
 
-def _ew_params(lp: LstmPlan, i: int, acc_width: int, k: int, ekw: int) -> list[tuple[str, object]]:
+def ew_params(lp: LstmPlan, i: int, acc_width: int, k: int, ekw: int) -> list[tuple[str, object]]:
     """The parameters of layer ``lp``'s element-wise unit (hg_lstm_ew or hg_gru_ew)."""
     ew = lp.ew_schedule
     pre = layer_prefix(i)
@@ -136,7 +136,7 @@ def _layers(plan: LstmPlan, ekw: int) -> list[dict]:
     """Per recurrent layer: its element-wise unit, its rows in the PEs, its scanner reads."""
     P, aw, out = plan.pe, plan.act_width, []
     for i, lp in enumerate(plan.layers):
-        params = _ew_params(lp, i, plan.acc_width, plan.scan_width, ekw)
+        params = ew_params(lp, i, plan.acc_width, plan.scan_width, ekw)
         d = {
             "i": i,
             "suffix": "" if i == 0 else str(i),
@@ -177,7 +177,6 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
     for p in range(P):
         rows = max(len(range(p, lp.nrow, P)) for lp in plan.layers) or 1
         pes.append({"i": p, "rows": plan.rows_per_pe, "rw": ubits(max(plan.rows_per_pe - 1, 1)), "real": rows})
-    lt = max(plan.gate.latency, plan.cand.latency)
     ekw = max(ubits(lp.ew_groups + lp.ew_latency) for lp in plan.layers)
     bases = np.cumsum([0] + [lp.blocks for lp in plan.layers])
     head = []
@@ -212,13 +211,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
             )
         head.append(d)
         src, src_w = d["wire"], s.out_width
-    zsw = max(plan.acc_width, plan.bias_width + plan.bias_shift, plan.z_width) + 2
-    cxw = max(
-        plan.gate_width + plan.state_width + 1 + plan.c_shift_fc, plan.gate_width + plan.cand_width + plan.c_shift_ig
-    )
-    cxw = max(cxw, plan.c_width) + 2
     ew = plan.ew_schedule
-    gru = plan.kind == "gru"
     nl = len(plan.layers)
     return {
         "layers": _layers(plan, ekw),
@@ -235,16 +228,9 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "uw_max": max(ubits(max(lp.units - 1, 1)) for lp in plan.layers),
         "hw": last.h_width,
         "kind": plan.kind,
-        "gate_frac": plan.types.gate.frac,
-        "pre_width": plan.pre_width,
-        "h_shift_z": plan.h_shift_z,
-        "h_shift_c": plan.h_shift_c,
-        "ew": ew,
         "ew_cyc": plan.ew_groups + ew.h_write,
         "ew_lanes": plan.ew_lanes,
-        "ew_bits": plan.ew_lanes.bit_length() - 1,
         "ew_groups": plan.ew_groups,
-        "grw": ubits(max(plan.ew_groups - 1, 1)),
         "top": top_name(plan),
         "version": __version__,
         "source": source,
@@ -262,30 +248,11 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "xw": plan.x_width,
         "x_signed": plan.x_signed,
         "sw": plan.state_width,
-        "s_signed": plan.state_signed,
         "aw": plan.act_width,
         "ww": plan.weight_width,
         **_codebook(plan),
         "accw": plan.acc_width,
-        "zw": plan.z_width,
-        "zsw": zsw,
-        "bw": plan.bias_width,
-        "bias_shift": plan.bias_shift,
-        "gw": plan.gate_width,
-        "ggw": plan.cand_width,
-        "cw": plan.c_width,
-        "cxw": cxw,
-        "aow": 0 if gru else plan.cell.out_width,
-        "lt": lt,
-        "lt2": 0 if gru else plan.cell.latency,
         "lew": plan.ew_latency,
-        "gate_levels": plan.gate.levels,
-        "cand_levels": plan.cand.levels,
-        "cell_levels": 0 if gru else plan.cell.levels,
-        "c_shift_fc": plan.c_shift_fc,
-        "c_shift_ig": plan.c_shift_ig,
-        "rq_c": None if gru else plan.state_requant_c.hw(),
-        "rq_h": plan.state_requant_h.hw(),
         "scan_width": plan.scan_width,
         "nblk": plan.total_blocks,
         "blw": ubits(plan.total_blocks),
@@ -297,7 +264,6 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
         "xiw": ubits(2 * plan.features - 1),
         "ekw": ekw,
         "tcw": ubits(max(plan.steps - 1, 1)),
-        "riw": ubits(plan.nrow - 1),
         "depth": plan.depth,
         "adw": plan.addr_bits,
         "cntw": plan.count_bits,
