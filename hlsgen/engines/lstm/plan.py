@@ -437,10 +437,14 @@ def index_costs(matrix: np.ndarray, pe: int, bits: range) -> dict[int, int]:
     return {b: max((int(len(g) + np.sum(g >> b)) for g in gaps), default=0) for b in bits}
 
 
-def choose_index_bits(matrix: np.ndarray, pe: int, weight_width: int) -> tuple[int, str]:
-    """The relative-index width with the fewest entries on the busiest PE (its MAC cycles), then
-    the least weight memory (entries x (weight + index bits)); 1 to 16 bits."""
-    costs = index_costs(matrix, pe, range(1, 17))
+def choose_index_bits(matrices: list[np.ndarray], pe: int, weight_width: int) -> tuple[int, str]:
+    """The relative-index width with the fewest entries on the busiest PE (its MAC cycles; summed
+    over the stacked layers' ``matrices``), then the least weight memory (entries x (weight +
+    index bits)); 1 to 16 bits."""
+    costs: dict[int, int] = {}
+    for m in matrices:
+        for b, c in index_costs(m, pe, range(1, 17)).items():
+            costs[b] = costs.get(b, 0) + c
     best = min(costs, key=lambda b: (costs[b], costs[b] * (weight_width + b)))
     return best, (
         f"index_bits={best} chosen from the gaps: {costs[best]} entries on the busiest PE "
@@ -556,15 +560,8 @@ def plan_lstm(
     act_width = max(p.act_width for p in layers)
     acc_width = max(p.acc_width for p in layers)
     if index_bits is None:
-        costs: dict[int, int] = {}
-        for p in layers:
-            for b, c in index_costs(p.matrix, pe, range(1, 17)).items():
-                costs[b] = costs.get(b, 0) + c
-        index_bits = min(costs, key=lambda b: (costs[b], costs[b] * (weight_width + b)))
-        notes.append(
-            f"index_bits={index_bits} chosen from the gaps: {costs[index_bits]} entries on the busiest PE "
-            f"(4 bits: {costs[4]}); --index-bits overrides"
-        )
+        index_bits, why = choose_index_bits([p.matrix for p in layers], pe, weight_width)
+        notes.append(why)
     for p in layers:
         p.weight_width, p.act_width, p.acc_width = weight_width, act_width, acc_width
         p.index_bits, p.afifo_depth, p.jq_depth = index_bits, afifo_depth, jq_depth
