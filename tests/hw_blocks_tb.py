@@ -408,8 +408,8 @@ async def stream_given(dut):
 async def pe_accumulate(dut):
     """hg_lstm_pe: per round, clear, push (K activations, recurrent bits, non-zero bits, block)
     for the blocks with a non-zero activation in order with random gaps (respecting ``space``),
-    wait for ``idle``; every local row's accumulator equals the exact sum of a * w << shift over
-    its non-zero weights."""
+    wait for ``idle``; every local row's accumulator (on acc_flat, or read through the four RAM
+    ports) equals the exact sum of a * w << shift over its non-zero weights."""
     dut = _dut(dut)
     job = _job()
     rng = random.Random(job["seed"])
@@ -444,7 +444,15 @@ async def pe_accumulate(dut):
                 break
             await RisingEdge(clk)
             await Timer(1, unit="ns")
-        got = _split(int(dut.acc_flat.value), rows, accw)
+        if job["ram"]:  # four rows per cycle through the read ports (asynchronous reads)
+            got = []
+            for base in range(0, rows, 4):
+                addr = [min(base + i, rows - 1) for i in range(4)]
+                dut.rd_addr.value = _pack(addr, job["rw"])
+                await Timer(1, unit="ns")
+                got += _split(int(dut.rd_data.value), 4, accw)[: rows - base]
+        else:
+            got = _split(int(dut.acc_flat.value), rows, accw)
         want = [_signed(v, accw) for v in rnd["acc"]]
         assert got == want, f"accumulators {got} != {want}"
 

@@ -331,10 +331,10 @@ def _mvu(w, prefix):
     }
 
 
-def _pe(w, prefix, index_bits, scan_width):
+def _pe(w, prefix, index_bits, scan_width, ram=False):
     """One hg_lstm_pe with the compressed columns the planner encodes for a random sparse LSTM
     (2-bit indices force filler entries), fed blocks of ``scan_width`` columns, against exact
-    sums over the stacked matrix."""
+    sums over the stacked matrix; ``ram``: the accumulators in RAM, read through the four ports."""
     from hlsgen.backends.lstm_verilog import context
     from hlsgen.backends.render import write_memories
     from hlsgen.engines.lstm import memory_images, plan_lstm
@@ -366,6 +366,7 @@ def _pe(w, prefix, index_bits, scan_width):
         "SH": ctx["shift_h"],
         "AFW": ctx["afw"],
         "JQW": ctx["jqw"],
+        "ARAM": int(ram),
         "WFILE": f'"{prefix}lstm_w_pe{p}.mem"',
         "PFILE": f'"{prefix}lstm_ptr_pe{p}.mem"',
     }
@@ -383,7 +384,8 @@ def _pe(w, prefix, index_bits, scan_width):
         ("output", 1, "space"),
         ("output", 1, "idle"),
     ]
-    ports += [("output", q["rows"] * ctx["accw"], "acc_flat")]
+    ports += [("output", (1 if ram else q["rows"]) * ctx["accw"], "acc_flat")]
+    ports += [("input", 4 * q["rw"], "rd_addr"), ("output", 4 * ctx["accw"], "rd_data")]
     w.inst("hg_lstm_pe", prefix, params, ports)
     rng = np.random.default_rng(4)
     lim = 1 << (ctx["aw"] - 1)
@@ -409,6 +411,7 @@ def _pe(w, prefix, index_bits, scan_width):
             acc.append(tot)
         rounds.append({"pushes": pushes, "acc": acc})
     w.jobs[prefix] = {"prefix": prefix, "seed": 3, "aw": ctx["aw"], "accw": ctx["accw"], "rows": q["rows"], "k": kb}
+    w.jobs[prefix].update(ram=ram, rw=q["rw"])
     w.jobs[prefix].update(rounds=rounds, p_gap=0.3)
 
 
@@ -571,7 +574,7 @@ def _build_wrapper(work: Path) -> Wrapper:
     for prefix in MVU_CASES:
         _mvu(w, prefix)
     _pe(w, "pef_", 2, 1)
-    _pe(w, "pe_", 8, 4)
+    _pe(w, "pe_", 8, 4, ram=True)
     vo = {"N": 5, "OW": 6, "OBW": 8, "OIW": 3}
     ports = [("input", 1, "load"), ("input", 30, "vec"), ("input", 1, "last"), ("output", 1, "busy")]
     ports += [("output", 8, "m_axis_tdata"), ("output", 1, "m_axis_tvalid"), ("input", 1, "m_axis_tready")]
