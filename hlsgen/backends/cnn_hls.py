@@ -137,6 +137,9 @@ def context(plan: CnnPlan, source: str = "") -> dict:
                 act=_act(q.act),
             )
         stages.append(d)
+    first = {"kind": "input", "ew": plan.in_width, "oew": plan.in_width, "name": "in", "dst": "t0", "act": None}
+    first["out_len"] = plan.stages[0].items_in
+    streams = _streams([first] + stages, cur)
     top = top_name(plan).replace("_cnn_top", "_cnn_hls")
     return {
         "top": top,
@@ -147,9 +150,46 @@ def context(plan: CnnPlan, source: str = "") -> dict:
         "ny": plan.out_count,
         "xw": plan.in_width,
         "yw": plan.out_width,
-        "stages": [{"kind": "input", "ew": plan.in_width, "name": "in", "act": None}] + stages,
-        "final": cur,
+        "stages": [first] + stages,
+        "streams": streams,
+        "final_in": next(st["name"] for st in streams if st["reader"] == "out"),
     }
+
+
+def _streams(stages: list[dict], final: str) -> list[dict]:
+    """One stream per (array, reader): each stage writes its output to every stage that reads it
+    (``outs``) and reads ``in_a`` (and ``in_b``); the last array is read by the output loop.  A
+    stream out of a stage with several readers may wait a whole frame for its slowest reader:
+    its depth is the array's length."""
+    producer = {d["dst"]: d for d in stages}
+    readers: dict[str, list] = {}
+    for d in stages[1:]:
+        for role in ("a", "b"):
+            arr = d["src"] if role == "a" else d.get("src_b")
+            if arr is not None:
+                readers.setdefault(arr, []).append((d, role))
+    readers.setdefault(final, []).append((None, "out"))
+    streams = []
+    for d in stages:
+        d.update(outs=[], in_a=None, in_a_w=0, in_b=None, in_b_w=0)
+    for arr, rs in readers.items():
+        src = producer[arr]
+        for j, (d, role) in enumerate(rs):
+            name = f"{arr}_s{j}"
+            src["outs"].append(name)
+            length = src.get("out_len") or src.get("c") or 0
+            streams.append(
+                {
+                    "name": name,
+                    "w": src["oew"],
+                    "reader": "out" if d is None else d["name"],
+                    "depth": length if len(rs) > 1 else 0,
+                }
+            )
+            if d is not None:
+                d["in_" + role] = name
+                d["in_" + role + "_w"] = src["oew"]
+    return streams
 
 
 def write_hls(plan: CnnPlan, out_dir, source: str = "", x_type: str = "", out_type: str = "") -> dict:
