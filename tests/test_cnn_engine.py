@@ -502,3 +502,23 @@ def test_shared_weights_use_a_codebook(tmp_path):
     wide = plan_cnn(g, fold={"c1": (4, 18), "dw": (4, 4), "fc": (4, 80)}, lanes=512)
     assert [s.p.datapath for s in wide.mvus] == ["mul", "book", "mul"]
     check_design(g, plan, tmp_path, seed=11, p=0.3, frames=12)
+
+
+def test_hls_is_a_dataflow_of_stage_functions(tmp_path):
+    """The HLS C++ mirrors the RTL's stages: one function per computing stage called from a
+    DATAFLOW top, streams between them; a stream read by k stages is written once per reader
+    with a frame of depth (the fan-out model of test_a_stream_feeds_any_number_of_layers runs
+    in C simulation there)."""
+    import re
+
+    plan = plan_cnn(random_cnn(3), lanes=4)
+    hls = write_hls(plan, tmp_path / "hls")
+    cpp = (tmp_path / "hls" / f"{hls['top']}.cpp").read_text()
+    computing = [s for s in plan.stages if s.kind in ("mvu", "reduce", "gpool", "add", "act")]
+    assert len(re.findall(r"^static void \w+_stage\(", cpp, re.M)) == len(computing)
+    assert "#pragma HLS DATAFLOW" in cpp and "HG_STREAM<" in cpp
+    streams = hls["context"]["streams"]
+    assert len(streams) == sum(1 + (s.kind == "add") for s in computing) + 1  # + the output
+    forked = [st for st in streams if st["depth"]]  # this model has a residual block
+    assert len(forked) == 2 and forked[0]["name"][:3] == forked[1]["name"][:3]
+    assert all(f"{st['name']}.write(" in cpp for st in streams)
