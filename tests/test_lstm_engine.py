@@ -137,12 +137,13 @@ def test_scan_width_lifts_the_column_floor():
 @pytest.mark.gxx
 def test_scan_width_rtl_equals_the_cycle_model(tmp_path):
     """The chosen K (16 over 18 columns: the last block mostly past the end) and K = 4, whose
-    blocks straddle the input/recurrent boundary: exact, every phase as modelled."""
+    blocks straddle the input/recurrent boundary: exact, every phase as modelled.  (K is a
+    property of the RTL's scanner only: the HLS C++ is the same for both, simulated once.)"""
     g = random_lstm(6, features=10, units=8, steps=3, density=0.15, pe=16, head=3)
     for k, want in ((None, 16), (4, 4)):
         plan = plan_lstm(g, pe=16, scan_width=k)
         assert plan.scan_width == want
-        check_plan(g, plan, tmp_path / f"k{k}", 6, {"scan_width": k}, n=12)
+        check_plan(g, plan, tmp_path / f"k{k}", 6, {"scan_width": k}, n=12, flavours=("ap",) if k else ())
 
 
 # ------------------------------------------------------------------ plan refusals
@@ -265,8 +266,8 @@ def run_config(i, tmp_path, n=24, synth=False, cell=None, layers=None):
     return check_plan(g, plan, tmp_path, i, cfg, n, synth)
 
 
-def check_plan(g, plan, tmp_path, i, cfg, n=24, synth=False):
-    """Lint, [Yosys,] C simulation (ap, ac) and RTL with back-pressure against the reference."""
+def check_plan(g, plan, tmp_path, i, cfg, n=24, synth=False, flavours=("ap", "ac")):
+    """Lint, [Yosys,] C simulation (``flavours``) and RTL with back-pressure against the reference."""
     rtl = write_rtl(plan, tmp_path / "rtl")
     assert lint(tmp_path / "rtl", rtl["sources"], rtl["top"]) == "", f"config {i}: lint"
     if synth:  # Yosys: elaborates, maps to 7-series, asserts no latch
@@ -275,7 +276,7 @@ def check_plan(g, plan, tmp_path, i, cfg, n=24, synth=False):
     x = random_inputs(g, n, seed=i)
     expected = predict_int(g, x).reshape(n, -1)
     hls = write_hls(plan, tmp_path / "hls")
-    for flavour in ("ap", "ac"):
+    for flavour in flavours:
         y = csim(hls, tmp_path / "hls", x, tmp_path / "csim", flavour)
         assert np.array_equal(y, expected), f"config {i} {cfg}: C simulation ({flavour}) differs"
     res = rtl_check(g, plan, rtl, tmp_path / "rtl", x, tmp_path / "sim", seed=i, p_bubble=0.3, p_stall=0.3)
