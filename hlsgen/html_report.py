@@ -70,7 +70,7 @@ def _plot(fig_data: dict, path: Path) -> None:
         raise ValueError(f"unknown figure kind {kind!r}")
     if fig_data.get("ref") is not None:
         ax.axhline(fig_data["ref"], color="C3", linestyle="--", linewidth=1)
-    ax.set_title(fig_data["title"], fontsize=10)
+    ax.set_title(fig_data["title"].replace("$", r"\$"), fontsize=10)  # names are text, not mathtext
     ax.set_xlabel(fig_data["xlabel"])
     ax.set_ylabel(fig_data["ylabel"])
     fig.tight_layout()

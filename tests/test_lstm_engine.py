@@ -549,3 +549,18 @@ def test_stacked_plan_shares_the_pe_memories():
     assert np.array_equal(cy["mac"], cy["mac_layers"].sum(axis=2))
     ew = sum(1 + p.ew_groups + p.ew_latency for p in plan.layers)
     assert np.array_equal(cy["step"], cy["mac"] + ew)
+
+
+def test_stacked_figures_and_balance_cover_every_layer():
+    """The report draws each stacked layer's sparsity, and `info` balances each layer."""
+    from hlsgen.engines.lstm.engine import SparseLstmEngine
+
+    g = random_lstm(9, features=5, units=(6, 10), steps=3, layers=2, head=4)
+    plan = plan_lstm(g, pe=4)
+    eng = SparseLstmEngine()
+    figs = eng.report_data(g, plan, random_inputs(g, 2, 1))
+    images = [f for f in figs if f["kind"] == "image"]
+    assert [np.array(f["matrix"]).shape for f in images] == [p.matrix.shape for p in plan.layers]
+    assert "'lstm2'" in images[1]["title"]
+    lines = eng.info_lines(g, pe=4)
+    assert len(lines) == 2 and "'lstm'" in lines[0] and "'lstm2'" in lines[1]

@@ -72,16 +72,16 @@ class SparseLstmEngine(Engine):
         return lines + [f"  note: {n}" for n in s["notes"]]
 
     def info_lines(self, graph, pe: int | None = None) -> list[str]:
-        lstm = graph.nodes[1]
-        m = stacked_matrix(lstm)
         lines = []
-        for p in (pe,) if pe else (4, 8, 16):
-            if p <= m.shape[1]:
-                b = imbalance(m, p)
-                lines.append(
-                    f"load balance '{lstm.name}' over {p} PEs: non-zeros per PE {b['min']}..{b['max']} "
-                    f"(mean {b['mean']}), imbalance {b['imbalance']:.3f} (cycles vs a perfect balance)"
-                )
+        for cell in (n for n in graph.nodes if n.op in ("LSTM", "GRU")):  # every stacked layer
+            m = stacked_matrix(cell)
+            for p in (pe,) if pe else (4, 8, 16):
+                if p <= m.shape[1]:
+                    b = imbalance(m, p)
+                    lines.append(
+                        f"load balance '{cell.name}' over {p} PEs: non-zeros per PE {b['min']}..{b['max']} "
+                        f"(mean {b['mean']}), imbalance {b['imbalance']:.3f} (cycles vs a perfect balance)"
+                    )
         return lines
 
     def rtl_check(self, graph, plan, hardware, rtl_dir, x_raw, work_dir, seed: int = 1) -> dict:
@@ -123,13 +123,16 @@ class SparseLstmEngine(Engine):
                 "values": list(plan.nnz_per_pe),
                 "ref": plan.nnz / plan.pe,
             },
-            {
-                "kind": "image",
-                "title": "sparsity of the stacked matrix [kernel; recurrent] (white: non-zero)",
-                "xlabel": "gate row",
-                "ylabel": "column (input features, then hidden units)",
-                "matrix": (plan.matrix != 0).astype(int).tolist(),
-            },
+            *(
+                {
+                    "kind": "image",
+                    "title": f"sparsity of {_layer_name(lp)}'s stacked matrix [kernel; recurrent] (white: non-zero)",
+                    "xlabel": "gate row",
+                    "ylabel": "column (input features, then hidden units)",
+                    "matrix": (lp.matrix != 0).astype(int).tolist(),
+                }
+                for lp in plan.layers
+            ),
             {
                 "kind": "line",
                 "title": "cycles per time step (cycle model, mean over the inputs)",
@@ -194,3 +197,7 @@ class SparseLstmEngine(Engine):
                 f"{'equal to' if c['cycles_equal_model'] else 'DIFFERENT from'} the model"
             )
         return summary, lines
+
+
+def _layer_name(lp: LstmPlan) -> str:
+    return f"'{lp.cell_node.name}'" if lp.cell_node is not None else "the layer"
