@@ -85,8 +85,9 @@ class Engine:
         known = {o.name: o for o in self.options}
         bad = sorted(set(options) - set(known))
         if bad:
-            flags = ", ".join(o.flag for o in self.options if o.cli)
-            raise HlsgenError(f"option(s) {', '.join(bad)} do not apply to the {self.title} (it takes {flags})")
+            # the Python keyword and, where there is one, the command-line flag
+            takes = ", ".join(o.name + (f" ({o.flag})" if o.cli else "") for o in self.options)
+            raise HlsgenError(f"option(s) {', '.join(bad)} do not apply to the {self.title} (it takes {takes})")
         return {k: known[k].check(v) for k, v in options.items() if v is not None}
 
     def plan(self, graph, options: dict):
