@@ -149,7 +149,8 @@ def _layers(plan: LstmPlan, ekw: int) -> list[dict]:
             "fw": ubits(max(lp.features - 1, 1)),
             "nb": lp.blocks,
             "params": ",\n        ".join(f".{k}({v})" for k, v in params),
-            "rows": [{"index": r, "pe": r % P, "local": r // P} for r in range(lp.nrow)],
+            # flip-flop accumulators: where each gate row lives (the RAM mode reads them by port)
+            "rows": [] if plan.acc_ram else [{"index": r, "pe": r % P, "local": r // P} for r in range(lp.nrow)],
             "hext": _ext(f"hr{i}", lp.state_width, lp.state_signed, aw),
             "up": lp.units // P,  # acc_ram: a gate's local rows per PE
             "zrw": _zrw(lp),
