@@ -159,7 +159,13 @@ ESE_GOPS = 282.0
 
 
 def ese_scale(
-    pes, yosys_timeout: float, clock_mhz: float = 200.0, sequences: int = 4, cell: str = "lstm", yosys_pes=()
+    pes,
+    yosys_timeout: float,
+    clock_mhz: float = 200.0,
+    sequences: int = 4,
+    cell: str = "lstm",
+    yosys_pes=(),
+    reset_after: bool = True,
 ):
     from hlsgen.backends.lstm_verilog import write_rtl
     from hlsgen.engines.lstm import plan_lstm
@@ -173,7 +179,9 @@ def ese_scale(
     rows, res = [], []
     for pe in pes:
         t0 = time.time()
-        g = random_lstm(1, features=features, units=units, steps=4, density=density, pe=pe, cell=cell)
+        g = random_lstm(
+            1, features=features, units=units, steps=4, density=density, pe=pe, cell=cell, reset_after=reset_after
+        )
         t1 = time.time()
         plan = plan_lstm(g, pe=pe)
         t2 = time.time()
@@ -239,6 +247,10 @@ def main(argv=None):
         print("\n5. The same shape as a GRU (reset_after=True, rows [z; r; h_x; h_h] on the same array);")
         print("   dense-equivalent operations 2 x 3U(F + U); ESE's figure is for its LSTM")
         rows, _ = ese_scale((32, 128, 1024), 0, cell="gru")
+        table(rows, list(rows[0]))
+        print("\n6. The same GRU with reset_after=False (ONNX's default): two passes per step, the gates z, r")
+        print("   over [x; h_q], then the candidate over [x; r * h_q], each with its MAC and element-wise phase")
+        rows, _ = ese_scale((32, 128, 1024), 0, cell="gru", reset_after=False)
         table(rows, list(rows[0]))
         return 0
     units, feats, n = (64, 16, 4) if a.quick else (256, 64, 8)

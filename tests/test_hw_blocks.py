@@ -506,7 +506,7 @@ def _ew(w, cell: str = "lstm"):
         xs = x[seq : seq + 1]
         for t, st_ in enumerate((gru_steps if gru else lstm_steps)(node, g.input.spec, xs)):
             if gru:  # the rows [z; r; h_x; h_h] on the accumulator grid, as the PEs leave them
-                xt, hq, h = st_
+                xt, hq, h = st_[:3]
                 z = (xt @ plan.matrix[:f]) * (1 << plan.shift_x) + (hq @ plan.matrix[f:]) * (1 << plan.shift_h)
                 acc = z[0].tolist()
             else:

@@ -102,7 +102,7 @@ def test_padding_reported_and_no_hw(tmp_path, capsys):
 def test_models_no_engine_maps_still_convert(tmp_path, capsys):
     """A GRU behind a Dense layer maps to no engine (the recurrent engine takes the recurrent layer
     first): the IR and reference are written and say so; engine options on it are an error; a
-    GRU the recurrent engine cannot build (reset_after=False) says why; LSTM options on an MLP
+    GRU the recurrent engine cannot build (every step's state into a Dense) says why; LSTM options on an MLP
     (the streaming engine) are refused."""
     import qkeras as qk
     import tensorflow as tf
@@ -112,7 +112,7 @@ def test_models_no_engine_maps_still_convert(tmp_path, capsys):
     qkeras_compat()  # QGRU on TF 2.15 needs the shims the loader installs
     wq = qk.quantized_bits(4, 0, alpha=1)
 
-    def gru(reset_after):
+    def gru(reset_after, seq=False):
         return qk.QGRU(
             4,
             kernel_quantizer=wq,
@@ -122,15 +122,21 @@ def test_models_no_engine_maps_still_convert(tmp_path, capsys):
             activation="quantized_tanh(6)",
             recurrent_activation="hard_sigmoid",
             reset_after=reset_after,
+            return_sequences=seq,
             name="gru",
         )
 
-    before = tf.keras.Sequential(
-        [tf.keras.layers.InputLayer((4, 3)), qk.QActivation("quantized_bits(5,1,keep_negative=False)"), gru(False)]
+    seq = tf.keras.Sequential(
+        [
+            tf.keras.layers.InputLayer((4, 3)),
+            qk.QActivation("quantized_bits(5,1,keep_negative=False)"),
+            gru(False, seq=True),
+            qk.QDense(3, kernel_quantizer=wq, bias_quantizer=wq),
+        ]
     )
-    before.save(tmp_path / "gru_before.h5")
-    assert main(["convert", str(tmp_path / "gru_before.h5"), "-o", str(tmp_path / "b")]) == 0
-    assert "no hardware: layer 'gru' (GRU): GRU with reset_after=False" in capsys.readouterr().out
+    seq.save(tmp_path / "gru_seq.h5")
+    assert main(["convert", str(tmp_path / "gru_seq.h5"), "-o", str(tmp_path / "b")]) == 0
+    assert "no hardware: layer 'gru' (GRU): return_sequences=True followed by more layers" in capsys.readouterr().out
     model = tf.keras.Sequential(
         [
             tf.keras.layers.InputLayer((4, 3)),

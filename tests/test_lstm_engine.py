@@ -170,13 +170,16 @@ def test_plan_pads_or_refuses_and_names_the_layer():
         plan_lstm(seq)
     seq = random_lstm(1, units=5, steps=3, return_sequences=True)
     assert plan_lstm(seq).out_count == 3 * 5
-    # a GRU: the same checks name its layer, and so does the refusal of reset_after=False
-    gru = random_lstm(1, units=5, cell="gru")
-    with pytest.raises(HlsgenError, match="layer 'lstm' \\(GRU\\).*pe=3.*do not divide"):
-        plan_lstm(gru, pe=3, pad=False)
-    gru.nodes[1].reset_after = False
-    with pytest.raises(HlsgenError, match="layer 'lstm' \\(GRU\\).*reset_after=False.*second"):
-        plan_lstm(gru)
+    # a GRU: the same checks name its layer, with reset_after=False (two passes) too
+    for ra in (True, False):
+        gru = random_lstm(1, units=5, cell="gru", reset_after=ra)
+        with pytest.raises(HlsgenError, match="layer 'lstm' \\(GRU\\).*pe=3.*do not divide"):
+            plan_lstm(gru, pe=3, pad=False)
+    # an activation between stacked layers that is not a requantization: named, with why
+    two = random_lstm(1, units=4, layers=2, between="requant")
+    two.nodes[2].function = "relu"
+    with pytest.raises(HlsgenError, match="layer 'q2' \\(Activation\\).*'relu' between two recurrent layers"):
+        plan_lstm(two)
 
 
 def test_fillers_reported_for_small_index():
@@ -229,8 +232,8 @@ def sweep_config(i: int) -> dict:
         "ew_lanes": [None, 1, 2, 4, 8][int(rng.integers(0, 5))],  # None: chosen by the plan
         "scan_width": [None, 1, 2, 4, 8][int(rng.integers(0, 5))],  # columns per scanner block
     }
-    # drawn last, so that the LSTM configurations stay as they were: a third are GRUs
-    # (reset_after=True), half of them without a recurrent bias
+    # drawn last, so that the LSTM configurations stay as they were: a third are GRUs, half of
+    # them without a recurrent bias
     if rng.random() < 1 / 3:
         cfg["graph"].update(cell="gru", recurrent_bias=bool(rng.random() < 0.5))
     # a quarter stack two or three recurrent layers on the one array (sizes drawn, some with an
@@ -239,6 +242,9 @@ def sweep_config(i: int) -> dict:
         n = int(rng.integers(2, 4))
         sizes = [units] + [int(rng.choice([2, 4, 5, 8, 12, 16])) for _ in range(n - 1)]
         cfg["graph"].update(layers=n, units=sizes, between=["requant", None, "relu"][int(rng.integers(0, 3))])
+    # half of the GRUs with reset_after=False (two passes per step; no recurrent bias then)
+    if rng.random() < 1 / 2 and cfg["graph"].get("cell") == "gru":
+        cfg["graph"]["reset_after"] = False
     return cfg
 
 
@@ -296,11 +302,12 @@ def test_rtl_sweep_fast(i, tmp_path):
 
 @pytest.mark.rtl
 @pytest.mark.gxx
-@pytest.mark.parametrize("i", [0])
-def test_rtl_sweep_gru_fast(i, tmp_path):
-    """The first sweep configuration that draws a GRU (reset_after=True; the regress set has more)."""
+@pytest.mark.parametrize("i,reset_after", [(0, True), (3, False)])
+def test_rtl_sweep_gru_fast(i, reset_after, tmp_path):
+    """The first sweep configurations that draw a GRU with reset_after=True and False (the regress
+    set has more)."""
     cfg = sweep_config(i)
-    assert cfg["graph"]["cell"] == "gru"
+    assert cfg["graph"]["cell"] == "gru" and cfg["graph"].get("reset_after", True) == reset_after
     run_config(i, tmp_path)
 
 

@@ -137,17 +137,19 @@ def build_gru(steps, feats, units, wb, state, act, rec, bias, head, seed, reset_
 @pytest.mark.keras
 @pytest.mark.gxx
 @pytest.mark.rtl
-@pytest.mark.parametrize("k", range(len(GRU_CASES)))
-def test_qkeras_gru_through_the_engine(k, tmp_path):
-    """QGRU (reset_after=True) on the PE array: rows [z; r; h_x; h_h]; C simulation (ap, ac) and
-    (two of the cases) RTL with bubbles and back-pressure equal QKeras's own forward pass."""
+@pytest.mark.parametrize("k,reset_after", [(0, True), (1, True), (2, True), (0, False), (1, False)])
+def test_qkeras_gru_through_the_engine(k, reset_after, tmp_path):
+    """QGRU on the PE array, reset_after=True (rows [z; r; h_x; h_h]) and False (two passes per
+    step: the gates, then the candidate from r * h_q); C simulation (ap, ac) and (two of the
+    cases) RTL with bubbles and back-pressure equal QKeras's own forward pass."""
     steps, feats, units, wb, state, act, rec, bias, head, pe, e = GRU_CASES[k]
-    model = build_gru(steps, feats, units, wb, state, act, rec, bias, head, seed=200 + k)
+    model = build_gru(steps, feats, units, wb, state, act, rec, bias, head, seed=200 + k, reset_after=reset_after)
     proj = hlsgen.convert(model)
     g = proj.graph
-    assert g.nodes[1].op == "GRU" and g.nodes[1].reset_after
+    assert g.nodes[1].op == "GRU" and g.nodes[1].reset_after == reset_after
     plan = plan_lstm(g, pe=pe, ew_lanes=e)
     assert plan.kind == "gru"
+    assert [p.gru_pass for p in plan.layers] == ([0] if reset_after else [1, 2])
     x = random_inputs(g, 64, seed=k)
     yk = model.predict(g.input.type.to_float(x), verbose=0).reshape(len(x), -1)
     assert g.output_spec.type.width <= 24  # float32 holds every output exactly
@@ -163,21 +165,9 @@ def test_qkeras_gru_through_the_engine(k, tmp_path):
 
 
 @pytest.mark.keras
-def test_qkeras_gru_reset_before_is_refused_by_name():
-    """reset_after=False needs r * h_q before U_h (a second scan): one error naming the layer."""
-    from hlsgen.errors import HlsgenError
-
-    model = build_gru(3, 2, 4, 5, "quantized_bits(8,1)", "quantized_tanh(6)", "hard_sigmoid", True, None, 1, False)
-    g = hlsgen.convert(model).graph
-    with pytest.raises(HlsgenError, match="gru.*reset_after=False") as err:
-        plan_lstm(g)
-    assert "\n" not in str(err.value)
-
-
-@pytest.mark.keras
 @pytest.mark.gxx
 @pytest.mark.rtl
-def _stacked(between: str | None = None):
+def _stacked(between: str | None = None, reset_after: bool = True):
     from hlsgen.frontends.keras.loader import qkeras_compat
 
     qkeras_compat()
@@ -199,7 +189,7 @@ def _stacked(between: str | None = None):
     if between:
         ls.append(qk.QActivation(between, name="between"))
     ls += [
-        qk.QGRU(5, reset_after=True, name="second", **common),
+        qk.QGRU(5, reset_after=reset_after, name="second", **common),
         qk.QDense(3, kernel_quantizer="quantized_bits(6,0,alpha=1)", bias_quantizer="quantized_bits(6,2,alpha=1)"),
     ]
     model = tf.keras.Sequential(ls)
@@ -215,16 +205,20 @@ def _stacked(between: str | None = None):
 @pytest.mark.keras
 @pytest.mark.gxx
 @pytest.mark.rtl
-def test_qkeras_stacked_lstm_gru_on_one_array(tmp_path):
-    """QLSTM(return_sequences) -> QGRU -> QDense on one PE array: C simulation (ap, ac) and RTL
-    with bubbles and back-pressure equal QKeras's own forward pass, every layer's MAC and
-    element-wise phases as the cycle model says.  A QActivation between the two (a step
-    function on the first's exact output) is refused by name."""
-    model = _stacked()
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_qkeras_stacked_lstm_gru_on_one_array(reset_after, tmp_path):
+    """QLSTM(return_sequences) -> QGRU -> QDense on one PE array (the GRU with reset_after=False:
+    its two passes): C simulation (ap, ac) and RTL with bubbles and back-pressure equal QKeras's
+    own forward pass, every layer's MAC and element-wise phases as the cycle model says.  A
+    QActivation between the two (a step function on the first's exact output) is refused by
+    name."""
+    model = _stacked(reset_after=reset_after)
     proj = hlsgen.convert(model)
     g = proj.graph
     plan = plan_lstm(g, pe=4)
-    assert [p.kind for p in plan.layers] == ["lstm", "gru"]
+    assert [(p.kind, p.gru_pass) for p in plan.layers] == [("lstm", 0)] + (
+        [("gru", 0)] if reset_after else [("gru", 1), ("gru", 2)]
+    )
     x = random_inputs(g, 48, seed=5)
     yk = model.predict(g.input.type.to_float(x), verbose=0).reshape(len(x), -1)
     assert g.output_spec.type.width <= 24
@@ -236,6 +230,8 @@ def test_qkeras_stacked_lstm_gru_on_one_array(tmp_path):
     rtl = write_rtl(plan, tmp_path / "rtl")
     res = rtl_check(g, plan, rtl, tmp_path / "rtl", x[:16], tmp_path / "sim", seed=3)
     assert res["ok"] and res["steps"] == 16 * 3, {k: v for k, v in res.items() if k not in ("mac", "ew", "head")}
+    if not reset_after:
+        return
     stepped = hlsgen.convert(_stacked("quantized_bits(8,1)")).graph
     with pytest.raises(hlsgen.HlsgenError, match="layer 'between'.*between two recurrent layers"):
         plan_lstm(stepped)

@@ -1391,9 +1391,9 @@ def test_onnx_gru_approximate(lbr, tmp_path):
 @pytest.mark.rtl
 @pytest.mark.gxx
 def test_onnx_gru_linear_before_reset_through_the_recurrent_engine(tmp_path):
-    """An ONNX GRU with linear_before_reset=1 (Keras's reset_after=True) converted with
-    Approximate maps onto the recurrent engine's PE array: C and RTL simulations equal the
-    (fixed-point) reference exactly; with linear_before_reset=0 the engine says why not."""
+    """An ONNX GRU converted with Approximate maps onto the recurrent engine's PE array with
+    linear_before_reset=1 (Keras's reset_after=True) and with 0 (ONNX's default; two passes per
+    step): C and RTL simulations equal the (fixed-point) reference exactly."""
     from hlsgen.verify import verify_hardware
 
     T, F, H = 4, 5, 8
@@ -1411,14 +1411,13 @@ def test_onnx_gru_linear_before_reset_through_the_recurrent_engine(tmp_path):
         y = g.qdq(y, 1 / 64)
         m = make_model(g.nodes, [vi("x", TP.FLOAT, [T, None, F])], [vi(y, TP.FLOAT, [None, H])], g.inits, 13)
         paths[lbr] = save(m, tmp_path, f"gru{lbr}.onnx")
-    proj = convert(paths[1], tmp_path / "out", config=APPROX)
-    assert proj.engine == "sparse_lstm" and proj.plan.kind == "gru"
     xs = RNG.uniform(-3, 3, (T, 24, F)).astype(np.float32)
-    checks = verify_hardware(proj, xs, "random sequences", csim=True, rtl=True, rtl_count=24)
-    assert len(checks) == 3 and all(c["mismatches"] == 0 and c["vectors"] > 0 for c in checks), checks
-    before = convert(paths[0], tmp_path / "o0", config=APPROX)
-    assert before.hardware is None
-    assert any("no hardware" in n and "reset_after=False" in n for n in before.graph.meta["notes"])
+    for lbr in (1, 0):
+        proj = convert(paths[lbr], tmp_path / f"out{lbr}", config=APPROX)
+        assert proj.engine == "sparse_lstm" and proj.plan.kind == "gru"
+        assert [p.gru_pass for p in proj.plan.layers] == ([0] if lbr else [1, 2])
+        checks = verify_hardware(proj, xs, "random sequences", csim=True, rtl=True, rtl_count=24)
+        assert len(checks) == 3 and all(c["mismatches"] == 0 and c["vectors"] > 0 for c in checks), (lbr, checks)
 
 
 def test_exported_zero_initial_states_and_full_sequence_lengths(tmp_path):

@@ -25,8 +25,11 @@ def _vals(raw) -> str:
 
 def _layer(plan: LstmPlan, i: int, lp: LstmPlan, types: list) -> dict:
     """One recurrent layer's arrays, tables and types (names prefixed ``L<i>_`` past the first)."""
-    pre = "" if i == 0 else f"L{i}_"
+    pre = _prefix(i)
     ty = lp.types
+    xl = i - 1  # the layer whose output is this one's input (-1: the model's input)
+    if lp.gru_pass == 2:
+        xl = i - 2  # the gates pass's
     own = [
         ("w_t", ty.weight),
         ("a_t", ty.act),
@@ -37,11 +40,14 @@ def _layer(plan: LstmPlan, i: int, lp: LstmPlan, types: list) -> dict:
         ("gate_t", ty.gate),
         ("cand_t", ty.cand),
     ]
-    if lp.kind == "gru":
+    if lp.gru_pass == 1:
+        own += [("rh_t", ty.rh)]
+    elif lp.kind == "gru":
         own += [("pre_t", ty.pre), ("preth_t", ty.pre_th), ("onez_t", ty.one_z)]
     else:
         own += [("c_t", ty.c), ("cth_t", ty.c_th), ("cella_t", ty.cell_act)]
-    own += [("h_t", ty.h), ("state_t", ty.state)]
+    if lp.gru_pass != 1:
+        own += [("h_t", ty.h), ("state_t", ty.state)]
     rq = plan.between[i - 1] if i > 0 else None
     if rq is not None:
         own.append(("xq_t", rq.dst))
@@ -69,7 +75,11 @@ def _layer(plan: LstmPlan, i: int, lp: LstmPlan, types: list) -> dict:
             }
         )
     p_ = pre
-    if lp.kind == "gru":
+    if lp.gru_pass == 1:
+        tables = [_table(p_ + "gate", lp.gate, p_ + "zth_t", p_ + "gate_t", p_ + "z_t")]
+    elif lp.gru_pass == 2:
+        tables = [_table(p_ + "cand", lp.cand, p_ + "preth_t", p_ + "cand_t", p_ + "pre_t")]
+    elif lp.kind == "gru":
         tables = [
             _table(p_ + "gate", lp.gate, p_ + "zth_t", p_ + "gate_t", p_ + "z_t"),
             _table(p_ + "cand", lp.cand, p_ + "preth_t", p_ + "cand_t", p_ + "pre_t"),
@@ -98,9 +108,18 @@ def _layer(plan: LstmPlan, i: int, lp: LstmPlan, types: list) -> dict:
         "tables": tables,
         "rq": rq is not None,
         "relu": rq is not None and rq.relu,
-        "src": "x" if i == 0 else ("L%d_hout" % (i - 1) if i > 1 else "hout"),
-        "src_t": "" if i == 0 else ("L%d_h_t" % (i - 1) if i > 1 else "h_t"),
+        "src": "x" if xl < 0 else f"{_prefix(xl)}hout",
+        "src_t": "" if xl < 0 else f"{_prefix(xl)}h_t",
+        "gru_pass": lp.gru_pass,
+        # the recurrent columns: the state, or (reset_after=False) the gates pass reads the
+        # candidate pass's state and the candidate pass reads the gates pass's r * h_q
+        "hsrc": {0: f"{pre}hq", 1: f"{_prefix(i + 1)}hq", 2: f"{_prefix(i - 1)}rh"}[lp.gru_pass],
+        "zq": f"{_prefix(i - 1)}zq",
     }
+
+
+def _prefix(i: int) -> str:
+    return "" if i == 0 else f"L{i}_"
 
 
 def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = "") -> dict:

@@ -48,10 +48,15 @@ def _vec(vals, bits: int) -> str:
     return "{" + ", ".join(f"{bits}'d{int(v)}" for v in reversed(vals)) + "}"
 
 
-def ew_params(lp: LstmPlan, i: int, acc_width: int, k: int, ekw: int) -> list[tuple[str, object]]:
-    """The parameters of layer ``lp``'s element-wise unit (hg_lstm_ew or hg_gru_ew)."""
+def ew_params(
+    lp: LstmPlan, i: int, acc_width: int, k: int, ekw: int, gates: LstmPlan | None = None
+) -> list[tuple[str, object]]:
+    """The parameters of layer ``lp``'s element-wise unit (hg_lstm_ew or hg_gru_ew); ``gates``:
+    a GRU candidate pass's gates pass (layer i - 1), whose unit this is too."""
     ew = lp.ew_schedule
     pre = layer_prefix(i)
+    gp = layer_prefix(i - 1) if gates is not None else pre  # the gate table's and first bias's layer
+    gl = gates if gates is not None else lp
     zsw = max(acc_width, lp.bias_width + lp.bias_shift, lp.z_width) + 2
     common = [
         ("U", lp.units),
@@ -70,12 +75,30 @@ def ew_params(lp: LstmPlan, i: int, acc_width: int, k: int, ekw: int) -> list[tu
         ("ZW", lp.z_width),
         ("GW", lp.gate_width),
         ("GGW", lp.cand_width),
-        ("GLV", lp.gate.levels),
+        ("GLV", gl.gate.levels),
         ("CLV", lp.cand.levels),
     ]
     rq_h = lp.state_requant_h.hw()
-    if lp.kind == "gru":
+    if gates is not None:  # reset_after=False: both passes
+        qw = max(lp.state_width + (0 if lp.state_signed else 1), lp.rh_width)
         own = [
+            ("RA", 0),
+            ("RHW", lp.rh_width),
+            ("QW", qw),
+            ("GF", lp.types.gate.frac),
+            ("PW", lp.pre_width),
+            ("SW", lp.state_width),
+            ("SSIGN", int(lp.state_signed)),
+            ("SHZ", lp.h_shift_z),
+            ("SHC", lp.h_shift_c),
+            ("HW", lp.h_width),
+            ("C_R", gates.ew_schedule.h_write),
+            ("H_R", ew.c_write),
+            ("H_W", ew.h_write),
+        ]
+    elif lp.kind == "gru":
+        own = [
+            ("QW", lp.state_width),
             ("GF", lp.types.gate.frac),
             ("PW", lp.pre_width),
             ("SW", lp.state_width),
@@ -114,12 +137,14 @@ def ew_params(lp: LstmPlan, i: int, acc_width: int, k: int, ekw: int) -> list[tu
         ("RQH_SHIFT", rq_h["shift"]),
         ("RQH_RND", rq_h["rnd"]),
         ("RQH_OVF", rq_h["ovf"]),
-        ("BFILE", f'"{pre}bias.mem"'),
-        ("GTFILE", f'"{pre}gate_t.mem"'),
-        ("GVFILE", f'"{pre}gate_v.mem"'),
+        ("BFILE", f'"{gp}bias.mem"'),
+        ("GTFILE", f'"{gp}gate_t.mem"'),
+        ("GVFILE", f'"{gp}gate_v.mem"'),
         ("CTFILE", f'"{pre}cand_t.mem"'),
         ("CVFILE", f'"{pre}cand_v.mem"'),
     ]
+    if gates is not None:
+        files.append(("BFILE2", f'"{pre}bias.mem"'))
     ram = []
     if lp.acc_ram:  # the PEs' RAM reads (hg_lstm_pe ARAM): P / E PEs per lane, local row k / (P / E)
         nj = lp.pe // lp.ew_lanes
@@ -136,27 +161,36 @@ def _layers(plan: LstmPlan, ekw: int) -> list[dict]:
     """Per recurrent layer: its element-wise unit, its rows in the PEs, its scanner reads."""
     P, aw, out = plan.pe, plan.act_width, []
     for i, lp in enumerate(plan.layers):
-        params = ew_params(lp, i, plan.acc_width, plan.scan_width, ekw)
+        gates = plan.layers[i - 1] if lp.gru_pass == 2 else None
+        params = ew_params(lp, i, plan.acc_width, plan.scan_width, ekw, gates) if lp.gru_pass != 1 else []
+        # a GRU with reset_after=False: its candidate pass (2) holds the element-wise unit, which
+        # serves the gates pass (1) too; the scanner reads its QW-bit signed words in both passes
+        sw, ssign = lp.state_width, lp.state_signed
+        if lp.gru_pass:
+            sw, ssign = max(lp.state_width + (0 if lp.state_signed else 1), lp.rh_width), True
         d = {
             "i": i,
             "suffix": "" if i == 0 else str(i),
             "name": comment_text(lp.cell_node.name if lp.cell_node is not None else lp.name),
             "kind": lp.kind,
+            "gru_pass": lp.gru_pass,
             "u": lp.units,
             "hw": lp.h_width,
-            "sw": lp.state_width,
+            "sw": sw,
             "uw": ubits(max(lp.units - 1, 1)),
             "fw": ubits(max(lp.features - 1, 1)),
             "nb": lp.blocks,
             "params": ",\n        ".join(f".{k}({v})" for k, v in params),
             # flip-flop accumulators: where each gate row lives (the RAM mode reads them by port)
             "rows": [] if plan.acc_ram else [{"index": r, "pe": r % P, "local": r // P} for r in range(lp.nrow)],
-            "hext": _ext(f"hr{i}", lp.state_width, lp.state_signed, aw),
+            "hext": _ext(f"hr{i}", sw, ssign, aw),
             "up": lp.units // P,  # acc_ram: a gate's local rows per PE
             "zrw": _zrw(lp),
         }
         if i == 0:
             d["xext"] = _ext("xr0", plan.x_width, plan.x_signed, aw)
+        elif lp.gru_pass == 2:
+            pass  # the gates pass's input
         else:
             prev = plan.layers[i - 1]
             rq = plan.between[i - 1]
@@ -216,6 +250,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
     nl = len(plan.layers)
     return {
         "layers": _layers(plan, ekw),
+        "xrel": plan.input_layers - 1,
         "lyw": ubits(max(nl - 1, 1)),
         "fv": _vec([lp.features for lp in plan.layers], 16),
         "ncolv": _vec([lp.ncol for lp in plan.layers], 16),

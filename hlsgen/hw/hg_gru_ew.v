@@ -1,5 +1,6 @@
-// hg_gru_ew: the sparse recurrent engine's element-wise unit for a GRU (reset_after = True).
+// hg_gru_ew: the sparse recurrent engine's element-wise unit for a GRU.
 //
+// RA = 1 (reset_after = True): one pass per step.
 // The PE array gives four rows per unit on one grid G (see engines/lstm/plan.py, _gru_numerics):
 // z, r (the gates' pre-activations), h_x = x W_h + b_h and m = h_q U_h + b_rh.  E lanes (a power of
 // two) work side by side: while `run`, counter k issues units u = k*E + e (lane e, for u < U),
@@ -10,11 +11,21 @@
 //   H_R: h_q[u] is read (zero on the sequence's first step);
 //   H_W: h = (z * h_q) << SHZ + ((1 - z) * hh) << SHC (exact, kept for the output) and its
 //        requantized state (the next step's recurrent input) are written.
+// RA = 0 (reset_after = False): two passes per step, each with its own MAC phase (`pass`):
+//   gates pass (0): rows z, r (row 0, 1) on their grid; at C_R the gates z and r * h_q[u]
+//     (exact, RHW bits) are written to the lane's banks, and the scanner reads r * h_q as the
+//     candidate pass's recurrent columns;
+//   candidate pass (1): row 0 is pre = x W_h + (r * h_q) U_h (+ b_h, from BFILE2) on its grid,
+//     straight into the candidate table; at H_R z and h_q[u] are read, at H_W h is written.
 // The states live in E banks (unit u in bank u mod E, row u / E); the scanner reads K words of
-// the quantized hidden state at once (h_addr, h_q); the exact hidden state leaves as h_flat.
+// the quantized hidden state at once (h_addr, h_q: QW bits; RA = 0: signed, r * h_q in the
+// candidate pass); the exact hidden state leaves as h_flat.
 `default_nettype none
 module hg_gru_ew #(
     parameter integer U     = 16,  // units
+    parameter integer RA    = 1,   // reset_after: 1 one pass per step, 0 two (gates, candidate)
+    parameter integer RHW   = 17,  // RA = 0: bits of r * h_q (exact, signed)
+    parameter integer QW    = 8,   // bits of a scanner read (RA = 1: SW; RA = 0: signed)
     parameter integer E     = 1,   // element-wise lanes (a power of two)
     parameter integer K     = 1,   // the scanner's reads of the quantized hidden state
     parameter integer EB    = $clog2(E),            // log2(E)
@@ -48,6 +59,7 @@ module hg_gru_ew #(
     parameter integer H_W   = 12,  // schedule: h written (the element-wise latency)
     parameter integer RQH_SHIFT = 0, parameter integer RQH_RND = 0, parameter integer RQH_OVF = 1,
     parameter        BFILE  = "lstm_bias.mem",
+    parameter        BFILE2 = "lstm1_bias.mem",  // RA = 0: the candidate pass's bias
     parameter        GTFILE = "lstm_gate_t.mem", parameter GVFILE = "lstm_gate_v.mem",
     parameter        CTFILE = "lstm_cand_t.mem", parameter CVFILE = "lstm_cand_v.mem"
 ) (
@@ -55,6 +67,9 @@ module hg_gru_ew #(
     input  wire              run,      // the element-wise phase
     input  wire [EKW-1:0]    k,        // cycles since the phase began
     input  wire              first,    // the sequence's first step: previous state is zero
+    /* verilator lint_off UNUSEDSIGNAL */
+    input  wire              pass,     // RA = 0: the candidate pass (else the gates pass)
+    /* verilator lint_on UNUSEDSIGNAL */
     // ZIN = 0: every gate row, z_flat[(g*U + u)*ACCW +: ACCW].  ZIN = 1 (the accumulators in
     // RAM, P a multiple of E and U of P): unit u's rows sit in PE u mod P at local rows
     // g*(U/P) + u / P; every PE q reads its rows g*(U/P) + z_row onto z_flat[(q*4 + g)*ACCW +: ACCW]
@@ -62,7 +77,7 @@ module hg_gru_ew #(
     input  wire [(ZIN != 0 ? NJ * E : U)*4*ACCW-1:0] z_flat,
     output wire [ZRW-1:0]    z_row,
     input  wire [K*UW-1:0]   h_addr,   // the scanner's K reads of the quantized hidden state
-    output wire [K*SW-1:0]   h_q,
+    output wire [K*QW-1:0]   h_q,
     output wire [U*HW-1:0]   h_flat    // the exact hidden state
 );
     localparam integer LG  = GLV + 1;                      // gate table latency
@@ -73,6 +88,17 @@ module hg_gru_ew #(
     localparam integer HXW = (HXA > HXB ? HXA : HXB) + 2;
     reg [BW-1:0] bmem [0:4*U-1];
     initial $readmemh(BFILE, bmem);
+    /* verilator lint_off UNUSEDSIGNAL */
+    /* verilator lint_off UNDRIVEN */
+    reg [BW-1:0] bmem2 [0:4*U-1];  // RA = 0: the candidate pass's (row 0 only is read)
+    /* verilator lint_on UNDRIVEN */
+    /* verilator lint_on UNUSEDSIGNAL */
+    generate
+        if (RA == 0) begin : g_b2
+            initial $readmemh(BFILE2, bmem2);
+        end
+    endgenerate
+    wire cpass = (RA == 0) && pass;  // the candidate pass
     // ZIN: the PE each lane reads (ej) and the local row (z_row), k mod NJ and k / NJ
     reg [JW-1:0] ej;
     reg [ZRW-1:0] em;
@@ -89,7 +115,7 @@ module hg_gru_ew #(
     end
     assign z_row = em;
     wire [U*HW-1:0] hout_all [0:E-1];  // lane e's exact hidden states at their units' places
-    wire [K*SW-1:0] hq_bank [0:E-1];  // bank e's word at each read's row
+    wire [K*QW-1:0] hq_bank [0:E-1];  // bank e's word at each read's row
     // the scanner's read r: bank h_addr_r mod E, row h_addr_r / E
     genvar g, e, r, j;
     generate
@@ -98,16 +124,16 @@ module hg_gru_ew #(
             wire [UW+EB:0] h_addr_x = {{(EB + 1) {1'b0}}, h_addr[r*UW +: UW]};  // wide enough for E > U
             /* verilator lint_on UNUSEDSIGNAL */
             if (E == 1) begin : g_one
-                assign h_q[r*SW +: SW] = hq_bank[0][r*SW +: SW];
+                assign h_q[r*QW +: QW] = hq_bank[0][r*QW +: QW];
             end else begin : g_banks
                 /* verilator lint_off UNUSEDSIGNAL */
-                wire [K*SW-1:0] bank = hq_bank[h_addr_x[EB-1:0]];  // the other reads' words unused here
+                wire [K*QW-1:0] bank = hq_bank[h_addr_x[EB-1:0]];  // the other reads' words unused here
                 /* verilator lint_on UNUSEDSIGNAL */
-                assign h_q[r*SW +: SW] = bank[r*SW +: SW];
+                assign h_q[r*QW +: QW] = bank[r*QW +: QW];
             end
         end
         for (e = U; e < E; e = e + 1) begin : g_idle  // lanes without a unit (E > U)
-            assign hq_bank[e] = {K*SW{1'b0}};
+            assign hq_bank[e] = {K*QW{1'b0}};
             assign hout_all[e] = {U*HW{1'b0}};
         end
         for (e = 0; e < E && e < U; e = e + 1) begin : g_lane
@@ -122,12 +148,23 @@ module hg_gru_ew #(
             wire [RIW-1:0] ur = {{(RIW - UW) {1'b0}}, u};
             reg [SW-1:0] hst [0:NG-1];   // quantized hidden state (next step's recurrent input)
             reg [HW-1:0] hout [0:NG-1];  // exact hidden state (the GRU's output)
-            wire [K*SW-1:0] hq_lane;
+            /* verilator lint_off UNUSEDSIGNAL */
+            reg [GW-1:0] zbank [0:NG-1];   // RA = 0: z, from the gates pass
+            reg [RHW-1:0] rbank [0:NG-1];  // RA = 0: r * h_q, from the gates pass
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [K*QW-1:0] hq_lane;
             for (r = 0; r < K; r = r + 1) begin : g_hread
                 /* verilator lint_off UNUSEDSIGNAL */
                 wire [UW:0] h_row = {1'b0, h_addr[r*UW +: UW]} >> EB;
                 /* verilator lint_on UNUSEDSIGNAL */
-                assign hq_lane[r*SW +: SW] = hst[h_row[GRW-1:0]];
+                wire [SW-1:0] hw_ = hst[h_row[GRW-1:0]];
+                if (RA != 0) begin : g_plain
+                    assign hq_lane[r*QW +: QW] = hw_;
+                end else begin : g_signed
+                    wire [RHW-1:0] rw_ = rbank[h_row[GRW-1:0]];
+                    assign hq_lane[r*QW +: QW] = cpass ? {{(QW - RHW) {rw_[RHW-1]}}, rw_}
+                                                       : {{(QW - SW) {(SSIGN != 0) & hw_[SW-1]}}, hw_};
+                end
             end
             assign hq_bank[e] = hq_lane;
             reg [ZW-1:0] zr [0:3];
@@ -158,7 +195,7 @@ module hg_gru_ew #(
                     assign za = z_mine[kg];
                 end
                 /* verilator lint_off UNUSEDSIGNAL */
-                wire signed [BW-1:0] bb = bmem[zi];
+                wire signed [BW-1:0] bb = (cpass && g == 0) ? bmem2[zi] : bmem[zi];
                 wire signed [ZSW-1:0] zs = $signed({{(ZSW - ACCW) {za[ACCW-1]}}, za})
                                          + ($signed({{(ZSW - BW) {bb[BW-1]}}, bb}) <<< BS);
                 /* verilator lint_on UNUSEDSIGNAL */
@@ -186,19 +223,19 @@ module hg_gru_ew #(
             wire signed [PXW-1:0] pre_next = ($signed({{(PXW - ZW) {hx_d[LG-1][ZW-1]}}, hx_d[LG-1]}) <<< GF)
                                            + $signed(g_r) * $signed(m_d[LG-1]);
             /* verilator lint_on UNUSEDSIGNAL */
-            reg [PW-1:0] pre_r;
+            /* verilator lint_off UNUSEDSIGNAL */
+            reg [PW-1:0] pre_r;  // RA = 0: not read
+            /* verilator lint_on UNUSEDSIGNAL */
             always @(posedge clk) pre_r <= pre_next[PW-1:0];
             wire [GGW-1:0] g_hh;
-            hg_step #(.XW(PW), .OW(GGW), .LEVELS(CLV), .CHW(1), .TFILE(CTFILE), .VFILE(CVFILE))
-                u_cand (.clk(clk), .x(pre_r), .ch(1'b0), .y(g_hh));
-            // z waits for hh: from C_R to H_R
-            localparam integer ZD = H_R - C_R;
-            reg [GW-1:0] z_d [0:ZD-1];
-            always @(posedge clk) begin
-                z_d[0] <= g_z;
-                for (i = 1; i < ZD; i = i + 1) z_d[i] <= z_d[i - 1];
+            wire [PW-1:0] cand_in;  // RA = 0: the candidate pass's row (PW = ZW)
+            if (RA != 0) begin : g_pre_ra
+                assign cand_in = pre_r;
+            end else begin : g_pre_row
+                assign cand_in = zr[0][PW-1:0];
             end
-            wire signed [GW-1:0] zg = z_d[ZD-1];
+            hg_step #(.XW(PW), .OW(GGW), .LEVELS(CLV), .CHW(1), .TFILE(CTFILE), .VFILE(CVFILE))
+                u_cand (.clk(clk), .x(cand_in), .ch(1'b0), .y(g_hh));
             // H_R: h_q[u] is read, h formed
             wire h_rd = (k >= H_R[EKW-1:0]) && (k < NG[EKW-1:0] + H_R[EKW-1:0]);
             /* verilator lint_off UNUSEDSIGNAL */
@@ -206,6 +243,34 @@ module hg_gru_ew #(
             /* verilator lint_on UNUSEDSIGNAL */
             wire [SW-1:0] hq_raw = hst[h_rk[GRW-1:0]];
             wire signed [SW:0] hq = first ? {(SW + 1) {1'b0}} : {(SSIGN != 0) & hq_raw[SW-1], hq_raw};
+            wire signed [GW-1:0] zg;
+            if (RA != 0) begin : g_zdelay
+                // z waits for hh: from C_R to H_R
+                localparam integer ZD = H_R - C_R;
+                reg [GW-1:0] z_d [0:ZD-1];
+                always @(posedge clk) begin
+                    z_d[0] <= g_z;
+                    for (i = 1; i < ZD; i = i + 1) z_d[i] <= z_d[i - 1];
+                end
+                assign zg = z_d[ZD-1];
+            end else begin : g_gates
+                // the gates pass: at C_R, z and r * h_q[u] are kept for the candidate pass
+                assign zg = zbank[h_rk[GRW-1:0]];
+                wire g_wr = (k >= C_R[EKW-1:0]) && (k < NG[EKW-1:0] + C_R[EKW-1:0]);
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire [EKW-1:0] g_wk = g_wr ? k - C_R[EKW-1:0] : {EKW{1'b0}};
+                wire [EKW+EB:0] g_unit = ({{(EB + 1) {1'b0}}, g_wk} << EB) + e;
+                wire [SW-1:0] gq_raw = hst[g_wk[GRW-1:0]];
+                wire signed [SW:0] gq = first ? {(SW + 1) {1'b0}} : {(SSIGN != 0) & gq_raw[SW-1], gq_raw};
+                wire signed [GW+SW:0] rh = $signed(g_r) * gq;
+                /* verilator lint_on UNUSEDSIGNAL */
+                always @(posedge clk) begin
+                    if (run && !pass && g_wr && g_unit < UL) begin
+                        zbank[g_wk[GRW-1:0]] <= g_z;
+                        rbank[g_wk[GRW-1:0]] <= rh[RHW-1:0];
+                    end
+                end
+            end
             localparam integer ONE_I = 1 << GF;
             wire signed [OZW-1:0] one = ONE_I[OZW-1:0];
             wire signed [OZW-1:0] omz = one - {{(OZW - GW) {zg[GW-1]}}, zg};
@@ -225,7 +290,7 @@ module hg_gru_ew #(
             hg_requant #(.IW(HW), .SHIFT(RQH_SHIFT), .OW(SW), .OSIGNED(SSIGN), .RND(RQH_RND), .OVF(RQH_OVF))
                 u_rq_h (.x(h_r), .y(hq_new));
             always @(posedge clk) begin
-                if (run && h_wr && h_unit < UL) begin
+                if (run && h_wr && h_unit < UL && (RA != 0 || pass)) begin
                     hst[h_wk[GRW-1:0]] <= hq_new;
                     hout[h_wk[GRW-1:0]] <= h_r;
                 end

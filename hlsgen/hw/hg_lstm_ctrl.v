@@ -10,7 +10,8 @@
 // hands the result to the output streamer once it is free.  With NL stacked layers every step
 // runs the layers in turn (S_IDLE, S_MAC, S_EW each, `layer` telling which): layer l scans its
 // FV[l] input columns and its own hidden state, its blocks at BASEV[l] in the PEs' pointer
-// memories (blk is the absolute block), and only layer 0 waits for and releases the input.
+// memories (blk is the absolute block), and only layer 0 waits for the input, which is released
+// after layer XREL's MAC phase (1: a GRU's candidate pass reads x_t again).
 // The exact cycle model is hlsgen/engines/lstm/cycles.py.
 `default_nettype none
 module hg_lstm_ctrl #(
@@ -37,6 +38,7 @@ module hg_lstm_ctrl #(
     parameter integer AW     = 10,  // broadcast activation bits (signed)
     parameter integer NL     = 1,   // stacked layers
     parameter integer LYW    = 1,   // bits of a layer index
+    parameter integer XREL   = 0,   // the layer whose MAC phase ends the step's reads of the input
     // per layer l at bits l*16: input columns, columns, blocks, first block, element-wise cycles
     parameter [NL*16-1:0] FV    = F[15:0],
     parameter [NL*16-1:0] NCOLV = NCOL[15:0],
@@ -97,7 +99,7 @@ module hg_lstm_ctrl #(
     assign first_step = (t == {TCW{1'b0}});
     assign start_step = (state == S_IDLE) && (avail || (layer != {LYW{1'b0}}));
     wire mac_done = (state == S_MAC) && (bk == nb_cur[BLW-1:0]) && (&pe_idle);
-    assign release_slot = mac_done && (layer == {LYW{1'b0}});
+    assign release_slot = mac_done && (layer == XREL[LYW-1:0]);
     assign ew_run = (state == S_EW);
     wire ew_last = ew_run && (ew_k == ew_cur[EKW-1:0] - 1'b1);
     assign head_start = (state == S_HEAD) && !hrun;

@@ -159,10 +159,10 @@ def _lstm(node, ins, xs):
 
 
 def gru_steps(node, s, x):
-    """Run a GRU on raw inputs [N, T, F]: yields, per step, (x_t, hq, h).
+    """Run a GRU on raw inputs [N, T, F]: yields, per step, (x_t, hq, h, rh).
 
     ``hq`` is the quantized previous state the step reads (zero at t = 0), ``h`` the exact new
-    hidden state; engines use the activations to schedule work, as with :func:`lstm_steps`.
+    hidden state, ``rh`` the exact r * hq (reset_after=False; else None); engines use the activations to schedule work, as with :func:`lstm_steps`.
     """
     sp = node.internal_specs(s)
     st, u = node.state_type, node.units
@@ -194,17 +194,18 @@ def gru_steps(node, s, x):
                 m = _align(m, rf, mf) + _align(rb.raw[2 * u :], rb.type.frac, mf)
             p, pf = r * m, gt.frac + mf
         else:
-            p, pf = (r * hq) @ U[:, 2 * u :], gt.frac + st.frac + node.recurrent.type.frac
+            rh = r * hq
+            p, pf = rh @ U[:, 2 * u :], gt.frac + st.frac + node.recurrent.type.frac
         pre_h = _align(a[:, 2 * u :], a_t.frac, ph_t.frac) + _align(p, pf, ph_t.frac)
         hh = node.cand_fn(pre_h)
         h = _product(z, gt.frac, hq, st.frac, h_t.frac) + _product(one - z, gt.frac, hh, ct.frac, h_t.frac)
-        yield x[:, t], hq, h
+        yield x[:, t], hq, h, (None if node.reset_after else rh)
 
 
 @kernel("GRU")
 def _gru(node, ins, xs):
     (x,), (s,) = xs, ins
-    outs = [step[-1] for step in gru_steps(node, s, x)]
+    outs = [step[2] for step in gru_steps(node, s, x)]
     return np.stack(outs, axis=1) if node.return_sequences else outs[-1]
 
 

@@ -173,7 +173,8 @@ def sequence_latency(plan: LstmPlan, mac: list) -> int:
     sequence alone, input at full rate and no back-pressure (as the testbench measures it).
 
     ``mac``: per step, the MAC phase of every layer (a number for one layer).  Input x_t needs
-    its buffer slot, freed when step t-2's first MAC phase ends; step t starts when x_t is
+    its buffer slot, freed when step t-2's first MAC phase ends (the second's when a GRU's
+    candidate pass reads the input too); step t starts when x_t is
     loaded and the engine is idle; each further layer costs 1 + its MAC phase + its element-wise
     phase.  With ``return_sequences`` every step ends with an output hand-off cycle, which waits
     until the previous step's U words are sent.  Edges are counted from the first word's.
@@ -189,7 +190,9 @@ def sequence_latency(plan: LstmPlan, mac: list) -> int:
         free = released[t - 2] if t >= 2 else 0
         ready = max(ready, free) + f
         start = max(ready, free_at) + 1
-        released.append(start + ms[0])
+        # the input slot is released when the last layer that reads x_t ends its MAC phase
+        xr = plan.input_layers - 1
+        released.append(start + sum(m + e + 1 for m, e in zip(ms[:xr], ew[:xr], strict=True)) + ms[xr])
         end = start + ms[0] + ew[0] + sum(1 + m + e for m, e in zip(ms[1:], ew[1:], strict=True))
         if plan.return_sequences:
             handoff = max(end, out_done if out_done is not None else 0) + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...compress.prune import imbalance
 from ..registry import CODEBOOK, Engine, Option
 from .flow import cycle_report, rtl_check
-from .plan import LstmPlan, plan_lstm, stacked_matrix
+from .plan import PASS_NAMES, LstmPlan, plan_lstm, stacked_matrix
 
 
 class SparseLstmEngine(Engine):
@@ -200,4 +200,5 @@ class SparseLstmEngine(Engine):
 
 
 def _layer_name(lp: LstmPlan) -> str:
-    return f"'{lp.cell_node.name}'" if lp.cell_node is not None else "the layer"
+    name = f"'{lp.cell_node.name}'" if lp.cell_node is not None else "the layer"
+    return f"{name} ({PASS_NAMES[lp.gru_pass]} pass)" if lp.gru_pass else name

@@ -19,18 +19,26 @@ def steps_of(graph: Graph, plan: LstmPlan):
     requantization) and its quantized previous state, from the reference."""
     from ...reference.execute import trace
 
-    cells = [p.cell_node or graph.nodes[1] for p in plan.layers]
+    # a GRU's candidate pass (reset_after=False) scans r * h_q in place of h_q
+    cells = [(p.cell_node or graph.nodes[1], p.gru_pass) for p in plan.layers]
 
     def gen(x_raw):
         vals = trace(graph, x_raw) if len(cells) > 1 else {}
         runs = []
-        for c in cells:
+        for c, gp in cells:
+            if gp == 2:
+                continue  # the gates pass's run gives both
             src = c.inputs[0]
             xin = x_raw if src == graph.nodes[0].name else vals[src]
             run = gru_steps if c.op == "GRU" else lstm_steps
-            runs.append(run(c, graph[src].spec, np.asarray(xin, dtype=np.int64)))
-        for per_step in zip(*runs, strict=True):
-            yield [(st[0], st[1]) for st in per_step]
+            runs.append((gp, run(c, graph[src].spec, np.asarray(xin, dtype=np.int64))))
+        for per_step in zip(*(r for _, r in runs), strict=True):
+            acts = []
+            for (gp, _), st in zip(runs, per_step, strict=True):
+                acts.append((st[0], st[1]))
+                if gp == 1:  # the candidate pass scans x_t and r * h_q
+                    acts.append((st[0], st[3]))
+            yield acts
 
     return gen
 

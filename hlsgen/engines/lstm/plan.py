@@ -53,6 +53,10 @@ MAX_EW_LANES = 64
 MAX_SCAN_WIDTH = 32
 
 
+#: a GRU with reset_after=False's two passes (:attr:`LstmPlan.gru_pass`)
+PASS_NAMES = {1: "gates", 2: "candidate"}
+
+
 @dataclass
 class HeadStage:
     """A vector stage after the LSTM: Dense (sequential MAC) or an element-wise activation."""
@@ -126,6 +130,7 @@ class LstmTypes:
     pre: FixedType | None = None
     pre_th: FixedType | None = None
     one_z: FixedType | None = None  # 1 - z
+    rh: FixedType | None = None  # GRU, reset_after=False: r * h_q, exact
 
 
 @dataclass
@@ -190,6 +195,11 @@ class LstmPlan:
     # candidate's input grid (pre_width bits), cell is None, and
     # h = (z * h_q) << h_shift_z + ((1 - z) * hh) << h_shift_c
     kind: str = "lstm"
+    # a GRU with reset_after=False takes two passes per step, two layers of the stack sharing one
+    # element-wise unit (:func:`_gru_split_numerics`): 1 the gates pass (z, r; it keeps z and
+    # r * h_q), 2 the candidate pass (its columns [x; r * h_q]); 0: a single pass
+    gru_pass: int = 0
+    rh_width: int = 0  # gru_pass: bits of r * h_q (exact, signed)
     pre_width: int = 0
     h_shift_z: int = 0
     h_shift_c: int = 0
@@ -204,6 +214,7 @@ class LstmPlan:
     cell_types: dict | None = field(default=None, repr=False)
     cell_node: object = field(default=None, repr=False)
     x_spec: object = field(default=None, repr=False)
+    hcol: tuple | None = field(default=None, repr=False)  # the recurrent columns' (lo, hi, frac)
     graph: Graph | None = field(default=None, repr=False)  # the model planned (figures for engine.json)
 
     # ----------------------------------------------------------------- sizes
@@ -224,6 +235,12 @@ class LstmPlan:
     def layers(self) -> list:
         """The recurrent layers' plans, in order (this one alone when not stacked)."""
         return self.stack or [self]
+
+    @property
+    def input_layers(self) -> int:
+        """Layers that scan the model's input each step (2: a first GRU with reset_after=False,
+        whose candidate pass reads x_t again); the input slot is released after their MAC phases."""
+        return 2 if len(self.layers) > 1 and self.layers[1].gru_pass == 2 else 1
 
     @property
     def total_blocks(self) -> int:
@@ -270,6 +287,13 @@ class LstmPlan:
         return ubits(self.depth - 1)
 
     @property
+    def weight_slots(self) -> int:
+        """The model's recurrent weights, zero or not (the engine's matrices also hold rows and
+        blocks that are zero by construction: a GRU's [W_h 0] and [0 U_h], a pass's unused rows)."""
+        per_row_block = {0: 3 if self.kind == "gru" else 4, 1: 2, 2: 1}
+        return sum(p.ncol * p.units * per_row_block[p.gru_pass] for p in self.layers)
+
+    @property
     def nnz(self) -> int:
         return sum(int(np.count_nonzero(p.matrix)) for p in self.layers)
 
@@ -283,7 +307,14 @@ class LstmPlan:
 
         GRU (``hw/hg_gru_ew.v``): the gate tables run from cycle 1, r * m + h_x is registered at
         ``c_read`` = 1 + gate latency, the candidate table follows, h_q is read at ``c_write`` and
-        h written at ``h_write``."""
+        h written at ``h_write``.  A GRU's gates pass (``gru_pass`` 1) writes z and r * h_q at
+        ``h_write`` = 1 + gate latency; its candidate pass (2) feeds its row straight to the
+        candidate table, reads z and h_q at ``c_write`` and writes h at ``h_write``."""
+        if self.gru_pass == 1:
+            c = 1 + self.gate.latency
+            return EwSchedule(c_read=c, c_write=c, h_write=c)
+        if self.gru_pass == 2:
+            return EwSchedule(c_read=1, c_write=1 + self.cand.latency, h_write=2 + self.cand.latency)
         if self.kind == "gru":
             lt = self.gate.latency + self.cand.latency
             return EwSchedule(c_read=1 + self.gate.latency, c_write=2 + lt, h_write=3 + lt)
@@ -307,7 +338,7 @@ class LstmPlan:
             "index_bits": self.index_bits,
             "matrix": [self.nrow, self.ncol],
             "nnz": self.nnz,
-            "density": round(self.nnz / sum(p.matrix.size for p in self.layers), 4),
+            "density": round(self.nnz / self.weight_slots, 4),
             "nnz_per_pe": {"min": min(per_pe), "max": max(per_pe), "mean": round(sum(per_pe) / self.pe, 2)},
             "imbalance": round(max(per_pe) / (sum(per_pe) / self.pe), 4) if sum(per_pe) else 1.0,
             "fillers": sum(p.fillers for p in self.layers),
@@ -329,7 +360,8 @@ class LstmPlan:
             "cell": self.kind,
             "layers": [
                 {"name": p.cell_node.name if p.cell_node else p.name, "cell": p.kind, "units": p.units,
-                 "matrix": [p.nrow, p.ncol], "ew_lanes": p.ew_lanes}
+                 "matrix": [p.nrow, p.ncol], "ew_lanes": p.ew_lanes,
+                 **({"pass": PASS_NAMES[p.gru_pass]} if p.gru_pass else {})}
                 for p in self.layers
             ],
             "notes": self.notes,
@@ -554,7 +586,7 @@ def plan_lstm(
     layers = []
     for k, cell in enumerate(cells):
         x_spec = inp.spec if k == 0 else graph[cell.inputs[0]].spec
-        layers.append(_plan_layer(graph, cell, x_spec, pe, pad, notes))
+        layers.extend(_plan_cell(graph, cell, x_spec, pe, pad, notes))
     # one PE array: common weight, activation and accumulator widths, index bits, scan width
     weight_width = max(p.weight_width for p in layers)
     act_width = max(p.act_width for p in layers)
@@ -576,16 +608,25 @@ def plan_lstm(
     plan.name = graph.meta.get("name") or Path(str(graph.meta.get("source") or "model")).stem
     plan.notes = notes
     plan.stack = layers if len(layers) > 1 else []
-    plan.between = [
-        None
-        if a is None or a.function == "linear"
-        else Requant(lane_type(p.h_width, p.h_spec.type.frac), a.type, relu=bool(a.relu))
-        for a, p in zip(between, layers, strict=False)
-    ]
+    # per layer past the first, the requantization of its input (a candidate pass: its gates pass's)
+    plan.between = []
+    for i in range(1, len(layers)):
+        if layers[i].gru_pass == 2:
+            plan.between.append(plan.between[i - 2] if i >= 2 else None)
+            continue
+        a, p = between[next(k for k, c in enumerate(cells) if c is layers[i].cell_node) - 1], layers[i - 1]
+        plan.between.append(
+            None
+            if a is None or a.function == "linear"
+            else Requant(lane_type(p.h_width, p.h_spec.type.frac), a.type, relu=bool(a.relu))
+        )
     last = layers[-1]
     _plan_head(plan, last.h_spec, last.units, rest)
     plan.graph = graph
-    for p in layers:
+    for i, p in enumerate(layers):
+        if p.gru_pass == 2:  # the candidate pass runs on its gates pass's element-wise unit
+            p.ew_lanes = layers[i - 1].ew_lanes
+            continue
         if ew_lanes is None:
             e, why = choose_ew_lanes(p)
             notes.append(why if len(layers) == 1 else f"'{p.cell_node.name}': {why}")
@@ -617,8 +658,8 @@ def plan_lstm(
                 f"{len(plan.codebook) - 1} shared weights: {plan.code_width}-bit codebook indices stored "
                 f"instead of {weight_width}-bit weights, looked up in every PE before its multiplier"
             )
-    else:
-        notes.append(f"{len(layers)} stacked recurrent layers on one array of {pe} PEs: each step runs them in turn")
+    elif len(cells) > 1:
+        notes.append(f"{len(cells)} stacked recurrent layers on one array of {pe} PEs: each step runs them in turn")
     return plan
 
 
@@ -637,8 +678,9 @@ def acc_ram_fits(plan: LstmPlan) -> str:
     return ""
 
 
-def _plan_layer(graph, cell, x_spec, pe, pad, notes) -> LstmPlan:
-    """One recurrent layer's plan (not yet encoded: the caller fixes the common widths first)."""
+def _plan_layer(graph, cell, x_spec, pe, pad, notes, num=None) -> LstmPlan:
+    """One recurrent layer's plan (not yet encoded: the caller fixes the common widths first);
+    ``num``: its numerics when the caller has them (a GRU pass)."""
     steps, feats = x_spec.shape
     u = cell.units
     nrow = 4 * u
@@ -649,29 +691,26 @@ def _plan_layer(graph, cell, x_spec, pe, pad, notes) -> LstmPlan:
             f"{pe} PEs do not divide the {nrow} gate rows of '{cell.name}': the last PEs hold "
             f"{-(-nrow // pe) * pe - nrow} padding rows (no weights, never read)"
         )
-    if cell.op == "GRU" and not cell.reset_after:
-        raise _fail(
-            cell,
-            "GRU with reset_after=False applies r to h_q before the recurrent candidate weights, a second "
-            "pass over the columns per step that the engine does not build; use reset_after=True (the "
-            "Keras 2 default)",
-        )
+    if num is None:
+        num = _gru_numerics(cell, x_spec) if cell.op == "GRU" else _lstm_numerics(cell, x_spec)
     st = cell.state_type
     xt = x_spec.type
-    num = _gru_numerics(cell, x_spec) if cell.op == "GRU" else _lstm_numerics(cell, x_spec)
+    num = dict(num)
     matrix = num.pop("matrix")
     grid, h_spec, cell_types = num.pop("grid"), num.pop("h_spec"), num.pop("cell_types")
+    # the recurrent columns' values: the quantized state, or (a GRU's candidate pass) r * h_q
+    hcol = num.pop("hcol", (st.min_raw, st.max_raw, st.frac))
     wlo, whi = int(min(matrix.min(), 0)), int(max(matrix.max(), 0))
     weight_width = signed_bits(wlo, whi)
     x_lo, x_hi = x_spec.lo, x_spec.hi
-    act_width = signed_bits(min(x_lo, st.min_raw, 0), max(x_hi, st.max_raw))
+    act_width = signed_bits(min(x_lo, hcol[0], 0), max(x_hi, hcol[1]))
     for what, w in (("weights", weight_width), ("activations", act_width)):
         if w > MAX_MUL_WIDTH:
             raise _fail(cell, f"{what} need {w} bits; the engine's multipliers take at most {MAX_MUL_WIDTH}")
     # accumulator: a partial sum of a row lies between the sums of its negative and positive
     # terms; one accumulator serves many rows, so take the extremes over rows
     klo, khi = _mac_bounds(matrix[:feats], x_lo, x_hi)
-    rlo, rhi = _mac_bounds(matrix[feats:], st.min_raw, st.max_raw)
+    rlo, rhi = _mac_bounds(matrix[feats:], hcol[0], hcol[1])
     sx, sh = num["shift_x"], num["shift_h"]
     acc_lo = min(0, int(min(klo)) * (1 << sx) + int(min(rlo)) * (1 << sh))
     acc_hi = max(0, int(max(khi)) * (1 << sx) + int(max(rhi)) * (1 << sh))
@@ -704,7 +743,26 @@ def _plan_layer(graph, cell, x_spec, pe, pad, notes) -> LstmPlan:
         **num,
     )
     plan.grid, plan.h_spec, plan.cell_types, plan.cell_node, plan.x_spec = grid, h_spec, cell_types, cell, x_spec
+    plan.hcol = hcol
     return plan
+
+
+def _plan_cell(graph, cell, x_spec, pe, pad, notes) -> list:
+    """A recurrent layer's plans: one, or a GRU with reset_after=False's two passes."""
+    if cell.op == "GRU" and not cell.reset_after:
+        gates, cand, bias_width = _gru_split_numerics(cell, x_spec)
+        notes.append(
+            f"'{cell.name}' (GRU, reset_after=False): two passes per step, the gates z, r and then the "
+            "candidate from r * h_q"
+        )
+        plans = [
+            _plan_layer(graph, cell, x_spec, pe, pad, notes, gates),
+            _plan_layer(graph, cell, x_spec, pe, pad, [], cand),
+        ]
+        for p in plans:  # one bias memory, one row width in the shared element-wise unit
+            p.bias_width = bias_width
+        return plans
+    return [_plan_layer(graph, cell, x_spec, pe, pad, notes)]
 
 
 def stacked_matrix(cell) -> np.ndarray:
@@ -863,6 +921,121 @@ def _gru_numerics(gru, x_spec) -> dict:
     }
 
 
+def _gru_split_numerics(gru, x_spec) -> tuple[dict, dict]:
+    """A GRU with reset_after=False in two passes per step (two layers of the stack, one
+    element-wise unit): pre_h = a_h + (r * h_q) U_h needs r before U_h can start.
+
+    Gates pass: columns [x; h_q], rows [z; r; 0; 0] ([[W_z W_r 0 0]; [U_z U_r 0 0]]) on a grid
+    G_A fine enough for the exact z/r pre-activations; the element-wise unit keeps z and the
+    exact r * h_q (``rh``).  Candidate pass: columns [x; r * h_q], rows [pre; 0; 0; 0]
+    ([[W_h 0 0 0]; [U_h 0 0 0]]) on G_B, the grid of the exact pre_h = a_h + (r * h_q) U_h, so
+    that its row is pre_h (b_h added); the candidate table reads it and h = z * h_q + (1 - z) * hh
+    as in :func:`_gru_numerics`.  Both passes share the row width ZW and the bias width.
+    """
+    st, xt, u, F = gru.state_type, x_spec.type, gru.units, x_spec.shape[1]
+    sp = gru.internal_specs(x_spec)
+    zr_s, ph_s, h_s = sp["zr"], sp["pre_h"], sp["h"]
+    gt, ct = gru.gate_fn.out_type, gru.cand_fn.out_type
+    gf = gt.frac
+    if gf < 0:
+        raise _fail(gru, f"the gate's output type {gt} has a negative fraction; the engine needs gf >= 0")
+    kf, rf, sf = xt.frac + gru.kernel.type.frac, st.frac + gru.recurrent.type.frac, st.frac
+    k, r = gru.kernel.raw.astype(np.int64), gru.recurrent.raw.astype(np.int64)
+    glo, ghi = gru.gate_fn.out_bounds()
+    rh_lo, rh_hi = (int(v) for v in _corner_bounds_of(glo, ghi, st.min_raw, st.max_raw))
+    rh_f = gf + sf
+    b = gru.bias
+
+    def one_pass(matrix, grid, hcol, rows):  # rows: (row block, bias slice) pairs
+        bias = np.zeros(4 * u, dtype=np.int64)
+        if b is not None:
+            for blk, sl in rows:
+                bias[blk * u : (blk + 1) * u] = b.raw[sl].astype(np.int64) << (grid - b.type.frac)
+        sx, sh = grid - kf, grid - (hcol[2] + gru.recurrent.type.frac)
+        klo, khi = _mac_bounds(matrix[:F], x_spec.lo, x_spec.hi)
+        rlo, rhi = _mac_bounds(matrix[F:], hcol[0], hcol[1])
+        lo = [int(a) * (1 << sx) + int(c) * (1 << sh) + int(d) for a, c, d in zip(klo, rlo, bias, strict=True)]
+        hi = [int(a) * (1 << sx) + int(c) * (1 << sh) + int(d) for a, c, d in zip(khi, rhi, bias, strict=True)]
+        return bias, sx, sh, lo, hi
+
+    zeros = np.zeros
+    # gates pass
+    ga = max(zr_s.type.frac, kf, rf)
+    ma = np.vstack(
+        [
+            np.hstack([k[:, : 2 * u], zeros((F, 2 * u), np.int64)]),
+            np.hstack([r[:, : 2 * u], zeros((u, 2 * u), np.int64)]),
+        ]
+    )
+    hq_col = (st.min_raw, st.max_raw, sf)
+    bias_a, sxa, sha, lo_a, hi_a = one_pass(ma, ga, hq_col, [(0, slice(0, u)), (1, slice(u, 2 * u))])
+    sga = ga - zr_s.type.frac
+    zw_a = signed_bits(min(min(lo_a), zr_s.lo << sga, 0), max(max(hi_a), zr_s.hi << sga, 0))
+    # candidate pass
+    gb = max(ph_s.type.frac, kf, rh_f + gru.recurrent.type.frac)
+    mb = np.vstack(
+        [
+            np.hstack([k[:, 2 * u :], zeros((F, 3 * u), np.int64)]),
+            np.hstack([r[:, 2 * u :], zeros((u, 3 * u), np.int64)]),
+        ]
+    )
+    rh_col = (rh_lo, rh_hi, rh_f)
+    bias_b, sxb, shb, lo_b, hi_b = one_pass(mb, gb, rh_col, [(0, slice(2 * u, 3 * u))])
+    sgb = gb - ph_s.type.frac
+    zw_b = signed_bits(min(min(lo_b), ph_s.lo << sgb, 0), max(max(hi_b), ph_s.hi << sgb, 0))
+    zw = max(zw_a, zw_b)
+    if zw > MAX_ACC_WIDTH:
+        raise _fail(gru, f"the rows need {zw} bits on the engine's grids (limit {MAX_ACC_WIDTH})")
+    bw = signed_bits(int(min(bias_a.min(), bias_b.min(), 0)), int(max(bias_a.max(), bias_b.max(), 0)))
+    gate = plan_table("gate", gru.gate_fn, zr_s.lo, zr_s.hi)
+    gate = replace(gate, thresholds=gate.thresholds << sga, in_width=zw + 1)
+    cand = plan_table("cand", gru.cand_fn, ph_s.lo, ph_s.hi)
+    cand = replace(cand, thresholds=cand.thresholds << sgb, in_width=zw + 1)
+    hf = h_s.type.frac
+    h_width = signed_bits(h_s.lo, h_s.hi)
+    one = 1 << gf
+    rh_width = signed_bits(min(rh_lo, 0), max(rh_hi, 0))
+    shared = {
+        "h_spec": h_s,
+        "z_width": zw,
+        "bias_shift": 0,
+        "gate_width": gate.out_width,
+        "cand_width": cand.out_width,
+        "cell": None,
+        "h_width": h_width,
+        "state_requant_h": Requant(lane_type(h_width, hf), st),
+        "kind": "gru",
+        "pre_width": zw,
+        "rh_width": rh_width,
+        "h_shift_z": hf - (gf + st.frac),
+        "h_shift_c": hf - (gf + ct.frac),
+    }
+
+    def types(grid):
+        return {
+            "z": lane_type(zw, grid),
+            "z_th": lane_type(zw + 1, grid),
+            "gate": gt,
+            "cand": ct,
+            "pre": lane_type(zw, grid),
+            "pre_th": lane_type(zw + 1, grid),
+            "one_z": lane_type(signed_bits(min(one - int(ghi), 0), max(one - int(glo), 0)), gf),
+            "h": lane_type(h_width, hf),
+            "rh": lane_type(rh_width, rh_f),
+        }
+
+    gates = {**shared, "matrix": ma, "grid": ga, "shift_x": sxa, "shift_h": sha, "bias": bias_a, "gate": gate,
+             "cand": None, "gru_pass": 1, "hcol": hq_col, "cell_types": types(ga)}  # fmt: skip
+    cands = {**shared, "matrix": mb, "grid": gb, "shift_x": sxb, "shift_h": shb, "bias": bias_b, "gate": None,
+             "cand": cand, "gru_pass": 2, "hcol": rh_col, "cell_types": types(gb)}  # fmt: skip
+    return gates, cands, bw
+
+
+def _corner_bounds_of(alo, ahi, blo, bhi):
+    p = [int(a) * int(c) for a in (alo, ahi) for c in (blo, bhi)]
+    return min(p), max(p)
+
+
 def _types(cell, x_spec, matrix, feats, grid, acc_width, plan, cell_types) -> LstmTypes:
     xt, st = x_spec.type, cell.state_type
     kt, rt = cell.kernel.type, cell.recurrent.type
@@ -870,9 +1043,10 @@ def _types(cell, x_spec, matrix, feats, grid, acc_width, plan, cell_types) -> Ls
     on_grid = matrix.copy()
     on_grid[:feats] <<= wf - kt.frac
     on_grid[feats:] <<= wf - rt.frac
-    af = max(xt.frac, st.frac)
-    a_lo = min(x_spec.lo << (af - xt.frac), st.min_raw << (af - st.frac))
-    a_hi = max(x_spec.hi << (af - xt.frac), st.max_raw << (af - st.frac))
+    hlo, hhi, hf = plan.hcol
+    af = max(xt.frac, hf)
+    a_lo = min(x_spec.lo << (af - xt.frac), hlo << (af - hf))
+    a_hi = max(x_spec.hi << (af - xt.frac), hhi << (af - hf))
     return LstmTypes(
         x=xt,
         state=st,

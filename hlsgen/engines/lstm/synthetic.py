@@ -61,6 +61,7 @@ def random_lstm(
     recurrent_bias: bool = True,
     layers: int = 1,
     between: str | None = None,
+    reset_after: bool = True,
 ) -> Graph:
     """A random Input -> LSTM [-> Dense(head) [-> activation]] graph.
 
@@ -68,7 +69,7 @@ def random_lstm(
     ``head_act``: ``relu``, ``requant`` (to 8 bits, with ReLU) or ``step`` (a 4-bit
     quantized sigmoid table), after the Dense head.  ``shared``: the non-zero weights take
     that many values (k-means weight sharing), drawn apart from the other random choices.
-    ``cell="gru"``: a GRU with ``reset_after=True`` (and a recurrent bias unless
+    ``cell="gru"``: a GRU with ``reset_after`` (and then a recurrent bias unless
     ``recurrent_bias`` is False) in place of the LSTM; the layer keeps the name ``lstm``.
     ``layers`` > 1: that many recurrent layers stacked (``lstm``, ``lstm2``, ...; every one but
     the last returns its sequence), with ``between="requant"`` an 8-bit requantization after each
@@ -78,16 +79,16 @@ def random_lstm(
         sizes = list(units) if isinstance(units, (list, tuple)) else [units] * layers
         g = random_lstm(
             seed, features, sizes[0], steps, weight_bits, density, pe, input_bits, state_bits, act_bits,
-            name=name, cell=cell, recurrent_bias=recurrent_bias, return_sequences=True,
+            name=name, cell=cell, recurrent_bias=recurrent_bias, return_sequences=True, reset_after=reset_after,
         )  # fmt: skip
         return _stack_more(
             g, seed, layers, between, cell, sizes, weight_bits, density, pe, state_bits, act_bits,
-            head, head_act, return_sequences,
+            head, head_act, return_sequences, reset_after,
         )  # fmt: skip
     if cell == "gru":
         return _random_gru(
             seed, features, units, steps, weight_bits, density, pe, input_bits, state_bits, act_bits,
-            head, head_act, return_sequences, name, recurrent_bias,
+            head, head_act, return_sequences, name, recurrent_bias and reset_after, reset_after,
         )  # fmt: skip
     rng = np.random.default_rng(seed)
     wf = weight_bits - 1  # weights in [-1, 1)
@@ -136,9 +137,9 @@ def random_lstm(
 
 def _random_gru(
     seed, features, units, steps, weight_bits, density, pe, input_bits, state_bits, act_bits,
-    head, head_act, return_sequences, name, recurrent_bias,
+    head, head_act, return_sequences, name, recurrent_bias, reset_after=True,
 ) -> Graph:  # fmt: skip
-    """A random Input -> GRU(reset_after=True) [-> Dense(head) [-> activation]] graph."""
+    """A random Input -> GRU [-> Dense(head) [-> activation]] graph."""
     rng = np.random.default_rng(seed)
     wf = weight_bits - 1
     lim = 1 << (weight_bits - 1)
@@ -150,7 +151,7 @@ def _random_gru(
     tin = FixedType(input_bits, 1, False, "RND_CONV", "SAT")
     st = FixedType(state_bits, 2, True, "RND_CONV", "SAT")
     proto = GRU.__new__(GRU)
-    proto.name, proto.units, proto.state_type, proto.reset_after = "lstm", units, st, True
+    proto.name, proto.units, proto.state_type, proto.reset_after = "lstm", units, st, reset_after
     proto.kernel, proto.recurrent = Weight(stacked[:features], wt), Weight(stacked[features:], wt)
     proto.bias = Weight(rng.integers(-8, 8, size=3 * units), FixedType(5, 2))
     proto.recurrent_bias = Weight(rng.integers(-8, 8, size=3 * units), FixedType(6, 2)) if recurrent_bias else None
@@ -170,7 +171,7 @@ def _random_gru(
             state_type=st,
             gate_fn=gate,
             cand_fn=cand,
-            reset_after=True,
+            reset_after=reset_after,
             return_sequences=return_sequences,
         ),
     ]
@@ -183,7 +184,7 @@ def _random_gru(
 
 def _stack_more(
     g, seed, layers, between, cell, sizes, weight_bits, density, pe, state_bits, act_bits,
-    head, head_act, return_sequences,
+    head, head_act, return_sequences, reset_after=True,
 ) -> Graph:  # fmt: skip
     """Append layers 2..``layers`` (``sizes[k - 1]`` units each; and the head) to a one-layer
     graph returning its sequence."""
@@ -210,13 +211,13 @@ def _stack_more(
         seq = k < layers or return_sequences
         if cell == "gru":
             proto = GRU.__new__(GRU)
-            proto.name, proto.units, proto.state_type, proto.reset_after = f"lstm{k}", units, st, True
+            proto.name, proto.units, proto.state_type, proto.reset_after = f"lstm{k}", units, st, reset_after
             proto.kernel, proto.recurrent, proto.bias, proto.recurrent_bias = kernel, recurrent, bias, None
             gate = sigmoid_table(gru_zr_spec(proto, xs)["zr"].type, FixedType(act_bits, 0, False))
             cand = tanh_table(gru_h_specs(proto, xs, gate)["pre_h"].type, FixedType(act_bits, 1, True))
             node = GRU(
                 f"lstm{k}", [prev], units=units, kernel=kernel, recurrent=recurrent, bias=bias, state_type=st,
-                gate_fn=gate, cand_fn=cand, reset_after=True, return_sequences=seq,
+                gate_fn=gate, cand_fn=cand, reset_after=reset_after, return_sequences=seq,
             )  # fmt: skip
         else:
             z = lstm_z_spec(f"lstm{k}", kernel, recurrent, bias, st, xs, 4)
