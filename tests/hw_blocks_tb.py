@@ -591,7 +591,9 @@ async def ctrl_schedule(dut):
 async def ew_steps(dut):
     """hg_lstm_ew or hg_gru_ew over whole sequences: per step, the gate accumulators (the reference's
     pre-activations less the bias) go in, the phase runs its ceil(U/E) + H_W cycles, and the exact
-    hidden state and the quantized state the scanner reads equal the reference's."""
+    hidden state and the quantized state the scanner reads equal the reference's.  A GRU with
+    reset_after=False takes two phases per step (``pass`` 0 then 1); between them the scanner
+    reads the exact r * h_q."""
     dut = _dut(dut)
     job = _job()
     clk = dut.clk
@@ -601,19 +603,33 @@ async def ew_steps(dut):
     dut.k.value = 0
     dut.h_addr.value = 0
     uw = job["uw"]
-    for s, step in enumerate(job["steps"]):
-        await FallingEdge(clk)
-        dut.z_flat.value = _pack(step["acc"], accw)
-        dut.first.value = int(step["first"])
-        for k in range(job["ew_cyc"]):
-            dut.run.value, dut.k.value = 1, k
-            await FallingEdge(clk)
-        dut.run.value = 0
-        got_h = _split(int(dut.h_flat.value), u, hw)
-        assert got_h == step["h"], f"step {s}: h {got_h} != {step['h']}"
+    pass_ = getattr(dut, "pass") if job["has_pass"] else None
+    mask = (1 << sw) - 1
+
+    async def reads(want, what, s):
         for j in range(u):  # two reads at once: j and u - 1 - j
             dut.h_addr.value = j | (u - 1 - j) << uw
             await Timer(1, unit="ns")
-            got = [int(dut.h_q.value) & ((1 << sw) - 1), int(dut.h_q.value) >> sw]
-            want = [step["hq_next"][i] & ((1 << sw) - 1) for i in (j, u - 1 - j)]
-            assert got == want, f"step {s}: state[{j}, {u - 1 - j}] {got} != {want}"
+            got = [int(dut.h_q.value) & mask, int(dut.h_q.value) >> sw]
+            exp = [want[i] & mask for i in (j, u - 1 - j)]
+            assert got == exp, f"step {s}: {what}[{j}, {u - 1 - j}] {got} != {exp}"
+
+    for s, step in enumerate(job["steps"]):
+        for ph in step["phases"]:
+            await FallingEdge(clk)
+            dut.z_flat.value = _pack(ph["acc"], accw)
+            dut.first.value = int(step["first"])
+            if pass_ is not None:
+                pass_.value = ph["pass"]
+            for k in range(ph["cyc"]):
+                dut.run.value, dut.k.value = 1, k
+                await FallingEdge(clk)
+            dut.run.value = 0
+            if step["rh"] is not None and ph["pass"] == 0:
+                pass_.value = 1  # the candidate pass's scanner reads r * h_q
+                await reads(step["rh"], "r * h_q", s)
+        got_h = _split(int(dut.h_flat.value), u, hw)
+        assert got_h == step["h"], f"step {s}: h {got_h} != {step['h']}"
+        if pass_ is not None:
+            pass_.value = 0
+        await reads(step["hq_next"], "state", s)

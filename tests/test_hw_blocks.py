@@ -459,9 +459,11 @@ def _lstm_ctrl(w, rng):
     w.jobs["ct_"]["ew_cyc"] = ew_cyc
 
 
-def _ew(w, cell: str = "lstm"):
+def _ew(w, cell: str = "lstm", reset_after: bool = True):
     """hg_lstm_ew (or hg_gru_ew) with a random model's plan (tables, bias, widths, schedule),
-    driven with the reference's own pre-activations step by step."""
+    driven with the reference's own pre-activations step by step.  A GRU with reset_after=False
+    runs two passes per step on the unit (RA = 0): the gates pass's rows, then the candidate
+    pass's, whose r * h_q the scanner reads in between."""
     from hlsgen.backends.lstm_verilog import context, ew_params
     from hlsgen.backends.render import write_memories
     from hlsgen.engines.lstm import memory_images, plan_lstm
@@ -469,25 +471,32 @@ def _ew(w, cell: str = "lstm"):
     from hlsgen.reference.execute import gru_steps, lstm_steps
 
     gru = cell == "gru"
-    pre = "gew_" if gru else "ew_"
-    g = random_lstm(33, features=4, units=5, steps=4, density=0.6, pe=2, cell=cell)
+    pre = ("gew_" if reset_after else "gew0_") if gru else "ew_"
+    g = random_lstm(33, features=4, units=5, steps=4, density=0.6, pe=2, cell=cell, reset_after=reset_after)
     plan = plan_lstm(g, pe=2, ew_lanes=2)  # two lanes over five units: the last group half full
     ctx = context(plan)
     imgs = memory_images(plan)
-    keep = ("lstm_bias", "lstm_gate_t", "lstm_gate_v", "lstm_cand_t", "lstm_cand_v", "lstm_cell_t", "lstm_cell_v")
+    keep = ("bias", "gate_t", "gate_v", "cand_t", "cand_v", "cell_t", "cell_v")
+    keep = [f"{lp}{k}" for lp in ("lstm_", "lstm1_") for k in keep]
     write_memories(w.work, {f"{pre}{k}": v for k, v in imgs.items() if k in keep})
     u = plan.units
     # the element-wise unit's parameters as the top passes them; K = 2 reads of the quantized
     # hidden state; the memory images under this test's prefix
-    params = dict(ew_params(plan, 0, plan.acc_width, 2, ctx["ekw"]))
+    layers = plan.layers
+    if reset_after:
+        params = dict(ew_params(plan, 0, plan.acc_width, 2, ctx["ekw"]))
+    else:
+        params = dict(ew_params(layers[1], 1, plan.acc_width, 2, ctx["ekw"], gates=layers[0]))
     for key, v in params.items():
         if isinstance(v, str):
-            params[key] = v.replace('"lstm_', f'"{pre}lstm_')
+            params[key] = v.replace('"lstm', f'"{pre}lstm')
+    qw = params.get("QW", ctx["sw"])
     ports = [("input", 1, "run"), ("input", ctx["ekw"], "k"), ("input", 1, "first")]
+    ports += [("input", 1, "pass")] if gru else []
     ports += [
         ("input", 4 * u * ctx["accw"], "z_flat"),
         ("input", 2 * ctx["uw"], "h_addr"),
-        ("output", 2 * ctx["sw"], "h_q"),
+        ("output", 2 * qw, "h_q"),
     ]
     ports += [("output", u * ctx["hw"], "h_flat")]
     for d, width, n in ports:
@@ -501,23 +510,36 @@ def _ew(w, cell: str = "lstm"):
     x = random_inputs(g, 3, 5)
     bias_z = plan.bias.astype(np.int64) << plan.bias_shift
     f = plan.features
+
+    def rows(lp, xt, cols):  # a pass's rows on its accumulator grid, as the PEs leave them
+        z = (xt @ lp.matrix[:f]) * (1 << lp.shift_x) + (cols @ lp.matrix[f:]) * (1 << lp.shift_h)
+        return z[0].tolist()
+
     steps = []
     for seq in range(len(x)):
         xs = x[seq : seq + 1]
         for t, st_ in enumerate((gru_steps if gru else lstm_steps)(node, g.input.spec, xs)):
-            if gru:  # the rows [z; r; h_x; h_h] on the accumulator grid, as the PEs leave them
+            rh = None
+            if gru and reset_after:  # the rows [z; r; h_x; h_h]
                 xt, hq, h = st_[:3]
-                z = (xt @ plan.matrix[:f]) * (1 << plan.shift_x) + (hq @ plan.matrix[f:]) * (1 << plan.shift_h)
-                acc = z[0].tolist()
+                phases = [{"pass": 0, "acc": rows(plan, xt, hq), "cyc": ctx["ew_cyc"]}]
+            elif gru:  # the gates pass's rows [z; r], then the candidate pass's [pre_h]
+                xt, hq, h, rh = st_
+                phases = [
+                    {"pass": p, "acc": rows(lp, xt, c), "cyc": lp.ew_groups + lp.ew_latency}
+                    for p, lp, c in ((0, layers[0], hq), (1, layers[1], rh))
+                ]
+                rh = [int(v) for v in rh[0]]
             else:
                 z, h = st_[3], st_[5]
-                acc = (z[0] - bias_z).tolist()
+                phases = [{"pass": 0, "acc": (z[0] - bias_z).tolist(), "cyc": ctx["ew_cyc"]}]
             hq_next = st.requantize(h[0], h_t)
             steps.append(
-                {"first": t == 0, "acc": acc, "h": [int(v) for v in h[0]], "hq_next": [int(v) for v in hq_next]}
-            )
-    w.jobs[pre] = {"prefix": pre, "u": u, "accw": ctx["accw"], "hw": ctx["hw"], "sw": ctx["sw"], "uw": ctx["uw"]}
-    w.jobs[pre].update(steps=steps, ew_cyc=ctx["ew_cyc"])
+                {"first": t == 0, "phases": phases, "rh": rh, "h": [int(v) for v in h[0]],
+                 "hq_next": [int(v) for v in hq_next]}
+            )  # fmt: skip
+    w.jobs[pre] = {"prefix": pre, "u": u, "accw": ctx["accw"], "hw": ctx["hw"], "sw": qw, "uw": ctx["uw"]}
+    w.jobs[pre].update(steps=steps, has_pass=gru)
 
 
 def _build_wrapper(work: Path) -> Wrapper:
@@ -588,6 +610,7 @@ def _build_wrapper(work: Path) -> Wrapper:
     _lstm_ctrl(w, rng)
     _ew(w, "lstm")
     _ew(w, "gru")
+    _ew(w, "gru", reset_after=False)
     return w
 
 
@@ -669,6 +692,7 @@ def blocks(tmp_path_factory):
         ("ctrl_schedule", "ct_"),
         ("ew_steps", "ew_"),
         ("ew_steps", "gew_"),
+        ("ew_steps", "gew0_"),
     ],
     ids=lambda v: v.rstrip("_"),
 )
