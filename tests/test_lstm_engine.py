@@ -571,3 +571,37 @@ def test_stacked_figures_and_balance_cover_every_layer():
     assert "'lstm2'" in images[1]["title"]
     lines = eng.info_lines(g, pe=4)
     assert len(lines) == 2 and "'lstm'" in lines[0] and "'lstm2'" in lines[1]
+
+
+def test_step_functions_that_are_requantizations_are_recognised():
+    """A step function (how a QKeras QActivation arrives) equal to a requantization on every
+    input of the range is returned as one, rounding, overflow and ReLU included; one value off,
+    an offset (a hard sigmoid) or a range too wide to check gives None."""
+    from hlsgen.engines.arith import MAX_STEP_DOMAIN, step_as_requant
+    from hlsgen.fixed import FixedType
+    from hlsgen.ir.tensors import StepFunction
+
+    src = FixedType(14, 3, True)
+    x = np.arange(src.min_raw, src.max_raw + 1)
+
+    def tabulate(f, out):  # the step function of f over the whole input type
+        y = f(x)
+        k = np.flatnonzero(np.diff(y)) + 1
+        return StepFunction(src, out, x[k][None], np.concatenate([[y[0]], y[k]])[None])
+
+    for dst, relu in (
+        (FixedType(8, 2, True, "RND_CONV", "SAT"), False),
+        (FixedType(6, 1, False, "RND", "SAT"), True),
+        (FixedType(5, 3, True, "TRN", "WRAP"), False),
+    ):
+        fn = tabulate(lambda v, d=dst, r=relu: d.requantize(np.maximum(v, 0) if r else v, src), dst)
+        got = step_as_requant(fn, src.min_raw, src.max_raw)
+        assert got is not None
+        assert np.array_equal(got[0].requantize(np.maximum(x, 0) if got[1] else x, src), fn(x))
+        bad = StepFunction(src, dst, fn.breaks, fn.values.copy())
+        bad.values[0, -1] -= 1  # one level off
+        assert step_as_requant(bad, src.min_raw, src.max_raw) is None
+    out = FixedType(8, 2, False)
+    hard_sigmoid = tabulate(lambda v: out.requantize(np.clip((v >> 1) + (1 << 10), 0, 1 << 11), src), out)
+    assert step_as_requant(hard_sigmoid, src.min_raw, src.max_raw) is None
+    assert step_as_requant(fn, 0, MAX_STEP_DOMAIN) is None

@@ -205,20 +205,23 @@ def _stacked(between: str | None = None, reset_after: bool = True):
 @pytest.mark.keras
 @pytest.mark.gxx
 @pytest.mark.rtl
-@pytest.mark.parametrize("reset_after", [True, False])
-def test_qkeras_stacked_lstm_gru_on_one_array(reset_after, tmp_path):
-    """QLSTM(return_sequences) -> QGRU -> QDense on one PE array (the GRU with reset_after=False:
-    its two passes): C simulation (ap, ac) and RTL with bubbles and back-pressure equal QKeras's
-    own forward pass, every layer's MAC and element-wise phases as the cycle model says.  A
-    QActivation between the two (a step function on the first's exact output) is refused by
-    name."""
-    model = _stacked(reset_after=reset_after)
+@pytest.mark.parametrize("between,reset_after", [(None, True), ("quantized_bits(8,1)", False)])
+def test_qkeras_stacked_lstm_gru_on_one_array(between, reset_after, tmp_path):
+    """QLSTM(return_sequences) [-> QActivation] -> QGRU -> QDense on one PE array (the GRU with
+    reset_after=False: its two passes): C simulation (ap, ac) and RTL with bubbles and
+    back-pressure equal QKeras's own forward pass, every layer's MAC and element-wise phases as
+    the cycle model says.  The QActivation arrives as a step function on the first layer's
+    exact output; on the values that output can take it is a requantization, which the engine
+    applies.  One that is not (a hard sigmoid) is refused by name."""
+    model = _stacked(between, reset_after=reset_after)
     proj = hlsgen.convert(model)
     g = proj.graph
     plan = plan_lstm(g, pe=4)
     assert [(p.kind, p.gru_pass) for p in plan.layers] == [("lstm", 0)] + (
         [("gru", 0)] if reset_after else [("gru", 1), ("gru", 2)]
     )
+    if between:
+        assert g["between"].function == "step" and plan.between[0] is not None and plan.between[1] is not None
     x = random_inputs(g, 48, seed=5)
     yk = model.predict(g.input.type.to_float(x), verbose=0).reshape(len(x), -1)
     assert g.output_spec.type.width <= 24
@@ -232,6 +235,6 @@ def test_qkeras_stacked_lstm_gru_on_one_array(reset_after, tmp_path):
     assert res["ok"] and res["steps"] == 16 * 3, {k: v for k, v in res.items() if k not in ("mac", "ew", "head")}
     if not reset_after:
         return
-    stepped = hlsgen.convert(_stacked("quantized_bits(8,1)")).graph
-    with pytest.raises(hlsgen.HlsgenError, match="layer 'between'.*between two recurrent layers"):
+    stepped = hlsgen.convert(_stacked("quantized_sigmoid(6)")).graph
+    with pytest.raises(hlsgen.HlsgenError, match="layer 'between'.*between two recurrent layers is not a requant"):
         plan_lstm(stepped)

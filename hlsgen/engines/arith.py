@@ -133,6 +133,38 @@ class Requant:
         }
 
 
+#: widest input range :func:`step_as_requant` compares point by point
+MAX_STEP_DOMAIN = 1 << 22
+
+
+def step_as_requant(fn: StepFunction, lo: int, hi: int) -> tuple[FixedType, bool] | None:
+    """The requantization equal to the step function ``fn`` on every raw input in [lo, hi], as
+    ``(dst, relu)``: a ReLU (or not), then the rounding and overflow of ``dst`` (a type of
+    ``fn``'s output width and fraction, in any rounding and overflow mode), or None.
+
+    A QKeras QActivation (quantized_bits, quantized_relu) arrives as a step function tabulated
+    from QKeras itself; where it is in fact a requantization, an engine that applies
+    requantizations can take it.  The check is exhaustive over the range, so the result is
+    exact; ranges wider than :data:`MAX_STEP_DOMAIN` are not tried."""
+    if hi < lo or hi - lo >= MAX_STEP_DOMAIN:
+        return None
+    if fn.channels > 1 and not (np.all(fn.breaks == fn.breaks[0]) and np.all(fn.values == fn.values[0])):
+        return None
+    src, ot = fn.in_type, fn.out_type
+    x = np.arange(lo, hi + 1, dtype=np.int64)
+    want = fn(x) if fn.channels == 1 else fn(x[:, None].repeat(fn.channels, axis=1))[:, 0]
+    if src.frac < ot.frac:
+        return None  # the output grid is finer than the input's: not a requantization
+    for relu in (False, True):
+        xin = np.maximum(x, 0) if relu else x
+        for ovf in OVERFLOW_MODES:
+            for rnd in ("RND_CONV", "RND", "TRN", "RND_ZERO", "RND_INF", "RND_MIN_INF", "TRN_ZERO"):
+                dst = FixedType(ot.width, ot.integer, ot.signed, rnd, ovf)
+                if np.array_equal(dst.requantize(xin, src), want):
+                    return dst, relu
+    return None
+
+
 def lane_type(width: int, frac: int) -> FixedType:
     """The signed type of a ``width``-bit lane holding values with ``frac`` fraction bits."""
     return FixedType(width, width - frac, True)

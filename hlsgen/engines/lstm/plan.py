@@ -42,6 +42,7 @@ from ..arith import (
     plan_table,
     shared_codebook,
     signed_bits,
+    step_as_requant,
     ubits,
 )
 
@@ -491,25 +492,48 @@ def _fail(node, msg):
 
 def _stack_of(nodes) -> tuple[list, list, list]:
     """The recurrent layers at the model's start (each but the last with return_sequences,
-    optionally a requantizing activation between two), what stands between them, and the rest."""
+    optionally a requantizing activation between two), what stands between them (per pair: None
+    or the requantization's ``(dst, relu)``), and the rest."""
     cells, between = [nodes[1]], []
     i = 2
     while cells[-1].return_sequences and i < len(nodes):
         n, act = nodes[i], None
         if n.op == "Activation" and i + 1 < len(nodes) and nodes[i + 1].op in ("LSTM", "GRU"):
             act, n = n, nodes[i + 1]
-            if act.function not in ("requant", "linear") or act.inputs != [cells[-1].name]:
+            rq = _between_requant(act, cells[-1])
+            if rq is False or act.inputs != [cells[-1].name]:
+                what = f"'{act.function}'" + (
+                    f" ({act.step.source})" if act.function == "step" and act.step.source else ""
+                )
                 raise _fail(
-                    act, f"activation '{act.function}' between two recurrent layers is not supported (requant is)"
+                    act,
+                    f"activation {what} between two recurrent layers is not a requantization of the values it "
+                    "gets; the engine applies only a requantization there (a ReLU before it allowed)",
                 )
         if n.op not in ("LSTM", "GRU"):
             break
         if n.inputs != [(act or cells[-1]).name]:
             raise _fail(n, "the recurrent engine streams a chain of layers; this layer is not fed by the one before it")
         cells.append(n)
-        between.append(act)
+        between.append(rq if act is not None else None)
         i += 2 if act is not None else 1
     return cells, between, nodes[i:]
+
+
+def _between_requant(act, cell):
+    """The requantization ``(dst, relu)`` an activation between two recurrent layers applies
+    to the first one's exact output (None: linear; False: not a requantization).  A step
+    function (QKeras's QActivation arrives as one) counts when it equals a requantization on
+    every value the output can take (:func:`~hlsgen.engines.arith.step_as_requant`)."""
+    if act.function == "linear":
+        return None
+    if act.function == "requant":
+        return act.type, bool(act.relu)
+    if act.function == "step" and act.step.in_type.frac == cell.spec.type.frac:
+        lo, hi = int(np.min(cell.spec.lo)), int(np.max(cell.spec.hi))
+        found = step_as_requant(act.step, lo, hi)
+        return found if found is not None else False
+    return False
 
 
 def plan_lstm(
@@ -615,11 +639,7 @@ def plan_lstm(
             plan.between.append(plan.between[i - 2] if i >= 2 else None)
             continue
         a, p = between[next(k for k, c in enumerate(cells) if c is layers[i].cell_node) - 1], layers[i - 1]
-        plan.between.append(
-            None
-            if a is None or a.function == "linear"
-            else Requant(lane_type(p.h_width, p.h_spec.type.frac), a.type, relu=bool(a.relu))
-        )
+        plan.between.append(None if a is None else Requant(lane_type(p.h_width, p.h_spec.type.frac), a[0], relu=a[1]))
     last = layers[-1]
     _plan_head(plan, last.h_spec, last.units, rest)
     plan.graph = graph
