@@ -477,7 +477,9 @@ def build_parser():
     s.add_argument("project")
     s.add_argument("--target", choices=["xilinx", "intel", "both"], default="both")
     s.set_defaults(fn=cmd_synth)
-    s = sub.add_parser("prune", help="load-balance-aware (ESE) or magnitude pruning of an LSTM, with fine-tuning")
+    s = sub.add_parser(
+        "prune", help="load-balance-aware (ESE) or magnitude pruning of LSTM and GRU layers, with fine-tuning"
+    )
     s.add_argument("model")
     s.add_argument("-o", "--output", required=True, help="pruned model (.h5)")
     s.add_argument("--pe", type=_count(1), default=8, help="processing elements to balance for (default 8)")

@@ -183,7 +183,7 @@ def test_prune_lba_balances_and_reports(tmp_path):
 
 def test_prune_bad_input(tmp_path):
     # in this process (the command line itself is tested above): six TensorFlow start-ups saved
-    one_line_error(main_run("prune", "mlp_tiny", "-o", tmp_path / "x.h5"), "mlp_tiny", "no LSTM layer")
+    one_line_error(main_run("prune", "mlp_tiny", "-o", tmp_path / "x.h5"), "mlp_tiny", "no LSTM or GRU layer")
     one_line_error(main_run("prune", "lstm_sparse", "-o", tmp_path / "x.h5", "--density", "0"), "--density 0")
     one_line_error(main_run("prune", "lstm_sparse", "-o", tmp_path / "x.h5", "--pe", "999"), "layer 'lstm'", "--pe 999")
     bad = tmp_path / "d.npz"

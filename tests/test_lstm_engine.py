@@ -605,3 +605,26 @@ def test_step_functions_that_are_requantizations_are_recognised():
     hard_sigmoid = tabulate(lambda v: out.requantize(np.clip((v >> 1) + (1 << 10), 0, 1 << 11), src), out)
     assert step_as_requant(hard_sigmoid, src.min_raw, src.max_raw) is None
     assert step_as_requant(fn, 0, MAX_STEP_DOMAIN) is None
+
+
+@pytest.mark.parametrize("cell,reset_after", [("lstm", True), ("gru", True), ("gru", False)])
+def test_load_balance_aware_pruning_follows_the_engines_layout(cell, reset_after):
+    """pe_map puts every weight where the plan does: pruned load-balance-aware with it, every PE
+    holds the same number of weights in every MAC phase (both passes of a GRU with
+    reset_after=False), also when P does not divide the units; the default (column mod P) does
+    not balance a GRU's passes."""
+    from hlsgen.compress.prune import imbalance, lba_mask, pe_map
+
+    g = random_lstm(4, features=5, units=6, steps=2, density=0.3, pe=4, cell=cell, reset_after=reset_after)
+    plan = plan_lstm(g, pe=4)
+    for lp in plan.layers:
+        per = [int(np.count_nonzero(lp.matrix[:, p::4])) for p in range(4)]
+        assert max(per) == min(per) > 0, (lp.gru_pass, per)
+    if cell == "gru" and not reset_after:
+        rng = np.random.default_rng(0)
+        m = rng.normal(size=(5 + 6, 18))
+        plain = m * lba_mask(m, 4, 0.3)
+        assert imbalance(plain, 4, *pe_map("gru", 5, 6, 4, False))["imbalance"] > 1.0
+        assert imbalance(m * lba_mask(m, 4, 0.3, *pe_map("gru", 5, 6, 4, False)), 4, *pe_map("gru", 5, 6, 4, False))[
+            "imbalance"
+        ] == pytest.approx(1.0, abs=0.02)

@@ -238,3 +238,22 @@ def test_qkeras_stacked_lstm_gru_on_one_array(between, reset_after, tmp_path):
     stepped = hlsgen.convert(_stacked("quantized_sigmoid(6)")).graph
     with pytest.raises(hlsgen.HlsgenError, match="layer 'between'.*between two recurrent layers is not a requant"):
         plan_lstm(stepped)
+
+
+@pytest.mark.keras
+def test_prune_qgru_balances_each_pass():
+    """`hlsgen prune` on a QGRU with reset_after=False balances the gates pass and the candidate
+    pass on their own: the mask keeps as many weights in every PE of each pass, and the plan of
+    the pruned model has each pass's busiest PE at most at that count."""
+    from hlsgen.compress.keras_prune import prune_keras_model
+
+    model = build_gru(3, 4, 8, 8, "quantized_bits(8,1)", "quantized_tanh(6)", "hard_sigmoid", True, "dense", 7, False)
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(0, 1, (64, 3, 4)).astype(np.float32), rng.integers(0, 4, 64)
+    res = prune_keras_model(model, 4, 0.25, "lba", 0, x, y, x, y)
+    assert [(n, b["imbalance"]) for n, b in res["masks"]] == [("gru", 1.0)]
+    plan = plan_lstm(hlsgen.convert(model).graph, pe=4)
+    assert [p.gru_pass for p in plan.layers] == [1, 2]
+    kept = {1: round(0.25 * 12 * 16 / 4), 2: round(0.25 * 12 * 8 / 4)}  # per PE, per pass
+    for lp in plan.layers:
+        assert lp.busiest_entries <= kept[lp.gru_pass] + lp.fillers, lp.gru_pass

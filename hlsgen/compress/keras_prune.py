@@ -1,7 +1,10 @@
-"""`hlsgen prune`: prune the LSTM layers of a Keras/QKeras model for the sparse LSTM engine.
+"""`hlsgen prune`: prune the LSTM and GRU layers of a Keras/QKeras model for the sparse
+recurrent engine.
 
 Load-balance-aware (ESE): every one of P processing elements keeps the same number of
-weights of the stacked gate matrix [kernel; recurrent] (gate row r belongs to PE r mod P);
+weights of the stacked gate matrix [kernel; recurrent] (gate row r belongs to PE r mod P; a
+GRU's rows as the engine lays them out, and with reset_after=False each of its two passes
+balanced on its own, :func:`~hlsgen.compress.prune.pe_map`);
 or plain magnitude pruning, to compare.  The model is then fine-tuned with the mask held,
 and accuracies before, after pruning and after fine-tuning are reported with the per-PE
 non-zero counts of the quantized weights the hardware will hold.
@@ -15,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HlsgenError
-from .prune import imbalance, lba_mask, magnitude_mask
+from .prune import imbalance, lba_mask, magnitude_mask, pe_map
+
+RECURRENT = ("LSTM", "QLSTM", "GRU", "QGRU")
 
 
 def training_data(path, model_path, input_shape):
@@ -58,32 +63,36 @@ def hold_masks(variables, masks):
 
 
 def prune_keras_model(model, pe: int, density: float, method: str, epochs: int, xtr, ytr, xte, yte) -> dict:
-    """Prune every LSTM layer of ``model`` in place and fine-tune with the mask held.
+    """Prune every LSTM and GRU layer of ``model`` in place and fine-tune with the mask held.
 
     Returns the accuracies (before, pruned, fine-tuned) and the per-PE counts of the masks.
     """
     import tensorflow as tf
 
-    lstms = [layer for layer in model.layers if layer.__class__.__name__ in ("LSTM", "QLSTM")]
+    lstms = [layer for layer in model.layers if layer.__class__.__name__ in RECURRENT]
     if not lstms:
-        raise HlsgenError("no LSTM layer to prune")
+        raise HlsgenError("no LSTM or GRU layer to prune")
     acc0 = _accuracy(model, xte, yte)
     variables, masks, report = [], [], []
     for layer in lstms:
         cell = layer.cell
         k, r = cell.kernel.numpy(), cell.recurrent_kernel.numpy()
         stacked = np.vstack([k, r])
+        kind = "gru" if "GRU" in layer.__class__.__name__ else "lstm"
         if pe > stacked.shape[1]:
             raise HlsgenError(
-                f"--pe {pe}: more PEs than the {stacked.shape[1]} gate rows", layer=layer.name, layer_type="LSTM"
+                f"--pe {pe}: more PEs than the {stacked.shape[1]} gate rows",
+                layer=layer.name,
+                layer_type=layer.__class__.__name__,
             )
-        m = lba_mask(stacked, pe, density) if method == "lba" else magnitude_mask(stacked, density)
+        where = pe_map(kind, k.shape[0], r.shape[0], pe, bool(getattr(cell, "reset_after", True)))
+        m = lba_mask(stacked, pe, density, *where) if method == "lba" else magnitude_mask(stacked, density)
         mk, mr = m[: k.shape[0]].astype(np.float32), m[k.shape[0] :].astype(np.float32)
         cell.kernel.assign(k * mk)
         cell.recurrent_kernel.assign(r * mr)
         variables += [cell.kernel, cell.recurrent_kernel]
         masks += [mk, mr]
-        report.append((layer.name, imbalance(m.astype(np.int64), pe)))
+        report.append((layer.name, imbalance(m.astype(np.int64), pe, *where)))
     acc1 = _accuracy(model, xte, yte)
     if epochs > 0:
         from_logits = getattr(model.layers[-1], "activation", None) is not tf.keras.activations.softmax
@@ -113,8 +122,8 @@ def prune_model(model_path, output, pe: int, density: float, method: str, epochs
     if pe < 1:
         raise HlsgenError(f"--pe {pe}: must be a positive integer")
     model = load_model_file(str(model_path))
-    if not any(layer.__class__.__name__ in ("LSTM", "QLSTM") for layer in model.layers):
-        raise HlsgenError("no LSTM layer to prune", file=str(model_path))
+    if not any(layer.__class__.__name__ in RECURRENT for layer in model.layers):
+        raise HlsgenError("no LSTM or GRU layer to prune", file=str(model_path))
     xtr, ytr, xte, yte = training_data(data, str(model_path), model.input_shape)
     if len(xtr) == 0 or len(xte) == 0:
         raise HlsgenError("empty training or test data", file=str(data))
@@ -142,8 +151,10 @@ def prune_model(model_path, output, pe: int, density: float, method: str, epochs
     try:
         g = convert_keras(str(out))
         for n in g.nodes:
-            if n.op == "LSTM":
-                b = imbalance(np.vstack([n.kernel.raw, n.recurrent.raw]), pe)
+            if n.op in ("LSTM", "GRU"):
+                kr = np.vstack([n.kernel.raw, n.recurrent.raw])
+                where = pe_map(n.op.lower(), n.kernel.raw.shape[0], n.units, pe, bool(getattr(n, "reset_after", True)))
+                b = imbalance(kr, pe, *where)
                 print(
                     f"'{n.name}' non-zeros per PE (quantized): {b['min']}..{b['max']}, "
                     f"imbalance {b['imbalance']:.3f}"

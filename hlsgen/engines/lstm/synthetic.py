@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...compress.prune import lba_mask, magnitude_mask
+from ...compress.prune import lba_mask, magnitude_mask, pe_map
 from ...fixed import FixedType
 from ...ir import GRU, LSTM, Activation, Dense, Graph, Input, StepFunction, Weight
 from ...ir.nodes import gru_h_specs, gru_zr_spec, lstm_c_spec, lstm_z_spec
@@ -145,7 +145,12 @@ def _random_gru(
     lim = 1 << (weight_bits - 1)
     stacked = rng.normal(0, lim / 3, size=(features + units, 3 * units))
     stacked = np.clip(np.round(stacked), -lim, lim - 1).astype(np.int64)
-    mask = lba_mask(stacked, pe, density) if pe else magnitude_mask(stacked, density)
+    # load-balance-aware as the engine maps a GRU (per pass with reset_after=False)
+    mask = (
+        lba_mask(stacked, pe, density, *pe_map("gru", features, units, pe, reset_after))
+        if pe
+        else magnitude_mask(stacked, density)
+    )
     stacked = stacked * mask
     wt = FixedType(weight_bits, weight_bits - wf)
     tin = FixedType(input_bits, 1, False, "RND_CONV", "SAT")
@@ -205,7 +210,8 @@ def _stack_more(
         gates = 3 if cell == "gru" else 4
         stacked = rng.normal(0, lim / 3, size=(f + units, gates * units))
         stacked = np.clip(np.round(stacked), -lim, lim - 1).astype(np.int64)
-        stacked = stacked * (lba_mask(stacked, pe, density) if pe else magnitude_mask(stacked, density))
+        where = pe_map(cell, f, units, pe, reset_after) if pe else None
+        stacked = stacked * (lba_mask(stacked, pe, density, *where) if pe else magnitude_mask(stacked, density))
         kernel, recurrent = Weight(stacked[:f], wt), Weight(stacked[f:], wt)
         bias = Weight(rng.integers(-8, 8, size=gates * units), FixedType(5, 2))
         seq = k < layers or return_sequences
