@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from ...compress.prune import imbalance
+import numpy as np
+
+from ...compress.prune import imbalance, pe_map
 from ..registry import CODEBOOK, Engine, Option
 from .flow import cycle_report, rtl_check
-from .plan import PASS_NAMES, LstmPlan, plan_lstm, stacked_matrix
+from .plan import PASS_NAMES, LstmPlan, plan_lstm
 
 
 class SparseLstmEngine(Engine):
@@ -74,10 +76,14 @@ class SparseLstmEngine(Engine):
     def info_lines(self, graph, pe: int | None = None) -> list[str]:
         lines = []
         for cell in (n for n in graph.nodes if n.op in ("LSTM", "GRU")):  # every stacked layer
-            m = stacked_matrix(cell)
+            m = np.vstack([cell.kernel.raw, cell.recurrent.raw])
             for p in (pe,) if pe else (4, 8, 16):
                 if p <= m.shape[1]:
-                    b = imbalance(m, p)
+                    # as the PE array holds the rows (a GRU with reset_after=False: per pass)
+                    where = pe_map(
+                        cell.op.lower(), cell.kernel.raw.shape[0], cell.units, p, cell.op != "GRU" or cell.reset_after
+                    )
+                    b = imbalance(m, p, *where)
                     lines.append(
                         f"load balance '{cell.name}' over {p} PEs: non-zeros per PE {b['min']}..{b['max']} "
                         f"(mean {b['mean']}), imbalance {b['imbalance']:.3f} (cycles vs a perfect balance)"
