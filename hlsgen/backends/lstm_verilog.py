@@ -79,11 +79,12 @@ def ew_params(
         ("CLV", lp.cand.levels),
     ]
     rq_h = lp.state_requant_h.hw()
-    if gates is not None:  # reset_after=False: both passes
-        qw = max(lp.state_width + (0 if lp.state_signed else 1), lp.rh_width)
-        own = [
-            ("RA", 0),
-            ("RHW", lp.rh_width),
+    if lp.kind == "gru":
+        # reset_after=False (``gates``): both passes on this unit; the scanner reads signed words
+        # of QW bits, the state or (the candidate pass) r * h_q
+        qw = max(lp.state_width + (0 if lp.state_signed else 1), lp.rh_width) if gates else lp.state_width
+        own = [("RA", 0), ("RHW", lp.rh_width)] if gates else []
+        own += [
             ("QW", qw),
             ("GF", lp.types.gate.frac),
             ("PW", lp.pre_width),
@@ -92,21 +93,7 @@ def ew_params(
             ("SHZ", lp.h_shift_z),
             ("SHC", lp.h_shift_c),
             ("HW", lp.h_width),
-            ("C_R", gates.ew_schedule.h_write),
-            ("H_R", ew.c_write),
-            ("H_W", ew.h_write),
-        ]
-    elif lp.kind == "gru":
-        own = [
-            ("QW", lp.state_width),
-            ("GF", lp.types.gate.frac),
-            ("PW", lp.pre_width),
-            ("SW", lp.state_width),
-            ("SSIGN", int(lp.state_signed)),
-            ("SHZ", lp.h_shift_z),
-            ("SHC", lp.h_shift_c),
-            ("HW", lp.h_width),
-            ("C_R", ew.c_read),
+            ("C_R", gates.ew_schedule.h_write if gates else ew.c_read),
             ("H_R", ew.c_write),
             ("H_W", ew.h_write),
         ]

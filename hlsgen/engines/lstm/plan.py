@@ -900,10 +900,7 @@ def _gru_numerics(gru, x_spec) -> dict:
             f"grid (limit {MAX_ACC_WIDTH})",
         )
     bias = np.asarray(bias, dtype=np.int64)
-    gate = plan_table("gate", gru.gate_fn, zr_s.lo, zr_s.hi)
-    gate = replace(gate, thresholds=gate.thresholds << sg, in_width=z_width + 1)
-    cand = plan_table("cand", gru.cand_fn, ph_s.lo, ph_s.hi)
-    cand = replace(cand, thresholds=cand.thresholds << sc, in_width=pre_width + 1)
+    gate, cand = _gru_tables(gru, zr_s, ph_s, (sg, z_width + 1), (sc, pre_width + 1))
     hf = h_s.type.frac
     h_width = signed_bits(h_s.lo, h_s.hi)
     glo, ghi = gru.gate_fn.out_bounds()
@@ -939,6 +936,17 @@ def _gru_numerics(gru, x_spec) -> dict:
             "h": lane_type(h_width, hf),
         },
     }
+
+
+def _gru_tables(gru, zr_s, ph_s, gate_at: tuple[int, int], cand_at: tuple[int, int]) -> tuple:
+    """The GRU's gate table (on the z/r pre-activations) and candidate table (on pre_h), their
+    thresholds shifted onto the engine's grids and compared at the given widths:
+    ``gate_at``, ``cand_at`` = (shift, input width)."""
+    gate = plan_table("gate", gru.gate_fn, zr_s.lo, zr_s.hi)
+    gate = replace(gate, thresholds=gate.thresholds << gate_at[0], in_width=gate_at[1])
+    cand = plan_table("cand", gru.cand_fn, ph_s.lo, ph_s.hi)
+    cand = replace(cand, thresholds=cand.thresholds << cand_at[0], in_width=cand_at[1])
+    return gate, cand
 
 
 def _gru_split_numerics(gru, x_spec) -> tuple[dict, dict]:
@@ -1007,10 +1015,7 @@ def _gru_split_numerics(gru, x_spec) -> tuple[dict, dict]:
     if zw > MAX_ACC_WIDTH:
         raise _fail(gru, f"the rows need {zw} bits on the engine's grids (limit {MAX_ACC_WIDTH})")
     bw = signed_bits(int(min(bias_a.min(), bias_b.min(), 0)), int(max(bias_a.max(), bias_b.max(), 0)))
-    gate = plan_table("gate", gru.gate_fn, zr_s.lo, zr_s.hi)
-    gate = replace(gate, thresholds=gate.thresholds << sga, in_width=zw + 1)
-    cand = plan_table("cand", gru.cand_fn, ph_s.lo, ph_s.hi)
-    cand = replace(cand, thresholds=cand.thresholds << sgb, in_width=zw + 1)
+    gate, cand = _gru_tables(gru, zr_s, ph_s, (sga, zw + 1), (sgb, zw + 1))
     hf = h_s.type.frac
     h_width = signed_bits(h_s.lo, h_s.hi)
     one = 1 << gf
