@@ -500,7 +500,7 @@ def build_parser():
         help="fraction kept by the largest layer (default 0.1); a smaller layer of N weights keeps "
         "D*sqrt(N_largest/N); LAYER=D sets one layer",
     )
-    s.add_argument("--pe", type=_count(1), help="prune LSTMs load-balance-aware over this many PEs")
+    s.add_argument("--pe", type=_count(1), help="prune LSTMs and GRUs load-balance-aware over this many PEs")
     s.add_argument(
         "--block", metavar="RxC", help="prune Dense/conv weights in R x C blocks (inputs x outputs: SIMD x PE tiles)"
     )

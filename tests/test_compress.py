@@ -44,6 +44,16 @@ def test_per_gate_and_balanced_masks():
     bk, br = layer_masks([k, r], Target(0.2, "lstm", pe=8), 0.2)
     b = imbalance(np.vstack([bk, br]).astype(np.int64), 8)
     assert b["min"] == b["max"]
+    # a GRU with reset_after=False: each of its two passes balanced on its own (6 units, 4 PEs)
+    from hlsgen.compress.gmp import target
+    from hlsgen.compress.prune import pe_map
+
+    k, r = rng.normal(size=(5, 18)), rng.normal(size=(6, 18))
+    where = pe_map("gru", 5, 6, 4, False)
+    gk, gr = layer_masks([k, r], target(0.3, "gru", pe=4, reset_after=False), 0.3)
+    assert imbalance(np.vstack([gk, gr]), 4, *where)["imbalance"] == 1.0
+    gk, gr = layer_masks([k, r], target(0.3, "gru", pe=4), 0.3)  # balanced for one pass instead
+    assert imbalance(np.vstack([gk, gr]), 4, *where)["imbalance"] > 1.0
 
 
 def test_kmeans_is_a_lloyd_fixed_point():

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chain import GATES
-from .prune import _keep_top, lba_mask
+from .prune import _keep_top, lba_mask, pe_map
 
 
 def cubic_density(step: int, target: float, begin: int, end: int) -> float:
@@ -42,13 +42,23 @@ class Target:
 
     density: float
     kind: str  # dense / conv / dwconv / lstm / gru
-    pe: int | None = None  # load-balance-aware over this many PEs (LSTM only)
+    pe: int | None = None  # load-balance-aware over this many PEs (LSTM, GRU)
     block: tuple | None = None  # (rows, columns) of the blocks kept or pruned whole (dense, conv)
+    reset_after: bool = True  # a GRU's: False runs two passes, each balanced on its own
 
 
-def target(density: float, kind: str, pe: int | None = None, block: tuple | None = None) -> Target:
-    """A layer's Target: ``pe`` applies to LSTMs, ``block`` to Dense and convolution layers."""
-    return Target(density, kind, pe if kind == "lstm" else None, block if kind in ("dense", "conv") else None)
+def target(
+    density: float, kind: str, pe: int | None = None, block: tuple | None = None, reset_after: bool = True
+) -> Target:
+    """A layer's Target: ``pe`` applies to LSTMs and GRUs, ``block`` to Dense and convolution
+    layers."""
+    return Target(
+        density,
+        kind,
+        pe if kind in ("lstm", "gru") else None,
+        block if kind in ("dense", "conv") else None,
+        bool(reset_after),
+    )
 
 
 def divisor_at_most(n: int, k: int) -> int:
@@ -76,9 +86,10 @@ def layer_masks(mats: list[np.ndarray], t: Target, density: float) -> list[np.nd
     """
     if density >= 1.0:
         return [np.ones(m.shape, np.float32) for m in mats]
-    if t.kind == "lstm" and t.pe:
+    if t.kind in ("lstm", "gru") and t.pe:  # as the PE array holds the rows (pe_map)
         stacked = np.vstack(mats)
-        m = lba_mask(stacked, t.pe, density)
+        where = pe_map(t.kind, mats[0].shape[0], mats[1].shape[0], t.pe, t.reset_after)
+        m = lba_mask(stacked, t.pe, density, *where)
         rows = mats[0].shape[0]
         return [m[:rows].astype(np.float32), m[rows:].astype(np.float32)]
     out = []

@@ -306,8 +306,9 @@ class Run:
             kind = chain_mod.KINDS[layer.__class__.__name__]
             d = self.opts.layer_density.get(layer.name, default_density(self.opts.density, sizes[layer.name], sizes))
             d = chosen.get(layer.name, d)
-            pe = self.opts.pe if kind == "lstm" else None
-            targets[layer.name] = (layer, target(d, kind, pe, self.opts.block))
+            pe = self.opts.pe if kind in ("lstm", "gru") else None
+            ra = getattr(layer, "reset_after", True)
+            targets[layer.name] = (layer, target(d, kind, pe, self.opts.block, ra))
         per_epoch = max(1, -(-len(self.xtr) // 32))
         total = max(1, self.opts.epochs * per_epoch)
         end = max(1, int(0.6 * total))  # Zhu & Gupta: prune over the first part, then recover
@@ -448,8 +449,9 @@ class Run:
                 continue
             nm = 2 if spec.kind in ("lstm", "gru") else 1
             mats = spec.weights[:nm]
-            pe = self.opts.pe if spec.kind == "lstm" else None
-            masks = layer_masks(mats, target(dens[spec.name], spec.kind, pe, self.opts.block), dens[spec.name])
+            pe = self.opts.pe if spec.kind in ("lstm", "gru") else None
+            t = target(dens[spec.name], spec.kind, pe, self.opts.block, spec.config.get("reset_after", True))
+            masks = layer_masks(mats, t, dens[spec.name])
             spec.weights = [w * m for w, m in zip(mats, masks, strict=True)] + spec.weights[nm:]
             if "cluster" in self.opts.steps and self.opts.scheme.kind in ("fixed", "po2"):
                 kb = bits.get(spec.name, self.opts.cluster_bits) if self.walk_codebook() else self.opts.cluster_bits

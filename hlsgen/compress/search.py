@@ -41,7 +41,7 @@ def sensitivity(model, x, y, value_bits: int, pe=None, block=None) -> tuple[dict
         saved = [v.numpy() for v in mats]
         curve, size = {}, {}
         for d in GRID:
-            masks = layer_masks(saved, target(d, kind, pe, block), d)
+            masks = layer_masks(saved, target(d, kind, pe, block, getattr(layer, "reset_after", True)), d)
             size[d] = stored_bits(saved, masks, value_bits)
             if d >= 1.0:
                 continue
@@ -73,7 +73,9 @@ def choose_densities(model, x, y, target_ratio: float, value_bits: int, fixed: d
             lay = next(lay for lay in layers if lay.name == n)
             w = [v.numpy() for v in chain_mod.matrices(lay)]
             kind = chain_mod.KINDS[lay.__class__.__name__]
-            size_at[n][d] = stored_bits(w, layer_masks(w, target(d, kind, pe, block), d), value_bits)
+            size_at[n][d] = stored_bits(
+                w, layer_masks(w, target(d, kind, pe, block, getattr(lay, "reset_after", True)), d), value_bits
+            )
 
     def bits():
         return other + sum(size_at[n][dens[n]] for n in sizes)
@@ -157,7 +159,7 @@ def budget_sensitivity(model, x, y, space: Space, scheme, pe=None, block=None) -
         dens = [space.fixed[layer.name]] if layer.name in space.fixed else list(space.densities)
         curve, size = {}, {}
         for d in dens:
-            masks = layer_masks(saved, target(d, kind, pe, block), d)
+            masks = layer_masks(saved, target(d, kind, pe, block, getattr(layer, "reset_after", True)), d)
             masked = [w * m for w, m in zip(saved, masks, strict=True)]
             for b in space.bits:
                 if space.codebook:  # b-bit indices into a k-means codebook of the weights
