@@ -164,6 +164,8 @@ def _lanes(w, rng):
 
 
 def _window(w, prefix, h, wd, c, ew, kh, kw, sh, sw, pt, pl, pb, pr):
+    from hlsgen.engines.cnn.plan import lead_skip
+
     ph, pw = h + pt + pb, wd + pl + pr
     oh, ow = (ph - kh) // sh + 1, (pw - kw) // sw + 1
     rowe = [int(r >= kh - 1 and (r - kh + 1) % sh == 0 and (r - kh + 1) // sh < oh) for r in range(ph)]
@@ -176,6 +178,8 @@ def _window(w, prefix, h, wd, c, ew, kh, kw, sh, sw, pt, pl, pb, pr):
 
     params = {"C": c, "EW": ew, "KH": kh, "KW": kw, "PH": ph, "PW": pw, "RW": max(1, (ph - 1).bit_length())}
     params.update(CWB=max(1, (pw - 1).bit_length()), ROWE=bits(rowe), COLE=bits(cole), ROWI=bits(rowi), COLI=bits(coli))
+    # the leading padding rows / columns where no window ends are not walked (masked instead)
+    params.update(R0=lead_skip(rowe, pt), C0=lead_skip(cole, pl))
     job = {"h": h, "w": wd, "c": c, "ew": ew, "kh": kh, "kw": kw, "pt": pt, "pl": pl, "ph": ph, "pw": pw}
     job.update(rowe=rowe, cole=cole, in_widths=[c * ew])
     _stream(w, "hg_window", prefix, params, [("s", c * ew)], [("m", kh * kw * c * ew)], job)

@@ -144,7 +144,7 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
                 d.update(n=s.in_elems, kw=ubits(max(s.in_elems - 1, 1)), ew=s.in_width)
                 d.update(n_items=s.items_in, iw=ubits(max(s.items_in - 1, 1)))
         elif s.kind == "window":
-            d.update({k: getattr(q, k) for k in ("h", "w", "c", "kh", "kw", "pt", "pl", "ph", "pw")})
+            d.update({k: getattr(q, k) for k in ("h", "w", "c", "kh", "kw", "pt", "pl", "ph", "pw", "r0", "c0")})
             d["rw"] = ubits(max(q.ph - 1, 1))
             d["cwb"] = ubits(max(q.pw - 1, 1))
             d["rowe"] = f"{q.ph}'b" + "".join(str(b) for b in reversed(q.rowe))

@@ -2,7 +2,9 @@
 // The generator walks the padded image (PH x PW) one position per cycle: inside the image
 // it takes a pixel, in the padding it shifts in zeros.  Where ROWE[r] & COLE[c] (stride and
 // output extent, precomputed) it emits the window ending at (r, c), element (ky, kx, ch) at
-// bits [((ky*KW + kx)*C + ch)*EW +: EW].
+// bits [((ky*KW + kx)*C + ch)*EW +: EW].  The leading R0 rows and C0 columns (padding where no
+// window ends) are not walked: rows R0.., columns C0.. only, and a window element in a row
+// before R0 or a column before C0 is masked to zero (its registers hold stale pixels).
 // Line buffer in RAM (FINN-style): one word per padded column holds that column's pixels of
 // the KH-1 rows above, (KH-1)*C*EW bits, PW words (block RAM or LUTRAM); the window itself is
 // KW columns of KH pixels in registers.  At position (r, c) the word of column c is read
@@ -18,6 +20,8 @@ module hg_window #(
     parameter integer PW   = 8,
     parameter integer RW   = 4,  // bits of the row counter (holds PH - 1)
     parameter integer CWB  = 4,  // bits of the column counter (holds PW - 1)
+    parameter integer R0   = 0,  // leading padded rows not walked (padding, no window ends there)
+    parameter integer C0   = 0,  // leading padded columns not walked
     parameter [PH-1:0] ROWE = {PH{1'b1}},  // a window ends in this padded row
     parameter [PW-1:0] COLE = {PW{1'b1}},  // ... and in this padded column
     parameter [PH-1:0] ROWI = {PH{1'b1}},  // the padded row is an image row (not padding)
@@ -43,7 +47,7 @@ module hg_window #(
     assign s_ready = inimg && room;
     wire go = room && (!inimg || s_valid);
     wire [PX-1:0] pix = inimg ? s_data : {PX{1'b0}};
-    wire [CWB-1:0] c_next = (c == PW[CWB-1:0] - 1'b1) ? {CWB{1'b0}} : c + 1'b1;
+    wire [CWB-1:0] c_next = (c == PW[CWB-1:0] - 1'b1) ? C0[CWB-1:0] : c + 1'b1;
     // the new window column: this pixel on top of column c of the KH-1 rows above (row r-1 next)
     wire [KH*PX-1:0] col;
     generate
@@ -81,20 +85,28 @@ module hg_window #(
         for (ky = 0; ky < KH; ky = ky + 1) begin : g_ky
             for (kx = 0; kx < KW; kx = kx + 1) begin : g_kx
                 // column kx holds rows r-KH+1 .. r from bit 0 up: pixel (ky, kx) is row r-(KH-1-ky)
-                assign win[(ky*KW + kx)*PX +: PX] = cols[(kx*KH + (KH-1-ky))*PX +: PX];
+                wire [PX-1:0] px = cols[(kx*KH + (KH-1-ky))*PX +: PX];
+                if (R0 > 0 || C0 > 0) begin : g_mask  // rows before R0, columns before C0: zeros
+                    localparam integer RMIN = R0 + KH - 1 - ky;
+                    localparam integer CMIN = C0 + KW - 1 - kx;
+                    wire keep = ({1'b0, r} >= RMIN[RW:0]) && ({1'b0, c} >= CMIN[CWB:0]);
+                    assign win[(ky*KW + kx)*PX +: PX] = keep ? px : {PX{1'b0}};
+                end else begin : g_plain
+                    assign win[(ky*KW + kx)*PX +: PX] = px;
+                end
             end
         end
     endgenerate
     always @(posedge clk) begin
         if (rst) begin
-            r <= {RW{1'b0}};
-            c <= {CWB{1'b0}};
+            r <= R0[RW-1:0];
+            c <= C0[CWB-1:0];
             m_valid <= 1'b0;
         end else begin
             if (go) begin
                 c <= c_next;
                 if (c == PW[CWB-1:0] - 1'b1)
-                    r <= (r == PH[RW-1:0] - 1'b1) ? {RW{1'b0}} : r + 1'b1;
+                    r <= (r == PH[RW-1:0] - 1'b1) ? R0[RW-1:0] : r + 1'b1;
             end
             if (go && emit) begin
                 m_data <= win;

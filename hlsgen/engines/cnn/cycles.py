@@ -78,7 +78,7 @@ class _Gather(_Block):  # hw/hg_gather.v, hw/hg_gpool.v
 class _Window(_Block):  # hw/hg_window.v
     def __init__(self, p):
         self.p = p
-        self.r = self.c = 0
+        self.r, self.c = p.r0, p.c0  # the leading padding rows / columns are not walked
         self.mv = False
         self.rin = [p.pt <= r < p.pt + p.h for r in range(p.ph)]  # a row / column of the image,
         self.cin = [p.pl <= c < p.pl + p.w for c in range(p.pw)]  # not of the padding
@@ -105,8 +105,8 @@ class _Window(_Block):  # hw/hg_window.v
         go = room and ((not inside) or s_valid)
         if go:
             if self.c == self.p.pw - 1:
-                self.c = 0
-                self.r = 0 if self.r == self.p.ph - 1 else self.r + 1
+                self.c = self.p.c0
+                self.r = self.p.r0 if self.r == self.p.ph - 1 else self.r + 1
             else:
                 self.c += 1
         if go and emit:

@@ -129,7 +129,8 @@ class ActParams:
 class WindowParams:
     """``window``: sliding windows over a zero-padded h x w x c image (padded ph x pw; pads
     pt, pl before), kernel kh x kw, stride sh x sw, output oh x ow; rowe / cole: a window
-    ends in this padded row / column."""
+    ends in this padded row / column; r0 / c0: the leading padded rows / columns the generator
+    does not walk (padding where no window ends, :func:`lead_skip`)."""
 
     h: int
     w: int
@@ -146,6 +147,22 @@ class WindowParams:
     ow: int
     rowe: list
     cole: list
+    r0: int = 0
+    c0: int = 0
+
+
+def window_ends(n_padded: int, k: int, stride: int, n_out: int) -> list[int]:
+    """Per padded row (or column): 1 where a window ends."""
+    return [int(r >= k - 1 and (r - k + 1) % stride == 0 and (r - k + 1) // stride < n_out) for r in range(n_padded)]
+
+
+def lead_skip(ends: list, pad: int) -> int:
+    """The leading padded rows (or columns) that are padding and end no window: the window
+    generator does not walk them (their pixels are zeros it masks into the windows instead)."""
+    n = 0
+    while n < pad and not ends[n]:
+        n += 1
+    return n
 
 
 @dataclass
@@ -647,7 +664,12 @@ def plan_stages(
                 pairs = n.pad_pairs((h, wd) if n.rank == 2 else (wd,))
                 ph = h + sum(pairs[0]) if n.rank == 2 else 1
                 pw = wd + sum(pairs[-1])
-                layers.append((n, oh * ow, ph * pw))
+                kshape = n.kernel.raw.shape[: n.rank]
+                kh, kw = kshape if n.rank == 2 else (1, kshape[0])
+                sh, sw = n.strides if n.rank == 2 else (1, n.strides[0])
+                r0 = lead_skip(window_ends(ph, kh, sh, oh), pairs[0][0]) if n.rank == 2 else 0
+                c0 = lead_skip(window_ends(pw, kw, sw, ow), pairs[-1][0])
+                layers.append((n, oh * ow, (ph - r0) * (pw - c0)))  # the positions the generator walks
             else:
                 layers.append((n, h * wd, 0))
         elif n.op == "Reshape":
@@ -803,8 +825,7 @@ def plan_stages(
 
 def _window(name, layer, h, w, c, ew, kh, kw, sh, sw, pt, pl, pb, pr, oh, ow) -> Stage:
     ph, pw = h + pt + pb, w + pl + pr
-    rowe = [int(r >= kh - 1 and (r - kh + 1) % sh == 0 and (r - kh + 1) // sh < oh) for r in range(ph)]
-    cole = [int(q >= kw - 1 and (q - kw + 1) % sw == 0 and (q - kw + 1) // sw < ow) for q in range(pw)]
+    rowe, cole = window_ends(ph, kh, sh, oh), window_ends(pw, kw, sw, ow)
     p = WindowParams(
         h=h,
         w=w,
@@ -821,5 +842,7 @@ def _window(name, layer, h, w, c, ew, kh, kw, sh, sw, pt, pl, pb, pr, oh, ow) ->
         ow=ow,
         rowe=rowe,
         cole=cole,
+        r0=lead_skip(rowe, pt),
+        c0=lead_skip(cole, pl),
     )
     return Stage(name, "window", [layer], c, ew, kh * kw * c, ew, h * w, oh * ow, p)
