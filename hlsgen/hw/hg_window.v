@@ -89,8 +89,18 @@ module hg_window #(
                 if (R0 > 0 || C0 > 0) begin : g_mask  // rows before R0, columns before C0: zeros
                     localparam integer RMIN = R0 + KH - 1 - ky;
                     localparam integer CMIN = C0 + KW - 1 - kx;
-                    wire keep = ({1'b0, r} >= RMIN[RW:0]) && ({1'b0, c} >= CMIN[CWB:0]);
-                    assign win[(ky*KW + kx)*PX +: PX] = keep ? px : {PX{1'b0}};
+                    wire r_ok, c_ok;
+                    if (RMIN > 0) begin : g_r
+                        assign r_ok = {1'b0, r} >= RMIN[RW:0];
+                    end else begin : g_r_all
+                        assign r_ok = 1'b1;
+                    end
+                    if (CMIN > 0) begin : g_c
+                        assign c_ok = {1'b0, c} >= CMIN[CWB:0];
+                    end else begin : g_c_all
+                        assign c_ok = 1'b1;
+                    end
+                    assign win[(ky*KW + kx)*PX +: PX] = (r_ok && c_ok) ? px : {PX{1'b0}};
                 end else begin : g_plain
                     assign win[(ky*KW + kx)*PX +: PX] = px;
                 end
