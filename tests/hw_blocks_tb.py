@@ -633,3 +633,36 @@ async def ew_steps(dut):
         if pass_ is not None:
             pass_.value = 0
         await reads(step["hq_next"], "state", s)
+
+
+@cocotb.test()
+async def ew_io_all(dut):
+    """hg_ew_io: read r returns lane (a mod E)'s word r; unit u of the exact hidden state is lane
+    u mod E's group u / E; with ZIN, while run the counters step k mod NJ and k / NJ from 0 and
+    return to 0 when run falls."""
+    dut = _dut(dut)
+    job = _job()
+    rng = random.Random(job["seed"])
+    u, e, k, ng, qw, hw, uw = (job[x] for x in ("u", "e", "k", "ng", "qw", "hw", "uw"))
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    for _ in range(200):
+        q = [[rng.randrange(1 << qw) for _ in range(k)] for _ in range(e)]
+        h = [[rng.randrange(1 << hw) for _ in range(ng)] for _ in range(e)]
+        addr = [rng.randrange(u) for _ in range(k)]
+        dut.lane_q.value = sum(q[ln][r] << ((ln * k + r) * qw) for ln in range(e) for r in range(k))
+        dut.lane_h.value = sum(h[ln][j] << ((ln * ng + j) * hw) for ln in range(e) for j in range(ng))
+        dut.h_addr.value = sum(a << (r * uw) for r, a in enumerate(addr))
+        await Timer(1, unit="ns")
+        got = int(dut.h_q.value)
+        assert [(got >> (r * qw)) & ((1 << qw) - 1) for r in range(k)] == [q[a % e][r] for r, a in enumerate(addr)]
+        flat = int(dut.h_flat.value)
+        assert [(flat >> (x * hw)) & ((1 << hw) - 1) for x in range(u)] == [h[x % e][x // e] for x in range(u)]
+    for run_len in (1, 7, 12):
+        await FallingEdge(dut.clk)
+        dut.run.value = 0
+        await FallingEdge(dut.clk)
+        for c in range(run_len):
+            dut.run.value = 1
+            want = (c % job["nj"], c // job["nj"]) if job["zin"] else (0, 0)
+            assert (int(dut.ej.value), int(dut.z_row.value)) == want, (run_len, c)
+            await FallingEdge(dut.clk)

@@ -53,6 +53,7 @@ HW = [
     "hg_lstm_ctrl.v",
     "hg_lstm_ew.v",
     "hg_gru_ew.v",
+    "hg_ew_io.v",
 ]
 
 
@@ -612,6 +613,21 @@ def _build_wrapper(work: Path) -> Wrapper:
     w.inst("hg_seq_in", "si_", si, ports)
     w.jobs["si_"] = {"prefix": "si_", "seed": 15, "steps": 30, "f": 5, "xw": 6}
     _lstm_ctrl(w, rng)
+    for prefix, (u, e, k, zin, nj) in {"eio_": (7, 4, 2, 1, 3), "eio1_": (5, 1, 3, 0, 1)}.items():
+        ng, qw, hw, uw = -(-u // e), 5, 6, max(1, (u - 1).bit_length())
+        jw, zrw = max(1, (nj - 1).bit_length()), 3
+        params = {"U": u, "E": e, "EB": e.bit_length() - 1, "NG": ng, "K": k, "UW": uw, "QW": qw, "HW": hw}
+        params.update(ZIN=zin, NJ=nj, JW=jw, ZRW=zrw)
+        ports = [("input", 1, "run"), ("input", k * uw, "h_addr"), ("input", e * k * qw, "lane_q")]
+        ports += [("input", e * ng * hw, "lane_h"), ("output", k * qw, "h_q"), ("output", u * hw, "h_flat")]
+        ports += [("output", jw, "ej"), ("output", zrw, "z_row")]
+        for d, width, n in ports:
+            w.port(d, width, prefix + n)
+        conns = ", ".join(f".{n}({prefix}{n})" for _, _, n in ports)
+        pv = ", ".join(f".{key}({v})" for key, v in params.items())
+        w.body.append(f"    hg_ew_io #({pv}) u_{prefix}(.clk(clk), {conns});")
+        w.jobs[prefix] = {"prefix": prefix, "seed": 16, "u": u, "e": e, "k": k, "ng": ng, "qw": qw, "hw": hw}
+        w.jobs[prefix].update(uw=uw, zin=zin, nj=nj, zrw=zrw)
     _ew(w, "lstm")
     _ew(w, "gru")
     _ew(w, "gru", reset_after=False)
@@ -697,6 +713,8 @@ def blocks(tmp_path_factory):
         ("ew_steps", "ew_"),
         ("ew_steps", "gew_"),
         ("ew_steps", "gew0_"),
+        ("ew_io_all", "eio_"),
+        ("ew_io_all", "eio1_"),
     ],
     ids=lambda v: v.rstrip("_"),
 )

@@ -72,42 +72,22 @@ module hg_lstm_ew #(
 );
     reg [BW-1:0] bmem [0:4*U-1];
     initial $readmemh(BFILE, bmem);
-    // ZIN: the PE each lane reads (ej) and the local row (z_row), k mod NJ and k / NJ
-    reg [JW-1:0] ej;
-    reg [ZRW-1:0] em;
-    always @(posedge clk) begin
-        if (!run || ZIN == 0) begin
-            ej <= {JW{1'b0}};
-            em <= {ZRW{1'b0}};
-        end else if (ej == NJ[JW-1:0] - 1'b1) begin
-            ej <= {JW{1'b0}};
-            em <= em + 1'b1;
-        end else begin
-            ej <= ej + 1'b1;
-        end
-    end
-    assign z_row = em;
-    wire [U*HW-1:0] hout_all [0:E-1];  // lane e's exact hidden states at their units' places
-    wire [K*SW-1:0] hq_bank [0:E-1];  // bank e's word at each read's row
-    // the scanner's read r: bank h_addr_r mod E, row h_addr_r / E
+    // the scanner's reads, the exact hidden state unit by unit and the RAM-read counters (ZIN)
+    /* verilator lint_off UNUSEDSIGNAL */
+    wire [JW-1:0] ej;  // ZIN: the PE each lane reads (unused without ZIN)
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [E*K*SW-1:0] lane_q;  // lane e's K words (its bank at each read's row)
+    wire [E*NG*HW-1:0] lane_h;  // lane e's exact hidden states, group by group
+    hg_ew_io #(.U(U), .E(E), .EB(EB), .NG(NG), .K(K), .UW(UW), .QW(SW), .HW(HW), .ZIN(ZIN), .NJ(NJ), .JW(JW),
+               .ZRW(ZRW)) u_io (
+        .clk(clk), .run(run), .h_addr(h_addr), .lane_q(lane_q), .lane_h(lane_h), .h_q(h_q), .h_flat(h_flat),
+        .ej(ej), .z_row(z_row)
+    );
     genvar g, e, r, j;
     generate
-        for (r = 0; r < K; r = r + 1) begin : g_read
-            /* verilator lint_off UNUSEDSIGNAL */
-            wire [UW+EB:0] h_addr_x = {{(EB + 1) {1'b0}}, h_addr[r*UW +: UW]};  // wide enough for E > U
-            /* verilator lint_on UNUSEDSIGNAL */
-            if (E == 1) begin : g_one
-                assign h_q[r*SW +: SW] = hq_bank[0][r*SW +: SW];
-            end else begin : g_banks
-                /* verilator lint_off UNUSEDSIGNAL */
-                wire [K*SW-1:0] bank = hq_bank[h_addr_x[EB-1:0]];  // the other reads' words unused here
-                /* verilator lint_on UNUSEDSIGNAL */
-                assign h_q[r*SW +: SW] = bank[r*SW +: SW];
-            end
-        end
         for (e = U; e < E; e = e + 1) begin : g_idle  // lanes without a unit (E > U)
-            assign hq_bank[e] = {K*SW{1'b0}};
-            assign hout_all[e] = {U*HW{1'b0}};
+            assign lane_q[e*K*SW +: K*SW] = {K*SW{1'b0}};
+            assign lane_h[e*NG*HW +: NG*HW] = {NG*HW{1'b0}};
         end
         for (e = 0; e < E && e < U; e = e + 1) begin : g_lane
             // the lane's unit at a group index (units past U are issued but never written)
@@ -129,7 +109,7 @@ module hg_lstm_ew #(
                 /* verilator lint_on UNUSEDSIGNAL */
                 assign hq_lane[r*SW +: SW] = hst[h_row[GRW-1:0]];
             end
-            assign hq_bank[e] = hq_lane;
+            assign lane_q[e*K*SW +: K*SW] = hq_lane;
             reg [ZW-1:0] zr [0:3];
             // the lane's own rows only: unit k*E + e of gate g is row g*U + k*E + e (an NG:1
             // read per gate, not 4U:1; with ZIN a P/E:1 read); k past the last group reads
@@ -228,23 +208,10 @@ module hg_lstm_ew #(
                     hout[h_wk[GRW-1:0]] <= h_r;
                 end
             end
-            for (g = 0; g < U; g = g + 1) begin : g_hout
-                if (g % E == e) begin : g_mine
-                    assign hout_all[e][g*HW +: HW] = hout[g / E];
-                end else begin : g_other
-                    assign hout_all[e][g*HW +: HW] = {HW{1'b0}};
-                end
+            for (j = 0; j < NG; j = j + 1) begin : g_hout
+                assign lane_h[(e*NG + j)*HW +: HW] = hout[j];
             end
         end
     endgenerate
-    // every unit's word comes from exactly one lane: OR the lanes' (otherwise zero) words
-    wire [U*HW-1:0] h_acc [0:E];
-    assign h_acc[0] = {U*HW{1'b0}};
-    generate
-        for (e = 0; e < E; e = e + 1) begin : g_or
-            assign h_acc[e + 1] = h_acc[e] | hout_all[e];
-        end
-    endgenerate
-    assign h_flat = h_acc[E];
 endmodule
 `default_nettype wire
