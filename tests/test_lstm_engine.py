@@ -302,10 +302,10 @@ def test_rtl_sweep_fast(i, tmp_path):
 
 @pytest.mark.rtl
 @pytest.mark.gxx
-@pytest.mark.parametrize("i,reset_after", [(0, True), (3, False)])
+@pytest.mark.parametrize("i,reset_after", [(0, True)])
 def test_rtl_sweep_gru_fast(i, reset_after, tmp_path):
-    """The first sweep configurations that draw a GRU with reset_after=True and False (the regress
-    set has more)."""
+    """The first sweep configuration that draws a GRU (reset_after=True; the regress set has more,
+    7 with reset_after=False)."""
     cfg = sweep_config(i)
     assert cfg["graph"]["cell"] == "gru" and cfg["graph"].get("reset_after", True) == reset_after
     run_config(i, tmp_path)

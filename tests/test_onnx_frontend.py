@@ -1416,8 +1416,10 @@ def test_onnx_gru_linear_before_reset_through_the_recurrent_engine(tmp_path):
         proj = convert(paths[lbr], tmp_path / f"out{lbr}", config=APPROX)
         assert proj.engine == "sparse_lstm" and proj.plan.kind == "gru"
         assert [p.gru_pass for p in proj.plan.layers] == ([0] if lbr else [1, 2])
-        checks = verify_hardware(proj, xs, "random sequences", csim=True, rtl=True, rtl_count=12)
-        assert len(checks) == 3 and all(c["mismatches"] == 0 and c["vectors"] > 0 for c in checks), (lbr, checks)
+        # RTL for the two-pass GRU (linear_before_reset=1's datapath runs in RTL in the QKeras tests)
+        checks = verify_hardware(proj, xs, "random sequences", csim=True, rtl=lbr == 0, rtl_count=12)
+        n = 3 if lbr == 0 else 2
+        assert len(checks) == n and all(c["mismatches"] == 0 and c["vectors"] > 0 for c in checks), (lbr, checks)
 
 
 def test_exported_zero_initial_states_and_full_sequence_lengths(tmp_path):
