@@ -83,10 +83,9 @@ def ew_params(
     if lp.kind == "gru":
         # reset_after=False (``gates``): both passes on this unit; the scanner reads signed words
         # of QW bits, the state or (the candidate pass) r * h_q
-        qw = max(lp.state_width + (0 if lp.state_signed else 1), lp.rh_width) if gates else lp.state_width
         own = [("RA", 0), ("RHW", lp.rh_width)] if gates else []
         own += [
-            ("QW", qw),
+            ("QW", lp.read_width),
             ("GF", lp.types.gate.frac),
             ("PW", lp.pre_width),
             ("SW", lp.state_width),
@@ -153,9 +152,7 @@ def _layers(plan: LstmPlan, ekw: int) -> list[dict]:
         params = ew_params(lp, i, plan.acc_width, plan.scan_width, ekw, gates) if lp.gru_pass != 1 else []
         # a GRU with reset_after=False: its candidate pass (2) holds the element-wise unit, which
         # serves the gates pass (1) too; the scanner reads its QW-bit signed words in both passes
-        sw, ssign = lp.state_width, lp.state_signed
-        if lp.gru_pass:
-            sw, ssign = max(lp.state_width + (0 if lp.state_signed else 1), lp.rh_width), True
+        sw, ssign = lp.read_width, lp.state_signed or bool(lp.gru_pass)
         d = {
             "i": i,
             "suffix": "" if i == 0 else str(i),

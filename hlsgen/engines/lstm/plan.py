@@ -31,7 +31,7 @@ import numpy as np
 from ...errors import HlsgenError
 from ...fixed import FixedType
 from ...ir import Graph
-from ...ir.nodes import _mac_bounds
+from ...ir.nodes import _corner_bounds, _mac_bounds
 from ...names import Idents
 from ..arith import (
     Requant,
@@ -236,6 +236,14 @@ class LstmPlan:
     def layers(self) -> list:
         """The recurrent layers' plans, in order (this one alone when not stacked)."""
         return self.stack or [self]
+
+    @property
+    def read_width(self) -> int:
+        """Bits of a scanner read of this layer's recurrent columns: the state's width, or for a
+        GRU with reset_after=False (either pass) a signed word that holds the state and r * h_q."""
+        if not self.gru_pass:
+            return self.state_width
+        return max(self.state_width + (0 if self.state_signed else 1), self.rh_width)
 
     @property
     def input_layers(self) -> int:
@@ -970,7 +978,7 @@ def _gru_split_numerics(gru, x_spec) -> tuple[dict, dict]:
     kf, rf, sf = xt.frac + gru.kernel.type.frac, st.frac + gru.recurrent.type.frac, st.frac
     k, r = gru.kernel.raw.astype(np.int64), gru.recurrent.raw.astype(np.int64)
     glo, ghi = gru.gate_fn.out_bounds()
-    rh_lo, rh_hi = (int(v) for v in _corner_bounds_of(glo, ghi, st.min_raw, st.max_raw))
+    rh_lo, rh_hi = (int(v) for v in _corner_bounds(int(glo), int(ghi), st.min_raw, st.max_raw))
     rh_f = gf + sf
     b = gru.bias
 
@@ -1054,11 +1062,6 @@ def _gru_split_numerics(gru, x_spec) -> tuple[dict, dict]:
     cands = {**shared, "matrix": mb, "grid": gb, "shift_x": sxb, "shift_h": shb, "bias": bias_b, "gate": None,
              "cand": cand, "gru_pass": 2, "hcol": rh_col, "cell_types": types(gb)}  # fmt: skip
     return gates, cands, bw
-
-
-def _corner_bounds_of(alo, ahi, blo, bhi):
-    p = [int(a) * int(c) for a in (alo, ahi) for c in (blo, bhi)]
-    return min(p), max(p)
 
 
 def _types(cell, x_spec, matrix, feats, grid, acc_width, plan, cell_types) -> LstmTypes:
