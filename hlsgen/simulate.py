@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,10 @@ def verilator_runner():
     flags = os.environ.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_PCH_I" not in flags:
         os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    # Verilator's runtime objects are the same in every build: compiled once, then copied
+    # (hlsgen/sim/objcache.py).  A launcher the user set (ccache) is kept.
+    if "OBJCACHE" not in os.environ:
+        os.environ["OBJCACHE"] = shlex.join([sys.executable, str(Path(__file__).parent / "sim" / "objcache.py")])
     runner = get_runner("verilator")
     runner.log.setLevel(logging.WARNING)  # it logs every command at INFO (its __init__ sets INFO)
     return runner

@@ -726,3 +726,40 @@ def test_every_block_is_tested():
     """A new hw/ block must join the wrapper (and so get a test of its own)."""
     shipped = {p.name for p in hw_file("hg_mvu.v").parent.glob("hg_*.v")}
     assert shipped == set(HW), sorted(shipped ^ set(HW))
+
+
+def test_verilator_runtime_objects_are_compiled_once(tmp_path, monkeypatch):
+    """hlsgen/sim/objcache.py: a runtime source of Verilator's include/ is compiled once, then
+    copied; a design's own source (and a changed command line) always reaches the compiler."""
+    from hlsgen.sim import objcache
+
+    log = tmp_path / "calls"
+    cxx = tmp_path / "fakecxx"
+    cxx.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {log}\n'
+        'while [ "$1" != "-o" ]; do shift; done\n'
+        'echo "obj $*" > "$2"; echo "dep" > "${2%.o}.d"\n'
+    )
+    cxx.chmod(0o755)
+    inc = tmp_path / "include"
+    (inc / "vltstd").mkdir(parents=True)
+    (inc / "verilated.cpp").write_text("int x;\n")
+    design = tmp_path / "Vtop.cpp"
+    design.write_text("int y;\n")
+    monkeypatch.setenv("HLSGEN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+    def calls():
+        return len(log.read_text().splitlines()) if log.exists() else 0
+
+    runtime = [str(cxx), "-Os", "-c", "-o", "verilated.o", str(inc / "verilated.cpp")]
+    for want in (1, 1):  # the second build copies the object
+        Path("verilated.o").unlink(missing_ok=True)
+        assert objcache.main(runtime) == 0 and calls() == want
+        assert Path("verilated.o").read_text().startswith("obj -o verilated.o") and Path("verilated.d").is_file()
+    assert objcache.main([*runtime[:1], "-O2", *runtime[2:]]) == 0 and calls() == 2  # other flags
+    (inc / "verilated.h").write_text("// a new header\n")
+    assert objcache.main(runtime) == 0 and calls() == 3  # the headers changed
+    for n in (4, 5):  # the design's own sources are never cached
+        assert objcache.main([str(cxx), "-c", "-o", "Vtop.o", str(design)]) == 0 and calls() == n
