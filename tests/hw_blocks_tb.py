@@ -630,6 +630,11 @@ async def ew_steps(dut):
                 await reads(step["rh"], "r * h_q", s)
         got_h = _split(int(dut.h_flat.value), u, hw)
         assert got_h == step["h"], f"step {s}: h {got_h} != {step['h']}"
+        for j in range(u):  # the exact state read by address, two at once: j and u - 1 - j
+            dut.r_addr.value = j | (u - 1 - j) << uw
+            await Timer(1, unit="ns")
+            got = _split(int(dut.r_h.value), 2, hw)
+            assert got == [step["h"][j], step["h"][u - 1 - j]], f"step {s}: r_h at {j} {got}"
         if pass_ is not None:
             pass_.value = 0
         await reads(step["hq_next"], "state", s)
@@ -637,26 +642,49 @@ async def ew_steps(dut):
 
 @cocotb.test()
 async def ew_io_all(dut):
-    """hg_ew_io: read r returns lane (a mod E)'s word r; unit u of the exact hidden state is lane
-    u mod E's group u / E; with ZIN, while run the counters step k mod NJ and k / NJ from 0 and
-    return to 0 when run falls."""
+    """hg_ew_io: read r returns lane (a mod E)'s word r; the exact hidden state, written a word
+    per lane per cycle at random, reads back at NR random addresses (unit u: lane u mod E, row
+    u / E) and, when FLAT, unit by unit on h_flat (else h_flat is zero); with ZIN, while run the
+    counters step k mod NJ and k / NJ from 0 and return to 0 when run falls."""
     dut = _dut(dut)
     job = _job()
     rng = random.Random(job["seed"])
     u, e, k, ng, qw, hw, uw = (job[x] for x in ("u", "e", "k", "ng", "qw", "hw", "uw"))
+    nr, grw = job["nr"], job["grw"]
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    mem = [[None] * ng for _ in range(e)]
+    dut.run.value = 0
     for _ in range(200):
+        await FallingEdge(dut.clk)
+        we = [rng.random() < 0.5 for _ in range(e)]
+        rows = [rng.randrange(ng) for _ in range(e)]
+        words = [rng.randrange(1 << hw) for _ in range(e)]
+        dut.h_we.value = sum(int(b) << ln for ln, b in enumerate(we))
+        dut.h_wrow.value = sum(r << (ln * grw) for ln, r in enumerate(rows))
+        dut.h_wd.value = sum(v << (ln * hw) for ln, v in enumerate(words))
+        await RisingEdge(dut.clk)
+        for ln in range(e):
+            if we[ln] and ln < u:
+                mem[ln][rows[ln]] = words[ln]
+        await Timer(1, unit="ns")
+        dut.h_we.value = 0
         q = [[rng.randrange(1 << qw) for _ in range(k)] for _ in range(e)]
-        h = [[rng.randrange(1 << hw) for _ in range(ng)] for _ in range(e)]
         addr = [rng.randrange(u) for _ in range(k)]
         dut.lane_q.value = sum(q[ln][r] << ((ln * k + r) * qw) for ln in range(e) for r in range(k))
-        dut.lane_h.value = sum(h[ln][j] << ((ln * ng + j) * hw) for ln in range(e) for j in range(ng))
         dut.h_addr.value = sum(a << (r * uw) for r, a in enumerate(addr))
+        raddr = [rng.randrange(u) for _ in range(nr)]
+        dut.r_addr.value = sum(a << (r * uw) for r, a in enumerate(raddr))
         await Timer(1, unit="ns")
         got = int(dut.h_q.value)
         assert [(got >> (r * qw)) & ((1 << qw) - 1) for r in range(k)] == [q[a % e][r] for r, a in enumerate(addr)]
-        flat = int(dut.h_flat.value)
-        assert [(flat >> (x * hw)) & ((1 << hw) - 1) for x in range(u)] == [h[x % e][x // e] for x in range(u)]
+        words_of = lambda v, n: [(v >> (i * hw)) & ((1 << hw) - 1) for i in range(n)]  # noqa: E731
+        got = words_of(int(dut.r_h.value), nr)
+        want = [mem[a % e][a // e] for a in raddr]
+        assert all(w_ is None or g_ == w_ for g_, w_ in zip(got, want, strict=True)), (raddr, got, want)
+        flat = words_of(int(dut.h_flat.value), u)
+        want = [mem[x % e][x // e] for x in range(u)] if job["flat"] else [0] * u
+        assert all(w_ is None or g_ == w_ for g_, w_ in zip(flat, want, strict=True)), (flat, want)
+    assert all(v is not None for ln in range(min(e, u)) for v in mem[ln]), "every row written at least once"
     for run_len in (1, 7, 12):
         await FallingEdge(dut.clk)
         dut.run.value = 0

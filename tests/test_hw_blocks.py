@@ -237,23 +237,27 @@ def _seq(w, rng):
     for name, o in outs.items():
         w.port("output", 1, f"seq_{name}_done")
         w.port("output", o["n"] * o["ow"], f"seq_{name}_out")
-    io = ".clk(clk), .rst(rst), .start(seq_start), .in_flat(seq_in_flat)"
+    # each block reads its input one value per cycle (in_idx -> in_word): here from the flat vector
+    for tag in ("d", "t", "r", "q"):
+        w.body.append(f"    wire [2:0] seq_i_{tag};")
+        w.body.append(f"    wire [{iw - 1}:0] seq_x_{tag} = seq_in_flat[seq_i_{tag}*{iw} +: {iw}];")
+    io = ".clk(clk), .rst(rst), .start(seq_start), .in_idx(seq_i_{0}), .in_word(seq_x_{0})"
     w.body.append(
         f"    hg_dense_seq #(.NI({n}), .NO({no}), .IW({iw}), .WW({ww}), .BW({bw}), .OW({ow}), .PS({ps}), .BS({bs}), "
-        f'.NIW(3), .NOW(2), .ADW(5), .WFILE("seq_w.mem"), .BFILE("seq_b.mem")) u_seq_d ({io}, '
+        f'.NIW(3), .NOW(2), .ADW(5), .WFILE("seq_w.mem"), .BFILE("seq_b.mem")) u_seq_d ({io.format("d")}, '
         ".done(seq_dense_done), .out_flat(seq_dense_out));"
     )
     w.body.append(
         f"    hg_vec_act #(.N({n}), .NW(3), .IW({iw}), .OW(4), .MODE(0), .LEVELS({levels}), .CHW({chw}), .PERCH(1), "
-        f'.TFILE("seq_t.mem"), .VFILE("seq_v.mem")) u_seq_t ({io}, .done(seq_table_done), .out_flat(seq_table_out));'
+        f'.TFILE("seq_t.mem"), .VFILE("seq_v.mem")) u_seq_t ({io.format("t")}, .done(seq_table_done), .out_flat(seq_table_out));'
     )
     w.body.append(
-        f"    hg_vec_act #(.N({n}), .NW(3), .IW({iw}), .OW({iw}), .MODE(1)) u_seq_r ({io}, "
+        f"    hg_vec_act #(.N({n}), .NW(3), .IW({iw}), .OW({iw}), .MODE(1)) u_seq_r ({io.format('r')}, "
         ".done(seq_relu_done), .out_flat(seq_relu_out));"
     )
     w.body.append(
         f"    hg_vec_act #(.N({n}), .NW(3), .IW({iw}), .OW(5), .MODE(3), .SHIFT(2), .RND(6), .OVF(1), .OSIGNED(1), "
-        f".RELU(1)) u_seq_q ({io}, .done(seq_rq_done), .out_flat(seq_rq_out));"
+        f".RELU(1)) u_seq_q ({io.format('q')}, .done(seq_rq_done), .out_flat(seq_rq_out));"
     )
     w.jobs["seq_"] = {"prefix": "seq_", "seed": 12, "rounds": 20, "n": n, "iw": iw, "wait": n * no + 6, "outs": outs}
 
@@ -489,9 +493,9 @@ def _ew(w, cell: str = "lstm", reset_after: bool = True):
     # hidden state; the memory images under this test's prefix
     layers = plan.layers
     if reset_after:
-        params = dict(ew_params(plan, 0, plan.acc_width, 2, ctx["ekw"]))
+        params = dict(ew_params(plan, 0, plan.acc_width, 2, ctx["ekw"], reads=2))
     else:
-        params = dict(ew_params(layers[1], 1, plan.acc_width, 2, ctx["ekw"], gates=layers[0]))
+        params = dict(ew_params(layers[1], 1, plan.acc_width, 2, ctx["ekw"], gates=layers[0], reads=2))
     for key, v in params.items():
         if isinstance(v, str):
             params[key] = v.replace('"lstm', f'"{pre}lstm')
@@ -502,6 +506,8 @@ def _ew(w, cell: str = "lstm", reset_after: bool = True):
         ("input", 4 * u * ctx["accw"], "z_flat"),
         ("input", 2 * ctx["uw"], "h_addr"),
         ("output", 2 * qw, "h_q"),
+        ("input", 2 * ctx["uw"], "r_addr"),
+        ("output", 2 * ctx["hw"], "r_h"),
     ]
     ports += [("output", u * ctx["hw"], "h_flat")]
     for d, width, n in ports:
@@ -613,21 +619,22 @@ def _build_wrapper(work: Path) -> Wrapper:
     w.inst("hg_seq_in", "si_", si, ports)
     w.jobs["si_"] = {"prefix": "si_", "seed": 15, "steps": 30, "f": 5, "xw": 6}
     _lstm_ctrl(w, rng)
-    for prefix, (u, e, k, zin, nj) in {"eio_": (7, 4, 2, 1, 3), "eio1_": (5, 1, 3, 0, 1)}.items():
+    for prefix, (u, e, k, nr, flat, zin, nj) in {"eio_": (7, 4, 2, 2, 1, 1, 3), "eio1_": (5, 1, 3, 1, 0, 0, 1)}.items():
         ng, qw, hw, uw = -(-u // e), 5, 6, max(1, (u - 1).bit_length())
-        jw, zrw = max(1, (nj - 1).bit_length()), 3
-        params = {"U": u, "E": e, "EB": e.bit_length() - 1, "NG": ng, "K": k, "UW": uw, "QW": qw, "HW": hw}
-        params.update(ZIN=zin, NJ=nj, JW=jw, ZRW=zrw)
+        jw, zrw, grw = max(1, (nj - 1).bit_length()), 3, max(1, (ng - 1).bit_length())
+        params = {"U": u, "E": e, "EB": e.bit_length() - 1, "NG": ng, "GRW": grw, "K": k, "NR": nr, "FLAT": flat}
+        params.update(UW=uw, QW=qw, HW=hw, ZIN=zin, NJ=nj, JW=jw, ZRW=zrw)
         ports = [("input", 1, "run"), ("input", k * uw, "h_addr"), ("input", e * k * qw, "lane_q")]
-        ports += [("input", e * ng * hw, "lane_h"), ("output", k * qw, "h_q"), ("output", u * hw, "h_flat")]
-        ports += [("output", jw, "ej"), ("output", zrw, "z_row")]
+        ports += [("output", k * qw, "h_q"), ("input", e, "h_we"), ("input", e * grw, "h_wrow")]
+        ports += [("input", e * hw, "h_wd"), ("input", nr * uw, "r_addr"), ("output", nr * hw, "r_h")]
+        ports += [("output", u * hw, "h_flat"), ("output", jw, "ej"), ("output", zrw, "z_row")]
         for d, width, n in ports:
             w.port(d, width, prefix + n)
         conns = ", ".join(f".{n}({prefix}{n})" for _, _, n in ports)
         pv = ", ".join(f".{key}({v})" for key, v in params.items())
         w.body.append(f"    hg_ew_io #({pv}) u_{prefix}(.clk(clk), {conns});")
         w.jobs[prefix] = {"prefix": prefix, "seed": 16, "u": u, "e": e, "k": k, "ng": ng, "qw": qw, "hw": hw}
-        w.jobs[prefix].update(uw=uw, zin=zin, nj=nj, zrw=zrw)
+        w.jobs[prefix].update(uw=uw, zin=zin, nj=nj, zrw=zrw, nr=nr, flat=flat, grw=grw)
     _ew(w, "lstm")
     _ew(w, "gru")
     _ew(w, "gru", reset_after=False)

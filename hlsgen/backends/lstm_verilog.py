@@ -50,10 +50,18 @@ def _vec(vals, bits: int) -> str:
 
 
 def ew_params(
-    lp: LstmPlan, i: int, acc_width: int, k: int, ekw: int, gates: LstmPlan | None = None
+    lp: LstmPlan,
+    i: int,
+    acc_width: int,
+    k: int,
+    ekw: int,
+    gates: LstmPlan | None = None,
+    reads: int = 1,
+    flat: bool = True,
 ) -> list[tuple[str, object]]:
     """The parameters of layer ``lp``'s element-wise unit (hg_lstm_ew or hg_gru_ew); ``gates``:
-    a GRU candidate pass's gates pass (layer i - 1), whose unit this is too."""
+    a GRU candidate pass's gates pass (layer i - 1), whose unit this is too; ``reads``: the
+    exact hidden state's reads by address; ``flat``: it is read out whole too (hg_ew_io)."""
     ew = lp.ew_schedule
     pre = layer_prefix(i)
     gp = layer_prefix(i - 1) if gates is not None else pre  # the gate table's and first bias's layer
@@ -63,6 +71,8 @@ def ew_params(
         ("U", lp.units),
         ("E", lp.ew_lanes),
         ("K", k),
+        ("NR", reads),
+        ("FLAT", int(flat)),
         ("EB", lp.ew_lanes.bit_length() - 1),
         ("NG", lp.ew_groups),
         ("GRW", ubits(max(lp.ew_groups - 1, 1))),
@@ -149,7 +159,12 @@ def _layers(plan: LstmPlan, ekw: int) -> list[dict]:
     P, aw, out = plan.pe, plan.act_width, []
     for i, lp in enumerate(plan.layers):
         gates = plan.layers[i - 1] if lp.gru_pass == 2 else None
-        params = ew_params(lp, i, plan.acc_width, plan.scan_width, ekw, gates) if lp.gru_pass != 1 else []
+        # the exact hidden state: the next layer's scanner reads it K words at a time, the head
+        # one word per cycle; only a last layer without a head streams it out whole (h_flat)
+        last = i == len(plan.layers) - 1
+        nr = 1 if last else plan.scan_width
+        flat = last and not plan.head
+        params = ew_params(lp, i, plan.acc_width, plan.scan_width, ekw, gates, nr, flat) if lp.gru_pass != 1 else []
         # a GRU with reset_after=False: its candidate pass (2) holds the element-wise unit, which
         # serves the gates pass (1) too; the scanner reads its QW-bit signed words in both passes
         sw, ssign = lp.read_width, lp.state_signed or bool(lp.gru_pass)
@@ -170,6 +185,8 @@ def _layers(plan: LstmPlan, ekw: int) -> list[dict]:
             "rows": [] if plan.acc_ram else [{"index": r, "pe": r % P, "local": r // P} for r in range(lp.nrow)],
             "hext": _ext(f"hr{i}", sw, ssign, aw),
             "up": lp.units // P,  # acc_ram: a gate's local rows per PE
+            "nr": nr,
+            "flat": flat,
             "zrw": _zrw(lp),
         }
         if i == 0:
@@ -200,7 +217,7 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
     ekw = max(ubits(lp.ew_groups + lp.ew_latency) for lp in plan.layers)
     bases = np.cumsum([0] + [lp.blocks for lp in plan.layers])
     head = []
-    src, src_w = "hout_flat", last.h_width
+    src, src_w = None, last.h_width  # the first stage reads the last layer's exact hidden state
     for i, s in enumerate(plan.head):
         d = {
             "name": s.name,

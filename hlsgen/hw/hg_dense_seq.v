@@ -1,6 +1,7 @@
 // hg_dense_seq: y = x W + b for a small dense layer, one multiply-accumulate per cycle.
 // WFILE holds W transposed (row o: the NI weights of output o), BFILE the biases.  The
 // exact result is kept: y = (sum_j w[o][j] * x[j]) << PS  +  b[o] << BS, on OW bits.
+// The input is read one value per cycle: in_idx asks, in_word answers in the same cycle.
 // start (one cycle) -> done (one cycle) exactly NI*NO + 2 cycles later.
 `default_nettype none
 module hg_dense_seq #(
@@ -21,7 +22,8 @@ module hg_dense_seq #(
     input  wire             clk,
     input  wire             rst,
     input  wire             start,
-    input  wire [NI*IW-1:0] in_flat,
+    output wire [NIW-1:0]   in_idx,   // the input read this cycle ...
+    input  wire [IW-1:0]    in_word,  // ... its value (the caller's memory, read combinationally)
     output reg              done,
     output wire [NO*OW-1:0] out_flat
 );
@@ -36,6 +38,7 @@ module hg_dense_seq #(
     end
     reg run;
     reg [NIW-1:0] j;
+    assign in_idx = j;
     reg [NOW-1:0] o;
     reg [ADW-1:0] addr;
     wire last_j = (j == NI[NIW-1:0] - 1'b1);
@@ -68,7 +71,7 @@ module hg_dense_seq #(
         end
         if (run) begin
             wq <= wmem[addr];
-            xq <= in_flat[j*IW +: IW];
+            xq <= in_word;
             f1 <= (j == {NIW{1'b0}});
             l1 <= last_j;
             o1 <= o;

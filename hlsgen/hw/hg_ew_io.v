@@ -2,35 +2,46 @@
 // around their E lanes.  Lane e holds units u = j*E + e (group j):
 //   * the scanner's K reads of the quantized hidden state: read r asks for unit h_addr_r, which
 //     lane h_addr_r mod E has already read at its row h_addr_r / E (lane_q); h_q takes that word;
-//   * the exact hidden state laid out unit by unit: unit u is lane u mod E's word u / E (lane_h);
+//   * the exact hidden state, in one memory per lane (lane e writes its row h_wrow_e when h_we_e),
+//     read in the same banked way by NR addresses (r_addr -> r_h: the next layer's scanner reads,
+//     or the head's one read per cycle), and, only when FLAT, read out whole unit by unit
+//     (h_flat; otherwise h_flat is zero and the memories have no other reads, so that synthesis
+//     can map them to RAM);
 //   * with the accumulators in RAM (ZIN = 1): the PE each lane reads, ej = k mod NJ, and the
 //     local row, z_row = k / NJ, counted from the phase's start (k: cycles since `run` rose).
 `default_nettype none
 module hg_ew_io #(
-    parameter integer U   = 16,  // units
-    parameter integer E   = 1,   // lanes (a power of two)
-    parameter integer EB  = 0,   // log2(E)
-    parameter integer NG  = 16,  // unit groups: ceil(U / E)
-    parameter integer K   = 1,   // the scanner's reads
-    parameter integer UW  = 4,   // bits of a unit index (holds U - 1)
-    parameter integer QW  = 8,   // bits of a read word
-    parameter integer HW  = 16,  // bits of the exact hidden state
-    parameter integer ZIN = 0,   // 1: count ej and z_row
-    parameter integer NJ  = 1,   // ZIN: PEs per lane
-    parameter integer JW  = 1,   // ZIN: bits of ej (holds NJ - 1)
-    parameter integer ZRW = 1    // ZIN: bits of z_row
+    parameter integer U    = 16,  // units
+    parameter integer E    = 1,   // lanes (a power of two)
+    parameter integer EB   = 0,   // log2(E)
+    parameter integer NG   = 16,  // unit groups: ceil(U / E)
+    parameter integer GRW  = 4,   // bits of a group index (holds NG - 1)
+    parameter integer K    = 1,   // the scanner's reads
+    parameter integer NR   = 1,   // reads of the exact hidden state
+    parameter integer FLAT = 1,   // 1: h_flat holds every unit
+    parameter integer UW   = 4,   // bits of a unit index (holds U - 1)
+    parameter integer QW   = 8,   // bits of a read word
+    parameter integer HW   = 16,  // bits of the exact hidden state
+    parameter integer ZIN  = 0,   // 1: count ej and z_row
+    parameter integer NJ   = 1,   // ZIN: PEs per lane
+    parameter integer JW   = 1,   // ZIN: bits of ej (holds NJ - 1)
+    parameter integer ZRW  = 1    // ZIN: bits of z_row
 ) (
-    input  wire              clk,
-    input  wire              run,
-    input  wire [K*UW-1:0]   h_addr,
+    input  wire               clk,
+    input  wire               run,
+    input  wire [K*UW-1:0]    h_addr,
     /* verilator lint_off UNUSEDSIGNAL */
-    input  wire [E*K*QW-1:0] lane_q,  // lane e's K words at bits (e*K + r)*QW (lanes past U: unused)
-    input  wire [E*NG*HW-1:0] lane_h, // lane e's group j at bits (e*NG + j)*HW (groups past U: unused)
+    input  wire [E*K*QW-1:0]  lane_q,  // lane e's K words at bits (e*K + r)*QW (lanes past U: unused)
     /* verilator lint_on UNUSEDSIGNAL */
-    output wire [K*QW-1:0]   h_q,
-    output wire [U*HW-1:0]   h_flat,
-    output reg  [JW-1:0]     ej,
-    output reg  [ZRW-1:0]    z_row
+    output wire [K*QW-1:0]    h_q,
+    input  wire [E-1:0]       h_we,    // lane e writes the exact hidden state ...
+    input  wire [E*GRW-1:0]   h_wrow,  // ... at its row h_wrow_e ...
+    input  wire [E*HW-1:0]    h_wd,    // ... the word h_wd_e
+    input  wire [NR*UW-1:0]   r_addr,
+    output wire [NR*HW-1:0]   r_h,
+    output wire [U*HW-1:0]    h_flat,
+    output reg  [JW-1:0]      ej,
+    output reg  [ZRW-1:0]     z_row
 );
     always @(posedge clk) begin
         if (!run || ZIN == 0) begin
@@ -43,8 +54,34 @@ module hg_ew_io #(
             ej <= ej + 1'b1;
         end
     end
-    genvar r, u;
+    localparam integer NL = E < U ? E : U;  // lanes that hold units
+    wire [E*NR*HW-1:0] lane_r;  // lane e's NR words at bits (e*NR + r)*HW
+    genvar r, e, j;
     generate
+        for (e = 0; e < E; e = e + 1) begin : g_lane
+            if (e < NL) begin : g_mem
+                reg [HW-1:0] hout [0:NG-1];
+                always @(posedge clk) if (h_we[e]) hout[h_wrow[e*GRW +: GRW]] <= h_wd[e*HW +: HW];
+                for (r = 0; r < NR; r = r + 1) begin : g_rd
+                    /* verilator lint_off UNUSEDSIGNAL */
+                    wire [UW:0] row = {1'b0, r_addr[r*UW +: UW]} >> EB;
+                    /* verilator lint_on UNUSEDSIGNAL */
+                    assign lane_r[(e*NR + r)*HW +: HW] = hout[row[GRW-1:0]];
+                end
+                if (FLAT != 0) begin : g_flat
+                    for (j = 0; j < NG; j = j + 1) begin : g_unit
+                        if (j * E + e < U) begin : g_u
+                            assign h_flat[(j*E + e)*HW +: HW] = hout[j];
+                        end
+                    end
+                end
+            end else begin : g_idle  // E > U: no unit
+                assign lane_r[e*NR*HW +: NR*HW] = {NR*HW{1'b0}};
+            end
+        end
+        if (FLAT == 0) begin : g_noflat
+            assign h_flat = {U*HW{1'b0}};
+        end
         for (r = 0; r < K; r = r + 1) begin : g_read
             if (E == 1) begin : g_one
                 assign h_q[r*QW +: QW] = lane_q[r*QW +: QW];
@@ -56,12 +93,20 @@ module hg_ew_io #(
                 assign h_q[r*QW +: QW] = lane_q[({{(32 - EB) {1'b0}}, lane} * K + r) * QW +: QW];
             end
         end
-        for (u = 0; u < U; u = u + 1) begin : g_unit
-            assign h_flat[u*HW +: HW] = lane_h[((u % E) * NG + u / E) * HW +: HW];
+        for (r = 0; r < NR; r = r + 1) begin : g_xread
+            if (E == 1) begin : g_one
+                assign r_h[r*HW +: HW] = lane_r[r*HW +: HW];
+            end else begin : g_lanes
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire [UW+EB:0] a = {{(EB + 1) {1'b0}}, r_addr[r*UW +: UW]};
+                /* verilator lint_on UNUSEDSIGNAL */
+                wire [EB-1:0] lane = a[EB-1:0];
+                assign r_h[r*HW +: HW] = lane_r[({{(32 - EB) {1'b0}}, lane} * NR + r) * HW +: HW];
+            end
         end
     endgenerate
     /* verilator lint_off UNUSEDSIGNAL */
-    wire unused = |h_addr;  // E = 1: the address selects a row inside the lane only
+    wire unused = |h_addr | |r_addr | |h_we | |h_wrow | |h_wd;  // parts unused for some E, U
     /* verilator lint_on UNUSEDSIGNAL */
 endmodule
 `default_nettype wire

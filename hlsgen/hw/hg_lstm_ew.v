@@ -11,12 +11,14 @@
 // The offsets come from the plan (EwSchedule).  On the sequence's first step the previous state
 // reads as zero (first).  The states live in E banks (unit u in bank u mod E, row u / E); the
 // scanner reads K words of the quantized hidden state at once (h_addr, h_q); the exact hidden state
-// leaves as h_flat.
+// is read NR words at a time (r_addr, r_h) and, when FLAT, whole (h_flat); see hg_ew_io.
 `default_nettype none
 module hg_lstm_ew #(
     parameter integer U     = 16,  // units
     parameter integer E     = 1,   // element-wise lanes (a power of two)
     parameter integer K     = 1,   // the scanner's reads of the quantized hidden state
+    parameter integer NR    = 1,   // reads of the exact hidden state by address (r_addr)
+    parameter integer FLAT  = 1,   // 1: h_flat holds the exact hidden state (else zero: RAM)
     parameter integer EB    = $clog2(E),            // log2(E)
     parameter integer NG    = (U + E - 1) / E,      // unit groups: ceil(U / E)
     parameter integer GRW   = NG > 1 ? $clog2(NG) : 1,  // bits of a group index (holds NG - 1)
@@ -68,7 +70,9 @@ module hg_lstm_ew #(
     output wire [ZRW-1:0]    z_row,
     input  wire [K*UW-1:0]   h_addr,   // the scanner's K reads of the quantized hidden state
     output wire [K*SW-1:0]   h_q,
-    output wire [U*HW-1:0]   h_flat    // the exact hidden state
+    input  wire [NR*UW-1:0]  r_addr,   // reads of the exact hidden state (the next layer's, the head's)
+    output wire [NR*HW-1:0]  r_h,
+    output wire [U*HW-1:0]   h_flat    // the exact hidden state, when FLAT
 );
     reg [BW-1:0] bmem [0:4*U-1];
     initial $readmemh(BFILE, bmem);
@@ -77,17 +81,22 @@ module hg_lstm_ew #(
     wire [JW-1:0] ej;  // ZIN: the PE each lane reads (unused without ZIN)
     /* verilator lint_on UNUSEDSIGNAL */
     wire [E*K*SW-1:0] lane_q;  // lane e's K words (its bank at each read's row)
-    wire [E*NG*HW-1:0] lane_h;  // lane e's exact hidden states, group by group
-    hg_ew_io #(.U(U), .E(E), .EB(EB), .NG(NG), .K(K), .UW(UW), .QW(SW), .HW(HW), .ZIN(ZIN), .NJ(NJ), .JW(JW),
+    wire [E-1:0] h_we;  // lane e writes the exact hidden state h_wd at its row h_wrow
+    wire [E*GRW-1:0] h_wrow;
+    wire [E*HW-1:0] h_wd;
+    hg_ew_io #(.U(U), .E(E), .EB(EB), .NG(NG), .GRW(GRW), .K(K), .NR(NR), .FLAT(FLAT), .UW(UW), .QW(SW), .HW(HW), .ZIN(ZIN), .NJ(NJ), .JW(JW),
                .ZRW(ZRW)) u_io (
-        .clk(clk), .run(run), .h_addr(h_addr), .lane_q(lane_q), .lane_h(lane_h), .h_q(h_q), .h_flat(h_flat),
+        .clk(clk), .run(run), .h_addr(h_addr), .lane_q(lane_q), .h_q(h_q), .h_we(h_we), .h_wrow(h_wrow),
+        .h_wd(h_wd), .r_addr(r_addr), .r_h(r_h), .h_flat(h_flat),
         .ej(ej), .z_row(z_row)
     );
     genvar g, e, r, j;
     generate
         for (e = U; e < E; e = e + 1) begin : g_idle  // lanes without a unit (E > U)
             assign lane_q[e*K*SW +: K*SW] = {K*SW{1'b0}};
-            assign lane_h[e*NG*HW +: NG*HW] = {NG*HW{1'b0}};
+            assign h_we[e] = 1'b0;
+            assign h_wrow[e*GRW +: GRW] = {GRW{1'b0}};
+            assign h_wd[e*HW +: HW] = {HW{1'b0}};
         end
         for (e = 0; e < E && e < U; e = e + 1) begin : g_lane
             // the lane's unit at a group index (units past U are issued but never written)
@@ -101,7 +110,6 @@ module hg_lstm_ew #(
             wire [RIW-1:0] ur = {{(RIW - UW) {1'b0}}, u};
             reg [SW-1:0] hst [0:NG-1];   // quantized hidden state (next step's recurrent input)
             reg [SW-1:0] cst [0:NG-1];   // quantized cell state
-            reg [HW-1:0] hout [0:NG-1];  // exact hidden state (the LSTM's output)
             wire [K*SW-1:0] hq_lane;
             for (r = 0; r < K; r = r + 1) begin : g_hread
                 /* verilator lint_off UNUSEDSIGNAL */
@@ -202,15 +210,10 @@ module hg_lstm_ew #(
             wire [SW-1:0] hq_new;
             hg_requant #(.IW(HW), .SHIFT(RQH_SHIFT), .OW(SW), .OSIGNED(SSIGN), .RND(RQH_RND), .OVF(RQH_OVF))
                 u_rq_h (.x(h_r), .y(hq_new));
-            always @(posedge clk) begin
-                if (run && h_wr && h_unit < UL) begin
-                    hst[h_wk[GRW-1:0]] <= hq_new;
-                    hout[h_wk[GRW-1:0]] <= h_r;
-                end
-            end
-            for (j = 0; j < NG; j = j + 1) begin : g_hout
-                assign lane_h[(e*NG + j)*HW +: HW] = hout[j];
-            end
+            assign h_we[e] = run && h_wr && h_unit < UL;
+            assign h_wrow[e*GRW +: GRW] = h_wk[GRW-1:0];
+            assign h_wd[e*HW +: HW] = h_r;  // the exact state: hg_ew_io's lane memory
+            always @(posedge clk) if (h_we[e]) hst[h_wk[GRW-1:0]] <= hq_new;
         end
     endgenerate
 endmodule

@@ -24,14 +24,16 @@ module hg_vec_act #(
     input  wire            clk,
     input  wire            rst,
     input  wire            start,
-    input  wire [N*IW-1:0] in_flat,
+    output wire [NW-1:0]   in_idx,   // the input read this cycle ...
+    input  wire [IW-1:0]   in_word,  // ... its value (the caller's memory, read combinationally)
     output reg             done,
     output wire [N*OW-1:0] out_flat
 );
     localparam integer LAT = (MODE == 0) ? LEVELS + 1 : 1;
     reg run;
     reg [NW-1:0] i;
-    wire signed [IW-1:0] x = in_flat[i*IW +: IW];
+    wire signed [IW-1:0] x = in_word;
+    assign in_idx = i;
     wire [OW-1:0] fx;
     /* verilator lint_off UNUSEDSIGNAL */
     wire [NW-1:0] chi = (PERCH != 0) ? i : {NW{1'b0}};  // tables only
