@@ -628,8 +628,15 @@ async def ew_steps(dut):
             if step["rh"] is not None and ph["pass"] == 0:
                 pass_.value = 1  # the candidate pass's scanner reads r * h_q
                 await reads(step["rh"], "r * h_q", s)
-        got_h = _split(int(dut.h_flat.value), u, hw)
-        assert got_h == step["h"], f"step {s}: h {got_h} != {step['h']}"
+        await FallingEdge(clk)  # the output hand-off: the bank just written goes to the streamer
+        dut.o_swap.value = 1
+        await FallingEdge(clk)
+        dut.o_swap.value = 0
+        for j in range(u):
+            dut.o_idx.value = j
+            await Timer(1, unit="ns")
+            got = _signed(int(dut.o_word.value), hw)
+            assert got == step["h"][j], f"step {s}: the output bank's unit {j}: {got} != {step['h'][j]}"
         for j in range(u):  # the exact state read by address, two at once: j and u - 1 - j
             dut.r_addr.value = j | (u - 1 - j) << uw
             await Timer(1, unit="ns")
@@ -644,8 +651,9 @@ async def ew_steps(dut):
 async def ew_io_all(dut):
     """hg_ew_io: read r returns lane (a mod E)'s word r; the exact hidden state, written a word
     per lane per cycle at random, reads back at NR random addresses (unit u: lane u mod E, row
-    u / E) and, when FLAT, unit by unit on h_flat (else h_flat is zero); with ZIN, while run the
-    counters step k mod NJ and k / NJ from 0 and return to 0 when run falls."""
+    u / E) and, with OUT, through the output bank last handed over by o_swap (o_idx -> o_word;
+    the writes since then go to the other bank; without OUT o_word is zero); with ZIN, while
+    run the counters step k mod NJ and k / NJ from 0 and return to 0 when run falls."""
     dut = _dut(dut)
     job = _job()
     rng = random.Random(job["seed"])
@@ -653,6 +661,9 @@ async def ew_io_all(dut):
     nr, grw = job["nr"], job["grw"]
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     mem = [[None] * ng for _ in range(e)]
+    obank = [[[None] * ng for _ in range(e)] for _ in range(2)]  # OUT: the two output banks
+    wb = 0  # the model's name for the bank being written (the hardware's bit may start either way)
+    swaps = 0
     dut.run.value = 0
     for _ in range(200):
         await FallingEdge(dut.clk)
@@ -662,10 +673,17 @@ async def ew_io_all(dut):
         dut.h_we.value = sum(int(b) << ln for ln, b in enumerate(we))
         dut.h_wrow.value = sum(r << (ln * grw) for ln, r in enumerate(rows))
         dut.h_wd.value = sum(v << (ln * hw) for ln, v in enumerate(words))
+        swap = rng.random() < 0.2
+        dut.o_swap.value = int(swap)
         await RisingEdge(dut.clk)
         for ln in range(e):
             if we[ln] and ln < u:
                 mem[ln][rows[ln]] = words[ln]
+                obank[wb][ln][rows[ln]] = words[ln]
+        if swap:  # the streamer reads the bank just written; the writes go to the other one
+            wb = 1 - wb
+            swaps += 1
+        dut.o_swap.value = 0
         await Timer(1, unit="ns")
         dut.h_we.value = 0
         q = [[rng.randrange(1 << qw) for _ in range(k)] for _ in range(e)]
@@ -681,10 +699,13 @@ async def ew_io_all(dut):
         got = words_of(int(dut.r_h.value), nr)
         want = [mem[a % e][a // e] for a in raddr]
         assert all(w_ is None or g_ == w_ for g_, w_ in zip(got, want, strict=True)), (raddr, got, want)
-        flat = words_of(int(dut.h_flat.value), u)
-        want = [mem[x % e][x // e] for x in range(u)] if job["flat"] else [0] * u
-        assert all(w_ is None or g_ == w_ for g_, w_ in zip(flat, want, strict=True)), (flat, want)
+        oi = rng.randrange(u)
+        dut.o_idx.value = oi
+        await Timer(1, unit="ns")
+        want = obank[1 - wb][oi % e][oi // e] if job["out"] else 0
+        assert want is None or int(dut.o_word.value) == want, (oi, int(dut.o_word.value), want)
     assert all(v is not None for ln in range(min(e, u)) for v in mem[ln]), "every row written at least once"
+    assert swaps > 10 or not job["out"]
     for run_len in (1, 7, 12):
         await FallingEdge(dut.clk)
         dut.run.value = 0

@@ -493,9 +493,9 @@ def _ew(w, cell: str = "lstm", reset_after: bool = True):
     # hidden state; the memory images under this test's prefix
     layers = plan.layers
     if reset_after:
-        params = dict(ew_params(plan, 0, plan.acc_width, 2, ctx["ekw"], reads=2))
+        params = dict(ew_params(plan, 0, plan.acc_width, 2, ctx["ekw"], reads=2, out=True))
     else:
-        params = dict(ew_params(layers[1], 1, plan.acc_width, 2, ctx["ekw"], gates=layers[0], reads=2))
+        params = dict(ew_params(layers[1], 1, plan.acc_width, 2, ctx["ekw"], gates=layers[0], reads=2, out=True))
     for key, v in params.items():
         if isinstance(v, str):
             params[key] = v.replace('"lstm', f'"{pre}lstm')
@@ -509,7 +509,7 @@ def _ew(w, cell: str = "lstm", reset_after: bool = True):
         ("input", 2 * ctx["uw"], "r_addr"),
         ("output", 2 * ctx["hw"], "r_h"),
     ]
-    ports += [("output", u * ctx["hw"], "h_flat")]
+    ports += [("input", 1, "o_swap"), ("input", ctx["uw"], "o_idx"), ("output", ctx["hw"], "o_word")]
     for d, width, n in ports:
         w.port(d, width, pre + n)
     conns = ", ".join(f".{n}({pre}{n})" for _, _, n in ports)
@@ -611,30 +611,46 @@ def _build_wrapper(work: Path) -> Wrapper:
     vo = {"N": 5, "OW": 6, "OBW": 8, "OIW": 3}
     ports = [("input", 1, "load"), ("input", 30, "vec"), ("input", 1, "last"), ("output", 1, "busy")]
     ports += [("output", 8, "m_axis_tdata"), ("output", 1, "m_axis_tvalid"), ("input", 1, "m_axis_tready")]
-    w.inst("hg_vec_out", "vo_", vo, ports + [("output", 1, "m_axis_tlast")])
+    w.inst(
+        "hg_vec_out",
+        "vo_",
+        vo,
+        ports + [("output", 1, "m_axis_tlast"), ("input", 6, "rd_word"), ("output", 3, "rd_idx")],
+    )
     w.jobs["vo_"] = {"prefix": "vo_", "seed": 14, "vectors": 60, "n": 5, "ow": 6, "obw": 8}
+    # IDX = 1: no snapshot, word i read by index (here from vec, which the test holds while busy)
+    for d, width, n in ports + [("output", 1, "m_axis_tlast")]:
+        w.port(d, width, "vo1_" + n)
+    w.body.append("    wire [2:0] vo1_rd_idx;")
+    conns = ", ".join(f".{n}(vo1_{n})" for _, _, n in ports + [(0, 0, "m_axis_tlast")] if n != "vec")
+    w.body.append(
+        "    hg_vec_out #(.N(5), .OW(6), .OBW(8), .OIW(3), .IDX(1)) u_vo1_(.clk(clk), .rst(rst), "
+        f".vec(30'd0), .rd_idx(vo1_rd_idx), .rd_word(vo1_vec[vo1_rd_idx*6 +: 6]), {conns});"
+    )
+    w.jobs["vo1_"] = {**w.jobs["vo_"], "prefix": "vo1_", "seed": 17}
     si = {"F": 5, "XW": 6, "IBW": 8, "FW": 3, "XIW": 4, "K": 2}
     ports = [("input", 8, "s_axis_tdata"), ("input", 1, "s_axis_tvalid"), ("output", 1, "s_axis_tready")]
     ports += [("input", 1, "release_slot"), ("output", 1, "avail"), ("input", 6, "rd_idx"), ("output", 12, "rd_data")]
     w.inst("hg_seq_in", "si_", si, ports)
     w.jobs["si_"] = {"prefix": "si_", "seed": 15, "steps": 30, "f": 5, "xw": 6}
     _lstm_ctrl(w, rng)
-    for prefix, (u, e, k, nr, flat, zin, nj) in {"eio_": (7, 4, 2, 2, 1, 1, 3), "eio1_": (5, 1, 3, 1, 0, 0, 1)}.items():
+    for prefix, (u, e, k, nr, out, zin, nj) in {"eio_": (7, 4, 2, 2, 1, 1, 3), "eio1_": (5, 1, 3, 1, 0, 0, 1)}.items():
         ng, qw, hw, uw = -(-u // e), 5, 6, max(1, (u - 1).bit_length())
         jw, zrw, grw = max(1, (nj - 1).bit_length()), 3, max(1, (ng - 1).bit_length())
-        params = {"U": u, "E": e, "EB": e.bit_length() - 1, "NG": ng, "GRW": grw, "K": k, "NR": nr, "FLAT": flat}
+        params = {"U": u, "E": e, "EB": e.bit_length() - 1, "NG": ng, "GRW": grw, "K": k, "NR": nr, "OUT": out}
         params.update(UW=uw, QW=qw, HW=hw, ZIN=zin, NJ=nj, JW=jw, ZRW=zrw)
         ports = [("input", 1, "run"), ("input", k * uw, "h_addr"), ("input", e * k * qw, "lane_q")]
         ports += [("output", k * qw, "h_q"), ("input", e, "h_we"), ("input", e * grw, "h_wrow")]
         ports += [("input", e * hw, "h_wd"), ("input", nr * uw, "r_addr"), ("output", nr * hw, "r_h")]
-        ports += [("output", u * hw, "h_flat"), ("output", jw, "ej"), ("output", zrw, "z_row")]
+        ports += [("input", 1, "o_swap"), ("input", uw, "o_idx"), ("output", hw, "o_word")]
+        ports += [("output", jw, "ej"), ("output", zrw, "z_row")]
         for d, width, n in ports:
             w.port(d, width, prefix + n)
         conns = ", ".join(f".{n}({prefix}{n})" for _, _, n in ports)
         pv = ", ".join(f".{key}({v})" for key, v in params.items())
         w.body.append(f"    hg_ew_io #({pv}) u_{prefix}(.clk(clk), {conns});")
         w.jobs[prefix] = {"prefix": prefix, "seed": 16, "u": u, "e": e, "k": k, "ng": ng, "qw": qw, "hw": hw}
-        w.jobs[prefix].update(uw=uw, zin=zin, nj=nj, zrw=zrw, nr=nr, flat=flat, grw=grw)
+        w.jobs[prefix].update(uw=uw, zin=zin, nj=nj, zrw=zrw, nr=nr, out=out, grw=grw)
     _ew(w, "lstm")
     _ew(w, "gru")
     _ew(w, "gru", reset_after=False)
@@ -715,6 +731,7 @@ def blocks(tmp_path_factory):
         ("pe_accumulate", "pef_"),
         ("pe_accumulate", "pe_"),
         ("vec_out_frames", "vo_"),
+        ("vec_out_frames", "vo1_"),
         ("seq_in_steps", "si_"),
         ("ctrl_schedule", "ct_"),
         ("ew_steps", "ew_"),

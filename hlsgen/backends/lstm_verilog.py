@@ -57,11 +57,11 @@ def ew_params(
     ekw: int,
     gates: LstmPlan | None = None,
     reads: int = 1,
-    flat: bool = True,
+    out: bool = False,
 ) -> list[tuple[str, object]]:
     """The parameters of layer ``lp``'s element-wise unit (hg_lstm_ew or hg_gru_ew); ``gates``:
     a GRU candidate pass's gates pass (layer i - 1), whose unit this is too; ``reads``: the
-    exact hidden state's reads by address; ``flat``: it is read out whole too (hg_ew_io)."""
+    exact hidden state's reads by address; ``out``: the output streamer reads it too (hg_ew_io)."""
     ew = lp.ew_schedule
     pre = layer_prefix(i)
     gp = layer_prefix(i - 1) if gates is not None else pre  # the gate table's and first bias's layer
@@ -72,7 +72,7 @@ def ew_params(
         ("E", lp.ew_lanes),
         ("K", k),
         ("NR", reads),
-        ("FLAT", int(flat)),
+        ("OUT", int(out)),
         ("EB", lp.ew_lanes.bit_length() - 1),
         ("NG", lp.ew_groups),
         ("GRW", ubits(max(lp.ew_groups - 1, 1))),
@@ -160,11 +160,11 @@ def _layers(plan: LstmPlan, ekw: int) -> list[dict]:
     for i, lp in enumerate(plan.layers):
         gates = plan.layers[i - 1] if lp.gru_pass == 2 else None
         # the exact hidden state: the next layer's scanner reads it K words at a time, the head
-        # one word per cycle; only a last layer without a head streams it out whole (h_flat)
+        # one word per cycle, the output streamer (a last layer without a head) one word per cycle
         last = i == len(plan.layers) - 1
         nr = 1 if last else plan.scan_width
-        flat = last and not plan.head
-        params = ew_params(lp, i, plan.acc_width, plan.scan_width, ekw, gates, nr, flat) if lp.gru_pass != 1 else []
+        out_ = last and not plan.head
+        params = ew_params(lp, i, plan.acc_width, plan.scan_width, ekw, gates, nr, out_) if lp.gru_pass != 1 else []
         # a GRU with reset_after=False: its candidate pass (2) holds the element-wise unit, which
         # serves the gates pass (1) too; the scanner reads its QW-bit signed words in both passes
         sw, ssign = lp.read_width, lp.state_signed or bool(lp.gru_pass)
@@ -186,7 +186,7 @@ def _layers(plan: LstmPlan, ekw: int) -> list[dict]:
             "hext": _ext(f"hr{i}", sw, ssign, aw),
             "up": lp.units // P,  # acc_ram: a gate's local rows per PE
             "nr": nr,
-            "flat": flat,
+            "out": out_,
             "zrw": _zrw(lp),
         }
         if i == 0:

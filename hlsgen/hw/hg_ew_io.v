@@ -4,9 +4,11 @@
 //     lane h_addr_r mod E has already read at its row h_addr_r / E (lane_q); h_q takes that word;
 //   * the exact hidden state, in one memory per lane (lane e writes its row h_wrow_e when h_we_e),
 //     read in the same banked way by NR addresses (r_addr -> r_h: the next layer's scanner reads,
-//     or the head's one read per cycle), and, only when FLAT, read out whole unit by unit
-//     (h_flat; otherwise h_flat is zero and the memories have no other reads, so that synthesis
-//     can map them to RAM);
+//     or the head's one read per cycle);
+//   * OUT = 1 (a last layer without a head, whose state is the output): every write goes to a
+//     second, double-banked lane memory too; o_swap (the output hand-off) gives the bank just
+//     written to the output streamer, which reads it by index (o_idx -> o_word) while the next
+//     vector is written to the other bank;
 //   * with the accumulators in RAM (ZIN = 1): the PE each lane reads, ej = k mod NJ, and the
 //     local row, z_row = k / NJ, counted from the phase's start (k: cycles since `run` rose).
 `default_nettype none
@@ -18,7 +20,7 @@ module hg_ew_io #(
     parameter integer GRW  = 4,   // bits of a group index (holds NG - 1)
     parameter integer K    = 1,   // the scanner's reads
     parameter integer NR   = 1,   // reads of the exact hidden state
-    parameter integer FLAT = 1,   // 1: h_flat holds every unit
+    parameter integer OUT  = 0,   // 1: the double-banked output memory (o_swap, o_idx, o_word)
     parameter integer UW   = 4,   // bits of a unit index (holds U - 1)
     parameter integer QW   = 8,   // bits of a read word
     parameter integer HW   = 16,  // bits of the exact hidden state
@@ -39,7 +41,9 @@ module hg_ew_io #(
     input  wire [E*HW-1:0]    h_wd,    // ... the word h_wd_e
     input  wire [NR*UW-1:0]   r_addr,
     output wire [NR*HW-1:0]   r_h,
-    output wire [U*HW-1:0]    h_flat,
+    input  wire               o_swap,
+    input  wire [UW-1:0]      o_idx,
+    output wire [HW-1:0]      o_word,
     output reg  [JW-1:0]      ej,
     output reg  [ZRW-1:0]     z_row
 );
@@ -56,7 +60,13 @@ module hg_ew_io #(
     end
     localparam integer NL = E < U ? E : U;  // lanes that hold units
     wire [E*NR*HW-1:0] lane_r;  // lane e's NR words at bits (e*NR + r)*HW
-    genvar r, e, j;
+    wire [E*HW-1:0] lane_o;     // OUT: lane e's word at row o_idx / E of the output bank
+    /* verilator lint_off UNUSEDSIGNAL */
+    reg wb;                     // OUT: the bank being written (the streamer reads the other)
+    always @(posedge clk) if (o_swap) wb <= ~wb;
+    wire [UW:0] o_row = {1'b0, o_idx} >> EB;
+    /* verilator lint_on UNUSEDSIGNAL */
+    genvar r, e;
     generate
         for (e = 0; e < E; e = e + 1) begin : g_lane
             if (e < NL) begin : g_mem
@@ -68,19 +78,26 @@ module hg_ew_io #(
                     /* verilator lint_on UNUSEDSIGNAL */
                     assign lane_r[(e*NR + r)*HW +: HW] = hout[row[GRW-1:0]];
                 end
-                if (FLAT != 0) begin : g_flat
-                    for (j = 0; j < NG; j = j + 1) begin : g_unit
-                        if (j * E + e < U) begin : g_u
-                            assign h_flat[(j*E + e)*HW +: HW] = hout[j];
-                        end
-                    end
+                if (OUT != 0) begin : g_out
+                    reg [HW-1:0] obank [0:(2 << GRW)-1];
+                    always @(posedge clk) if (h_we[e]) obank[{wb, h_wrow[e*GRW +: GRW]}] <= h_wd[e*HW +: HW];
+                    assign lane_o[e*HW +: HW] = obank[{~wb, o_row[GRW-1:0]}];
+                end else begin : g_noout
+                    assign lane_o[e*HW +: HW] = {HW{1'b0}};
                 end
             end else begin : g_idle  // E > U: no unit
                 assign lane_r[e*NR*HW +: NR*HW] = {NR*HW{1'b0}};
+                assign lane_o[e*HW +: HW] = {HW{1'b0}};
             end
         end
-        if (FLAT == 0) begin : g_noflat
-            assign h_flat = {U*HW{1'b0}};
+        if (E == 1) begin : g_oone
+            assign o_word = lane_o;
+        end else begin : g_olanes
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [UW+EB:0] a = {{(EB + 1) {1'b0}}, o_idx};
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [EB-1:0] lane = a[EB-1:0];
+            assign o_word = lane_o[{{(32 - EB) {1'b0}}, lane} * HW +: HW];
         end
         for (r = 0; r < K; r = r + 1) begin : g_read
             if (E == 1) begin : g_one
@@ -106,7 +123,7 @@ module hg_ew_io #(
         end
     endgenerate
     /* verilator lint_off UNUSEDSIGNAL */
-    wire unused = |h_addr | |r_addr | |h_we | |h_wrow | |h_wd;  // parts unused for some E, U
+    wire unused = |h_addr | |r_addr | |h_we | |h_wrow | |h_wd | |o_idx | o_swap;  // parts unused for some E, U, OUT
     /* verilator lint_on UNUSEDSIGNAL */
 endmodule
 `default_nettype wire

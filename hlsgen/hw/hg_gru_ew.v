@@ -19,8 +19,8 @@
 //     straight into the candidate table; at H_R z and h_q[u] are read, at H_W h is written.
 // The states live in E banks (unit u in bank u mod E, row u / E); the scanner reads K words of
 // the quantized hidden state at once (h_addr, h_q: QW bits; RA = 0: signed, r * h_q in the
-// candidate pass); the exact hidden state is read NR words at a time (r_addr, r_h) and, when
-// FLAT, whole (h_flat); see hg_ew_io.
+// candidate pass); the exact hidden state is read NR words at a time (r_addr, r_h) and, with
+// OUT, by the output streamer; see hg_ew_io.
 `default_nettype none
 module hg_gru_ew #(
     parameter integer U     = 16,  // units
@@ -30,7 +30,7 @@ module hg_gru_ew #(
     parameter integer E     = 1,   // element-wise lanes (a power of two)
     parameter integer K     = 1,   // the scanner's reads of the quantized hidden state
     parameter integer NR    = 1,   // reads of the exact hidden state by address (r_addr)
-    parameter integer FLAT  = 1,   // 1: h_flat holds the exact hidden state (else zero: RAM)
+    parameter integer OUT   = 0,   // 1: the output streamer reads the state (o_swap, o_idx, o_word)
     parameter integer EB    = $clog2(E),            // log2(E)
     parameter integer NG    = (U + E - 1) / E,      // unit groups: ceil(U / E)
     parameter integer GRW   = NG > 1 ? $clog2(NG) : 1,  // bits of a group index (holds NG - 1)
@@ -83,7 +83,9 @@ module hg_gru_ew #(
     output wire [K*QW-1:0]   h_q,
     input  wire [NR*UW-1:0]  r_addr,   // reads of the exact hidden state (the next layer's, the head's)
     output wire [NR*HW-1:0]  r_h,
-    output wire [U*HW-1:0]   h_flat    // the exact hidden state, when FLAT
+    input  wire              o_swap,   // OUT: the output hand-off (hg_ew_io's output banks)
+    input  wire [UW-1:0]     o_idx,
+    output wire [HW-1:0]     o_word
 );
     localparam integer LG  = GLV + 1;                      // gate table latency
     localparam integer OZW = (GW > GF + 2 ? GW : GF + 2) + 1;  // 1 - z (signed)
@@ -112,10 +114,11 @@ module hg_gru_ew #(
     wire [E-1:0] h_we;  // lane e writes the exact hidden state h_wd at its row h_wrow
     wire [E*GRW-1:0] h_wrow;
     wire [E*HW-1:0] h_wd;
-    hg_ew_io #(.U(U), .E(E), .EB(EB), .NG(NG), .GRW(GRW), .K(K), .NR(NR), .FLAT(FLAT), .UW(UW), .QW(QW), .HW(HW), .ZIN(ZIN), .NJ(NJ), .JW(JW),
+    hg_ew_io #(.U(U), .E(E), .EB(EB), .NG(NG), .GRW(GRW), .K(K), .NR(NR), .OUT(OUT), .UW(UW), .QW(QW), .HW(HW), .ZIN(ZIN), .NJ(NJ), .JW(JW),
                .ZRW(ZRW)) u_io (
         .clk(clk), .run(run), .h_addr(h_addr), .lane_q(lane_q), .h_q(h_q), .h_we(h_we), .h_wrow(h_wrow),
-        .h_wd(h_wd), .r_addr(r_addr), .r_h(r_h), .h_flat(h_flat),
+        .h_wd(h_wd), .r_addr(r_addr), .r_h(r_h), .o_swap(o_swap), .o_idx(o_idx),
+        .o_word(o_word),
         .ej(ej), .z_row(z_row)
     );
     genvar g, e, r, j;
