@@ -63,6 +63,7 @@ module hg_ew_io #(
     wire [E*HW-1:0] lane_o;     // OUT: lane e's word at row o_idx / E of the output bank
     /* verilator lint_off UNUSEDSIGNAL */
     reg wb;                     // OUT: the bank being written (the streamer reads the other)
+    initial wb = 1'b0;          // no reset port here: either start works, but never X
     always @(posedge clk) if (o_swap) wb <= ~wb;
     wire [UW:0] o_row = {1'b0, o_idx} >> EB;
     /* verilator lint_on UNUSEDSIGNAL */
