@@ -54,6 +54,7 @@ HW = [
     "hg_lstm_ew.v",
     "hg_gru_ew.v",
     "hg_ew_io.v",
+    "hg_ew_row.v",
 ]
 
 

@@ -23,6 +23,7 @@ HW_FILES = [
     "hg_lstm_ctrl.v",
     "hg_lstm_pe.v",
     "hg_ew_io.v",
+    "hg_ew_row.v",
     "hg_lstm_ew.v",
     "hg_gru_ew.v",
     "hg_dense_seq.v",

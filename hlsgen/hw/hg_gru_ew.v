@@ -121,7 +121,7 @@ module hg_gru_ew #(
         .o_word(o_word),
         .ej(ej), .z_row(z_row)
     );
-    genvar g, e, r, j;
+    genvar g, e, r;
     generate
         for (e = U; e < E; e = e + 1) begin : g_idle  // lanes without a unit (E > U)
             assign lane_q[e*K*QW +: K*QW] = {K*QW{1'b0}};
@@ -168,30 +168,13 @@ module hg_gru_ew #(
             /* verilator lint_on UNUSEDSIGNAL */
             for (g = 0; g < 4; g = g + 1) begin : g_sum
                 localparam integer GU = g * U;
-                localparam integer NZ = (ZIN != 0) ? NJ : NG;
-                wire [ACCW-1:0] z_mine [0:NZ-1];
-                for (j = 0; j < NZ; j = j + 1) begin : g_mine
-                    if (ZIN != 0) begin : g_pe  // PE j*E + e's read of gate g
-                        assign z_mine[j] = z_flat[((j*E + e)*4 + g)*ACCW +: ACCW];
-                    end else if (j * E + e < U) begin : g_unit
-                        assign z_mine[j] = z_flat[(GU + j*E + e)*ACCW +: ACCW];
-                    end else begin : g_none
-                        assign z_mine[j] = {ACCW{1'b0}};
-                    end
-                end
                 wire [RIW-1:0] zi = ur + GU[RIW-1:0];
-                wire signed [ACCW-1:0] za;
-                if (ZIN != 0) begin : g_zram
-                    assign za = z_mine[ej];
-                end else begin : g_zff
-                    assign za = z_mine[kg];
-                end
-                /* verilator lint_off UNUSEDSIGNAL */
-                wire signed [BW-1:0] bb = (cpass && g == 0) ? bmem2[zi] : bmem[zi];
-                wire signed [ZSW-1:0] zs = $signed({{(ZSW - ACCW) {za[ACCW-1]}}, za})
-                                         + ($signed({{(ZSW - BW) {bb[BW-1]}}, bb}) <<< BS);
-                /* verilator lint_on UNUSEDSIGNAL */
-                always @(posedge clk) zr[g] <= zs[ZW-1:0];
+                wire [BW-1:0] bb = (cpass && g == 0) ? bmem2[zi] : bmem[zi];
+                wire [ZW-1:0] zg;
+                hg_ew_row #(.U(U), .E(E), .LANE(e), .GATE(g), .NG(NG), .GRW(GRW), .ZIN(ZIN), .NJ(NJ), .JW(JW),
+                            .ZFW((ZIN != 0 ? NJ * E : U)*4*ACCW), .ACCW(ACCW), .BW(BW), .BS(BS), .ZSW(ZSW), .ZW(ZW))
+                    u_row (.z_flat(z_flat), .ej(ej), .kg(kg), .bias(bb), .z(zg));
+                always @(posedge clk) zr[g] <= zg;
             end
             // gates z and r; h_x and m wait for r
             wire [GW-1:0] g_z, g_r;
