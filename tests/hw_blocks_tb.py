@@ -695,8 +695,7 @@ async def ew_io_all(dut):
         await Timer(1, unit="ns")
         got = int(dut.h_q.value)
         assert [(got >> (r * qw)) & ((1 << qw) - 1) for r in range(k)] == [q[a % e][r] for r, a in enumerate(addr)]
-        words_of = lambda v, n: [(v >> (i * hw)) & ((1 << hw) - 1) for i in range(n)]  # noqa: E731
-        got = words_of(int(dut.r_h.value), nr)
+        got = [(int(dut.r_h.value) >> (i * hw)) & ((1 << hw) - 1) for i in range(nr)]
         want = [mem[a % e][a // e] for a in raddr]
         assert all(w_ is None or g_ == w_ for g_, w_ in zip(got, want, strict=True)), (raddr, got, want)
         oi = rng.randrange(u)

@@ -106,7 +106,7 @@ module hg_gru_ew #(
         end
     endgenerate
     wire cpass = (RA == 0) && pass;  // the candidate pass
-    // the scanner's reads, the exact hidden state unit by unit and the RAM-read counters (ZIN)
+    // hg_ew_io: the scanner's reads, the exact hidden state's lane memories and their reads, the RAM-read counters (ZIN)
     /* verilator lint_off UNUSEDSIGNAL */
     wire [JW-1:0] ej;  // ZIN: the PE each lane reads (unused without ZIN)
     /* verilator lint_on UNUSEDSIGNAL */

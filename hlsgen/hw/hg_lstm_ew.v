@@ -78,7 +78,7 @@ module hg_lstm_ew #(
 );
     reg [BW-1:0] bmem [0:4*U-1];
     initial $readmemh(BFILE, bmem);
-    // the scanner's reads, the exact hidden state unit by unit and the RAM-read counters (ZIN)
+    // hg_ew_io: the scanner's reads, the exact hidden state's lane memories and their reads, the RAM-read counters (ZIN)
     /* verilator lint_off UNUSEDSIGNAL */
     wire [JW-1:0] ej;  // ZIN: the PE each lane reads (unused without ZIN)
     /* verilator lint_on UNUSEDSIGNAL */
