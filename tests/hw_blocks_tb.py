@@ -409,7 +409,10 @@ async def pe_accumulate(dut):
     """hg_lstm_pe: per round, clear, push (K activations, recurrent bits, non-zero bits, block)
     for the blocks with a non-zero activation in order with random gaps (respecting ``space``),
     wait for ``idle``; every local row's accumulator (on acc_flat, or read through the four RAM
-    ports) equals the exact sum of a * w << shift over its non-zero weights."""
+    ports) equals the exact sum of a * w << shift over its non-zero weights.  Two banks (DB):
+    each clear switches the bank written; halfway through a round's pushes, and after it, the
+    other bank still holds the round before's sums (what the element-wise unit reads while the
+    next step's pre-scan writes)."""
     dut = _dut(dut)
     job = _job()
     rng = random.Random(job["seed"])
@@ -419,14 +422,33 @@ async def pe_accumulate(dut):
     dut.push.value = 0
     dut.clear.value = 0
     dut.layer.value = 0
+    dut.wbank.value = 0
+    dut.rbank.value = 0
     dut.rst.value = 1
     await ClockCycles(clk, 3)
     dut.rst.value = 0
+
+    async def read_all():  # four rows per cycle through the read ports (asynchronous reads)
+        got = []
+        for base in range(0, rows, 4):
+            addr = [min(base + i, rows - 1) for i in range(4)]
+            dut.rd_addr.value = _pack(addr, job["rw"])
+            await Timer(1, unit="ns")
+            got += _split(int(dut.rd_data.value), 4, accw)[: rows - base]
+        return got
+
+    bank, prev = 0, None
     for rnd in job["rounds"]:
         dut.clear.value = 1
         await RisingEdge(clk)
         dut.clear.value = 0
-        for vals, sel, mask, blk in rnd["pushes"]:
+        if job["db"]:
+            bank ^= 1
+            dut.wbank.value = bank
+            dut.rbank.value = bank ^ 1
+        for n, (vals, sel, mask, blk) in enumerate(rnd["pushes"]):
+            if prev is not None and n == len(rnd["pushes"]) // 2:
+                assert await read_all() == prev, "the other bank changed while this one was written"
             while rng.random() < job["p_gap"]:
                 await RisingEdge(clk)
             await Timer(1, unit="ns")
@@ -444,17 +466,18 @@ async def pe_accumulate(dut):
                 break
             await RisingEdge(clk)
             await Timer(1, unit="ns")
-        if job["ram"]:  # four rows per cycle through the read ports (asynchronous reads)
-            got = []
-            for base in range(0, rows, 4):
-                addr = [min(base + i, rows - 1) for i in range(4)]
-                dut.rd_addr.value = _pack(addr, job["rw"])
-                await Timer(1, unit="ns")
-                got += _split(int(dut.rd_data.value), 4, accw)[: rows - base]
+        if job["ram"]:
+            dut.rbank.value = bank
+            got = await read_all()
         else:
             got = _split(int(dut.acc_flat.value), rows, accw)
         want = [_signed(v, accw) for v in rnd["acc"]]
         assert got == want, f"accumulators {got} != {want}"
+        if job["db"]:
+            if prev is not None:
+                dut.rbank.value = bank ^ 1
+                assert await read_all() == prev, "the round before's bank"
+            prev = want
 
 
 @cocotb.test()

@@ -341,10 +341,11 @@ def _mvu(w, prefix):
     }
 
 
-def _pe(w, prefix, index_bits, scan_width, ram=False):
+def _pe(w, prefix, index_bits, scan_width, ram=False, db=False):
     """One hg_lstm_pe with the compressed columns the planner encodes for a random sparse LSTM
     (2-bit indices force filler entries), fed blocks of ``scan_width`` columns, against exact
-    sums over the stacked matrix; ``ram``: the accumulators in RAM, read through the four ports."""
+    sums over the stacked matrix; ``ram``: the accumulators in RAM, read through the four ports;
+    ``db``: in two banks, a round's clear switching the bank written."""
     from hlsgen.backends.lstm_verilog import context
     from hlsgen.backends.render import write_memories
     from hlsgen.engines.lstm import memory_images, plan_lstm
@@ -377,12 +378,15 @@ def _pe(w, prefix, index_bits, scan_width, ram=False):
         "AFW": ctx["afw"],
         "JQW": ctx["jqw"],
         "ARAM": int(ram),
+        "DB": int(db),
         "WFILE": f'"{prefix}lstm_w_pe{p}.mem"',
         "PFILE": f'"{prefix}lstm_ptr_pe{p}.mem"',
     }
     kb = ctx["scan_width"]
     ports = [
         ("input", 1, "clear"),
+        ("input", 1, "wbank"),
+        ("input", 1, "rbank"),
         ("input", 1, "layer"),  # one layer: unused
         ("input", 1, "push"),
         ("input", kb * ctx["aw"], "push_a"),
@@ -421,7 +425,7 @@ def _pe(w, prefix, index_bits, scan_width, ram=False):
             acc.append(tot)
         rounds.append({"pushes": pushes, "acc": acc})
     w.jobs[prefix] = {"prefix": prefix, "seed": 3, "aw": ctx["aw"], "accw": ctx["accw"], "rows": q["rows"], "k": kb}
-    w.jobs[prefix].update(ram=ram, rw=q["rw"])
+    w.jobs[prefix].update(ram=ram, rw=q["rw"], db=db)
     w.jobs[prefix].update(rounds=rounds, p_gap=0.3)
 
 
@@ -609,6 +613,7 @@ def _build_wrapper(work: Path) -> Wrapper:
         _mvu(w, prefix)
     _pe(w, "pef_", 2, 1)
     _pe(w, "pe_", 8, 4, ram=True)
+    _pe(w, "pedb_", 8, 2, ram=True, db=True)
     vo = {"N": 5, "OW": 6, "OBW": 8, "OIW": 3}
     ports = [("input", 1, "load"), ("input", 30, "vec"), ("input", 1, "last"), ("output", 1, "busy")]
     ports += [("output", 8, "m_axis_tdata"), ("output", 1, "m_axis_tvalid"), ("input", 1, "m_axis_tready")]
@@ -731,6 +736,7 @@ def blocks(tmp_path_factory):
         ("stream_given", "mvu3_"),
         ("pe_accumulate", "pef_"),
         ("pe_accumulate", "pe_"),
+        ("pe_accumulate", "pedb_"),
         ("vec_out_frames", "vo_"),
         ("vec_out_frames", "vo1_"),
         ("seq_in_steps", "si_"),

@@ -133,6 +133,32 @@ def test_scan_width_lifts_the_column_floor():
             plan_lstm(g, pe=32, scan_width=bad)
 
 
+def test_overlap_gate_replays_a_prescan():
+    """A pre-scan gated for G cycles: G = 0 is the plain schedule; for any G the phase after the
+    gate is no longer than the plain one; once G is long enough for the input-only blocks to
+    drain, what is left is the schedule of the rest alone: the same activations with the
+    input-only blocks zeroed, less the one cycle the scanner spends skipping each of them."""
+    g = random_lstm(3, features=21, units=16, density=0.3, pe=8)
+    plan = plan_lstm(g, pe=8, scan_width=4)
+    bx = plan.input_blocks
+    assert plan.acc_ram and plan.overlap and bx == 5
+    rng = np.random.default_rng(2)
+    for _ in range(6):
+        nz = rng.random(plan.ncol) < 0.7
+        plain = mac_cycles(plan, nz)
+        assert mac_cycles(plan, nz, gate=0) == plain
+        for gate in (1, 3, 7, 20):
+            c, w = mac_cycles(plan, nz, gate=gate)
+            assert w == plain[1] and gate < c <= gate + plain[0]
+        rest = nz.copy()
+        rest[: bx * plan.scan_width] = False
+        assert mac_cycles(plan, nz, gate=500)[0] - 500 == mac_cycles(plan, rest)[0] - bx
+    off = plan_lstm(g, pe=8, scan_width=4, overlap=False)
+    assert not off.overlap and off.acc_ram
+    with pytest.raises(HlsgenError, match="layer 'lstm'.*overlap=True needs the accumulators in RAM"):
+        plan_lstm(g, pe=8, acc_ram=False, overlap=True)
+
+
 @pytest.mark.rtl
 @pytest.mark.gxx
 def test_scan_width_rtl_equals_the_cycle_model(tmp_path):
@@ -555,7 +581,9 @@ def test_stacked_plan_shares_the_pe_memories():
     assert cy["mac_layers"].shape == (4, 3, 3)
     assert np.array_equal(cy["mac"], cy["mac_layers"].sum(axis=2))
     ew = sum(1 + p.ew_groups + p.ew_latency for p in plan.layers)
-    assert np.array_equal(cy["step"], cy["mac"] + ew)
+    # with the overlap, every step but a sequence's first resumes a pre-scan: no start cycle
+    assert not cy["resumed"][:, 0].any() and (cy["resumed"][:, 1:] == plan.overlap).all()
+    assert np.array_equal(cy["step"], cy["mac"] + ew - cy["resumed"])
 
 
 def test_stacked_figures_and_balance_cover_every_layer():

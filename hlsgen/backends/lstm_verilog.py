@@ -254,6 +254,8 @@ def context(plan: LstmPlan, source: str = "", x_type: str = "", out_type: str = 
     return {
         "layers": _layers(plan, ekw),
         "xrel": plan.input_layers - 1,
+        "overlap": plan.overlap,
+        "bx0": plan.input_blocks,
         "lyw": ubits(max(nl - 1, 1)),
         "fv": _vec([lp.features for lp in plan.layers], 16),
         "ncolv": _vec([lp.ncol for lp in plan.layers], 16),

@@ -12,6 +12,11 @@
 // FV[l] input columns and its own hidden state, its blocks at BASEV[l] in the PEs' pointer
 // memories (blk is the absolute block), and only layer 0 waits for the input, which is released
 // after layer XREL's MAC phase (1: a GRU's candidate pass reads x_t again).
+// OVL = 1 (overlap; the PEs' accumulators in two banks, `wbank` written, `rbank` read): when the
+// last layer's element-wise phase of a step (not a sequence's last) begins and the next input
+// is available, the next step's layer 0 starts there (start_step, `mlayer` = 0) and scans its
+// BX0 blocks of input columns alone (the pre-scan, `pre`); after the element-wise phase (and,
+// RETSEQ, the hand-off) S_RES resumes the scan without a start cycle.
 // The exact cycle model is hlsgen/engines/lstm/cycles.py.
 `default_nettype none
 module hg_lstm_ctrl #(
@@ -39,6 +44,8 @@ module hg_lstm_ctrl #(
     parameter integer NL     = 1,   // stacked layers
     parameter integer LYW    = 1,   // bits of a layer index
     parameter integer XREL   = 0,   // the layer whose MAC phase ends the step's reads of the input
+    parameter integer OVL    = 0,   // 1: pre-scan the next step's input during the element-wise phase
+    parameter integer BX0    = 0,   // OVL: layer 0's blocks of input columns alone
     // per layer l at bits l*16: input columns, columns, blocks, first block, element-wise cycles
     parameter [NL*16-1:0] FV    = F[15:0],
     parameter [NL*16-1:0] NCOLV = NCOL[15:0],
@@ -63,7 +70,10 @@ module hg_lstm_ctrl #(
     output wire [K-1:0]      is_rec,
     output wire [K-1:0]      col_nz,
     output wire [BLW-1:0]    blk,       // the absolute block (the layer's first + the scanned one)
-    output reg  [LYW-1:0]    layer,
+    output reg  [LYW-1:0]    layer,     // the layer whose element-wise phase runs (and MAC phase, but in a pre-scan)
+    output wire [LYW-1:0]    mlayer,    // the layer whose MAC phase runs
+    output reg               wbank,     // OVL: the accumulator bank the MAC phase writes
+    output reg               rbank,     // OVL: the bank the element-wise phase reads
     input  wire [NPE-1:0]    pe_space,
     input  wire [NPE-1:0]    pe_idle,
     // element-wise unit
@@ -80,27 +90,33 @@ module hg_lstm_ctrl #(
     output reg               out_last,   // the vector handed over ends a sequence
     input  wire              out_busy
 );
-    localparam [2:0] S_IDLE = 3'd0, S_MAC = 3'd1, S_EW = 3'd2, S_HEAD = 3'd3, S_OUT = 3'd4;
+    localparam [2:0] S_IDLE = 3'd0, S_MAC = 3'd1, S_EW = 3'd2, S_HEAD = 3'd3, S_OUT = 3'd4, S_RES = 3'd5;
     reg [2:0] state;
     reg [TCW-1:0] t;
     reg hrun;
+    reg pre;           // a pre-scan runs (OVL)
     reg [BLW-1:0] bk;  // the block scanned, within the layer
-    // the running layer's figures
+    assign mlayer = pre ? {LYW{1'b0}} : layer;
+    // the figures of the layer scanned and of the one in its element-wise phase
     /* verilator lint_off UNUSEDSIGNAL */
-    wire [15:0] f_cur = FV[layer*16 +: 16];
-    wire [15:0] ncol_cur = NCOLV[layer*16 +: 16];
-    wire [15:0] nb_cur = NBV[layer*16 +: 16];
-    wire [15:0] base_cur = BASEV[layer*16 +: 16];
+    wire [15:0] f_cur = FV[mlayer*16 +: 16];
+    wire [15:0] ncol_cur = NCOLV[mlayer*16 +: 16];
+    wire [15:0] nb_cur = NBV[mlayer*16 +: 16];
+    wire [15:0] base_cur = BASEV[mlayer*16 +: 16];
     wire [15:0] ew_cur = EWV[layer*16 +: 16];
     /* verilator lint_on UNUSEDSIGNAL */
     localparam integer NLM = NL - 1;
     wire last_layer = (layer == NLM[LYW-1:0]);
+    wire last_t = (t == T[TCW-1:0] - 1'b1);
     assign blk = bk + base_cur[BLW-1:0];
     assign first_step = (t == {TCW{1'b0}});
-    assign start_step = (state == S_IDLE) && (avail || (layer != {LYW{1'b0}}));
-    wire mac_done = (state == S_MAC) && (bk == nb_cur[BLW-1:0]) && (&pe_idle);
-    assign release_slot = mac_done && (layer == XREL[LYW-1:0]);
     assign ew_run = (state == S_EW);
+    // the pre-scan starts with the last layer's element-wise phase, the next input at hand
+    wire pre_go = (OVL != 0) && ew_run && last_layer && (ew_k == {EKW{1'b0}}) && !last_t && avail;
+    assign start_step = ((state == S_IDLE) && (avail || (layer != {LYW{1'b0}}))) || pre_go;
+    wire mac_on = (state == S_MAC) || (state == S_RES);
+    wire mac_done = mac_on && (bk == nb_cur[BLW-1:0]) && (&pe_idle);
+    assign release_slot = mac_done && (layer == XREL[LYW-1:0]);
     wire ew_last = ew_run && (ew_k == ew_cur[EKW-1:0] - 1'b1);
     assign head_start = (state == S_HEAD) && !hrun;
     assign out_load = (state == S_OUT) && !out_busy;
@@ -131,7 +147,15 @@ module hg_lstm_ctrl #(
             assign col_nz[i] = in_range && (v != {AW{1'b0}});
         end
     endgenerate
-    wire scanning = (state == S_MAC) && (bk != nb_cur[BLW-1:0]);
+    wire pre_scan;  // the pre-scan has an input-only block left
+    generate
+        if (OVL != 0 && BX0 > 0) begin : g_pre
+            assign pre_scan = pre && (bk < BX0[BLW-1:0]);
+        end else begin : g_no_pre
+            assign pre_scan = 1'b0;
+        end
+    endgenerate
+    wire scanning = (mac_on && (bk != nb_cur[BLW-1:0])) || pre_scan;
     wire blk_zero = (col_nz == {K{1'b0}});
     assign push = scanning && !blk_zero && (&pe_space);
     wire scan_adv = scanning && (blk_zero || (&pe_space));
@@ -146,13 +170,23 @@ module hg_lstm_ctrl #(
             out_last <= 1'b0;
             hs <= {HSW{1'b0}};
             hrun <= 1'b0;
+            pre <= 1'b0;
+            wbank <= 1'b0;
+            rbank <= 1'b0;
         end else begin
+            if (OVL != 0 && start_step) wbank <= ~wbank;  // each MAC phase writes the other bank
+            if (OVL != 0 && mac_done) rbank <= wbank;
+            if (pre_go) begin
+                pre <= 1'b1;
+                bk <= {BLW{1'b0}};
+            end
+            if (pre && scan_adv) bk <= bk + 1'b1;
             case (state)
                 S_IDLE: if (start_step) begin
                     state <= S_MAC;
                     bk <= {BLW{1'b0}};
                 end
-                S_MAC: begin
+                S_MAC, S_RES: begin
                     if (scan_adv) bk <= bk + 1'b1;
                     if (mac_done) begin
                         state <= S_EW;
@@ -166,13 +200,17 @@ module hg_lstm_ctrl #(
                         state <= S_IDLE;
                     end else if (ew_last) begin
                         layer <= {LYW{1'b0}};
-                        out_last <= (t == T[TCW-1:0] - 1'b1);
-                        if (t == T[TCW-1:0] - 1'b1) begin
+                        out_last <= last_t;
+                        if (last_t) begin
                             t <= {TCW{1'b0}};
                             state <= (NHEAD > 0) ? S_HEAD : S_OUT;
                         end else begin
                             t <= t + 1'b1;
-                            state <= (RETSEQ != 0) ? S_OUT : S_IDLE;
+                            if (RETSEQ != 0) state <= S_OUT;
+                            else if (pre || pre_go) begin
+                                state <= S_RES;
+                                pre <= 1'b0;
+                            end else state <= S_IDLE;
                         end
                     end
                 end
@@ -187,7 +225,12 @@ module hg_lstm_ctrl #(
                         end
                     end
                 end
-                S_OUT: if (!out_busy) state <= S_IDLE;
+                S_OUT: if (!out_busy) begin
+                    if (pre) begin
+                        state <= S_RES;
+                        pre <= 1'b0;
+                    end else state <= S_IDLE;
+                end
                 default: state <= S_IDLE;
             endcase
         end

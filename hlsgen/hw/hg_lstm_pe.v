@@ -18,7 +18,10 @@
 // `clear` zeroes the accumulators (only while idle).  They are flip-flops read out whole on
 // acc_flat (ARAM = 0), or a RAM with a valid bit per row (ARAM = 1: LUTRAM, no reset; `clear`
 // drops the valid bits) read through NRD asynchronous ports (rd_addr, rd_data) by the
-// element-wise unit.  The exact cycle behaviour is replayed by hlsgen/engines/lstm/cycles.py.
+// element-wise unit.  With DB = 1 (the overlap) the RAM holds two banks: the MAC phase writes
+// bank `wbank` (its `clear` empties the other, the next phase's), the reads take bank `rbank`,
+// so the next step's pre-scan fills one bank while the element-wise unit reads the other.
+// The exact cycle behaviour is replayed by hlsgen/engines/lstm/cycles.py.
 `default_nettype none
 module hg_lstm_pe #(
     parameter integer WW    = 8,    // weight width (signed)
@@ -47,6 +50,7 @@ module hg_lstm_pe #(
     parameter integer CW    = WW,   // stored weight code width (BOOK: index bits)
     parameter integer ARAM  = 0,    // 1: accumulators in a RAM read through NRD ports (LUTRAM)
     parameter integer NRD   = 4,    // ARAM: read ports (rd_addr / rd_data)
+    parameter integer DB    = 0,    // ARAM: 1 two banks (wbank written, rbank read)
     parameter integer BOOK  = 0,    // 1: codes index the codebook KV
     parameter integer KN    = 1,    // BOOK: codebook entries
     parameter [KN*WW-1:0] KV = {KN*WW{1'b0}},  // BOOK: the codebook
@@ -56,6 +60,8 @@ module hg_lstm_pe #(
     input  wire              clk,
     input  wire              rst,
     input  wire              clear,
+    input  wire              wbank,      // DB: the bank written (`clear` empties ~wbank, the next)
+    input  wire              rbank,      // DB: the bank read
     input  wire [LYW-1:0]    layer,      // the layer whose MAC phase runs (NL > 1)
     input  wire              push,
     input  wire [K*AW-1:0]   push_a,     // the block's activations, column i at bits i*AW
@@ -266,24 +272,43 @@ module hg_lstm_pe #(
             end
             assign rd_data = {NRD*ACCW{1'b0}};
             /* verilator lint_off UNUSEDSIGNAL */
-            wire unused_rd = ^rd_addr;
+            wire unused_rd = ^rd_addr ^ wbank ^ rbank;
             /* verilator lint_on UNUSEDSIGNAL */
         end else begin : g_ram
             // a RAM (no reset, asynchronous reads: LUTRAM) and a valid bit per row: `clear`
-            // empties the rows by their valid bits; a row not written since reads as zero
-            reg signed [ACCW-1:0] acc [0:R-1];
-            reg [R-1:0] vld;
-            wire signed [ACCW-1:0] acc_old = vld[row2] ? acc[row2] : {ACCW{1'b0}};
-            always @(posedge clk) if (!clear && v2) acc[row2] <= acc_old + p2;
+            // empties the rows by their valid bits; a row not written since reads as zero.
+            // DB: bank b's row r at address b*R + r, its valid bits vld[b]
+            localparam integer NBK = (DB != 0) ? 2 : 1;
+            localparam integer AAW = $clog2(NBK * R);
+            reg signed [ACCW-1:0] acc [0:NBK*R-1];
+            reg [NBK*R-1:0] vld;
+            wire wb = (DB != 0) && wbank;
+            wire rb = (DB != 0) && rbank;
+            wire cb = (DB != 0) && !wbank;  // the bank `clear` empties
+            /* verilator lint_off UNUSEDSIGNAL */
+            wire [31:0] wa_w = wb ? R + {{(32 - RW) {1'b0}}, row2} : {{(32 - RW) {1'b0}}, row2};
+            /* verilator lint_on UNUSEDSIGNAL */
+            wire [AAW-1:0] wa = wa_w[AAW-1:0];
+            wire signed [ACCW-1:0] acc_old = vld[wa] ? acc[wa] : {ACCW{1'b0}};
+            always @(posedge clk) if (!clear && v2) acc[wa] <= acc_old + p2;
             always @(posedge clk) begin
-                if (clear) vld <= {R{1'b0}};
-                else if (v2) vld[row2] <= 1'b1;
+                if (clear) vld[cb*R +: R] <= {R{1'b0}};
+                else if (v2) vld[wa] <= 1'b1;
             end
             for (g = 0; g < NRD; g = g + 1) begin : g_rd
                 wire [RW-1:0] a = rd_addr[g*RW +: RW];
-                assign rd_data[g*ACCW +: ACCW] = vld[a] ? acc[a] : {ACCW{1'b0}};
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire [31:0] ra_w = rb ? R + {{(32 - RW) {1'b0}}, a} : {{(32 - RW) {1'b0}}, a};
+                /* verilator lint_on UNUSEDSIGNAL */
+                wire [AAW-1:0] ra = ra_w[AAW-1:0];
+                assign rd_data[g*ACCW +: ACCW] = vld[ra] ? acc[ra] : {ACCW{1'b0}};
             end
             assign acc_flat = {ACCW{1'b0}};
+            if (DB == 0) begin : g_one_bank
+                /* verilator lint_off UNUSEDSIGNAL */
+                wire unused_bank = wbank ^ rbank;
+                /* verilator lint_on UNUSEDSIGNAL */
+            end
         end
     endgenerate
 

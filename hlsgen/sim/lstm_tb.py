@@ -19,7 +19,7 @@ from .axis import bounded, sink, source, state_log
 PERIOD = 10
 
 
-S_IDLE, S_MAC, S_EW, S_HEAD, S_OUT = range(5)
+S_IDLE, S_MAC, S_EW, S_HEAD, S_OUT, S_RES = range(6)  # S_RES: a MAC phase resumed after a pre-scan
 
 
 def phases(events):
@@ -67,12 +67,21 @@ async def lstm_engine(dut):
     mism = [k for k in range(n_out) if got[k] != exp[k]]
     bad_last = [k for k in range(n_out) if lasts[k] != int((k + 1) % job["n_out"] == 0)]
     ph = phases(events)
+    macs, resumed = [], []
+    for k, (s, c) in enumerate(ph):
+        if s in (S_MAC, S_RES):
+            if s == S_RES:
+                # the pre-scan began with the element-wise phase before (and ran through a hand-off)
+                before = [c2 for s2, c2 in ph[max(0, k - 2) : k] if s2 in (S_EW, S_OUT)]
+                resumed.append([len(macs), int(sum(before)) - 1])
+            macs.append(c)
     res = {
         "words": n_out,
         "mismatches": len(mism),
         "first_mismatches": [(k, got[k], exp[k]) for k in mism[:5]],
         "bad_tlast": len(bad_last),
-        "mac": [c for s, c in ph if s == S_MAC],
+        "mac": macs,
+        "resumed": resumed,  # [index into mac, cycles the pre-scan ran gated]
         "ew": [c for s, c in ph if s == S_EW],
         "head": [c for s, c in ph if s == S_HEAD],
         "latency": latency,

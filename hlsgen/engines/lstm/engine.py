@@ -28,6 +28,12 @@ class SparseLstmEngine(Engine):
             "LSTM engine: accumulators in RAM (default: whenever P divides the units and E divides P)",
             cli=False,
         ),
+        Option(
+            "overlap",
+            bool,
+            "LSTM engine: scan the next step's input during the element-wise phase (default: with RAM accumulators)",
+            cli=False,
+        ),
         Option("pad", bool, "LSTM engine: pad the gate rows when P does not divide them", cli=False),
         CODEBOOK,
     )

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...ir import Graph
 from ...reference.execute import gru_steps, lstm_steps, predict_int
-from .cycles import ew_cycles, head_cycles, sequence_cycles, sequence_latency
+from .cycles import block_tables, ew_cycles, head_cycles, sequence_cycles, sequence_latency
 from .cycles import mac_cycles as mac_cycles_of
 from .plan import LstmPlan
 
@@ -61,9 +61,26 @@ def cycle_report(graph: Graph, plan: LstmPlan, x_raw: np.ndarray, cy: dict | Non
         # every activation non-zero: nnz / P against the MAC phase (1.0 is the limit)
         "dense_mac_cycles": dense,
         "nnz_per_cycle_per_pe": float(plan.nnz / plan.pe / dense),
-        "sequence_latency": sequence_latency(plan, cy["mac_layers"][0].tolist()),
+        "sequence_latency": first_latency(plan, cy),
         "head_cycles": head_cycles(plan),
     }
+
+
+def _plain(plan: LstmPlan, cy: dict) -> np.ndarray:
+    """``mac_layers`` as if no step resumed a pre-scan."""
+    m = cy["mac_layers"].copy()
+    m[:, :, 0] = cy["plain"]
+    return m
+
+
+def first_latency(plan: LstmPlan, cy: dict) -> int:
+    """:func:`sequence_latency` of the first sequence of a :func:`sequence_cycles` result."""
+    tables = block_tables(plan)
+
+    def gated(t, g):
+        return mac_cycles_of(plan, cy["nonzero0"][0, t], tables, g)[0]
+
+    return sequence_latency(plan, _plain(plan, cy)[0].tolist(), gated)
 
 
 def rtl_check(
@@ -103,15 +120,25 @@ def rtl_check(
         p_stall=p_stall,
         extra={"timeout_cycles": bound, "memories": list(rtl.get("memories", []))},
     )
-    mac_model = cy["mac_layers"].reshape(-1).tolist()  # sequence by sequence, step by step, layer by layer
+    # sequence by sequence, step by step, layer by layer; a phase that resumed a pre-scan has run
+    # gated for as long as the RTL's element-wise phase and hand-off took (back-pressure included)
+    mac_model = _plain(plan, cy).reshape(-1).tolist()
+    nl, tables = len(plan.layers), block_tables(plan)
+    for k, g in res.get("resumed", []):
+        seq, t, layer = k // (nl * plan.steps), k // nl % plan.steps, k % nl
+        if not plan.overlap or layer or not t or k >= len(mac_model):
+            mac_model[min(k, len(mac_model) - 1)] = -1  # no pre-scan may happen there
+            continue
+        mac_model[k] = mac_cycles_of(plan, cy["nonzero0"][seq, t], tables, g)[0] - g
     res["mac_model_equal"] = [int(v) for v in res["mac"]] == mac_model
+    res["resumed_steps"] = len(res.get("resumed", []))
     ew_model = [ew_cycles(p) for p in plan.layers] * (len(mac_model) // len(plan.layers))
     res["ew_model_equal"] = [int(v) for v in res["ew"]] == ew_model
     hc = [int(s.cycles) + 1 for s in plan.head]
     res["head_model_equal"] = all(int(v) == sum(hc) for v in res["head"]) and len(res["head"]) == (
         x_raw.shape[0] if plan.head else 0
     )
-    res["latency_model"] = sequence_latency(plan, cy["mac_layers"][0].tolist()) if len(x_raw) else None
+    res["latency_model"] = first_latency(plan, cy) if len(x_raw) else None
     res["latency_equal"] = res["latency"] is None or int(res["latency"]) == res["latency_model"]
     res["cycle_model"] = cy
     res["steps"] = int(cy["mac"].size)

@@ -184,6 +184,9 @@ class LstmPlan:
     # accumulators in a RAM per PE (LUTRAM), read by the element-wise lanes through four ports,
     # instead of flip-flops read out as one vector (:func:`acc_ram_fits`)
     acc_ram: bool = False
+    # the first layer's input-only blocks of step t+1 are scanned during the last layer's
+    # element-wise phase of step t, into the other of two accumulator banks (needs acc_ram)
+    overlap: bool = False
     head_names: dict = field(default_factory=dict)  # head stage identifier -> the model's layer name
     out_width: int = 0
     out_signed: bool = True
@@ -231,6 +234,11 @@ class LstmPlan:
     def blocks(self) -> int:
         """Scanner blocks per step of this layer: ceil(NCOL / K)."""
         return -(-self.ncol // self.scan_width)
+
+    @property
+    def input_blocks(self) -> int:
+        """Blocks of input columns alone (what an overlapped pre-scan may take): floor(F / K)."""
+        return self.features // self.scan_width
 
     @property
     def layers(self) -> list:
@@ -366,6 +374,7 @@ class LstmPlan:
             "padding_rows": self.rows_per_pe * self.pe - self.nrow,
             "ew_lanes": self.ew_lanes,
             "accumulators": "ram" if self.acc_ram else "flip-flops",
+            "overlap": self.overlap,
             "cell": self.kind,
             "layers": [
                 {"name": p.cell_node.name if p.cell_node else p.name, "cell": p.kind, "units": p.units,
@@ -555,6 +564,7 @@ def plan_lstm(
     codebook_bits: int = 8,
     scan_width: int | None = None,
     acc_ram: bool | None = None,
+    overlap: bool | None = None,
 ) -> LstmPlan:
     """Map ``Input -> (LSTM | GRU)+ -> [Dense | Activation]*`` onto the sparse recurrent engine.
 
@@ -566,7 +576,9 @@ def plan_lstm(
     (:func:`choose_index_bits`); ``ew_lanes`` (a power of two) from the MAC phase's length when
     None (:func:`choose_ew_lanes`); ``scan_width`` likewise (:func:`choose_scan_width`).
     ``acc_ram`` puts the accumulators in RAM; None: whenever the layout allows it
-    (:func:`acc_ram_fits`).
+    (:func:`acc_ram_fits`).  ``overlap`` scans the next step's input columns during the last
+    layer's element-wise phase (two accumulator banks); None: whenever the accumulators are in
+    RAM and the first layer has a block of input columns alone.
     """
     nodes = graph.nodes
     if len(nodes) < 2 or nodes[1].op not in ("LSTM", "GRU"):
@@ -676,6 +688,18 @@ def plan_lstm(
         raise _fail(lstm, f"option acc_ram=True: {why_not}")
     for p in layers:
         p.acc_ram = acc_ram if acc_ram is not None else not why_not
+    if overlap and not plan.acc_ram:
+        raise _fail(
+            lstm, "option overlap=True needs the accumulators in RAM (two banks): " + (why_not or "acc_ram=False")
+        )
+    ov = overlap if overlap is not None else plan.acc_ram and plan.input_blocks > 0
+    for p in layers:
+        p.overlap = bool(ov)
+    if ov:
+        notes.append(
+            f"overlap: the next step's {plan.input_blocks} blocks of input columns are scanned during the "
+            "element-wise phase, into a second accumulator bank"
+        )
     if cells[-1].return_sequences:
         plan.return_sequences = True
         plan.out_count = steps * last.units
