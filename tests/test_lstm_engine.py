@@ -139,7 +139,7 @@ def test_overlap_gate_replays_a_prescan():
     drain, what is left is the schedule of the rest alone: the same activations with the
     input-only blocks zeroed, less the one cycle the scanner spends skipping each of them."""
     g = random_lstm(3, features=21, units=16, density=0.3, pe=8)
-    plan = plan_lstm(g, pe=8, scan_width=4)
+    plan = plan_lstm(g, pe=8, scan_width=4, overlap=True)
     bx = plan.input_blocks
     assert plan.acc_ram and plan.overlap and bx == 5
     rng = np.random.default_rng(2)

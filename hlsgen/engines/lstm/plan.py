@@ -577,8 +577,8 @@ def plan_lstm(
     None (:func:`choose_ew_lanes`); ``scan_width`` likewise (:func:`choose_scan_width`).
     ``acc_ram`` puts the accumulators in RAM; None: whenever the layout allows it
     (:func:`acc_ram_fits`).  ``overlap`` scans the next step's input columns during the last
-    layer's element-wise phase (two accumulator banks); None: whenever the accumulators are in
-    RAM and the first layer has a block of input columns alone.
+    layer's element-wise phase (two accumulator banks); None: when it pays
+    (:func:`choose_overlap`).
     """
     nodes = graph.nodes
     if len(nodes) < 2 or nodes[1].op not in ("LSTM", "GRU"):
@@ -692,17 +692,17 @@ def plan_lstm(
         raise _fail(
             lstm, "option overlap=True needs the accumulators in RAM (two banks): " + (why_not or "acc_ram=False")
         )
-    ov = overlap if overlap is not None else plan.acc_ram and plan.input_blocks > 0
-    for p in layers:
-        p.overlap = bool(ov)
-    if ov:
-        notes.append(
-            f"overlap: the next step's {plan.input_blocks} blocks of input columns are scanned during the "
-            "element-wise phase, into a second accumulator bank"
-        )
     if cells[-1].return_sequences:
         plan.return_sequences = True
         plan.out_count = steps * last.units
+    if overlap is None:
+        ov, why = choose_overlap(plan)
+        if why:
+            notes.append(why)
+    else:
+        ov = overlap
+    for p in layers:
+        p.overlap = bool(ov)
     if len(layers) == 1:
         plan.codebook = shared_codebook(plan.matrix, weight_width, plan.depth, codebook_bits, zero=True)
         if plan.codebook is not None:
@@ -713,6 +713,35 @@ def plan_lstm(
     elif len(cells) > 1:
         notes.append(f"{len(cells)} stacked recurrent layers on one array of {pe} PEs: each step runs them in turn")
     return plan
+
+
+OVERLAP_MIN_GAIN = 0.05  # the estimated share of a step the overlap must save to be chosen
+
+
+def choose_overlap(plan: LstmPlan) -> tuple[bool, str]:
+    """Whether to overlap the next step's input columns with the element-wise phase, and why
+    ('' when it cannot: the accumulators are flip-flops, or no block holds input columns alone).
+
+    It costs a second accumulator bank in every PE, whose valid bits (flip-flops read through
+    the element-wise unit's ports) cost LUTs in proportion to the rows per PE: measured with
+    Yosys on 7-series, +13% LUT on the zoo's `lstm_sparse` and +32% on ESE's shape at P = 32.
+    So it is chosen when the cycles it saves, estimated as 1 (the start cycle) plus the busiest
+    PE's entries in the input-only blocks (at most the element-wise phase), are at least 5% of a
+    step (the busiest PE's entries and the element-wise phase of every layer)."""
+    if not plan.acc_ram or plan.input_blocks == 0:
+        return False, ""
+    layers = plan.layers
+    xcols = plan.input_blocks * plan.scan_width
+    x_work = max(int(p[:xcols, 1].sum()) for p in plan.pointers)
+    gate = layers[-1].ew_groups + layers[-1].ew_latency - 1 + int(plan.return_sequences)
+    step = sum(1 + p.busiest_entries + p.ew_groups + p.ew_latency for p in layers)
+    gain = (1 + min(gate, x_work)) / step
+    use = gain >= OVERLAP_MIN_GAIN
+    what = "the next step's input columns scanned during the element-wise phase" if use else "no overlap"
+    return use, (
+        f"{what}: about {gain:.1%} of a step saved ({'at least' if use else 'under'} {OVERLAP_MIN_GAIN:.0%}) for a "
+        "second accumulator bank per PE (the Python option overlap= overrides)"
+    )
 
 
 def acc_ram_fits(plan: LstmPlan) -> str:
