@@ -189,7 +189,9 @@ class SparseLstmEngine(Engine):
         lines = [
             f"engine: {plan.pe} PEs, {plan.index_bits}-bit indices, {plan.nnz} non-zeros ({s['density']:.1%}), "
             f"per PE {s['nnz_per_pe']['min']}..{s['nnz_per_pe']['max']}, {s['fillers']} fillers",
-            f"cycles per step: {step:.1f} mean over {what} (MAC phase {cyc['mac_cycles_per_step_mean']:.1f}, "
+            f"cycles per step: {step:.1f} mean over {what} (MAC phase {cyc['mac_cycles_per_step_mean']:.1f}"
+            + (" past the pre-scan overlapped with the element-wise phase" if plan.overlap else "")
+            + ", "
             f"bound nnz/P = {cyc['bound_nnz_per_pe']:.1f}; element-wise "
             + " + ".join(
                 f"{p.ew_groups + p.ew_latency} ({p.ew_lanes} lane{'s' if p.ew_lanes > 1 else ''})" for p in plan.layers
