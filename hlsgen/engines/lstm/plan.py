@@ -722,9 +722,10 @@ def choose_overlap(plan: LstmPlan) -> tuple[bool, str]:
     """Whether to overlap the next step's input columns with the element-wise phase, and why
     ('' when it cannot: the accumulators are flip-flops, or no block holds input columns alone).
 
-    It costs a second accumulator bank in every PE, whose valid bits (flip-flops read through
-    the element-wise unit's ports) cost LUTs in proportion to the rows per PE: measured with
-    Yosys on 7-series, +13% LUT on the zoo's `lstm_sparse` and +32% on ESE's shape at P = 32.
+    It costs a second accumulator bank in every PE (a LUTRAM twice as deep behind five
+    asynchronous read ports, and twice the valid bits), LUTs in proportion to the rows per PE:
+    measured with Yosys on 7-series, +13% LUT on the zoo's `lstm_sparse` and +32% on ESE's
+    shape at P = 32 (one such PE alone: 1,658 -> 2,325 LUT).
     So it is chosen when the cycles it saves, estimated as 1 (the start cycle) plus the busiest
     PE's entries in the input-only blocks (at most the element-wise phase), are at least 5% of a
     step (the busiest PE's entries and the element-wise phase of every layer)."""
