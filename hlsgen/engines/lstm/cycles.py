@@ -128,12 +128,6 @@ def ew_cycles(layer: LstmPlan) -> int:
     return layer.ew_groups + layer.ew_latency
 
 
-def gate_cycles(plan: LstmPlan) -> int:
-    """Cycles a pre-scan runs gated when nothing waits on the output: the last layer's
-    element-wise phase after its first cycle, and the output hand-off cycle (``return_sequences``)."""
-    return ew_cycles(plan.layers[-1]) - 1 + int(plan.return_sequences)
-
-
 def step_cycles(plan: LstmPlan, mac_layers, resumed=None) -> np.ndarray:
     """Cycles of time steps given their MAC phases (``mac_layers[..., l]``: layer l's): per layer
     1 + MAC phase + element-wise phase, plus the output hand-off cycle when every step's hidden
@@ -157,23 +151,24 @@ def sequence_cycles(plan: LstmPlan, x_raw: np.ndarray, steps_of) -> dict:
     input and quantized previous state (:func:`hlsgen.engines.lstm.flow.steps_of`).  Returns
     per-sequence arrays: ``mac`` [N, T] (the step's MAC phases, all layers), ``mac_layers``
     [N, T, L] (with ``plan.overlap``, layer 0's at steps t >= 1 is the part after the pre-scan's
-    gate of :func:`gate_cycles`), ``plain`` [N, T] (layer 0's MAC phase without a pre-scan),
-    ``resumed`` [N, T] (bool: the step resumed a pre-scan), ``nonzero0`` [N, T, NCOL] (layer 0's
-    non-zero activations, for :func:`mac_cycles` under other gates), ``step`` [N, T], ``work``
+    gate, ``plan.prescan_gate``), ``mac_plain`` [N, T, L] (the same without pre-scans),
+    ``tables`` (every layer's :func:`block_tables`), ``resumed`` [N, T] (bool: the step
+    resumed a pre-scan), ``nonzero0`` [N, T, NCOL] (layer 0's non-zero activations, for
+    :func:`mac_cycles` under other gates), ``step`` [N, T], ``work``
     [N, T] (entries processed, fillers included), ``useful`` [N] (MACs of a non-zero weight and a
     non-zero activation), ``compute`` [N] (all steps plus the head).
     """
     layers = plan.layers
     n, t, nl = x_raw.shape[0], plan.steps, len(layers)
     mac = np.zeros((n, t, nl), dtype=np.int64)
-    plain = np.zeros((n, t), dtype=np.int64)
+    plain = np.zeros((n, t, nl), dtype=np.int64)
     work = np.zeros((n, t), dtype=np.int64)
     useful = np.zeros(n, dtype=np.int64)
     nonzero0 = np.zeros((n, t, layers[0].ncol), dtype=bool)
     resumed = np.zeros((n, t), dtype=bool)
     if plan.overlap:
         resumed[:, 1:] = True
-    gate = gate_cycles(plan)
+    gate = plan.prescan_gate
     nz_per_col = [(p.matrix != 0).sum(axis=1) for p in layers]
     tables = [block_tables(p) for p in layers]
     for k, per_layer in enumerate(steps_of(x_raw)):
@@ -183,23 +178,23 @@ def sequence_cycles(plan: LstmPlan, x_raw: np.ndarray, steps_of) -> dict:
             if li == 0:
                 nonzero0[:, k] = nzs
             # identical activation patterns share the schedule
-            cache: dict[bytes, tuple[int, int]] = {}
+            cache: dict[bytes, tuple[int, int, int]] = {}  # (MAC phase, entries, without a pre-scan)
             g = gate if li == 0 and k > 0 and plan.overlap else None
             for i in range(n):
                 key = np.packbits(nzs[i]).tobytes()
                 if key not in cache:
-                    cache[key] = mac_cycles(layers[li], nzs[i], tables[li], g)
-                    if g is not None:
-                        cache[key] = (cache[key][0] - g, cache[key][1], mac_cycles(layers[li], nzs[i], tables[li])[0])
-                mac[i, k, li] = cache[key][0]
-                work[i, k] += cache[key][1]
-                if li == 0:
-                    plain[i, k] = cache[key][2] if g is not None else cache[key][0]
+                    c, w = mac_cycles(layers[li], nzs[i], tables[li])
+                    cache[key] = (
+                        (c, w, c) if g is None else (mac_cycles(layers[li], nzs[i], tables[li], g)[0] - g, w, c)
+                    )
+                mac[i, k, li], w, plain[i, k, li] = cache[key]
+                work[i, k] += w
     step = step_cycles(plan, mac, resumed)
     return {
         "mac": mac.sum(axis=2),
         "mac_layers": mac,
-        "plain": plain,
+        "mac_plain": plain,
+        "tables": tables,
         "resumed": resumed,
         "nonzero0": nonzero0,
         "work": work,

@@ -8,7 +8,7 @@ import numpy as np
 
 from ...ir import Graph
 from ...reference.execute import gru_steps, lstm_steps, predict_int
-from .cycles import block_tables, ew_cycles, head_cycles, sequence_cycles, sequence_latency
+from .cycles import ew_cycles, head_cycles, sequence_cycles, sequence_latency
 from .cycles import mac_cycles as mac_cycles_of
 from .plan import LstmPlan
 
@@ -58,7 +58,7 @@ def cycle_report(graph: Graph, plan: LstmPlan, x_raw: np.ndarray, cy: dict | Non
         "bound_balanced": max(plan.nnz_per_pe),
         # MACs actually needed (non-zero weight x non-zero activation) per cycle and PE of the
         # MAC phases, whole (a pre-scan's share hidden in the element-wise phase counted)
-        "mac_per_cycle_per_pe": float(cy["useful"].sum() / (_plain(cy).sum() * plan.pe)),
+        "mac_per_cycle_per_pe": float(cy["useful"].sum() / (cy["mac_plain"].sum() * plan.pe)),
         # every activation non-zero: nnz / P against the MAC phase (1.0 is the limit)
         "dense_mac_cycles": dense,
         "nnz_per_cycle_per_pe": float(plan.nnz / plan.pe / dense),
@@ -67,21 +67,13 @@ def cycle_report(graph: Graph, plan: LstmPlan, x_raw: np.ndarray, cy: dict | Non
     }
 
 
-def _plain(cy: dict) -> np.ndarray:
-    """``mac_layers`` as if no step resumed a pre-scan."""
-    m = cy["mac_layers"].copy()
-    m[:, :, 0] = cy["plain"]
-    return m
-
-
 def first_latency(plan: LstmPlan, cy: dict) -> int:
     """:func:`sequence_latency` of the first sequence of a :func:`sequence_cycles` result."""
-    tables = block_tables(plan)
 
     def gated(t, g):
-        return mac_cycles_of(plan, cy["nonzero0"][0, t], tables, g)[0]
+        return mac_cycles_of(plan, cy["nonzero0"][0, t], cy["tables"][0], g)[0]
 
-    return sequence_latency(plan, _plain(cy)[0].tolist(), gated)
+    return sequence_latency(plan, cy["mac_plain"][0].tolist(), gated)
 
 
 def rtl_check(
@@ -123,15 +115,15 @@ def rtl_check(
     )
     # sequence by sequence, step by step, layer by layer; a phase that resumed a pre-scan has run
     # gated for as long as the RTL's element-wise phase and hand-off took (back-pressure included)
-    mac_model = _plain(cy).reshape(-1).tolist()
-    nl, tables = len(plan.layers), block_tables(plan)
+    mac_model = cy["mac_plain"].reshape(-1).tolist()
+    nl = len(plan.layers)
     misplaced = 0  # resumed phases where no pre-scan may happen
     for k, g in res.get("resumed", []):
         seq, t, layer = k // (nl * plan.steps), k // nl % plan.steps, k % nl
         if not plan.overlap or layer or not t or k >= len(mac_model):
             misplaced += 1
             continue
-        mac_model[k] = mac_cycles_of(plan, cy["nonzero0"][seq, t], tables, g)[0] - g
+        mac_model[k] = mac_cycles_of(plan, cy["nonzero0"][seq, t], cy["tables"][0], g)[0] - g
     res["mac_model_equal"] = not misplaced and [int(v) for v in res["mac"]] == mac_model
     res["resumed_steps"] = len(res.get("resumed", []))
     ew_model = [ew_cycles(p) for p in plan.layers] * (len(mac_model) // len(plan.layers))

@@ -241,6 +241,13 @@ class LstmPlan:
         return self.features // self.scan_width
 
     @property
+    def prescan_gate(self) -> int:
+        """Cycles an overlapped pre-scan runs gated when nothing waits on the output: the last
+        layer's element-wise phase after its first cycle, and the hand-off (``return_sequences``)."""
+        last = self.layers[-1]
+        return last.ew_groups + last.ew_latency - 1 + int(self.return_sequences)
+
+    @property
     def layers(self) -> list:
         """The recurrent layers' plans, in order (this one alone when not stacked)."""
         return self.stack or [self]
@@ -734,9 +741,8 @@ def choose_overlap(plan: LstmPlan) -> tuple[bool, str]:
     layers = plan.layers
     xcols = plan.input_blocks * plan.scan_width
     x_work = max(int(p[:xcols, 1].sum()) for p in plan.pointers)
-    gate = layers[-1].ew_groups + layers[-1].ew_latency - 1 + int(plan.return_sequences)
     step = sum(1 + p.busiest_entries + p.ew_groups + p.ew_latency for p in layers)
-    gain = (1 + min(gate, x_work)) / step
+    gain = (1 + min(plan.prescan_gate, x_work)) / step
     use = gain >= OVERLAP_MIN_GAIN
     what = "the next step's input columns scanned during the element-wise phase" if use else "no overlap"
     return use, (
