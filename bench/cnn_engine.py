@@ -14,7 +14,8 @@ Per model:
    hls4ml's example ``qkeras_mnist_cnn`` (random weights) at a stated frame rate: the time of
    every step (convert and its planning, C simulation, Verilator build + RTL run on a few
    frames, Yosys 7-series up to a time limit), cycles per frame against the bottleneck bound,
-   lanes and resources.
+   lanes and resources; CNV-w1a1 once more at the frame rate of FINN's published CNV
+   (BNN-PYNQ), whose Vivado figures are printed beside it.
 """
 
 from __future__ import annotations
@@ -111,11 +112,20 @@ def versus_hls4ml(name: str, with_hls4ml: bool) -> dict:
     return out
 
 
-SCALE = {  # model: (frames/s asked at 200 MHz, lane budget)
-    "cnv_w2a2": (5000, 4096),
-    "cnv_w1a1": (5000, 4096),
-    "mnist_cnn": (100_000, 1024),
+SCALE = {  # row: (model, frames/s asked at 200 MHz, lane budget)
+    "cnv_w2a2": ("cnv_w2a2", 5000, 4096),
+    "cnv_w1a1": ("cnv_w1a1", 5000, 4096),
+    # FINN's CNV as published in BNN-PYNQ (the FINN paper's folding, bnn/src/network/cnv-pynq/hw/
+    # config.h): its slowest layers take 32,768 cycles a frame, i.e. 6,103.5 frames/s at 200 MHz
+    "cnv_w1a1@finn": ("cnv_w1a1", 6104, 8192),
+    "mnist_cnn": ("mnist_cnn", 100_000, 1024),
 }
+
+# BNN-PYNQ's CNV (W1A1) on the Pynq-Z1 (xc7z020), Vivado 2016.1 utilization report in
+# bnn/src/network/cnv-pynq/README.md; the whole overlay, its AXI/DMA shell and run-time weight
+# loading included.  Cycles per frame from the folding in its config.h (fc layers 6 and 7:
+# 256 x 512 / 4 and 512 x 512 / 8 lanes; conv0: 900 windows x 36 tiles = 32,400).
+FINN_CNV = {"cycles/frame": 32768, "LUT": 30605, "FF": 34645, "BRAM36": 104, "BRAM18": 72, "DSP": 26}
 
 
 def mnist_cnn(path: Path) -> Path:
@@ -159,11 +169,11 @@ def scale_figures(name: str, frames: int, yosys_timeout: float | None) -> dict:
     from hlsgen.engines.lstm.synthetic import random_inputs
     from hlsgen.errors import HlsgenError
 
-    fps, lanes = SCALE[name]
+    model, fps, lanes = SCALE[name]
     row = {"model": name}
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        f = mnist_cnn(d / "m.h5") if name == "mnist_cnn" else zoo.write(name, d / f"{name}.h5")
+        f = mnist_cnn(d / "m.h5") if model == "mnist_cnn" else zoo.write(model, d / f"{model}.h5")
         options = {"target_fps": fps, "lanes": lanes}
         t0 = time.time()
         proj = hlsgen.convert(str(f), d / "p", engine=options)
@@ -199,7 +209,8 @@ def scale_figures(name: str, frames: int, yosys_timeout: float | None) -> dict:
             t0 = time.time()
             try:
                 r = run_yosys(d / "p" / "rtl", hw["top"], hw["sources"], "xilinx", timeout=yosys_timeout)
-                row.update({f"7s {k}": r[k] for k in ("LUT", "FF", "BRAM", "DSP")})
+                row.update({f"7s {k}": r[k] for k in ("LUT", "FF", "DSP")})
+                row["7s RAMB36/18"] = f"{r['cells'].get('RAMB36E1', 0)}/{r['cells'].get('RAMB18E1', 0)}"
             except HlsgenError as e:
                 row["7s LUT"] = str(e).split(":")[-1].strip()[:40]
             row["Yosys s"] = round(time.time() - t0, 1)
@@ -224,6 +235,12 @@ def main(argv=None):
         print(f"At scale (random weights; RTL on {a.frames} frames with back-pressure; 200 MHz stated):")
         cols = list(dict.fromkeys(k for r in rows for k in r))
         print(format_table([{c: r.get(c, "") for c in cols} for r in rows], cols))
+        f = FINN_CNV
+        print(
+            f"FINN's CNV (BNN-PYNQ cnv-pynq, W1A1, Vivado 2016.1 on xc7z020, whole overlay): "
+            f"{f['cycles/frame']:,} cycles/frame, {f['LUT']:,} LUT / {f['FF']:,} FF / "
+            f"RAMB36/18 {f['BRAM36']}/{f['BRAM18']} / {f['DSP']} DSP"
+        )
         print()
         if a.only_scale:
             return
