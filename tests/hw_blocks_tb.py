@@ -18,7 +18,7 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge, Timer
+from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge, Timer, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
 from hlsgen.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType
@@ -132,7 +132,8 @@ async def _stream_test(dut, ins: list[str], outs: list[str], model, frame_words=
         got = [[] for _ in outs]
         for k, s in enumerate(sinks):
             while len(got[k]) < len(want[k]):
-                frame = _words(await s.recv(compact=False))
+                # a block that deadlocks fails here instead of running for ever
+                frame = _words(await with_timeout(s.recv(compact=False), 1, "ms"))
                 if frame_words is not None:  # tlast must close every frame, and only there
                     assert len(frame) == frame_words(job), f"{outs[k]}: a frame of {len(frame)} words"
                 got[k] += frame

@@ -79,19 +79,20 @@ module hg_mvu #(
     // ---------------------------------------------------------------- input and issue
     reg [N*XW-1:0] xbuf, work;
     reg xfull;
-    assign s_ready = !xfull;
+    wire start;
+    assign s_ready = !xfull || start;  // an item may enter as the one held starts: one a cycle at T = 1
     reg iss;
     reg [TW-1:0] a;
     reg [BIW-1:0] np, cp;  // buffer of the next item to start, of the item being issued
     reg [NB-1:0] inuse;    // output buffer q holds, or will hold, an item not yet sent
     wire at_end = (a == T[TW-1:0] - 1'b1);
-    wire start = xfull && !inuse[np] && (!iss || at_end);
+    assign start = xfull && !inuse[np] && (!iss || at_end);
     reg [MW-1:0] wq;
     reg v1;
     reg [BIW-1:0] p1;
     always @(posedge clk) begin
         wq <= wmem[a];
-        if (s_valid && !xfull) xbuf <= s_data;
+        if (s_valid && s_ready) xbuf <= s_data;
         if (start) work <= xbuf;
     end
 
@@ -254,8 +255,6 @@ module hg_mvu #(
             rd <= {BIW{1'b0}};
             m_valid <= 1'b0;
         end else begin
-            // input register
-            if (s_valid && !xfull) xfull <= 1'b1;
             // issue
             if (start) begin
                 xfull <= 1'b0;
@@ -267,6 +266,8 @@ module hg_mvu #(
                 if (at_end) iss <= 1'b0;
                 else a <= a + 1'b1;
             end
+            // input register (after the issue: the item taken as the held one starts stays)
+            if (s_valid && s_ready) xfull <= 1'b1;
             v1 <= iss;
             p1 <= cp;
             v2 <= v1;

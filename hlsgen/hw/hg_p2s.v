@@ -24,7 +24,8 @@ module hg_p2s #(
     reg [N*EW-1:0] xbuf, cur;
     reg xfull;
     reg [KW-1:0] k;
-    assign s_ready = !xfull;
+    wire done;
+    assign s_ready = !xfull || done;  // an item enters as the held one moves on: one a cycle at N = 1
     wire [EW-1:0] elems [0:N-1];
     genvar j;
     generate
@@ -41,7 +42,7 @@ module hg_p2s #(
     reg [IW-1:0] it;
     wire lasti = (it == ITEMS[IW-1:0] - 1'b1);
     assign m_last = lastk && lasti;
-    wire done = !m_valid || (m_ready && lastk);  // no word pending after this cycle
+    assign done = !m_valid || (m_ready && lastk);  // no word pending after this cycle
     always @(posedge clk) begin
         if (rst) begin
             xfull <= 1'b0;
@@ -61,7 +62,7 @@ module hg_p2s #(
                     m_valid <= 1'b0;
                 end
             end
-            if (s_valid && !xfull) begin
+            if (s_valid && s_ready) begin  // after the move above: a new item stays held
                 xbuf <= s_data;
                 xfull <= 1'b1;
             end

@@ -127,22 +127,25 @@ class _Mvu(_Block):  # hw/hg_mvu.v
         self.mv = False
         self.pending = []  # (cycle in which the item's last group leaves the lanes, parity)
 
+    def _start(self):
+        return self.xfull and not self.inuse[self.np] and ((not self.iss) or self.a == self.T - 1)
+
     def s_ready(self, m_ready):
-        return not self.xfull
+        return (not self.xfull) or self._start()  # an item enters as the held one starts
 
     def span(self, t, s_valid, m_ready):
-        at_end = self.a == self.T - 1
-        if s_valid and not self.xfull:
+        if s_valid:
             return 1
-        if self.xfull and not self.inuse[self.np] and ((not self.iss) or at_end):
+        if self._start():
             return 1  # a vector starts
         if self.ofull[self.rd] and ((not self.mv) or m_ready):
             return 1  # a result leaves
         if self.mv and m_ready:
             return 1
         h = NEVER
-        if self.iss:
-            h = self.T - self.a  # walking the tiles; the edge at the last one is an event
+        if self.iss:  # walking the tiles; the edge at the last one is an event, and the one
+            # before if a held item will start there (s_ready rises)
+            h = self.T - self.a - (1 if self.xfull and not self.inuse[self.np] else 0)
         if self.pending:
             h = min(h, self.pending[0][0] - t + 1)  # a result reaches its buffer
         return h
@@ -153,12 +156,10 @@ class _Mvu(_Block):  # hw/hg_mvu.v
 
     def tick(self, t, s_valid, m_ready):
         at_end = self.a == self.T - 1
-        start = self.xfull and not self.inuse[self.np] and ((not self.iss) or at_end)
+        start = self._start()
         send = self.ofull[self.rd] and ((not self.mv) or m_ready)
         if self.iss and at_end:
             self.pending.append((t + 4 + self.lat, self.cp))
-        if s_valid and not self.xfull:
-            self.xfull = True
         np_old = self.np
         if start:
             self.xfull = False
@@ -171,6 +172,8 @@ class _Mvu(_Block):  # hw/hg_mvu.v
                 self.iss = False
             else:
                 self.a += 1
+        if s_valid:  # taken (s_ready): after the start, which empties the register
+            self.xfull = True
         while self.pending and self.pending[0][0] == t:
             self.ofull[self.pending.pop(0)[1]] = True
         if send:
@@ -226,15 +229,22 @@ class _P2s(_Block):  # hw/hg_p2s.v
     def __init__(self, n):
         self.n, self.k, self.xfull, self.mv = n, 0, False, False
 
-    def s_ready(self, m_ready):
-        return not self.xfull
+    def _done(self, m_ready):  # no part pending after this cycle
+        return (not self.mv) or (m_ready and self.k == self.n - 1)
+
+    def s_ready(self, m_ready):  # an item enters as the held one moves on
+        return (not self.xfull) or self._done(m_ready)
 
     def span(self, t, s_valid, m_ready):
-        if (s_valid and not self.xfull) or not self.mv:
-            return 1 if (s_valid and not self.xfull) or self.xfull else NEVER
+        if s_valid:
+            return 1  # an item is taken
+        if not self.mv:
+            return 1 if self.xfull else NEVER
         if not m_ready:
             return NEVER
-        return self.n - self.k  # sending the parts; the last one is an event
+        # sending the parts; the last one is an event, and with an item held the one before
+        # (s_ready rises with the last part)
+        return max(1, self.n - self.k - (1 if self.xfull else 0))
 
     def skip(self, j, s_valid, m_ready):
         if self.mv and m_ready:
@@ -242,8 +252,8 @@ class _P2s(_Block):  # hw/hg_p2s.v
 
     def tick(self, t, s_valid, m_ready):
         lastk = self.k == self.n - 1
-        done = (not self.mv) or (m_ready and lastk)
-        take = s_valid and not self.xfull
+        done = self._done(m_ready)
+        take = s_valid  # taken (s_ready): after the move, which empties the register
         if self.mv and m_ready and not lastk:
             self.k += 1
         if done:
