@@ -299,6 +299,38 @@ def test_planner_refuses_what_it_cannot_stream():
 @pytest.mark.slow
 @pytest.mark.rtl
 @pytest.mark.gxx
+@pytest.mark.parametrize("hw,k,stride", [((8, 8), 3, 1), ((7, 9), 5, 1), ((9, 6), 3, 2), ((6, 5), (3, 1), 1)])
+def test_same_padding_costs_no_cycle_of_its_own(hw, k, stride):
+    """A 'same' convolution whose matrix-vector unit takes a window a cycle streams a frame
+    every H x W cycles, one per pixel (the input's own bound), not one per padded position;
+    a single frame still comes out (its last windows do not wait for a next frame)."""
+    from hlsgen.fixed import FixedType
+    from hlsgen.ir import Activation, Conv, Graph, Input, Weight
+
+    rng = np.random.default_rng(5)
+    kk = (k, k) if isinstance(k, int) else k
+    kern = Weight(rng.integers(-3, 4, size=(*kk, 1, 1)), FixedType(4, 1))
+    g = Graph(
+        [
+            Input("input", [], shape=(*hw, 1), type=FixedType(4, 1, False)),
+            Conv("conv", ["input"], kernel=kern, strides=(stride, stride), padding="same"),
+            Activation("q", ["conv"], function="requant", type=FixedType(4, 2, False, "RND_CONV", "SAT")),
+        ]
+    )
+    g.infer()
+    g.meta["name"] = "same_pad"
+    plan = plan_cnn(g, fold={"conv": (1, kk[0] * kk[1])}, lanes=64)  # one tile: a window a cycle
+    win = next(s for s in plan.stages if s.kind == "window").p
+    assert win.mr + win.mc > 0  # trailing padding shares its cycles
+    assert plan.timing["period"] == hw[0] * hw[1]
+    one = simulate(plan, 1)
+    assert one["last_out"][0] < 3 * hw[0] * hw[1]
+    # where the matrix-vector unit sets the pace the sharing would buy nothing: not kept
+    slow = plan_cnn(g, fold={"conv": (1, 1)}, lanes=64)
+    win = next(s for s in slow.stages if s.kind == "window").p
+    assert win.mr == win.mc == 0 and slow.timing["period"] == max(s.p.tiles * s.items_in for s in slow.mvus)
+
+
 def test_depthwise_with_a_channel_multiplier(tmp_path):
     """Depthwise 3x3 with 3 outputs per channel: a block-sparse matrix whose zero tiles are
     skipped (not the one-lane-per-channel diagonal); exact in C simulation and RTL."""

@@ -166,24 +166,23 @@ def _lanes(w, rng):
 
 
 def _window(w, prefix, h, wd, c, ew, kh, kw, sh, sw, pt, pl, pb, pr):
-    from hlsgen.engines.cnn.plan import lead_skip
+    from hlsgen.engines.cnn.plan import _window as plan_window
 
     ph, pw = h + pt + pb, wd + pl + pr
     oh, ow = (ph - kh) // sh + 1, (pw - kw) // sw + 1
-    rowe = [int(r >= kh - 1 and (r - kh + 1) % sh == 0 and (r - kh + 1) // sh < oh) for r in range(ph)]
-    cole = [int(q >= kw - 1 and (q - kw + 1) % sw == 0 and (q - kw + 1) // sw < ow) for q in range(pw)]
-    rowi = [int(pt <= r < pt + h) for r in range(ph)]
-    coli = [int(pl <= q < pl + wd) for q in range(pw)]
+    q = plan_window("w", "l", h, wd, c, ew, kh, kw, sh, sw, pt, pl, pb, pr, oh, ow).p
 
     def bits(v):
         return f"{len(v)}'b" + "".join(str(b) for b in reversed(v))
 
     params = {"C": c, "EW": ew, "KH": kh, "KW": kw, "PH": ph, "PW": pw, "RW": max(1, (ph - 1).bit_length())}
-    params.update(CWB=max(1, (pw - 1).bit_length()), ROWE=bits(rowe), COLE=bits(cole), ROWI=bits(rowi), COLI=bits(coli))
-    # the leading padding rows / columns where no window ends are not walked (masked instead)
-    params.update(R0=lead_skip(rowe, pt), C0=lead_skip(cole, pl))
+    params.update(CWB=max(1, (pw - 1).bit_length()))
+    # the leading padding rows / columns where no window ends are not walked (masked instead);
+    # the trailing ones share their cycles with the next frame's / row's first (MR, MC)
+    params.update(R0=q.r0, C0=q.c0, MR=q.mr, MC=q.mc, RE=pt + h, CE=pl + wd)
+    params.update({k.upper(): bits(v) for k, v in q.walk_flags().items()})
     job = {"h": h, "w": wd, "c": c, "ew": ew, "kh": kh, "kw": kw, "pt": pt, "pl": pl, "ph": ph, "pw": pw}
-    job.update(rowe=rowe, cole=cole, in_widths=[c * ew])
+    job.update(rowe=q.rowe, cole=q.cole, in_widths=[c * ew], merged=(q.mr, q.mc))
     _stream(w, "hg_window", prefix, params, [("s", c * ew)], [("m", kh * kw * c * ew)], job)
     w.jobs[prefix]["items"] = h * wd * 12
 
@@ -590,6 +589,10 @@ def _build_wrapper(work: Path) -> Wrapper:
     _window(w, "win2_", 4, 6, 1, 3, 2, 3, 1, 2, 0, 1, 0, 1)
     _window(w, "win3_", 1, 7, 2, 3, 1, 3, 1, 2, 0, 1, 0, 1)  # one row: no line buffer
     _window(w, "win4_", 5, 1, 1, 5, 2, 1, 1, 1, 1, 0, 0, 0)  # one column: the line buffer is a register
+    # trailing padding merged with the next frame's / row's first rows and columns (MR, MC > 0)
+    _window(w, "win5_", 4, 5, 2, 3, 3, 3, 1, 1, 1, 1, 1, 1)  # 'same' 3 x 3
+    _window(w, "win6_", 5, 6, 1, 4, 5, 5, 1, 1, 2, 2, 2, 2)  # 'same' 5 x 5: two rows and columns merged
+    _window(w, "win7_", 6, 5, 1, 4, 3, 3, 2, 2, 0, 1, 1, 1)  # 'same' 3 x 3, stride 2
     # hg_proc around a stage whose result is work + 1
     for d, width, n in (("input", 8, "s_data"), ("output", 9, "m_data")):
         w.port(d, width, "proc_" + n)
@@ -725,6 +728,9 @@ def blocks(tmp_path_factory):
         ("stream_window", "win2_"),
         ("stream_window", "win3_"),
         ("stream_window", "win4_"),
+        ("stream_window", "win5_"),
+        ("stream_window", "win6_"),
+        ("stream_window", "win7_"),
         ("stream_proc", "proc_"),
         ("step_table", "step_"),
         ("pool_reduce_all", "prs_"),

@@ -144,15 +144,14 @@ def context(plan: CnnPlan, source: str = "", x_type: str = "", out_type: str = "
                 d.update(n=s.in_elems, kw=ubits(max(s.in_elems - 1, 1)), ew=s.in_width)
                 d.update(n_items=s.items_in, iw=ubits(max(s.items_in - 1, 1)))
         elif s.kind == "window":
-            d.update({k: getattr(q, k) for k in ("h", "w", "c", "kh", "kw", "pt", "pl", "ph", "pw", "r0", "c0")})
+            d.update(
+                {k: getattr(q, k) for k in ("h", "w", "c", "kh", "kw", "pt", "pl", "ph", "pw", "r0", "c0", "mr", "mc")}
+            )
             d["rw"] = ubits(max(q.ph - 1, 1))
             d["cwb"] = ubits(max(q.pw - 1, 1))
-            d["rowe"] = f"{q.ph}'b" + "".join(str(b) for b in reversed(q.rowe))
-            d["cole"] = f"{q.pw}'b" + "".join(str(b) for b in reversed(q.cole))
-            rowi = [int(q.pt <= r < q.pt + q.h) for r in range(q.ph)]
-            coli = [int(q.pl <= c < q.pl + q.w) for c in range(q.pw)]
-            d["rowi"] = f"{q.ph}'b" + "".join(str(b) for b in reversed(rowi))
-            d["coli"] = f"{q.pw}'b" + "".join(str(b) for b in reversed(coli))
+            for k, v in q.walk_flags().items():
+                d[k] = f"{len(v)}'b" + "".join(str(b) for b in reversed(v))
+            d["re"], d["ce"] = q.pt + q.h, q.pl + q.w
         elif s.kind == "reduce":
             d.update(
                 k=q.k,

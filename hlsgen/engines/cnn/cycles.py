@@ -79,34 +79,48 @@ class _Window(_Block):  # hw/hg_window.v
     def __init__(self, p):
         self.p = p
         self.r, self.c = p.r0, p.c0  # the leading padding rows / columns are not walked
+        self.r1, self.c1 = p.r0 + p.mr, p.c0 + p.mc  # where later frames / rows start
+        self.tc = p.pw - p.mc  # from this column the load side is the next walked row's
         self.mv = False
-        self.rin = [p.pt <= r < p.pt + p.h for r in range(p.ph)]  # a row / column of the image,
-        self.cin = [p.pl <= c < p.pl + p.w for c in range(p.pw)]  # not of the padding
-        self.rowe = [bool(v) for v in p.rowe]
-        self.cole = [bool(v) for v in p.cole]
+        self.decided = self.ahead = False  # this frame's loads ahead: decided, and on
+        f = {k: [bool(v) for v in vs] for k, vs in p.walk_flags().items()}  # where the load side is
+        self.lrowi, self.lnrowi, self.lcoli, self.lf, self.lnf, self.rowe, self.cole = (
+            f[k] for k in ("lrowi", "lnrowi", "lcoli", "lf", "lnf", "rowe", "cole")
+        )
 
     def _flags(self, m_ready):
-        inside = self.rin[self.r] and self.cin[self.c]
+        trail = self.c >= self.tc
+        fut = (self.lnf if trail else self.lf)[self.r]
+        lin = (self.lnrowi if trail else self.lrowi)[self.r] and self.lcoli[self.c]
+        und = fut and lin and not self.decided  # the first pixel loaded ahead: decided by its arrival
+        off = fut and self.decided and not self.ahead
+        inside = lin and not off
         emit = self.rowe[self.r] and self.cole[self.c]
         room = (not emit) or (not self.mv) or m_ready
-        return inside, emit, room
+        return inside, emit, room, und
 
     def s_ready(self, m_ready):
-        inside, _, room = self._flags(m_ready)
+        inside, _, room, _ = self._flags(m_ready)
         return inside and room
 
     def span(self, t, s_valid, m_ready):
-        inside, _, room = self._flags(m_ready)
-        go = room and ((not inside) or s_valid)
+        inside, _, room, und = self._flags(m_ready)
+        go = room and ((not inside) or s_valid or und)
         return NEVER if not go and not (self.mv and m_ready) else 1
 
     def tick(self, t, s_valid, m_ready):
-        inside, emit, room = self._flags(m_ready)
-        go = room and ((not inside) or s_valid)
+        inside, emit, room, und = self._flags(m_ready)
+        go = room and ((not inside) or s_valid or und)
         if go:
+            ahead_now = self.ahead if self.decided else bool(und and s_valid)
+            if und:
+                self.decided, self.ahead = True, bool(s_valid)
             if self.c == self.p.pw - 1:
-                self.c = self.p.c0
-                self.r = self.p.r0 if self.r == self.p.ph - 1 else self.r + 1
+                if self.r == self.p.ph - 1:  # the next frame: loaded ahead, or from the start
+                    self.r, self.c = (self.r1, self.c1) if ahead_now else (self.p.r0, self.p.c0)
+                    self.decided = False
+                else:
+                    self.r, self.c = self.r + 1, self.c1
             else:
                 self.c += 1
         if go and emit:

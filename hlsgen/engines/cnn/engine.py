@@ -24,6 +24,27 @@ def plan_cnn(
     """Stages and folding (:func:`plan_stages`), then FIFO depths from the cycle model."""
     plan = plan_stages(graph, fold, target_fps, dsp, lanes, clock_mhz, codebook_bits)
     plan.timing = size_fifos(plan)
+    # window generators that share their trailing padding's cycles with the next row's and
+    # frame's (hw/hg_window.v MR, MC): the sharing costs logic (the load side's row and column,
+    # masks), so it stays only if the modelled frame period is shorter with it
+    shared = {s.name: (s.p.mr, s.p.mc) for s in plan.stages if s.kind == "window" and (s.p.mr or s.p.mc)}
+    if shared:
+        for s in plan.stages:
+            if s.name in shared:
+                s.p.mr = s.p.mc = 0
+        plain = size_fifos(plan)
+        if plain["period"] > plan.timing["period"]:
+            for s in plan.stages:
+                if s.name in shared:
+                    s.p.mr, s.p.mc = shared[s.name]
+            plan.timing = size_fifos(plan)
+            plan.notes.append(
+                f"{', '.join(sorted({s.layers[0] for s in plan.stages if s.name in shared}))}: the window "
+                f"generator shares the trailing padding's cycles with the next row's and frame's "
+                f"({plain['period']} -> {plan.timing['period']} cycles a frame)"
+            )
+        else:
+            plan.timing = plain
     for s in plan.mvus:
         q = s.p
         ww = q.book_width if q.datapath == "book" else q.code_width

@@ -130,7 +130,9 @@ class WindowParams:
     """``window``: sliding windows over a zero-padded h x w x c image (padded ph x pw; pads
     pt, pl before), kernel kh x kw, stride sh x sw, output oh x ow; rowe / cole: a window
     ends in this padded row / column; r0 / c0: the leading padded rows / columns the generator
-    does not walk (padding where no window ends, :func:`lead_skip`)."""
+    does not walk (padding where no window ends, :func:`lead_skip`); mr / mc: the trailing
+    padded rows / columns whose load side is the next frame's / row's first (:func:`trail_merge`),
+    so that after the first frame / row the generator walks rows r0 + mr.. and columns c0 + mc..."""
 
     h: int
     w: int
@@ -149,6 +151,32 @@ class WindowParams:
     cole: list
     r0: int = 0
     c0: int = 0
+    mr: int = 0
+    mc: int = 0
+
+    def walk_flags(self) -> dict:
+        """The window generator's bit vectors (hw/hg_window.v): ``rowe`` / ``cole``: a window
+        ends here; ``rowi`` / ``coli``: an image row / column (not padding); the load side:
+        ``lrowi`` / ``lnrowi`` [ph]: in walked row r / in the last mc columns (the walked row
+        after r), it is in an image row; ``lcoli`` [pw]: at column c, in an image column;
+        ``lf`` / ``lnf`` [ph]: ... in the next frame."""
+        ph, pw, mr = self.ph, self.pw, self.mr
+        rowi = [int(self.pt <= r < self.pt + self.h) for r in range(ph)]
+        coli = [int(self.pl <= c < self.pl + self.w) for c in range(pw)]
+        lrow = [r if r < ph - mr else self.r0 + r - (ph - mr) for r in range(ph)]
+        nxt = [r + 1 if r < ph - 1 else self.r0 + mr for r in range(ph)]
+        lcol = [c if c < pw - self.mc else self.c0 + c - (pw - self.mc) for c in range(pw)]
+        return {
+            "rowe": list(self.rowe),
+            "cole": list(self.cole),
+            "rowi": rowi,
+            "coli": coli,
+            "lrowi": [rowi[lrow[r]] for r in range(ph)],
+            "lnrowi": [rowi[lrow[nxt[r]]] for r in range(ph)],
+            "lcoli": [coli[c] for c in lcol],
+            "lf": [int(r >= ph - mr) for r in range(ph)],
+            "lnf": [int(self.mc > 0 and (r == ph - 1 or r + 1 >= ph - mr)) for r in range(ph)],
+        }
 
 
 def window_ends(n_padded: int, k: int, stride: int, n_out: int) -> list[int]:
@@ -163,6 +191,25 @@ def lead_skip(ends: list, pad: int) -> int:
     while n < pad and not ends[n]:
         n += 1
     return n
+
+
+def trail_merge(ends: list, skip: int, pad: int, n_img: int) -> int:
+    """The trailing padded rows (or columns) whose cycles the generator shares with the next
+    frame's (or row's) first walked ones: as many as there are trailing padding rows and
+    image rows from ``skip`` before the first window end.  In those the window side emits
+    (no pixel arrives) while the load side takes the image rows (no window ends)."""
+    lead = 0
+    while skip + lead < min(pad + n_img, len(ends)) and not ends[skip + lead]:
+        lead += 1
+    # the load side stays within the next frame: at least one walked row loads its own
+    return max(0, min(len(ends) - pad - n_img, lead, (len(ends) - skip - 1) // 2))
+
+
+def walk(rowe: list, cole: list, pt: int, pl: int, h: int, w: int) -> tuple[int, int, int, int]:
+    """(r0, c0, mr, mc) of a window generator (:class:`WindowParams`): it walks
+    (ph - r0 - mr) x (pw - c0 - mc) positions a frame."""
+    r0, c0 = lead_skip(rowe, pt), lead_skip(cole, pl)
+    return r0, c0, trail_merge(rowe, r0, pt, h), trail_merge(cole, c0, pl, w)
 
 
 @dataclass
@@ -667,9 +714,12 @@ def plan_stages(
                 kshape = n.kernel.raw.shape[: n.rank]
                 kh, kw = kshape if n.rank == 2 else (1, kshape[0])
                 sh, sw = n.strides if n.rank == 2 else (1, n.strides[0])
-                r0 = lead_skip(window_ends(ph, kh, sh, oh), pairs[0][0]) if n.rank == 2 else 0
-                c0 = lead_skip(window_ends(pw, kw, sw, ow), pairs[-1][0])
-                layers.append((n, oh * ow, (ph - r0) * (pw - c0)))  # the positions the generator walks
+                pt = pairs[0][0] if n.rank == 2 else 0
+                hh = h if n.rank == 2 else 1
+                r0, c0, mr, mc = walk(
+                    window_ends(ph, kh, sh, oh), window_ends(pw, kw, sw, ow), pt, pairs[-1][0], hh, wd
+                )
+                layers.append((n, oh * ow, (ph - r0 - mr) * (pw - c0 - mc)))  # the positions walked
             else:
                 layers.append((n, h * wd, 0))
         elif n.op == "Reshape":
@@ -842,7 +892,6 @@ def _window(name, layer, h, w, c, ew, kh, kw, sh, sw, pt, pl, pb, pr, oh, ow) ->
         ow=ow,
         rowe=rowe,
         cole=cole,
-        r0=lead_skip(rowe, pt),
-        c0=lead_skip(cole, pl),
     )
+    p.r0, p.c0, p.mr, p.mc = walk(rowe, cole, pt, pl, h, w)
     return Stage(name, "window", [layer], c, ew, kh * kw * c, ew, h * w, oh * ow, p)
