@@ -18,6 +18,7 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
+from cocotb.simtime import get_sim_time
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge, Timer, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
 
@@ -126,6 +127,7 @@ async def _stream_test(dut, ins: list[str], outs: list[str], model, frame_words=
             s.set_pause_generator(_pause(rng, p_stall))
         n, width = job["items"], job["in_widths"]
         data = job["inputs"] if fixed else [[rng.randrange(1 << w) for _ in range(n)] for w in width]
+        t0 = get_sim_time("ns")
         for s, d in zip(srcs, data, strict=True):
             await s.send(AxiStreamFrame(d))
         want = model(data, job)
@@ -137,6 +139,10 @@ async def _stream_test(dut, ins: list[str], outs: list[str], model, frame_words=
                 if frame_words is not None:  # tlast must close every frame, and only there
                     assert len(frame) == frame_words(job), f"{outs[k]}: a frame of {len(frame)} words"
                 got[k] += frame
+        cpi = job.get("cycles_per_item")
+        if cpi is not None and p_bubble == p_stall == 0:  # the block's rate, never stalled
+            cycles = (get_sim_time("ns") - t0) // 10
+            assert cycles <= n * cpi + 10, f"{n} items took {cycles} cycles at full rate, want {cpi} an item"
         await ClockCycles(clk, 20)  # nothing more may come out
         for k, s in enumerate(sinks):
             assert s.empty(), f"{outs[k]}: more items than were sent"

@@ -331,6 +331,37 @@ def test_same_padding_costs_no_cycle_of_its_own(hw, k, stride):
     assert win.mr == win.mc == 0 and slow.timing["period"] == max(s.p.tiles * s.items_in for s in slow.mvus)
 
 
+@pytest.mark.rtl
+@pytest.mark.gxx
+def test_a_standalone_activation_takes_an_item_every_cost_cycles(tmp_path):
+    """hg_proc starts the next item as the last one's result leaves: a max pool (cost 1) takes a
+    window a cycle and a standalone activation after it (latency 1: cost 2) an item every two
+    cycles, which sets the frame period here (the planner says so); exact, RTL cycles = model."""
+    from hlsgen.fixed import FixedType
+    from hlsgen.ir import Activation, Conv, Graph, Input, Pool, Weight
+
+    rng = np.random.default_rng(5)
+    kern = Weight(rng.integers(-3, 4, size=(3, 3, 1, 2)), FixedType(4, 1))
+    g = Graph(
+        [
+            Input("input", [], shape=(8, 8, 1), type=FixedType(4, 1, False)),
+            Conv("conv", ["input"], kernel=kern, strides=(1, 1), padding="same"),
+            Activation("q", ["conv"], function="requant", type=FixedType(6, 3, True, "RND_CONV", "SAT")),
+            Pool("pool", ["q"], mode="max", pool_size=(2, 2), strides=(1, 1)),
+            Activation("r", ["pool"], function="requant", relu=True, type=FixedType(4, 2, False, "RND_CONV", "SAT")),
+        ]
+    )
+    g.infer()
+    g.meta["name"] = "act_after_pool"
+    plan = plan_cnn(g, fold={"conv": (2, 9)}, lanes=64)  # the conv: a window a cycle, 64 a frame
+    act = next(s for s in plan.stages if s.kind == "act")
+    pool = next(s for s in plan.stages if s.kind == "reduce")
+    assert (pool.p.cost, act.p.cost, act.items_in) == (1, 2, 7 * 7)
+    assert plan.timing["period"] == 2 * 7 * 7  # was 3 an item before
+    assert any(n.startswith("r: this activation stands alone") and "max pool" in n for n in plan.notes)
+    check_design(g, plan, tmp_path, seed=5, p=0.3, frames=12)
+
+
 def test_depthwise_with_a_channel_multiplier(tmp_path):
     """Depthwise 3x3 with 3 outputs per channel: a block-sparse matrix whose zero tiles are
     skipped (not the one-lane-per-channel diagonal); exact in C simulation and RTL."""

@@ -165,6 +165,29 @@ def _lanes(w, rng):
     w.jobs["lane_"] = {"prefix": "lane_", "xw": xw, "lanes": lanes}
 
 
+def _proc(w, prefix, cost, regs):
+    for d, width, n in (("input", 8, "s_data"), ("output", 9, "m_data")):
+        w.port(d, width, prefix + n)
+    for d, n in (("input", "s_valid"), ("output", "s_ready"), ("output", "m_valid"), ("input", "m_ready")):
+        w.port(d, 1, prefix + n)
+    w.body.append(f"    wire [7:0] {prefix}work;")
+    src = f"{prefix}work"
+    for k in range(regs):
+        w.body.append(f"    reg [7:0] {prefix}r{k};")
+        w.body.append(f"    always @(posedge clk) {prefix}r{k} <= {src};")
+        src = f"{prefix}r{k}"
+    w.body.append(
+        f"    hg_proc #(.IW(8), .OW(9), .COST({cost}), .CNW({max(1, (cost - 1).bit_length())})) u_{prefix}proc "
+        f"(.clk(clk), .rst(rst), .s_data({prefix}s_data), .s_valid({prefix}s_valid), .s_ready({prefix}s_ready), "
+        f".m_data({prefix}m_data), .m_valid({prefix}m_valid), .m_ready({prefix}m_ready), .work({prefix}work), "
+        f".result({{1'b0, {src}}} + 9'd1));"
+    )
+    runs = [[0.0, 0.0], [0.4, 0.5]]
+    # at full rate one item per COST cycles (the first run): the testbench holds it to that
+    w.jobs[prefix] = {"prefix": prefix, "seed": 8, "items": 200, "runs": runs, "in_widths": [8], "ow": 9}
+    w.jobs[prefix]["cycles_per_item"] = cost
+
+
 def _window(w, prefix, h, wd, c, ew, kh, kw, sh, sw, pt, pl, pb, pr):
     from hlsgen.engines.cnn.plan import _window as plan_window
 
@@ -593,19 +616,11 @@ def _build_wrapper(work: Path) -> Wrapper:
     _window(w, "win5_", 4, 5, 2, 3, 3, 3, 1, 1, 1, 1, 1, 1)  # 'same' 3 x 3
     _window(w, "win6_", 5, 6, 1, 4, 5, 5, 1, 1, 2, 2, 2, 2)  # 'same' 5 x 5: two rows and columns merged
     _window(w, "win7_", 6, 5, 1, 4, 3, 3, 2, 2, 0, 1, 1, 1)  # 'same' 3 x 3, stride 2
-    # hg_proc around a stage whose result is work + 1
-    for d, width, n in (("input", 8, "s_data"), ("output", 9, "m_data")):
-        w.port(d, width, "proc_" + n)
-    for d, n in (("input", "s_valid"), ("output", "s_ready"), ("output", "m_valid"), ("input", "m_ready")):
-        w.port(d, 1, "proc_" + n)
-    w.body.append("    wire [7:0] proc_work;")
-    w.body.append(
-        "    hg_proc #(.IW(8), .OW(9), .COST(3), .CNW(2)) u_proc (.clk(clk), .rst(rst), .s_data(proc_s_data), "
-        ".s_valid(proc_s_valid), .s_ready(proc_s_ready), .m_data(proc_m_data), .m_valid(proc_m_valid), "
-        ".m_ready(proc_m_ready), .work(proc_work), .result({1'b0, proc_work} + 9'd1));"
-    )
-    w.jobs["proc_"] = {"prefix": "proc_", "seed": 8, "items": 200, "runs": [[0.0, 0.0], [0.4, 0.5]], "in_widths": [8]}
-    w.jobs["proc_"]["ow"] = 9
+    # hg_proc around a stage whose result is work + 1: computed at once (COST 3 and 1), and
+    # through COST - 1 registers as the activation lanes compute it (a new item may enter
+    # `work` while the last one's result is still in the registers)
+    for prefix, cost, regs in (("proc_", 3, 0), ("proc1_", 1, 0), ("procp_", 3, 2)):
+        _proc(w, prefix, cost, regs)
     _step(w, rng)
     for prefix, mode, oew in (("prs_", 1, 7), ("prm_", 0, 5)):
         params = {"K": 4, "C": 3, "EW": 5, "OEW": oew, "MODE": mode}
@@ -732,6 +747,8 @@ def blocks(tmp_path_factory):
         ("stream_window", "win6_"),
         ("stream_window", "win7_"),
         ("stream_proc", "proc_"),
+        ("stream_proc", "proc1_"),
+        ("stream_proc", "procp_"),
         ("step_table", "step_"),
         ("pool_reduce_all", "prs_"),
         ("pool_reduce_all", "prm_"),

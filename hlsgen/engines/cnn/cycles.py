@@ -207,11 +207,17 @@ class _Proc(_Block):  # hw/hg_proc.v
         self.xfull = self.busy = self.mv = False
         self.cnt = 0
 
-    def s_ready(self, m_ready):
-        return not self.xfull
+    def _put(self, m_ready):  # the result leaves for the output register
+        return self.busy and self.cnt == self.cost - 1 and ((not self.mv) or m_ready)
+
+    def _start(self, m_ready):  # the held item moves to work
+        return self.xfull and ((not self.busy) or self._put(m_ready))
+
+    def s_ready(self, m_ready):  # an item enters as the held one starts
+        return (not self.xfull) or self._start(m_ready)
 
     def span(self, t, s_valid, m_ready):
-        if (s_valid and not self.xfull) or (self.mv and m_ready) or (self.xfull and not self.busy):
+        if s_valid or (self.mv and m_ready) or (self.xfull and not self.busy):
             return 1
         if self.busy and self.cnt < self.cost - 1:
             return self.cost - self.cnt  # counting; the edge at the last cycle is an event
@@ -225,18 +231,18 @@ class _Proc(_Block):  # hw/hg_proc.v
 
     def tick(self, t, s_valid, m_ready):
         fin = self.busy and self.cnt == self.cost - 1
-        put = fin and ((not self.mv) or m_ready)
-        take = s_valid and not self.xfull
-        if self.xfull and not self.busy:
-            self.xfull, self.busy, self.cnt = False, True, 0
-        elif self.busy and not fin:
-            self.cnt += 1
-        if take:
-            self.xfull = True
+        put = self._put(m_ready)
+        start = self._start(m_ready)
         if put:
             self.mv, self.busy = True, False
         elif m_ready:
             self.mv = False
+        if start:  # after the put: a new item keeps the stage busy
+            self.xfull, self.busy, self.cnt = False, True, 0
+        elif self.busy and not fin:
+            self.cnt += 1
+        if s_valid:  # taken (s_ready): after the start, which empties the register
+            self.xfull = True
 
 
 class _P2s(_Block):  # hw/hg_p2s.v

@@ -45,6 +45,22 @@ def plan_cnn(
             )
         else:
             plan.timing = plain
+    # an activation that stands alone (after a pool or an Add) takes its latency + 1 cycles an
+    # item in hw/hg_proc.v, which more lanes do not shorten: say where it sets the pace
+    mvu_max = max((s.p.tiles * s.items_in for s in plan.mvus), default=0)
+    by_name = {s.name: s for s in plan.stages}
+    for s in plan.stages:
+        if s.kind == "act" and s.p.cost * s.items_in > mvu_max:
+            src = by_name[s.srcs[0][0]]
+            while src.kind == "fifo":
+                src = by_name[src.srcs[0][0]]
+            hint = ""
+            if src.kind == "reduce" and src.p.mode == "max":
+                hint = "; a monotone activation placed before the max pool would run in the layer's lanes"
+            plan.notes.append(
+                f"{s.layers[0]}: this activation stands alone and takes {s.p.cost} cycles an item "
+                f"({s.p.cost * s.items_in} a frame; the slowest matrix-vector unit {mvu_max}){hint}"
+            )
     for s in plan.mvus:
         q = s.p
         ww = q.book_width if q.datapath == "book" else q.code_width
