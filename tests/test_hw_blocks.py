@@ -193,7 +193,11 @@ def _window(w, prefix, h, wd, c, ew, kh, kw, sh, sw, pt, pl, pb, pr):
 
     ph, pw = h + pt + pb, wd + pl + pr
     oh, ow = (ph - kh) // sh + 1, (pw - kw) // sw + 1
+    # where windows end, worked out here (the reference's), and the planner's must agree
+    rowe = [int(r >= kh - 1 and (r - kh + 1) % sh == 0 and (r - kh + 1) // sh < oh) for r in range(ph)]
+    cole = [int(q >= kw - 1 and (q - kw + 1) % sw == 0 and (q - kw + 1) // sw < ow) for q in range(pw)]
     q = plan_window("w", "l", h, wd, c, ew, kh, kw, sh, sw, pt, pl, pb, pr, oh, ow).p
+    assert (list(q.rowe), list(q.cole)) == (rowe, cole)
 
     def bits(v):
         return f"{len(v)}'b" + "".join(str(b) for b in reversed(v))
@@ -205,7 +209,7 @@ def _window(w, prefix, h, wd, c, ew, kh, kw, sh, sw, pt, pl, pb, pr):
     params.update(R0=q.r0, C0=q.c0, MR=q.mr, MC=q.mc, RE=pt + h, CE=pl + wd)
     params.update({k.upper(): bits(v) for k, v in q.walk_flags().items()})
     job = {"h": h, "w": wd, "c": c, "ew": ew, "kh": kh, "kw": kw, "pt": pt, "pl": pl, "ph": ph, "pw": pw}
-    job.update(rowe=q.rowe, cole=q.cole, in_widths=[c * ew], merged=(q.mr, q.mc))
+    job.update(rowe=rowe, cole=cole, in_widths=[c * ew])
     _stream(w, "hg_window", prefix, params, [("s", c * ew)], [("m", kh * kw * c * ew)], job)
     w.jobs[prefix]["items"] = h * wd * 12
 

@@ -534,9 +534,8 @@ def _without(plan: CnnPlan, drop: list, frames: int, res: dict) -> dict | None:
             src = src_of[src[0]]
         return src
 
-    kept = plan.stages
-    saved = [(x, list(x.srcs)) for x in kept]
-    plan.stages = [x for x in kept if x.name not in src_of]
+    saved = sizing_state(plan)
+    plan.stages = [x for x in plan.stages if x.name not in src_of]
     for x in plan.stages:
         x.srcs[:] = [upstream(src) for src in x.srcs]
     try:
@@ -545,10 +544,23 @@ def _without(plan: CnnPlan, drop: list, frames: int, res: dict) -> dict | None:
         r = None
     if r is not None and r["period"] <= res["period"] and r["latency"] <= res["latency"]:
         return r
-    plan.stages = kept
-    for x, srcs in saved:
-        x.srcs[:] = srcs
+    restore_sizing(plan, saved)
     return None
+
+
+def sizing_state(plan: CnnPlan) -> tuple:
+    """What FIFO sizing changes in a plan (the stages kept, their inputs, the FIFOs' depths),
+    for :func:`restore_sizing`."""
+    return list(plan.stages), [(s, list(s.srcs), s.p.depth if s.kind == "fifo" else None) for s in plan.stages]
+
+
+def restore_sizing(plan: CnnPlan, state: tuple):
+    stages, rows = state
+    plan.stages = list(stages)
+    for s, srcs, depth in rows:
+        s.srcs[:] = srcs
+        if depth is not None:
+            s.p.depth = depth
 
 
 def bound(plan: CnnPlan) -> dict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..registry import CODEBOOK, Engine, Option
-from .cycles import bound, size_fifos
+from .cycles import bound, restore_sizing, size_fifos, sizing_state
 from .flow import rtl_check
 from .plan import MAX_MUL_A, MAX_MUL_B, CnnPlan, conv_matrix, fold_options, plan_stages, tile_counts
 
@@ -23,24 +23,27 @@ def plan_cnn(
 ) -> CnnPlan:
     """Stages and folding (:func:`plan_stages`), then FIFO depths from the cycle model."""
     plan = plan_stages(graph, fold, target_fps, dsp, lanes, clock_mhz, codebook_bits)
-    plan.timing = size_fifos(plan)
     # window generators that share their trailing padding's cycles with the next row's and
     # frame's (hw/hg_window.v MR, MC): the sharing costs logic (the load side's row and column,
-    # masks), so it stays only if the modelled frame period is shorter with it
-    shared = {s.name: (s.p.mr, s.p.mc) for s in plan.stages if s.kind == "window" and (s.p.mr or s.p.mc)}
+    # masks), so it stays only if the modelled frame period is shorter with it; both ways are
+    # sized from the same unsized plan (sizing drops FIFOs)
+    shared = [(s, s.p.mr, s.p.mc) for s in plan.stages if s.kind == "window" and (s.p.mr or s.p.mc)]
+    unsized = sizing_state(plan) if shared else None
+    plan.timing = size_fifos(plan)
     if shared:
-        for s in plan.stages:
-            if s.name in shared:
-                s.p.mr = s.p.mc = 0
+        with_sharing = sizing_state(plan), plan.timing
+        restore_sizing(plan, unsized)
+        for s, _, _ in shared:
+            s.p.mr = s.p.mc = 0
         plain = size_fifos(plan)
-        if plain["period"] > plan.timing["period"]:
-            for s in plan.stages:
-                if s.name in shared:
-                    s.p.mr, s.p.mc = shared[s.name]
-            plan.timing = size_fifos(plan)
+        if plain["period"] > with_sharing[1]["period"]:
+            restore_sizing(plan, with_sharing[0])
+            for s, mr, mc in shared:
+                s.p.mr, s.p.mc = mr, mc
+            plan.timing = with_sharing[1]
             plan.notes.append(
-                f"{', '.join(sorted({s.layers[0] for s in plan.stages if s.name in shared}))}: the window "
-                f"generator shares the trailing padding's cycles with the next row's and frame's "
+                f"{', '.join(sorted({s.layers[0] for s, _, _ in shared}))}: the window generator shares the "
+                f"trailing padding's cycles with the next row's and frame's "
                 f"({plain['period']} -> {plan.timing['period']} cycles a frame)"
             )
         else:
